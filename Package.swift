@@ -1,0 +1,46 @@
+// swift-tools-version: 6.1
+// Shrink: compress neural networks for edge devices. See DESIGN.md for the module layering:
+// COpenBLAS/CZlib/CKernels → Tensors → Datasets → NeuralNetworks → (techniques) → Reports → Shrink → shrink.
+import PackageDescription
+
+let package = Package(
+    name: "Shrink",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Shrink", targets: ["Shrink"]),
+        .executable(name: "shrink", targets: ["ShrinkCommand"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(name: "CKernels"),
+        .target(name: "Tensors", dependencies: ["COpenBLAS", "CKernels"]),
+        .target(name: "Datasets", dependencies: ["Tensors", "CZlib"]),
+        .target(name: "NeuralNetworks", dependencies: ["Tensors", "Datasets"]),
+        .target(name: "Reports", dependencies: ["Tensors", "NeuralNetworks"]),
+        .target(name: "Shrink", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "Reports"]),
+        .executableTarget(
+            name: "ShrinkCommand",
+            dependencies: [
+                "Shrink",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Datasets"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
+        .testTarget(name: "ShrinkCommandTests", dependencies: ["Shrink", "ShrinkCommand"]),
+    ]
+)

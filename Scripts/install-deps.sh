@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Shrink needs when any is missing (idempotent; uses sudo when not root).
+set -euo pipefail
+packages=(libopenblas-dev liblapacke-dev zlib1g-dev pkg-config dataset-fashion-mnist)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >&2
+fi

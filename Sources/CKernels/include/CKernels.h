@@ -1,0 +1,23 @@
+// CKernels: C kernels for the work the BLAS has no routine for (integer and binary GEMMs arrive with the
+// quantization issues). Every kernel picks its instruction set at run time; no compiler flags are needed.
+#pragma once
+#include <stdint.h>
+
+/// Bit flags of the CPU features the kernels dispatch on.
+enum {
+    CK_FEATURE_AVX2 = 1 << 0,
+    CK_FEATURE_FMA = 1 << 1,
+    CK_FEATURE_AVX512F = 1 << 2,
+    CK_FEATURE_AVX512BW = 1 << 3,
+    CK_FEATURE_AVX512VNNI = 1 << 4,
+    CK_FEATURE_AVX512VPOPCNTDQ = 1 << 5,
+};
+
+/// The CPU features present on this machine, as a combination of `CK_FEATURE_*` flags.
+uint32_t ck_cpu_features(void);
+
+/// Max pooling of one (H, W) plane with a square window; writes the pooled (Ho, Wo) plane and, when `argmax` is
+/// not NULL, the flat input index of each maximum (first maximum wins). Padding cells are never chosen.
+void ck_maxpool2d_plane(const float *input, int32_t height, int32_t width, int32_t kernel, int32_t stride,
+                        int32_t padding, float *output, int32_t outputHeight, int32_t outputWidth,
+                        int32_t *argmax);

@@ -1,0 +1,114 @@
+// DataSource: turns a data spec from the command line or a recipe — "fashion-mnist", a directory of IDX files, or an
+// .npz archive — into a train/test DataSplit, with errors that say where the data was looked for and what was expected.
+// Deliberately left out: downloading; data comes from the Debian package dataset-fashion-mnist or from the user.
+import Foundation
+import Tensors
+
+/// Where training and test data come from.
+public enum DataSource {
+    /// The spec that names Fashion-MNIST.
+    public static let fashionMNIST = "fashion-mnist"
+    /// Where the Debian package `dataset-fashion-mnist` installs the IDX files.
+    public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
+    /// The environment variable naming a directory of IDX files to use instead of `fashionMNISTDirectory`.
+    public static let dataDirectoryVariable = "SHRINK_DATA_DIR"
+
+    /// The base names of the four IDX files of an MNIST-style directory; each may also end in `.gz`.
+    public static let idxFileNames = (
+        trainImages: "train-images-idx3-ubyte", trainLabels: "train-labels-idx1-ubyte",
+        testImages: "t10k-images-idx3-ubyte", testLabels: "t10k-labels-idx1-ubyte")
+
+    /// Resolves a data spec to a train/test split.
+    ///
+    /// - `"fashion-mnist"`: the IDX files in `$SHRINK_DATA_DIR` (or its `fashion-mnist` subdirectory) when set, else
+    ///   in `/usr/share/datasets/fashion-mnist` (Debian package `dataset-fashion-mnist`).
+    /// - a directory holding `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
+    ///   `t10k-images-idx3-ubyte[.gz]` and `t10k-labels-idx1-ubyte[.gz]`.
+    /// - a path ending in `.npz` with arrays `x_train`, `y_train`, `x_test`, `y_test`.
+    ///
+    /// uint8 images are scaled to [0, 1] (divided by 255); float arrays are taken as they are; labels may have any
+    /// integer dtype. Images (N, H, W) become (N, 1, H, W); (N, D) and (N, C, H, W) stay. `classCount` is the largest
+    /// label over both splits plus one.
+    /// - Throws: `ShrinkError` naming the path and what was expected.
+    public static func load(
+        _ spec: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> DataSplit {
+        if spec.lowercased() == fashionMNIST { return try loadFashionMNIST(environment: environment) }
+        if spec.lowercased().hasSuffix(".npz") { return try loadNPZ(spec) }
+        switch fileKind(spec) {
+        case .directory:
+            return try loadIDXDirectory(spec, name: splitPath(spec).name, hint: nil)
+        case .missing:
+            throw ShrinkError(.io, "no such file or directory: \(spec) (expected '\(fashionMNIST)', a directory of IDX "
+                + "files, or a path ending in .npz)")
+        case .file:
+            throw ShrinkError(.unsupported, "\(spec): unknown data format; expected '\(fashionMNIST)', a directory "
+                + "holding \(idxFileNames.trainImages)[.gz] and the other IDX files, or a path ending in .npz")
+        }
+    }
+
+    /// Fashion-MNIST from `$SHRINK_DATA_DIR` or the Debian package's directory.
+    private static func loadFashionMNIST(environment: [String: String]) throws -> DataSplit {
+        let install = "install the Debian package dataset-fashion-mnist or set \(dataDirectoryVariable) to a "
+            + "directory holding the Fashion-MNIST IDX files"
+        guard let custom = environment[dataDirectoryVariable], !custom.isEmpty else {
+            guard fileKind(fashionMNISTDirectory) == .directory else {
+                throw ShrinkError(.io, "Fashion-MNIST not found: \(fashionMNISTDirectory) does not exist; \(install)")
+            }
+            return try loadIDXDirectory(fashionMNISTDirectory, name: fashionMNIST, hint: install)
+        }
+        guard fileKind(custom) == .directory else {
+            throw ShrinkError(.io, "\(dataDirectoryVariable)=\(custom) is not a directory; expected a directory "
+                + "holding the Fashion-MNIST IDX files")
+        }
+        let nested = custom + "/" + fashionMNIST
+        let directory = findIDX(custom, idxFileNames.trainImages) == nil && fileKind(nested) == .directory ? nested : custom
+        return try loadIDXDirectory(directory, name: fashionMNIST,
+                                    hint: "\(dataDirectoryVariable)=\(custom) should hold the Fashion-MNIST IDX files")
+    }
+
+    /// The four IDX files of `directory` as a split; `hint` is added to the error for a missing file.
+    static func loadIDXDirectory(_ directory: String, name: String, hint: String?) throws -> DataSplit {
+        func read(_ base: String) throws -> (path: String, dimensions: [Int], bytes: [UInt8]) {
+            guard let path = findIDX(directory, base) else {
+                throw ShrinkError(.io, "\(directory) holds no \(base) or \(base).gz"
+                    + (hint.map { "; \($0)" } ?? " (expected an MNIST-style directory of IDX files)"))
+            }
+            let (dimensions, bytes) = try IDX.read(contentsOf: path)
+            return (path, dimensions, bytes)
+        }
+        func split(images imageBase: String, labels labelBase: String) throws -> (Tensor, [Int32], String) {
+            let images = try read(imageBase)
+            let labels = try read(labelBase)
+            let inputs = try inputTensor(shape: images.dimensions, key: "images", path: images.path) {
+                scaledPixels(images.bytes)
+            }
+            guard labels.dimensions.count == 1 else {
+                throw ShrinkError(.shape, "\(labels.path): labels have dimensions \(labels.dimensions); expected one")
+            }
+            guard labels.dimensions[0] == inputs.shape[0] else {
+                throw ShrinkError(.shape, "\(labels.path) holds \(labels.dimensions[0]) labels but \(images.path) holds "
+                    + "\(inputs.shape[0]) images")
+            }
+            return (inputs, labels.bytes.map { Int32($0) }, labels.path)
+        }
+        let train = try split(images: idxFileNames.trainImages, labels: idxFileNames.trainLabels)
+        let test = try split(images: idxFileNames.testImages, labels: idxFileNames.testLabels)
+        return try makeSplit(train: train, test: test, name: name)
+    }
+
+    /// The path of `base` or `base.gz` in `directory` (plain first), or nil when neither is a file.
+    static func findIDX(_ directory: String, _ base: String) -> String? {
+        [base, base + ".gz"].map { directory + "/" + $0 }.first { fileKind($0) == .file }
+    }
+
+    /// What a path names.
+    enum FileKind { case file, directory, missing }
+
+    /// What `path` names, following symbolic links.
+    static func fileKind(_ path: String) -> FileKind {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return .missing }
+        return isDirectory.boolValue ? .directory : .file
+    }
+}

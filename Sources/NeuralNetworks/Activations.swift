@@ -1,0 +1,47 @@
+// ReLU and ReLU6: elementwise clamps; backward passes the gradient where the input was inside the range.
+import Tensors
+
+/// `y = min(max(x, 0), cap)`; cap = +∞ is ReLU, cap = 6 is ReLU6 (MobileNet). Any shape.
+/// Gradient: `dy` where `0 < x < cap`, else 0 (the kink itself gets 0, as PyTorch does).
+public final class ClampedReLU: Layer {
+    /// The upper clamp; `.infinity` for plain ReLU.
+    public let cap: Float
+    private var savedInput = Tensor(zeros: [0])
+
+    public init(cap: Float = .infinity) { self.cap = cap }
+
+    public var kind: String { cap.isInfinite ? "relu" : "relu6" }
+    public var spec: LayerSpec { LayerSpec(kind: kind) }
+
+    public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
+        try expectInputs(inputShapes, count: 1, kind)
+        return inputShapes[0]
+    }
+
+    public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
+        var y = inputs[0]
+        let cap = cap
+        y.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count { p[i] = min(max(p[i], 0), cap) }
+        }
+        if mode == .training { savedInput = inputs[0] }
+        return y
+    }
+
+    public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
+        guard needsInputGradient[0] else { return [nil] }
+        var dx = outputGradient
+        let cap = cap
+        savedInput.withUnsafeBufferPointer { px in
+            dx.withUnsafeMutableBufferPointer { pd in
+                for i in 0..<pd.count where !(px[i] > 0 && px[i] < cap) { pd[i] = 0 }
+            }
+        }
+        return [dx]
+    }
+}
+
+/// ReLU, `y = max(x, 0)`.
+public func ReLU() -> ClampedReLU { ClampedReLU() }
+/// ReLU6, `y = min(max(x, 0), 6)` [1]. [1] Sandler et al., "MobileNetV2", 2018.
+public func ReLU6() -> ClampedReLU { ClampedReLU(cap: 6) }

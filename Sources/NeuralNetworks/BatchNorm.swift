@@ -1,0 +1,175 @@
+// BatchNorm: batch normalisation over (N) for features or (N, H, W) for images, with running statistics.
+import Tensors
+
+/// Batch normalisation, `y = γ · (x − μ) / √(σ² + ε) + β`, per channel.
+///
+/// Shapes: x (N, C) ("1d") or (N, C, H, W) ("2d"); γ, β, running mean and variance [C]. Training uses the batch's
+/// mean and biased variance over N (and H, W) and updates the running statistics as PyTorch does:
+/// `running = (1 − m) · running + m · batch` with the *unbiased* batch variance. Inference uses the running
+/// statistics. Initialisation: γ = 1, β = 0, running mean 0, running variance 1.
+///
+/// [1] Ioffe & Szegedy, "Batch Normalization", 2015.
+public final class BatchNorm: Layer {
+    public let weight: Parameter
+    public let bias: Parameter
+    public let runningMean: Parameter
+    public let runningVariance: Parameter
+    public let epsilon: Float
+    public let momentum: Float
+    public var features: Int { weight.value.count }
+
+    private var savedNormalized = Tensor(zeros: [0])  // x̂, (N, C, …)
+    private var savedInverseStd: [Float] = []          // 1/√(σ²+ε), [C]
+
+    public init(weight: Tensor, bias: Tensor, runningMean: Tensor, runningVariance: Tensor,
+                epsilon: Float = 1e-5, momentum: Float = 0.1) {
+        let c = weight.count
+        precondition([bias.count, runningMean.count, runningVariance.count].allSatisfy { $0 == c },
+                     "BatchNorm tensors must all have \(c) elements")
+        self.weight = Parameter(weight)
+        self.bias = Parameter(bias)
+        self.runningMean = Parameter(runningMean, trainable: false)
+        self.runningVariance = Parameter(runningVariance, trainable: false)
+        self.epsilon = epsilon
+        self.momentum = momentum
+    }
+
+    public convenience init(features: Int, epsilon: Float = 1e-5, momentum: Float = 0.1) {
+        self.init(weight: Tensor(shape: [features], repeating: 1), bias: Tensor(zeros: [features]),
+                  runningMean: Tensor(zeros: [features]), runningVariance: Tensor(shape: [features], repeating: 1),
+                  epsilon: epsilon, momentum: momentum)
+    }
+
+    public var kind: String { "batchnorm" }
+    public var parameters: [(name: String, parameter: Parameter)] {
+        [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVariance)]
+    }
+    public var spec: LayerSpec {
+        var s = LayerSpec(kind: kind)
+        s.features = features; s.epsilon = epsilon; s.momentum = momentum
+        return s
+    }
+
+    public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
+        try expectInputs(inputShapes, count: 1, kind)
+        let s = inputShapes[0]
+        guard (s.count == 1 || s.count == 3), s[0] == features else {
+            throw ShrinkError(.shape, "batchnorm expects input (\(features)) or (\(features), H, W), got \(s)")
+        }
+        return s
+    }
+
+    public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
+        let x = inputs[0]
+        let n = x.shape[0], c = features
+        let spatial = x.count / max(n * c, 1)
+        let m = n * spatial
+        var y = Tensor(zeros: x.shape)
+        var mean = [Float](repeating: 0, count: c), inverseStd = [Float](repeating: 0, count: c)
+        x.withUnsafeBufferPointer { px in
+            if mode == .training {
+                for ch in 0..<c {
+                    var total = 0.0, squares = 0.0
+                    for sample in 0..<n {
+                        let p = px.baseAddress! + (sample * c + ch) * spatial
+                        var s: Float = 0
+                        for j in 0..<spatial { s += p[j] }
+                        total += Double(s)
+                    }
+                    let mu = total / Double(m)
+                    for sample in 0..<n {
+                        let p = px.baseAddress! + (sample * c + ch) * spatial
+                        var s: Float = 0
+                        for j in 0..<spatial { let d = p[j] - Float(mu); s += d * d }
+                        squares += Double(s)
+                    }
+                    let variance = squares / Double(m)
+                    mean[ch] = Float(mu)
+                    inverseStd[ch] = Float(1 / (variance + Double(epsilon)).squareRoot())
+                    let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
+                    runningMean.value.scalars[ch] = (1 - momentum) * runningMean.value.scalars[ch] + momentum * Float(mu)
+                    runningVariance.value.scalars[ch] = (1 - momentum) * runningVariance.value.scalars[ch]
+                        + momentum * Float(unbiased)
+                }
+            } else {
+                for ch in 0..<c {
+                    mean[ch] = runningMean.value.scalars[ch]
+                    inverseStd[ch] = 1 / (runningVariance.value.scalars[ch] + epsilon).squareRoot()
+                }
+            }
+            let gamma = weight.value.scalars, beta = bias.value.scalars
+            y.withUnsafeMutableBufferPointer { py in
+                for sample in 0..<n {
+                    for ch in 0..<c {
+                        let offset = (sample * c + ch) * spatial
+                        let scale = gamma[ch] * inverseStd[ch], shift = beta[ch] - mean[ch] * scale
+                        for j in 0..<spatial { py[offset + j] = px[offset + j] * scale + shift }
+                    }
+                }
+            }
+        }
+        if mode == .training {
+            // x̂ = (y − β) / γ would lose precision when γ ≈ 0; store it directly.
+            var normalized = Tensor(zeros: x.shape)
+            x.withUnsafeBufferPointer { px in
+                normalized.withUnsafeMutableBufferPointer { pn in
+                    for sample in 0..<n {
+                        for ch in 0..<c {
+                            let offset = (sample * c + ch) * spatial
+                            for j in 0..<spatial { pn[offset + j] = (px[offset + j] - mean[ch]) * inverseStd[ch] }
+                        }
+                    }
+                }
+            }
+            savedNormalized = normalized
+            savedInverseStd = inverseStd
+        }
+        return y
+    }
+
+    public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
+        let dy = outputGradient, xhat = savedNormalized
+        let n = xhat.shape[0], c = features
+        let spatial = xhat.count / max(n * c, 1)
+        let m = Float(n * spatial)
+        var sumDy = [Float](repeating: 0, count: c), sumDyXhat = [Float](repeating: 0, count: c)
+        dy.withUnsafeBufferPointer { pdy in
+            xhat.withUnsafeBufferPointer { px in
+                for sample in 0..<n {
+                    for ch in 0..<c {
+                        let offset = (sample * c + ch) * spatial
+                        var a: Float = 0, b: Float = 0
+                        for j in 0..<spatial { a += pdy[offset + j]; b += pdy[offset + j] * px[offset + j] }
+                        sumDy[ch] += a; sumDyXhat[ch] += b
+                    }
+                }
+            }
+        }
+        // y = γ·x̂ + β  ⇒  dγ += Σ dy·x̂, dβ += Σ dy
+        for ch in 0..<c {
+            weight.gradient.scalars[ch] += sumDyXhat[ch]
+            bias.gradient.scalars[ch] += sumDy[ch]
+        }
+        guard needsInputGradient[0] else { return [nil] }
+        // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
+        var dx = Tensor(zeros: dy.shape)
+        let gamma = weight.value.scalars
+        dy.withUnsafeBufferPointer { pdy in
+            xhat.withUnsafeBufferPointer { px in
+                dx.withUnsafeMutableBufferPointer { pdx in
+                    for sample in 0..<n {
+                        for ch in 0..<c {
+                            let offset = (sample * c + ch) * spatial
+                            let k = gamma[ch] * savedInverseStd[ch]
+                            let meanDy = sumDy[ch] / m, meanDyXhat = sumDyXhat[ch] / m
+                            for j in 0..<spatial {
+                                pdx[offset + j] = k * (pdy[offset + j] - meanDy - px[offset + j] * meanDyXhat)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return [dx]
+    }
+}

@@ -1,0 +1,197 @@
+// Conv2d: 2-D convolution (stride, padding, groups; dilation 1) as im2col + one sgemm per (sample, group).
+import Tensors
+
+/// A 2-D convolution with square kernels, `y[n, o] = b[o] + Σ_c W[o, c] ⋆ x[n, g(o)·C/G + c]`.
+///
+/// Shapes: x (N, C, H, W), W [O, C/G, k, k] (OIHW), b [O], y (N, O, Ho, Wo) with `Ho = (H + 2p − k)/s + 1`.
+/// Groups G split input and output channels into G independent convolutions; G = C = O is depthwise.
+/// 1×1 convolutions with stride 1 and no padding skip im2col and go straight to sgemm.
+/// MACs per sample: `Ho · Wo · O · (C/G) · k²`. Initialisation: He uniform over fan-in `(C/G)·k²`, zero bias.
+public final class Conv2d: Layer {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let stride: Int
+    public let padding: Int
+    public let groups: Int
+    public var outputChannels: Int { weight.value.shape[0] }
+    public var inputChannels: Int { weight.value.shape[1] * groups }
+    public var kernelSize: Int { weight.value.shape[2] }
+
+    private var savedColumns: [Float] = []
+    private var savedGeometry: ConvolutionGeometry?
+    private var savedBatch = 0
+
+    /// Creates the layer from its tensors: `weight` [O, C/G, k, k], `bias` [O] or nil.
+    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0, groups: Int = 1) {
+        precondition(weight.rank == 4 && weight.shape[2] == weight.shape[3], "Conv2d weight must be [O, C/G, k, k]")
+        precondition(groups >= 1 && weight.shape[0] % groups == 0, "Conv2d output channels must divide by groups")
+        precondition(stride >= 1 && padding >= 0, "Conv2d needs stride ≥ 1 and padding ≥ 0")
+        self.weight = Parameter(weight)
+        self.bias = bias.map { Parameter($0) }
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+    }
+
+    /// Creates a He-initialised layer.
+    public convenience init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                            groups: Int = 1, bias: Bool = true, generator: inout SeededGenerator) {
+        precondition(inputChannels % groups == 0, "Conv2d input channels must divide by groups")
+        let fanIn = inputChannels / groups * kernelSize * kernelSize
+        self.init(weight: heUniform(shape: [outputChannels, inputChannels / groups, kernelSize, kernelSize],
+                                    fanIn: fanIn, generator: &generator),
+                  bias: bias ? Tensor(zeros: [outputChannels]) : nil, stride: stride, padding: padding, groups: groups)
+    }
+
+    public var kind: String { "conv2d" }
+    public var parameters: [(name: String, parameter: Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+    public var spec: LayerSpec {
+        var s = LayerSpec(kind: kind)
+        s.inputChannels = inputChannels; s.outputChannels = outputChannels; s.kernelSize = kernelSize
+        s.stride = stride; s.padding = padding; s.groups = groups; s.bias = bias != nil
+        return s
+    }
+
+    private func geometry(height: Int, width: Int) -> ConvolutionGeometry {
+        ConvolutionGeometry(channels: inputChannels / groups, height: height, width: width,
+                            kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding)
+    }
+
+    private var isPointwise: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
+
+    public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
+        try expectInputs(inputShapes, count: 1, kind)
+        let s = inputShapes[0]
+        guard s.count == 3, s[0] == inputChannels else {
+            throw ShrinkError(.shape, "conv2d expects input (\(inputChannels), H, W), got \(s)")
+        }
+        let g = geometry(height: s[1], width: s[2])
+        guard g.outputHeight >= 1, g.outputWidth >= 1 else {
+            throw ShrinkError(.shape, "conv2d kernel \(kernelSize) does not fit input \(s) with padding \(padding)")
+        }
+        return [outputChannels, g.outputHeight, g.outputWidth]
+    }
+
+    public func macs(for inputShapes: [[Int]]) -> Int {
+        guard let out = try? outputShape(for: inputShapes) else { return 0 }
+        return out[1] * out[2] * outputChannels * (inputChannels / groups) * kernelSize * kernelSize
+    }
+
+    public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
+        let x = inputs[0]  // (N, C, H, W)
+        let n = x.shape[0], h = x.shape[2], w = x.shape[3]
+        let g = geometry(height: h, width: w)
+        let ho = g.outputHeight, wo = g.outputWidth
+        let og = outputChannels / groups, kRows = g.columnRows, cols = g.columnCount
+        let inPlane = g.channels * h * w
+        var y = Tensor(zeros: [n, outputChannels, ho, wo])  // (N, O, Ho, Wo)
+        let saving = mode == .training
+        let perSample = groups * kRows * cols
+        if isPointwise {
+            savedColumns = []
+        } else if saving {
+            if savedColumns.count != n * perSample { savedColumns = [Float](repeating: 0, count: n * perSample) }
+        } else if savedColumns.count < perSample {
+            savedColumns = [Float](repeating: 0, count: perSample)
+        }
+        savedGeometry = g
+        savedBatch = n
+        x.withUnsafeBufferPointer { px in
+            weight.value.withUnsafeBufferPointer { pw in
+                y.withUnsafeMutableBufferPointer { py in
+                    savedColumns.withUnsafeMutableBufferPointer { pc in
+                        for sample in 0..<n {
+                            for group in 0..<groups {
+                                let input = px.baseAddress! + (sample * groups + group) * inPlane
+                                let out = py.baseAddress! + (sample * outputChannels + group * og) * cols
+                                let b: UnsafePointer<Float>
+                                if isPointwise {
+                                    b = input
+                                } else {
+                                    let col = pc.baseAddress! + (saving ? sample * perSample : 0) + group * kRows * cols
+                                    im2col(input, g, col)
+                                    b = UnsafePointer(col)
+                                }
+                                if let bias {
+                                    for o in 0..<og {
+                                        (out + o * cols).update(repeating: bias.value.scalars[group * og + o], count: cols)
+                                    }
+                                }
+                                // y[o, :] (+)= W[o, :] · col  — (og × kRows) · (kRows × cols)
+                                BLAS.sgemm(.none, .none, m: og, n: cols, k: kRows, a: pw.baseAddress! + group * og * kRows,
+                                           b: b, beta: bias == nil ? 0 : 1, c: out)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if mode == .training && isPointwise { savedPointwiseInput = x }
+        return y
+    }
+
+    private var savedPointwiseInput = Tensor(zeros: [0])
+
+    public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
+        guard let g = savedGeometry else { preconditionFailure("Conv2d.backward before forward(mode: .training)") }
+        let dy = outputGradient  // (N, O, Ho, Wo)
+        let n = savedBatch, og = outputChannels / groups, kRows = g.columnRows, cols = g.columnCount
+        let perSample = groups * kRows * cols
+        let inPlane = g.channels * g.height * g.width
+        let wantInput = needsInputGradient[0]
+        var dx = wantInput ? Tensor(zeros: [n, inputChannels, g.height, g.width]) : Tensor(zeros: [0])
+        var dColumns = (wantInput && !isPointwise) ? [Float](repeating: 0, count: kRows * cols) : []
+        let source = isPointwise ? savedPointwiseInput.scalars : savedColumns
+        dy.withUnsafeBufferPointer { pdy in
+            source.withUnsafeBufferPointer { pc in
+                weight.value.withUnsafeBufferPointer { pw in
+                    weight.gradient.withUnsafeMutableBufferPointer { pdw in
+                        dx.withUnsafeMutableBufferPointer { pdx in
+                            dColumns.withUnsafeMutableBufferPointer { pdc in
+                                for sample in 0..<n {
+                                    for group in 0..<groups {
+                                        let gradOut = pdy.baseAddress! + (sample * outputChannels + group * og) * cols
+                                        let col = isPointwise
+                                            ? pc.baseAddress! + (sample * groups + group) * inPlane
+                                            : pc.baseAddress! + sample * perSample + group * kRows * cols
+                                        let wg = pw.baseAddress! + group * og * kRows
+                                        // y = W · col  ⇒  dW += dy · colᵀ
+                                        BLAS.sgemm(.none, .transposed, m: og, n: kRows, k: cols, a: gradOut, b: col,
+                                                   beta: 1, c: pdw.baseAddress! + group * og * kRows)
+                                        guard wantInput else { continue }
+                                        let dInput = pdx.baseAddress! + (sample * groups + group) * inPlane
+                                        if isPointwise {
+                                            // dx += Wᵀ · dy
+                                            BLAS.sgemm(.transposed, .none, m: kRows, n: cols, k: og, a: wg, b: gradOut,
+                                                       beta: 1, c: dInput)
+                                        } else {
+                                            // dcol = Wᵀ · dy, then fold back: dx += col2im(dcol)
+                                            BLAS.sgemm(.transposed, .none, m: kRows, n: cols, k: og, a: wg, b: gradOut,
+                                                       c: pdc.baseAddress!)
+                                            col2im(pdc.baseAddress!, g, dInput)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let bias {
+                bias.gradient.withUnsafeMutableBufferPointer { pdb in
+                    for sample in 0..<n {
+                        for o in 0..<outputChannels {
+                            let row = pdy.baseAddress! + (sample * outputChannels + o) * cols
+                            var total: Float = 0
+                            for j in 0..<cols { total += row[j] }
+                            pdb[o] += total
+                        }
+                    }
+                }
+            }
+        }
+        return [wantInput ? dx : nil]
+    }
+}

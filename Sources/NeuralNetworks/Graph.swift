@@ -1,0 +1,164 @@
+// Graph: named nodes in topological order, with forward and a reverse walk for backward — the whole of backprop.
+import Tensors
+
+/// One node of a graph: a layer and the names of the nodes (or the graph input) it reads.
+public struct Node {
+    public let name: String
+    public let layer: any Layer
+    public let inputs: [String]
+
+    public init(name: String, layer: any Layer, inputs: [String]) {
+        self.name = name
+        self.layer = layer
+        self.inputs = inputs
+    }
+}
+
+/// A directed acyclic graph of named layers with one input (named `input`) and one output.
+///
+/// Construction sorts the nodes topologically (Kahn's algorithm, keeping the given order among ready nodes),
+/// rejects unknown inputs, duplicate names and cycles, and infers every node's per-sample output shape.
+/// `backward` accepts gradients seeded at any node, so losses on inner features add to the output loss.
+public final class Graph {
+    /// The name by which nodes refer to the graph's input.
+    public static let inputName = "input"
+
+    /// The per-sample input shape, e.g. [1, 28, 28] or [784].
+    public let inputShape: [Int]
+    /// The nodes in topological order.
+    public let nodes: [Node]
+    /// The name of the node whose value `forward` returns.
+    public let outputName: String
+    /// Each node's per-sample output shape, in node order.
+    public let outputShapes: [[Int]]
+
+    private let inputIndices: [[Int]]  // per node: indices of its inputs; −1 = graph input
+    private let indexByName: [String: Int]
+    private let outputIndex: Int
+
+    public init(inputShape: [Int], nodes unsorted: [Node], output: String? = nil) throws {
+        var seen = Set<String>([Graph.inputName])
+        for node in unsorted {
+            guard !node.name.isEmpty, !node.name.contains(".") else {
+                throw ShrinkError(.value, "node name '\(node.name)' must be non-empty and contain no '.'")
+            }
+            guard seen.insert(node.name).inserted else {
+                throw ShrinkError(.value, "node name '\(node.name)' is used twice")
+            }
+        }
+        for node in unsorted {
+            for input in node.inputs where !seen.contains(input) {
+                throw ShrinkError(.unknownName, "node '\(node.name)' reads '\(input)', which is no node of the graph")
+            }
+        }
+        // Kahn's algorithm.
+        var placed = Set<String>([Graph.inputName]), order: [Node] = [], remaining = unsorted
+        while !remaining.isEmpty {
+            guard let next = remaining.firstIndex(where: { $0.inputs.allSatisfy(placed.contains) }) else {
+                throw ShrinkError(.value, "the graph has a cycle through '\(remaining[0].name)'")
+            }
+            placed.insert(remaining[next].name)
+            order.append(remaining.remove(at: next))
+        }
+        guard !order.isEmpty else { throw ShrinkError(.value, "the graph has no nodes") }
+        var index = [String: Int]()
+        for (i, node) in order.enumerated() { index[node.name] = i }
+        let outputName = output ?? order.last!.name
+        guard let outputIndex = index[outputName] else {
+            throw ShrinkError(.unknownName, "the graph output '\(outputName)' is no node of the graph")
+        }
+        var shapes: [[Int]] = []
+        var inputIndices: [[Int]] = []
+        for node in order {
+            let indices = node.inputs.map { $0 == Graph.inputName ? -1 : index[$0]! }
+            let inShapes = indices.map { $0 < 0 ? inputShape : shapes[$0] }
+            do {
+                shapes.append(try node.layer.outputShape(for: inShapes))
+            } catch let error as ShrinkError {
+                throw ShrinkError(error.kind, "node '\(node.name)': \(error.message)")
+            }
+            inputIndices.append(indices)
+        }
+        self.inputShape = inputShape
+        self.nodes = order
+        self.outputName = outputName
+        self.outputIndex = outputIndex
+        self.outputShapes = shapes
+        self.inputIndices = inputIndices
+        self.indexByName = index
+    }
+
+    /// The node named `name`, if any.
+    public func node(named name: String) -> Node? { indexByName[name].map { nodes[$0] } }
+
+    /// The per-sample output shape of the graph.
+    public var outputShape: [Int] { outputShapes[outputIndex] }
+
+    /// Every parameter as `<node>.<parameter>` (PyTorch `state_dict` names), in node order.
+    public var parameters: [(name: String, parameter: Parameter)] {
+        nodes.flatMap { node in node.layer.parameters.map { ("\(node.name).\($0.name)", $0.parameter) } }
+    }
+
+    /// The parameters optimizers update.
+    public var trainableParameters: [Parameter] {
+        parameters.map(\.parameter).filter(\.isTrainable)
+    }
+
+    /// Sets every gradient to zero.
+    public func zeroGradients() {
+        for p in trainableParameters { p.zeroGradient() }
+    }
+
+    /// Runs the graph on a batch (N, inputShape…) and returns the output node's value.
+    public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        forward(input, mode: mode, keeping: [])[outputName]!
+    }
+
+    /// Runs the graph and returns the output together with the values of the nodes named in `keeping`
+    /// (feature maps for distillation or calibration). Values are dropped as soon as no later node reads them.
+    public func forward(_ input: Tensor, mode: Mode, keeping names: Set<String>) -> [String: Tensor] {
+        precondition(Array(input.shape.dropFirst()) == inputShape,
+                     "graph input must be (N, \(inputShape)), got \(input.shape)")
+        var lastUse = [Int](repeating: -1, count: nodes.count)
+        for (i, indices) in inputIndices.enumerated() { for j in indices where j >= 0 { lastUse[j] = i } }
+        var values = [Tensor?](repeating: nil, count: nodes.count)
+        var kept = [String: Tensor]()
+        for (i, node) in nodes.enumerated() {
+            let inputs = inputIndices[i].map { $0 < 0 ? input : values[$0]! }
+            values[i] = node.layer.forward(inputs, mode: mode)
+            if names.contains(node.name) || i == outputIndex { kept[node.name] = values[i] }
+            for j in inputIndices[i] where j >= 0 && lastUse[j] == i { values[j] = nil }
+        }
+        return kept
+    }
+
+    /// Back-propagates gradients seeded at any nodes (usually the output) through the last training forward,
+    /// accumulating into every parameter's gradient. Seeds at the same node add.
+    public func backward(seeds: [String: Tensor]) {
+        var gradients = [Tensor?](repeating: nil, count: nodes.count)
+        for (name, gradient) in seeds {
+            guard let i = indexByName[name] else { preconditionFailure("backward: no node named '\(name)'") }
+            if gradients[i] == nil { gradients[i] = gradient } else { gradients[i]!.add(gradient) }
+        }
+        let first = gradients.firstIndex { $0 != nil } ?? nodes.count
+        for i in stride(from: nodes.count - 1, through: first, by: -1) {
+            guard let gradient = gradients[i] else { continue }
+            gradients[i] = nil
+            let indices = inputIndices[i]
+            let inputGradients = nodes[i].layer.backward(gradient, needsInputGradient: indices.map { $0 >= 0 })
+            for (j, g) in zip(indices, inputGradients) where j >= 0 {
+                guard let g else { continue }
+                if gradients[j] == nil { gradients[j] = g } else { gradients[j]!.add(g) }
+            }
+        }
+    }
+}
+
+extension Graph: CustomStringConvertible {
+    /// One line per node: name, kind, inputs and output shape.
+    public var description: String {
+        nodes.enumerated().map { i, node in
+            "\(node.name): \(node.layer.kind)(\(node.inputs.joined(separator: ", "))) → \(outputShapes[i])"
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,39 @@
+// GraphBuilder: appends named layers while tracking shapes, so architectures size each layer from the one before.
+import Tensors
+
+/// Builds a graph node by node. By default each node reads the previous one, which covers chains (`Sequential`);
+/// pass `inputs` for branches, residual adds and concats.
+public struct GraphBuilder {
+    public let inputShape: [Int]
+    public private(set) var nodes: [Node] = []
+    private var shapes: [String: [Int]]
+    /// The name of the most recently added node (or `input`).
+    public private(set) var last: String = Graph.inputName
+
+    public init(inputShape: [Int]) {
+        self.inputShape = inputShape
+        self.shapes = [Graph.inputName: inputShape]
+    }
+
+    /// The per-sample output shape of a node added so far (or of `input`).
+    public func shape(of name: String) -> [Int] { shapes[name]! }
+    /// The per-sample output shape of the last node.
+    public var currentShape: [Int] { shapes[last]! }
+
+    /// Appends a node; throws when the layer does not accept its inputs' shapes.
+    @discardableResult
+    public mutating func add(_ name: String, _ layer: any Layer, inputs: [String]? = nil) throws -> String {
+        let inputs = inputs ?? [last]
+        do {
+            shapes[name] = try layer.outputShape(for: inputs.map { shapes[$0]! })
+        } catch let error as ShrinkError {
+            throw ShrinkError(error.kind, "node '\(name)': \(error.message)")
+        }
+        nodes.append(Node(name: name, layer: layer, inputs: inputs))
+        last = name
+        return name
+    }
+
+    /// The finished graph, whose output is the last node.
+    public func build() throws -> Graph { try Graph(inputShape: inputShape, nodes: nodes) }
+}

@@ -1,0 +1,109 @@
+// Linear: the fully connected layer y = x·Wᵀ + b, as one sgemm per batch.
+import Tensors
+
+/// A fully connected layer, `y = x · Wᵀ + b`.
+///
+/// Shapes: x (N, in), W [out, in] (PyTorch layout), b [out], y (N, out). Initialisation: He uniform for W, zero b.
+/// MACs per sample: `in · out`.
+public final class Linear: Layer {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public var inputFeatures: Int { weight.value.shape[1] }
+    public var outputFeatures: Int { weight.value.shape[0] }
+    private var savedInput = Tensor(zeros: [0])
+
+    /// Creates the layer from its tensors: `weight` [out, in], `bias` [out] or nil.
+    public init(weight: Tensor, bias: Tensor?) {
+        precondition(weight.rank == 2, "Linear weight must be [out, in], got \(weight.shape)")
+        precondition(bias == nil || bias!.shape == [weight.shape[0]], "Linear bias must be [\(weight.shape[0])]")
+        self.weight = Parameter(weight)
+        self.bias = bias.map { Parameter($0) }
+    }
+
+    /// Creates a He-initialised layer.
+    public convenience init(inputFeatures: Int, outputFeatures: Int, bias: Bool = true, generator: inout SeededGenerator) {
+        self.init(weight: heUniform(shape: [outputFeatures, inputFeatures], fanIn: inputFeatures, generator: &generator),
+                  bias: bias ? Tensor(zeros: [outputFeatures]) : nil)
+    }
+
+    public var kind: String { "linear" }
+    public var parameters: [(name: String, parameter: Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+    public var spec: LayerSpec {
+        var s = LayerSpec(kind: kind)
+        s.inputFeatures = inputFeatures; s.outputFeatures = outputFeatures; s.bias = bias != nil
+        return s
+    }
+
+    public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
+        try expectInputs(inputShapes, count: 1, kind)
+        guard inputShapes[0] == [inputFeatures] else {
+            throw ShrinkError(.shape, "linear expects input (\(inputFeatures)), got \(inputShapes[0])")
+        }
+        return [outputFeatures]
+    }
+
+    public func macs(for inputShapes: [[Int]]) -> Int { inputFeatures * outputFeatures }
+
+    public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
+        let x = inputs[0]  // (N, in)
+        let n = x.shape[0], i = inputFeatures, o = outputFeatures
+        var y = Tensor(zeros: [n, o])  // (N, out)
+        y.withUnsafeMutableBufferPointer { py in
+            if let bias {
+                bias.value.withUnsafeBufferPointer { pb in
+                    for row in 0..<n { (py.baseAddress! + row * o).update(from: pb.baseAddress!, count: o) }
+                }
+            }
+            x.withUnsafeBufferPointer { px in
+                weight.value.withUnsafeBufferPointer { pw in
+                    if n == 1 {
+                        BLAS.sgemv(.none, rows: o, columns: i, a: pw.baseAddress!, x: px.baseAddress!,
+                                   beta: bias == nil ? 0 : 1, y: py.baseAddress!)
+                    } else {
+                        BLAS.sgemm(.none, .transposed, m: n, n: o, k: i, a: px.baseAddress!,
+                                   b: pw.baseAddress!, beta: bias == nil ? 0 : 1, c: py.baseAddress!)
+                    }
+                }
+            }
+        }
+        if mode == .training { savedInput = x }
+        return y
+    }
+
+    public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
+        let dy = outputGradient  // (N, out)
+        let x = savedInput       // (N, in)
+        let n = x.shape[0], i = inputFeatures, o = outputFeatures
+        dy.withUnsafeBufferPointer { pdy in
+            // y = x · Wᵀ + b  ⇒  dW += dyᵀ · x, db += Σ_n dy
+            x.withUnsafeBufferPointer { px in
+                weight.gradient.withUnsafeMutableBufferPointer { pdw in
+                    BLAS.sgemm(.transposed, .none, m: o, n: i, k: n, a: pdy.baseAddress!,
+                               b: px.baseAddress!, beta: 1, c: pdw.baseAddress!)
+                }
+            }
+            if let bias {
+                bias.gradient.withUnsafeMutableBufferPointer { pdb in
+                    for row in 0..<n {
+                        let r = pdy.baseAddress! + row * o
+                        for j in 0..<o { pdb[j] += r[j] }
+                    }
+                }
+            }
+        }
+        guard needsInputGradient[0] else { return [nil] }
+        // dx = dy · W
+        var dx = Tensor(zeros: [n, i])
+        dy.withUnsafeBufferPointer { pdy in
+            weight.value.withUnsafeBufferPointer { pw in
+                dx.withUnsafeMutableBufferPointer { pdx in
+                    BLAS.sgemm(.none, .none, m: n, n: i, k: o, a: pdy.baseAddress!, b: pw.baseAddress!,
+                               c: pdx.baseAddress!)
+                }
+            }
+        }
+        return [dx]
+    }
+}

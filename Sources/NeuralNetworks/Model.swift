@@ -1,0 +1,148 @@
+// Model: a graph with its weights, input normalisation and provenance — what one `.safetensors` file holds.
+import Datasets
+import Foundation
+import Tensors
+
+/// One pass applied to a model, with its settings, recorded in the model file.
+public struct ProvenanceStep: Codable, Equatable, Sendable {
+    public var pass: String
+    public var settings: [String: String]
+
+    public init(pass: String, settings: [String: String]) {
+        self.pass = pass
+        self.settings = settings
+    }
+}
+
+/// A trained (or compressed) network and everything needed to run it on raw data.
+///
+/// The file layout: tensors named `<node>.<parameter>` (PyTorch `state_dict` names, OIHW / [out, in]), and in
+/// `__metadata__`: `format` = `pt`, `shrink.version`, `shrink.architecture`, `shrink.graph` (JSON: input shape,
+/// output node, nodes with their inputs and layer specs), `shrink.normalization` and `shrink.provenance` (JSON).
+public final class Model {
+    /// The version of the metadata layout this build writes and reads.
+    public static let formatVersion = "1"
+
+    public var architecture: String
+    public var graph: Graph
+    /// The normalisation applied to raw inputs (scaled to [0, 1]) before the first layer.
+    public var normalization: Normalization
+    public var provenance: [ProvenanceStep]
+
+    public init(architecture: String, graph: Graph, normalization: Normalization, provenance: [ProvenanceStep] = []) {
+        self.architecture = architecture
+        self.graph = graph
+        self.normalization = normalization
+        self.provenance = provenance
+    }
+
+    /// The number of classes the model predicts.
+    public var classCount: Int { graph.outputShape.reduce(1, *) }
+
+    /// A copy of `dataset` with the model's normalisation applied to its inputs.
+    public func prepare(_ dataset: Dataset) throws -> Dataset {
+        guard dataset.sampleShape == graph.inputShape else {
+            throw ShrinkError(.shape, "the model takes samples of shape \(graph.inputShape), the data has \(dataset.sampleShape)")
+        }
+        guard dataset.classCount <= classCount else {
+            throw ShrinkError(.value, "the data has \(dataset.classCount) classes, the model predicts \(classCount)")
+        }
+        var inputs = dataset.inputs
+        normalization.apply(to: &inputs)
+        return try Dataset(inputs: inputs, labels: dataset.labels, classCount: classCount)
+    }
+
+    // MARK: - File
+
+    private struct GraphDescription: Codable {
+        struct NodeDescription: Codable {
+            var name: String
+            var inputs: [String]
+            var layer: LayerSpec
+        }
+        var inputShape: [Int]
+        var output: String
+        var nodes: [NodeDescription]
+        enum CodingKeys: String, CodingKey { case inputShape = "input_shape", output, nodes }
+    }
+
+    private static func json<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// The model as a safetensors container.
+    public func safeTensors() throws -> SafeTensorsFile {
+        let description = GraphDescription(
+            inputShape: graph.inputShape, output: graph.outputName,
+            nodes: graph.nodes.map { .init(name: $0.name, inputs: $0.inputs, layer: $0.layer.spec) })
+        let metadata = [
+            "format": "pt",
+            "shrink.version": Model.formatVersion,
+            "shrink.architecture": architecture,
+            "shrink.graph": try Model.json(description),
+            "shrink.normalization": try Model.json(normalization),
+            "shrink.provenance": try Model.json(provenance),
+        ]
+        return SafeTensorsFile(tensors: graph.parameters.map { ($0.name, SafeTensor($0.parameter.value)) },
+                               metadata: metadata)
+    }
+
+    /// Writes the model atomically (temporary file, then rename); nothing is left behind on failure.
+    public func save(to path: String) throws {
+        try AtomicFile.write(try safeTensors().encoded(), to: path)
+    }
+
+    /// Reads a model file, checking the graph against the tensors it holds.
+    public static func load(from path: String) throws -> Model {
+        try load(SafeTensorsFile.decode(try readFile(path), file: path), file: path)
+    }
+
+    /// Rebuilds a model from a parsed container; `file` names the source in errors.
+    public static func load(_ container: SafeTensorsFile, file: String) throws -> Model {
+        func field(_ key: String) throws -> String {
+            guard let value = container.metadata[key] else {
+                throw ShrinkError(.format, "\(file): __metadata__ has no '\(key)'; is this a Shrink model file?")
+            }
+            return value
+        }
+        func decode<T: Decodable>(_ type: T.Type, _ key: String) throws -> T {
+            do {
+                return try JSONDecoder().decode(type, from: Data(try field(key).utf8))
+            } catch let error as ShrinkError {
+                throw error
+            } catch {
+                throw ShrinkError(.format, "\(file): metadata '\(key)' is not valid: \(error)")
+            }
+        }
+        let version = try field("shrink.version")
+        guard version == formatVersion else {
+            throw ShrinkError(.unsupported, "\(file): model format version \(version); this build reads version \(formatVersion)")
+        }
+        let description = try decode(GraphDescription.self, "shrink.graph")
+        let nodes = try description.nodes.map { Node(name: $0.name, layer: try $0.layer.makeLayer(node: $0.name), inputs: $0.inputs) }
+        let graph: Graph
+        do {
+            graph = try Graph(inputShape: description.inputShape, nodes: nodes, output: description.output)
+        } catch let error as ShrinkError {
+            throw ShrinkError(.format, "\(file): the stored graph is invalid: \(error.message)")
+        }
+        for (name, parameter) in graph.parameters {
+            guard let stored = container.tensors[name] else {
+                throw ShrinkError(.format, "\(file): tensor '\(name)' is missing")
+            }
+            let tensor = try stored.floatTensor(name: name, file: file)
+            guard tensor.shape == parameter.value.shape else {
+                throw ShrinkError(.shape, "\(file): tensor '\(name)' has shape \(tensor.shape), the graph needs \(parameter.value.shape)")
+            }
+            if let bad = tensor.firstNonFiniteIndex() {
+                throw ShrinkError(.value, "\(file): tensor '\(name)' holds a non-finite value at index \(bad)")
+            }
+            parameter.value = tensor
+        }
+        return Model(architecture: try field("shrink.architecture"), graph: graph,
+                     normalization: try decode(Normalization.self, "shrink.normalization"),
+                     provenance: try decode([ProvenanceStep].self, "shrink.provenance"))
+    }
+}

@@ -1,0 +1,140 @@
+// Trainer: epochs of seeded mini-batches, a pluggable loss, hooks at batch and epoch end, train/test metrics.
+import Datasets
+import Foundation
+import Tensors
+
+/// The optimizers the CLI and recipes name.
+public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
+    case sgd, adam, adamw
+}
+
+/// Settings of a training run. The defaults are the ones that train `fmnist-cnn` to ≥ 91% in 3 epochs.
+public struct TrainingConfiguration: Sendable, Equatable {
+    public var epochs = 3
+    public var batchSize = 128
+    public var optimizer = OptimizerKind.sgd
+    /// Base learning rate; nil picks the optimizer's default (SGD 0.05, Adam/AdamW 0.001).
+    public var learningRate: Float?
+    public var momentum: Float = 0.9
+    public var nesterov = true
+    public var weightDecay: Float = 5e-4
+    public var schedule = LearningRateSchedule.cosine(minimum: 0)
+    /// Linear warm-up over this fraction of the first epoch.
+    public var warmupEpochs: Double = 0.3
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    /// The learning rate actually used.
+    public var effectiveLearningRate: Float {
+        learningRate ?? (optimizer == .sgd ? 0.05 : 0.001)
+    }
+
+    /// A fresh optimizer for these settings.
+    public func makeOptimizer() -> any Optimizer {
+        switch optimizer {
+        case .sgd:
+            return SGD(learningRate: effectiveLearningRate, momentum: momentum, weightDecay: weightDecay,
+                       nesterov: nesterov && momentum > 0)
+        case .adam:
+            return Adam(learningRate: effectiveLearningRate, weightDecay: weightDecay)
+        case .adamw:
+            return Adam(learningRate: effectiveLearningRate, weightDecay: weightDecay, decoupled: true)
+        }
+    }
+}
+
+/// What the batch-end hooks see.
+public struct BatchEvent {
+    public var epoch: Int, batch: Int, batchesPerEpoch: Int
+    public var loss: Double
+    public var learningRate: Float
+    public var samplesSeen: Int
+}
+
+/// What the epoch-end hooks see.
+public struct EpochEvent {
+    public var epoch: Int
+    public var train: Metrics
+    public var test: Metrics?
+    public var seconds: Double
+}
+
+/// The result of `fit`.
+public struct TrainingHistory {
+    public var epochs: [EpochEvent] = []
+    /// Wall time spent in training steps (evaluation excluded).
+    public var trainSeconds: Double = 0
+    public var samplesSeen = 0
+    public var samplesPerSecond: Double { trainSeconds > 0 ? Double(samplesSeen) / trainSeconds : 0 }
+}
+
+/// Trains a graph with mini-batch gradient descent.
+///
+/// Each epoch visits the training set in the order `BatchSchedule(seed:)` gives, so the same seed gives the same
+/// run. The loss defaults to cross-entropy on the output; distillation and QAT replace `loss` or hook in.
+public final class Trainer {
+    public let graph: Graph
+    public let configuration: TrainingConfiguration
+    public let optimizer: any Optimizer
+    /// Computes the loss and the gradient seeds for a batch: (output logits, labels, batch inputs) → (loss, seeds).
+    public var loss: (Tensor, [Int32], Tensor) -> (loss: Double, seeds: [String: Tensor])
+    /// Called after every optimizer step.
+    public var onBatchEnd: [(BatchEvent) -> Void] = []
+    /// Called after every epoch with its metrics.
+    public var onEpochEnd: [(EpochEvent) -> Void] = []
+
+    public init(graph: Graph, configuration: TrainingConfiguration) {
+        self.graph = graph
+        self.configuration = configuration
+        self.optimizer = configuration.makeOptimizer()
+        let output = graph.outputName
+        self.loss = { logits, labels, _ in
+            let result = crossEntropy(logits: logits, labels: labels)
+            return (result.loss, [output: result.gradient])
+        }
+    }
+
+    /// Runs `configuration.epochs` epochs over `train`, evaluating on `test` after each when given.
+    /// The train metrics of an epoch are the running means over its batches (computed in training mode).
+    public func fit(train: Dataset, test: Dataset? = nil) -> TrainingHistory {
+        let c = configuration
+        let schedule = BatchSchedule(count: train.count, batchSize: c.batchSize, seed: c.seed)
+        let batchesPerEpoch = schedule.batches(epoch: 0).count
+        let totalSteps = batchesPerEpoch * c.epochs
+        let warmup = Int(c.warmupEpochs * Double(batchesPerEpoch))
+        var history = TrainingHistory()
+        var step = 0
+        for epoch in 0..<c.epochs {
+            let epochStart = Date()
+            var lossTotal = 0.0, correct1 = 0, correct5 = 0, seen = 0
+            for (b, indices) in schedule.batches(epoch: epoch).enumerated() {
+                let (inputs, labels) = train.batch(indices)
+                optimizer.learningRate = c.schedule.rate(base: c.effectiveLearningRate, step: step, totalSteps: totalSteps,
+                                                         stepsPerEpoch: batchesPerEpoch, warmupSteps: warmup)
+                graph.zeroGradients()
+                let logits = graph.forward(inputs, mode: .training)
+                let (loss, seeds) = self.loss(logits, labels, inputs)
+                graph.backward(seeds: seeds)
+                optimizer.step(graph.trainableParameters)
+                let correct = topKCorrect(logits: logits, labels: labels)
+                lossTotal += loss * Double(labels.count)
+                correct1 += correct.top1; correct5 += correct.topK; seen += labels.count
+                step += 1
+                history.samplesSeen += labels.count
+                let event = BatchEvent(epoch: epoch, batch: b, batchesPerEpoch: batchesPerEpoch, loss: loss,
+                                       learningRate: optimizer.learningRate, samplesSeen: history.samplesSeen)
+                for hook in onBatchEnd { hook(event) }
+            }
+            history.trainSeconds += Date().timeIntervalSince(epochStart)
+            let n = Double(max(seen, 1))
+            let trainMetrics = Metrics(loss: lossTotal / n, top1: Double(correct1) / n, top5: Double(correct5) / n,
+                                       samples: seen)
+            let event = EpochEvent(epoch: epoch, train: trainMetrics, test: test.map { evaluate(graph, on: $0) },
+                                   seconds: Date().timeIntervalSince(epochStart))
+            history.epochs.append(event)
+            for hook in onEpochEnd { hook(event) }
+        }
+        return history
+    }
+}

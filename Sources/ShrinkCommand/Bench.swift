@@ -1,0 +1,141 @@
+// `shrink bench`: inference latency and throughput of model files, or a quick check of the GEMM kernels.
+import ArgumentParser
+import Foundation
+import Shrink
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure inference latency/throughput of model files, or GEMM kernel speed with --kernels.",
+        discussion: """
+            Each figure is measured after a warm-up, timing single calls for at least --seconds; the median and \
+            the 99th percentile are reported. The machine may be shared: compare medians and ratios from one run.
+            """)
+
+    @Argument(help: "Model files (.safetensors).")
+    var models: [String] = []
+
+    @Flag(help: "Benchmark the GEMM kernels at fixed shapes instead of models.")
+    var kernels = false
+
+    @Option(help: "Batch sizes, comma-separated.")
+    var batchSizes: String = "1,256"
+
+    @Option(help: "Seconds of timed calls per figure (after warm-up).")
+    var seconds: Double = 1.0
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        if kernels == !models.isEmpty { throw ValidationError("give model files or --kernels (not both)") }
+        guard seconds > 0 && seconds <= 600 else { throw ValidationError("--seconds must be in (0, 600]") }
+    }
+
+    struct LatencyOutput: Encodable {
+        var batch_size: Int, median_ms: Double, p99_ms: Double, samples_per_second: Double, calls: Int
+    }
+
+    struct ModelOutput: Encodable {
+        var path: String, arch: String, parameters: Int, macs: Int, bytes: Int, latency: [LatencyOutput]
+    }
+
+    struct KernelOutput: Encodable {
+        var name: String, m: Int, n: Int, k: Int, threads: Int, gops: Double, median_ms: Double
+    }
+
+    func run() throws {
+        try reporting {
+            runtime.apply()
+            if kernels { try runKernels() } else { try runModels() }
+        }
+    }
+
+    private func runModels() throws {
+        let sizes = try parseShape(batchSizes, option: "--batch-sizes")
+        var outputs: [ModelOutput] = []
+        for path in models {
+            let model = try Model.load(from: path)
+            let cost = model.graph.cost()
+            var latencies: [LatencyOutput] = []
+            for batch in sizes {
+                var generator = SeededGenerator(seed: 0, stream: "bench-input")
+                let shape = [batch] + model.graph.inputShape
+                let input = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in generator.nextNormal() })
+                let timing = measure(seconds: seconds) { _ = model.graph.forward(input, mode: .inference) }
+                latencies.append(LatencyOutput(batch_size: batch, median_ms: timing.median * 1e3, p99_ms: timing.p99 * 1e3,
+                                               samples_per_second: Double(batch) / timing.median, calls: timing.calls))
+            }
+            outputs.append(ModelOutput(path: path, arch: model.architecture, parameters: cost.parameters,
+                                       macs: cost.macs, bytes: cost.bytes, latency: latencies))
+        }
+        if runtime.json {
+            struct Output: Encodable { var threads: Int; var models: [ModelOutput] }
+            print(try jsonString(Output(threads: BLAS.threads, models: outputs)))
+            return
+        }
+        var table = TextTable(headers: ["model", "arch", "parameters", "MACs", "batch", "median ms", "p99 ms", "samples/s"])
+        for m in outputs {
+            for l in m.latency {
+                table.append([m.path, m.arch, groupedThousands(m.parameters), groupedThousands(m.macs), "\(l.batch_size)",
+                              String(format: "%.3f", l.median_ms), String(format: "%.3f", l.p99_ms),
+                              String(format: "%.0f", l.samples_per_second)])
+            }
+        }
+        print("threads: \(BLAS.threads)")
+        print(table)
+    }
+
+    private func runKernels() throws {
+        var outputs: [KernelOutput] = []
+        for (m, n, k) in [(1024, 1024, 1024), (256, 128, 3136), (1, 512, 512)] {
+            var generator = SeededGenerator(seed: 1, stream: "bench-kernels")
+            let a = (0..<(m * k)).map { _ in generator.nextUniform() - 0.5 }
+            let b = (0..<(k * n)).map { _ in generator.nextUniform() - 0.5 }
+            var c = [Float](repeating: 0, count: m * n)
+            let timing = a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        measure(seconds: seconds) {
+                            BLAS.sgemm(.none, .none, m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!,
+                                       c: pc.baseAddress!)
+                        }
+                    }
+                }
+            }
+            outputs.append(KernelOutput(name: "sgemm", m: m, n: n, k: k, threads: BLAS.threads,
+                                        gops: 2 * Double(m * n * k) / timing.median / 1e9, median_ms: timing.median * 1e3))
+        }
+        if runtime.json {
+            struct Output: Encodable { var kernels: [KernelOutput] }
+            print(try jsonString(Output(kernels: outputs)))
+            return
+        }
+        var table = TextTable(headers: ["kernel", "m", "n", "k", "threads", "Gop/s", "median ms"])
+        for o in outputs {
+            table.append([o.name, "\(o.m)", "\(o.n)", "\(o.k)", "\(o.threads)", String(format: "%.1f", o.gops),
+                          String(format: "%.4f", o.median_ms)])
+        }
+        print(table)
+    }
+}
+
+/// Per-call timing: a warm-up of at least 0.2 s (and 3 calls), then single calls timed until `seconds` have passed
+/// and at least 20 calls were made. Returns the median and 99th percentile in seconds.
+func measure(seconds: Double, _ body: () -> Void) -> (median: Double, p99: Double, calls: Int) {
+    let clock = ContinuousClock()
+    func elapsed(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+    let warmStart = clock.now
+    var warmCalls = 0
+    while warmCalls < 3 || elapsed(clock.now - warmStart) < 0.2 { body(); warmCalls += 1 }
+    var times: [Double] = []
+    let start = clock.now
+    while times.count < 20 || elapsed(clock.now - start) < seconds {
+        let t0 = clock.now
+        body()
+        times.append(elapsed(clock.now - t0))
+    }
+    times.sort()
+    let p99 = times[min(times.count - 1, Int((Double(times.count) * 0.99).rounded(.up)) - 1)]
+    return (times[times.count / 2], p99, times.count)
+}

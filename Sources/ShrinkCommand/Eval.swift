@@ -1,0 +1,54 @@
+// `shrink eval`: top-1, top-5 and loss of a model file on the test split of a data spec.
+import ArgumentParser
+import Foundation
+import Shrink
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a model file on the test split of a data spec (accuracy as a fraction 0–1 in JSON).")
+
+    @Argument(help: "The model file (.safetensors).")
+    var model: String
+
+    @Option(help: "Data spec: fashion-mnist, a directory of IDX files, or an .npz file.")
+    var data: String
+
+    @Option(help: "Evaluate on the first N test samples only.")
+    var limit: Int?
+
+    @Option(help: "Samples per forward pass.")
+    var batchSize: Int = 256
+
+    @Option(help: "Split to evaluate: test or train.")
+    var split: String = "test"
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        guard ["test", "train"].contains(split) else { throw ValidationError("--split must be test or train") }
+    }
+
+    struct Output: Encodable {
+        var accuracy: Double, top5: Double, loss: Double, samples: Int
+    }
+
+    func run() throws {
+        try reporting {
+            runtime.apply()
+            let loaded = try Model.load(from: model)
+            let source = try DataSource.load(data)
+            var dataset = split == "test" ? source.test : source.train
+            if let limit { dataset = dataset.prefix(limit) }
+            let metrics = evaluate(loaded.graph, on: try loaded.prepare(dataset), batchSize: batchSize)
+            if runtime.json {
+                print(try jsonString(Output(accuracy: metrics.top1, top5: metrics.top5, loss: metrics.loss,
+                                            samples: metrics.samples)))
+            } else {
+                print(String(format: "%@ on %@ (%@, %d samples): accuracy %.2f%%, top-5 %.2f%%, loss %.4f",
+                             model, data, split, metrics.samples, 100 * metrics.top1, 100 * metrics.top5, metrics.loss))
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+// Built-in architectures: exact costs, shape adaptation, forward/backward on every one, graph validation.
+import NeuralNetworks
+import Tensors
+import Testing
+
+@Suite struct ArchitectureTests {
+    @Test func fmnistCNNHasTheDocumentedCost() throws {
+        let cost = try Architecture.fmnistCNN.makeGraph(inputShape: [1, 28, 28], classes: 10).cost()
+        #expect(cost.parameters == 421_642)
+        #expect(cost.macs == 4_241_152)
+        #expect(cost.bytes == 421_642 * 4)
+    }
+
+    @Test func mlpAdaptsToFeatureDataAndSmallStudentIsUnderATenth() throws {
+        let mlp = try Architecture.mlp.makeGraph(inputShape: [40], classes: 3)
+        #expect(mlp.cost().parameters == 40 * 256 + 256 + 256 * 128 + 128 + 128 * 3 + 3)
+        #expect(try Architecture.mlp.makeGraph(inputShape: [1, 28, 28], classes: 10).cost().parameters == 235_146)
+        let small = try Architecture.fmnistSmall.makeGraph(inputShape: [1, 28, 28], classes: 10).cost().parameters
+        #expect(small == 26_698 && small * 10 <= 421_642)
+    }
+
+    @Test func imageArchitecturesRejectFeatureData() {
+        #expect(throws: ShrinkError.self) { try Architecture.fmnistCNN.makeGraph(inputShape: [40], classes: 10) }
+        #expect(throws: ShrinkError.self) { try Architecture.named("vgg99") }
+        #expect(throws: ShrinkError.self) { try Architecture.lenet5.makeGraph(inputShape: [1, 4, 4], classes: 10) }
+    }
+
+    @Test(arguments: Architecture.allCases)
+    func everyArchitectureRunsForwardAndBackward(architecture: Architecture) throws {
+        let graph = try architecture.makeGraph(inputShape: [1, 28, 28], classes: 10, seed: 1)
+        let x = randomTensor([2, 1, 28, 28], seed: 2)
+        let y = graph.forward(x, mode: .training)
+        #expect(y.shape == [2, 10])
+        graph.zeroGradients()
+        graph.backward(seeds: [graph.outputName: crossEntropy(logits: y, labels: [1, 7]).gradient])
+        #expect(graph.trainableParameters.allSatisfy { $0.gradient.firstNonFiniteIndex() == nil })
+        #expect(graph.trainableParameters.contains { $0.gradient.maxAbsolute() > 0 })
+        #expect(graph.forward(x, mode: .inference).shape == [2, 10])
+    }
+
+    @Test func resnet8HasResidualAddsAndMobileNetHasDepthwiseConvs() throws {
+        let resnet = try Architecture.resnet8.makeGraph(inputShape: [1, 28, 28], classes: 10)
+        #expect(resnet.nodes.filter { $0.layer is Add }.count == 3)
+        let mobile = try Architecture.mobilenetTiny.makeGraph(inputShape: [3, 32, 32], classes: 5)
+        let depthwise = mobile.nodes.compactMap { $0.layer as? Conv2d }.filter { $0.groups == $0.inputChannels && $0.groups > 1 }
+        #expect(depthwise.count == 4)
+    }
+
+    @Test func sameSeedSameWeightsDifferentSeedDifferentWeights() throws {
+        let a = try Architecture.lenet5.makeGraph(inputShape: [1, 28, 28], classes: 10, seed: 7)
+        let b = try Architecture.lenet5.makeGraph(inputShape: [1, 28, 28], classes: 10, seed: 7)
+        let c = try Architecture.lenet5.makeGraph(inputShape: [1, 28, 28], classes: 10, seed: 8)
+        #expect(a.parameters.map(\.parameter.value) == b.parameters.map(\.parameter.value))
+        #expect(a.parameters.map(\.parameter.value) != c.parameters.map(\.parameter.value))
+    }
+
+    @Test func graphRejectsCyclesUnknownInputsAndDuplicates() {
+        let cycle = [Node(name: "a", layer: ReLU(), inputs: ["b"]), Node(name: "b", layer: ReLU(), inputs: ["a"])]
+        #expect(throws: ShrinkError.self) { try Graph(inputShape: [3], nodes: cycle) }
+        #expect(throws: ShrinkError.self) {
+            try Graph(inputShape: [3], nodes: [Node(name: "a", layer: ReLU(), inputs: ["nope"])])
+        }
+        #expect(throws: ShrinkError.self) {
+            try Graph(inputShape: [3], nodes: [Node(name: "a", layer: ReLU(), inputs: ["input"]),
+                                               Node(name: "a", layer: ReLU(), inputs: ["input"])])
+        }
+        #expect(throws: ShrinkError.self) {
+            try Graph(inputShape: [3], nodes: [Node(name: "a", layer: Add(), inputs: ["input"])])
+        }
+    }
+
+    @Test func graphSortsNodesTopologically() throws {
+        let nodes = [Node(name: "b", layer: ReLU(), inputs: ["a"]), Node(name: "a", layer: ReLU(), inputs: ["input"])]
+        let graph = try Graph(inputShape: [3], nodes: nodes, output: "b")
+        #expect(graph.nodes.map(\.name) == ["a", "b"])
+    }
+}
