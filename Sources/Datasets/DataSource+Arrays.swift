@@ -17,7 +17,7 @@ extension DataSource {
             }
             return array
         }
-        func split(inputs inputKey: String, labels labelKey: String) throws -> (Tensor, [Int32], String) {
+        func split(inputs inputKey: String, labels labelKey: String) throws -> (Tensor, [Int32]) {
             let inputArray = try array(inputKey)
             let inputs = try inputTensor(shape: inputArray.shape, key: inputKey, path: path) {
                 switch inputArray.dtype {
@@ -29,34 +29,40 @@ extension DataSource {
                 }
             }
             let labelArray = try array(labelKey)
-            let source = "\(path): \(labelKey)"
+            let labelSource = "\(path): \(labelKey)"
             guard labelArray.shape.count == 1 || (labelArray.shape.count == 2 && labelArray.shape[1] == 1) else {
-                throw ShrinkError(.shape, "\(source) has shape \(labelArray.shape); expected (N,) or (N, 1)")
+                throw ShrinkError(.shape, "\(labelSource) has shape \(labelArray.shape); expected (N,) or (N, 1)")
             }
             guard labelArray.shape[0] == inputs.shape[0] else {
-                throw ShrinkError(.shape, "\(source) holds \(labelArray.shape[0]) labels but \(inputKey) holds "
+                throw ShrinkError(.shape, "\(labelSource) holds \(labelArray.shape[0]) labels but \(inputKey) holds "
                     + "\(inputs.shape[0]) samples")
             }
-            let values = try withContext(source) { try labelArray.integers() }
+            let values = try withContext(labelSource) { try labelArray.integers() }
             if let index = values.firstIndex(where: { $0 < 0 || $0 > Int64(Int32.max) }) {
-                throw ShrinkError(.value, "\(source): label \(index) is \(values[index]); expected a class index "
+                throw ShrinkError(.value, "\(labelSource): label \(index) is \(values[index]); expected a class index "
                     + "from 0 to \(Int32.max)")
             }
-            return (inputs, values.map { Int32($0) }, source)
+            return (inputs, values.map { Int32($0) })
         }
         let train = try split(inputs: npzKeys.trainInputs, labels: npzKeys.trainLabels)
         let test = try split(inputs: npzKeys.testInputs, labels: npzKeys.testLabels)
         var name = splitPath(path).name
         name.removeLast(4)
-        return try makeSplit(train: train, test: test, name: name)
+        return try makeSplit(train: train, test: test, name: name, source: path)
     }
 
-    /// Checked datasets for both splits, with `classCount` the largest label over both plus one.
-    /// Each split is `(inputs, labels, where)`, `where` naming the labels' source in errors.
-    static func makeSplit(train: (Tensor, [Int32], String), test: (Tensor, [Int32], String), name: String) throws -> DataSplit {
-        let classCount = Int(max(train.1.max() ?? 0, test.1.max() ?? 0, 0)) + 1
-        let trainSet = try withContext(train.2) { try Dataset(inputs: train.0, labels: train.1, classCount: classCount) }
-        let testSet = try withContext(test.2) { try Dataset(inputs: test.0, labels: test.1, classCount: classCount) }
+    /// Checked datasets for both splits, with `classCount` the largest label over both plus one; errors name
+    /// `source` and the split.
+    static func makeSplit(
+        train: (inputs: Tensor, labels: [Int32]), test: (inputs: Tensor, labels: [Int32]), name: String, source: String
+    ) throws -> DataSplit {
+        let classCount = Int(max(train.labels.max() ?? 0, test.labels.max() ?? 0, 0)) + 1
+        let trainSet = try withContext("\(source) (train split)") {
+            try Dataset(inputs: train.inputs, labels: train.labels, classCount: classCount)
+        }
+        let testSet = try withContext("\(source) (test split)") {
+            try Dataset(inputs: test.inputs, labels: test.labels, classCount: classCount)
+        }
         return DataSplit(train: trainSet, test: testSet, name: name)
     }
 

@@ -37,7 +37,7 @@ public enum DataSource {
         if spec.lowercased().hasSuffix(".npz") { return try loadNPZ(spec) }
         switch fileKind(spec) {
         case .directory:
-            return try loadIDXDirectory(spec, name: splitPath(spec).name, hint: nil)
+            return try loadIDXDirectory(spec, name: spec.split(separator: "/").last.map(String.init) ?? spec, hint: nil)
         case .missing:
             throw ShrinkError(.io, "no such file or directory: \(spec) (expected '\(fashionMNIST)', a directory of IDX "
                 + "files, or a path ending in .npz)")
@@ -77,7 +77,7 @@ public enum DataSource {
             let (dimensions, bytes) = try IDX.read(contentsOf: path)
             return (path, dimensions, bytes)
         }
-        func split(images imageBase: String, labels labelBase: String) throws -> (Tensor, [Int32], String) {
+        func split(images imageBase: String, labels labelBase: String) throws -> (Tensor, [Int32]) {
             let images = try read(imageBase)
             let labels = try read(labelBase)
             let inputs = try inputTensor(shape: images.dimensions, key: "images", path: images.path) {
@@ -90,11 +90,11 @@ public enum DataSource {
                 throw ShrinkError(.shape, "\(labels.path) holds \(labels.dimensions[0]) labels but \(images.path) holds "
                     + "\(inputs.shape[0]) images")
             }
-            return (inputs, labels.bytes.map { Int32($0) }, labels.path)
+            return (inputs, labels.bytes.map { Int32($0) })
         }
         let train = try split(images: idxFileNames.trainImages, labels: idxFileNames.trainLabels)
         let test = try split(images: idxFileNames.testImages, labels: idxFileNames.testLabels)
-        return try makeSplit(train: train, test: test, name: name)
+        return try makeSplit(train: train, test: test, name: name, source: directory)
     }
 
     /// The path of `base` or `base.gz` in `directory` (plain first), or nil when neither is a file.

@@ -140,8 +140,7 @@ public final class Graph {
             guard let i = indexByName[name] else { preconditionFailure("backward: no node named '\(name)'") }
             if gradients[i] == nil { gradients[i] = gradient } else { gradients[i]!.add(gradient) }
         }
-        let first = gradients.firstIndex { $0 != nil } ?? nodes.count
-        for i in stride(from: nodes.count - 1, through: first, by: -1) {
+        for i in stride(from: nodes.count - 1, through: 0, by: -1) {
             guard let gradient = gradients[i] else { continue }
             gradients[i] = nil
             let indices = inputIndices[i]
