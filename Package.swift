@@ -41,6 +41,6 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Datasets"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
-        .testTarget(name: "ShrinkCommandTests", dependencies: ["Shrink", "ShrinkCommand"]),
+        .testTarget(name: "ShrinkCommandTests", dependencies: ["Datasets", "Tensors", "ShrinkCommand"]),
     ]
 )

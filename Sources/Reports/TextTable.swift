@@ -19,13 +19,20 @@ public struct TextTable: CustomStringConvertible {
         return first.isNumber || ((first == "-" || first == "+") && s.dropFirst().first?.isNumber == true)
     }
 
+    /// Columns whose non-empty body cells are all numbers are right-aligned (header included); trailing spaces
+    /// are trimmed.
     public var description: String {
         let widths = headers.indices.map { c in ([headers[c]] + rows.map { $0[c] }).map(\.count).max() ?? 0 }
+        let numeric = headers.indices.map { c in
+            let cells = rows.map { $0[c] }.filter { !$0.isEmpty }
+            return !cells.isEmpty && cells.allSatisfy(TextTable.isNumeric)
+        }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { c, cell in
+            let text = cells.enumerated().map { c, cell in
                 let pad = String(repeating: " ", count: widths[c] - cell.count)
-                return TextTable.isNumeric(cell) ? pad + cell : cell + pad
+                return numeric[c] ? pad + cell : cell + pad
             }.joined(separator: "  ")
+            return String(text.reversed().drop(while: { $0 == " " }).reversed())
         }
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
         return ([line(headers), rule] + rows.map(line)).joined(separator: "\n")

@@ -1,0 +1,120 @@
+// Bad input never crashes: a clear message on stderr, exit status 1, and no half-written output file.
+@testable import Datasets
+import Foundation
+import Testing
+
+@Suite(.serialized) struct BadInputTests {
+    private func trainArguments(data: String, out: String, arch: String = "fmnist-small") -> [String] {
+        ["train", "--arch", arch, "--data", data, "--epochs", "1", "--out", out]
+    }
+
+    @Test func truncatedIDXFiles() throws {
+        let dir = try temporaryDirectory(), out = dir + "/m.safetensors"
+        let images = IDX.encode(dimensions: [4, 8, 8], bytes: [UInt8](repeating: 7, count: 256))
+        let labels = IDX.encode(dimensions: [4], bytes: [0, 1, 2, 1])
+        for (name, bytes) in [("train-images-idx3-ubyte", Array(images.prefix(100))), ("train-labels-idx1-ubyte", labels),
+                              ("t10k-images-idx3-ubyte", images), ("t10k-labels-idx1-ubyte", labels)] {
+            FileManager.default.createFile(atPath: "\(dir)/\(name)", contents: Data(bytes))
+        }
+        expectFailure(try shrink(trainArguments(data: dir, out: out)), mentioning: "train-images-idx3-ubyte", noFile: out)
+    }
+
+    @Test func corruptedAndTruncatedNPZ() throws {
+        let dir = try temporaryDirectory(), out = dir + "/m.safetensors", data = dir + "/d.npz"
+        try writeSmallImageNPZ(to: data)
+        let bytes = try readFile(data)
+        FileManager.default.createFile(atPath: data, contents: Data(bytes.prefix(bytes.count / 2)))
+        expectFailure(try shrink(trainArguments(data: data, out: out)), mentioning: data, noFile: out)
+        var flipped = bytes
+        flipped[200] ^= 0xFF
+        FileManager.default.createFile(atPath: data, contents: Data(flipped))
+        expectFailure(try shrink(trainArguments(data: data, out: out)), mentioning: data, noFile: out)
+    }
+
+    @Test func truncatedNPYMemberInsideNPZ() throws {
+        let dir = try temporaryDirectory(), out = dir + "/m.safetensors", data = dir + "/d.npz"
+        let good = NPYArray(uint8: [UInt8](repeating: 1, count: 64 * 3), shape: [3, 8, 8])
+        let truncated = try NPYArray(shape: [3, 8, 8], dtype: "|u1", data: [UInt8](repeating: 1, count: 64 * 3))
+        let labels = NPYArray(int64: [0, 1, 2], shape: [3])
+        var npy = NPY.encode(truncated)
+        npy.removeLast(40)
+        // An archive whose x_train member is a truncated NPY (the ZIP itself is intact).
+        let raw = try ZipWriter.encode([("x_train.npy", npy), ("y_train.npy", NPY.encode(labels)),
+                                        ("x_test.npy", NPY.encode(good)), ("y_test.npy", NPY.encode(labels))],
+                                       compressed: false, name: data)
+        FileManager.default.createFile(atPath: data, contents: Data(raw))
+        expectFailure(try shrink(trainArguments(data: data, out: out)), mentioning: "x_train", noFile: out)
+    }
+
+    @Test func corruptSafetensorsFiles() throws {
+        let dir = try temporaryDirectory(), data = dir + "/d.npz", model = dir + "/m.safetensors"
+        try writeSmallImageNPZ(to: data)
+        #expect(try shrink(trainArguments(data: data, out: model)).status == 0)
+        let bytes = try readFile(model)
+        let truncated = dir + "/truncated.safetensors"
+        FileManager.default.createFile(atPath: truncated, contents: Data(bytes.prefix(bytes.count - 100)))
+        expectFailure(try shrink(["eval", truncated, "--data", data]), mentioning: truncated)
+        let huge = dir + "/huge.safetensors"
+        var hugeBytes = bytes
+        hugeBytes.replaceSubrange(0..<8, with: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F])
+        FileManager.default.createFile(atPath: huge, contents: Data(hugeBytes))
+        expectFailure(try shrink(["info", huge]), mentioning: "header claims")
+        let text = dir + "/text.safetensors"
+        FileManager.default.createFile(atPath: text, contents: Data("hello".utf8))
+        expectFailure(try shrink(["bench", text]), mentioning: "not a safetensors file")
+    }
+
+    @Test func wrongShapesLabelsOutOfRangeAndNaN() throws {
+        let dir = try temporaryDirectory(), out = dir + "/m.safetensors"
+        let features = NPYArray(float32: [Float](repeating: 0.5, count: 4 * 40), shape: [4, 40])
+        let labels = NPYArray(int64: [0, 1, 0, 1], shape: [4])
+        let featureData = dir + "/features.npz"
+        try NPZ.write([("x_train", features), ("y_train", labels), ("x_test", features), ("y_test", labels)],
+                      to: featureData, compressed: false)
+        expectFailure(try shrink(trainArguments(data: featureData, out: out, arch: "fmnist-cnn")),
+                      mentioning: "needs image samples", noFile: out)
+        let negative = dir + "/negative.npz"
+        try NPZ.write([("x_train", features), ("y_train", NPYArray(int64: [0, -1, 0, 1], shape: [4])),
+                       ("x_test", features), ("y_test", labels)], to: negative, compressed: false)
+        expectFailure(try shrink(trainArguments(data: negative, out: out, arch: "mlp")), mentioning: "label", noFile: out)
+        var values = [Float](repeating: 0.5, count: 4 * 40)
+        values[45] = .nan
+        let nan = dir + "/nan.npz"
+        try NPZ.write([("x_train", NPYArray(float32: values, shape: [4, 40])), ("y_train", labels),
+                       ("x_test", features), ("y_test", labels)], to: nan, compressed: false)
+        expectFailure(try shrink(trainArguments(data: nan, out: out, arch: "mlp")), mentioning: "is nan", noFile: out)
+        // A 2-class model evaluated on 3-class data: the labels exceed what the model predicts.
+        #expect(try shrink(trainArguments(data: featureData, out: out, arch: "mlp")).status == 0)
+        let three = dir + "/three.npz"
+        let threeLabels = NPYArray(int64: [0, 1, 2, 1], shape: [4])
+        try NPZ.write([("x_train", features), ("y_train", threeLabels), ("x_test", features), ("y_test", threeLabels)],
+                      to: three, compressed: false)
+        expectFailure(try shrink(["eval", out, "--data", three]), mentioning: "classes")
+    }
+
+    @Test func unknownArchitectureMissingFilesAndUnwritableOutput() throws {
+        let dir = try temporaryDirectory(), data = dir + "/d.npz", out = dir + "/m.safetensors"
+        try writeSmallImageNPZ(to: data)
+        expectFailure(try shrink(trainArguments(data: data, out: out, arch: "vgg99")), mentioning: "unknown architecture 'vgg99'",
+                      noFile: out)
+        expectFailure(try shrink(["info", "--arch", "vgg99"]), mentioning: "fmnist-cnn")
+        expectFailure(try shrink(["eval", dir + "/missing.safetensors", "--data", data]), mentioning: "missing.safetensors")
+        expectFailure(try shrink(trainArguments(data: dir + "/missing.npz", out: out)), mentioning: "missing.npz", noFile: out)
+        expectFailure(try shrink(trainArguments(data: data, out: dir + "/no/such/dir/m.safetensors")),
+                      mentioning: "does not exist")
+        let blocker = dir + "/file"
+        FileManager.default.createFile(atPath: blocker, contents: Data([1]))
+        expectFailure(try shrink(trainArguments(data: data, out: blocker + "/m.safetensors")), mentioning: blocker)
+        let emptyData = try shrink(trainArguments(data: "fashion-mnist", out: out),
+                                   environment: ["SHRINK_DATA_DIR": dir + "/nothing-here"])
+        expectFailure(emptyData, mentioning: "nothing-here", noFile: out)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["d.npz", "file"])
+    }
+
+    @Test func usageErrorsAreReported() throws {
+        let r = try shrink(["train", "--arch", "mlp", "--data", "x", "--out", "y", "--epochs", "0"])
+        #expect(r.status != 0 && r.stderr.contains("--epochs"))
+        let threads = try shrink(["bench", "--kernels", "--threads", "0"])
+        #expect(threads.status != 0 && threads.stderr.contains("--threads"))
+    }
+}

@@ -1,0 +1,83 @@
+// The CLI end to end on small synthetic data: info, train, eval, bench, and JSON shapes.
+import Datasets
+import Tensors
+import Foundation
+import Testing
+
+/// A small 3-class image problem in NPZ form: 90 training and 30 test images of 1×8×8.
+func writeSmallImageNPZ(to path: String) throws {
+    var g = SeededGenerator(seed: 11)
+    func images(_ n: Int) -> (NPYArray, NPYArray) {
+        var x: [UInt8] = [], y: [Int64] = []
+        for i in 0..<n {
+            let label = i % 3
+            for p in 0..<64 { x.append(UInt8(p % 3 == label ? 200 : Int(g.nextInt(below: 60)))) }
+            y.append(Int64(label))
+        }
+        return (NPYArray(uint8: x, shape: [n, 8, 8]), NPYArray(int64: y, shape: [n]))
+    }
+    let (xTrain, yTrain) = images(90), (xTest, yTest) = images(30)
+    try NPZ.write([("x_train", xTrain), ("y_train", yTrain), ("x_test", xTest), ("y_test", yTest)], to: path,
+                  compressed: true)
+}
+
+@Suite(.serialized) struct CommandTests {
+    @Test func infoReportsTheDocumentedCost() throws {
+        let result = try shrink(["info", "--arch", "fmnist-cnn", "--json"])
+        #expect(result.status == 0)
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        #expect(json["parameters"] as? Int == 421_642)
+        #expect(json["macs"] as? Int == 4_241_152)
+        #expect((json["layers"] as? [[String: Any]])?.count == 10)
+        let table = try shrink(["info", "--arch", "mlp"])
+        #expect(table.status == 0 && table.stdout.contains("235,146"))
+    }
+
+    @Test func trainEvalInfoAndBenchOnASmallProblem() throws {
+        let dir = try temporaryDirectory()
+        let data = dir + "/small.npz", model = dir + "/model.safetensors"
+        try writeSmallImageNPZ(to: data)
+        let train = try shrink(["train", "--arch", "fmnist-small", "--data", data, "--epochs", "10", "--batch-size", "16",
+                                "--out", model, "--json", "--threads", "1"])
+        #expect(train.status == 0, "\(train.stderr)")
+        let t = try JSONSerialization.jsonObject(with: Data(train.stdout.utf8)) as! [String: Any]
+        #expect((t["test_accuracy"] as? Double ?? 0) > 0.9)
+        #expect(t["train_seconds"] is Double && t["samples_per_second"] is Double)
+        let eval = try shrink(["eval", model, "--data", data, "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let e = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]
+        #expect(e["accuracy"] as? Double == t["test_accuracy"] as? Double)
+        #expect(e["samples"] as? Int == 30)
+        #expect(e.keys.sorted() == ["accuracy", "loss", "samples", "top5"])
+        let info = try shrink(["info", model, "--json"])
+        #expect(info.status == 0 && info.stdout.contains("\"arch\" : \"fmnist-small\""))
+        let bench = try shrink(["bench", model, "--batch-sizes", "1,4", "--seconds", "0.05", "--json"])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        let b = try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as! [String: Any]
+        let latency = ((b["models"] as! [[String: Any]])[0]["latency"] as! [[String: Any]])
+        #expect(latency.map { $0["batch_size"] as! Int } == [1, 4])
+        #expect(latency.allSatisfy { ($0["median_ms"] as! Double) > 0 && ($0["p99_ms"] as! Double) >= ($0["median_ms"] as! Double) })
+    }
+
+    @Test func sameSeedGivesByteIdenticalModelFiles() throws {
+        let dir = try temporaryDirectory()
+        let data = dir + "/small.npz"
+        try writeSmallImageNPZ(to: data)
+        for name in ["a", "b"] {
+            let r = try shrink(["train", "--arch", "fmnist-cnn", "--data", data, "--epochs", "1", "--batch-size", "8",
+                                "--out", "\(dir)/\(name).safetensors", "--seed", "3"])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        #expect(try readFile(dir + "/a.safetensors") == readFile(dir + "/b.safetensors"))
+    }
+
+    @Test func kernelBenchListsSgemmShapes() throws {
+        let r = try shrink(["bench", "--kernels", "--seconds", "0.02", "--json", "--threads", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let kernels = json["kernels"] as! [[String: Any]]
+        #expect(kernels.first?["name"] as? String == "sgemm")
+        #expect(kernels.map { $0["m"] as! Int } == [1024, 256, 1])
+        #expect(kernels.allSatisfy { ($0["gops"] as! Double) > 0 })
+    }
+}
