@@ -1,10 +1,40 @@
-// Pooling kernels: the inner loops the float engine runs per (sample, channel) plane.
+// Pooling kernels: the inner loops the float engine runs per (sample, channel) plane. Windows that lie wholly
+// inside the plane (always, without padding) skip the bounds checks; 2×2 stride-2 windows have their own loop.
 #include "CKernels.h"
 #include <float.h>
+
+static void maxpool_2x2_stride2(const float *input, int32_t width, float *output, int32_t outputHeight,
+                                int32_t outputWidth, int32_t *argmax) {
+    for (int32_t oy = 0; oy < outputHeight; oy++) {
+        const float *row0 = input + (2 * oy) * width, *row1 = row0 + width;
+        float *out = output + oy * outputWidth;
+        if (!argmax) {
+            for (int32_t ox = 0; ox < outputWidth; ox++) {
+                float a = row0[2 * ox] > row0[2 * ox + 1] ? row0[2 * ox] : row0[2 * ox + 1];
+                float b = row1[2 * ox] > row1[2 * ox + 1] ? row1[2 * ox] : row1[2 * ox + 1];
+                out[ox] = a >= b ? a : b;
+            }
+            continue;
+        }
+        for (int32_t ox = 0; ox < outputWidth; ox++) {
+            int32_t base = (2 * oy) * width + 2 * ox;
+            int32_t best = base;
+            if (input[base + 1] > input[best]) best = base + 1;
+            if (input[base + width] > input[best]) best = base + width;
+            if (input[base + width + 1] > input[best]) best = base + width + 1;
+            out[ox] = input[best];
+            argmax[oy * outputWidth + ox] = best;
+        }
+    }
+}
 
 void ck_maxpool2d_plane(const float *input, int32_t height, int32_t width, int32_t kernel, int32_t stride,
                         int32_t padding, float *output, int32_t outputHeight, int32_t outputWidth,
                         int32_t *argmax) {
+    if (kernel == 2 && stride == 2 && padding == 0) {
+        maxpool_2x2_stride2(input, width, output, outputHeight, outputWidth, argmax);
+        return;
+    }
     for (int32_t oy = 0; oy < outputHeight; oy++) {
         for (int32_t ox = 0; ox < outputWidth; ox++) {
             float best = -FLT_MAX;

@@ -45,3 +45,16 @@ public final class ClampedReLU: Layer {
 public func ReLU() -> ClampedReLU { ClampedReLU() }
 /// ReLU6, `y = min(max(x, 0), 6)` [1]. [1] Sandler et al., "MobileNetV2", 2018.
 public func ReLU6() -> ClampedReLU { ClampedReLU(cap: 6) }
+
+/// A layer that can apply a following ReLU/ReLU6 itself during inference, on data still in cache; the graph
+/// fuses `conv → relu` and `linear → relu` pairs this way when the activation is the producer's only reader.
+public protocol ActivationFusing: Layer {
+    /// Inference forward followed by `y = min(max(y, 0), cap)`.
+    func forward(_ inputs: [Tensor], clampingAt cap: Float) -> Tensor
+}
+
+/// Clamps `count` floats at `values` to [0, cap] in place.
+@inline(__always)
+func clamp(_ values: UnsafeMutablePointer<Float>, count: Int, cap: Float) {
+    for i in 0..<count { values[i] = min(max(values[i], 0), cap) }
+}

@@ -64,7 +64,7 @@ public final class BatchNorm: Layer {
         let n = x.shape[0], c = features
         let spatial = x.count / max(n * c, 1)
         let m = n * spatial
-        var y = Tensor(zeros: x.shape)
+        var y = Tensor(uninitialized: x.shape)
         var mean = [Float](repeating: 0, count: c), inverseStd = [Float](repeating: 0, count: c)
         x.withUnsafeBufferPointer { px in
             if mode == .training {

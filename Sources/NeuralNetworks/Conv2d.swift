@@ -7,7 +7,7 @@ import Tensors
 /// Groups G split input and output channels into G independent convolutions; G = C = O is depthwise.
 /// 1×1 convolutions with stride 1 and no padding skip im2col and go straight to sgemm.
 /// MACs per sample: `Ho · Wo · O · (C/G) · k²`. Initialisation: He uniform over fan-in `(C/G)·k²`, zero bias.
-public final class Conv2d: Layer {
+public final class Conv2d: ActivationFusing {
     public let weight: Parameter
     public let bias: Parameter?
     public let stride: Int
@@ -80,28 +80,33 @@ public final class Conv2d: Layer {
     }
 
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
-        let x = inputs[0]  // (N, C, H, W)
+        compute(inputs[0], mode: mode, clampAt: nil)
+    }
+
+    /// Inference with a following ReLU/ReLU6 fused in: each output plane is clamped to [0, cap] while in cache.
+    public func forward(_ inputs: [Tensor], clampingAt cap: Float) -> Tensor {
+        compute(inputs[0], mode: .inference, clampAt: cap)
+    }
+
+    private func compute(_ x: Tensor, mode: Mode, clampAt cap: Float?) -> Tensor {
+        // x (N, C, H, W) → y (N, O, Ho, Wo)
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)
-        let ho = g.outputHeight, wo = g.outputWidth
         let og = outputChannels / groups, kRows = g.columnRows, cols = g.columnCount
         let inPlane = g.channels * h * w
-        var y = Tensor(zeros: [n, outputChannels, ho, wo])  // (N, O, Ho, Wo)
+        var y = Tensor(uninitialized: [n, outputChannels, g.outputHeight, g.outputWidth])
         let saving = mode == .training
         let perSample = groups * kRows * cols
-        if isPointwise {
-            savedColumns = []
-        } else if saving {
-            if savedColumns.count != n * perSample { savedColumns = [Float](repeating: 0, count: n * perSample) }
-        } else if savedColumns.count < perSample {
-            savedColumns = [Float](repeating: 0, count: perSample)
+        // Training keeps every sample's columns for backward; inference uses one sample's worth of scratch, local to
+        // the call so that concurrent inference on one layer is safe.
+        var columns = isPointwise ? [] : [Float](unsafeUninitializedCapacity: saving ? n * perSample : perSample) {
+            $1 = saving ? n * perSample : perSample
         }
-        savedGeometry = g
-        savedBatch = n
+        let biasValues = bias?.value.scalars
         x.withUnsafeBufferPointer { px in
             weight.value.withUnsafeBufferPointer { pw in
                 y.withUnsafeMutableBufferPointer { py in
-                    savedColumns.withUnsafeMutableBufferPointer { pc in
+                    columns.withUnsafeMutableBufferPointer { pc in
                         for sample in 0..<n {
                             for group in 0..<groups {
                                 let input = px.baseAddress! + (sample * groups + group) * inPlane
@@ -114,21 +119,24 @@ public final class Conv2d: Layer {
                                     im2col(input, g, col)
                                     b = UnsafePointer(col)
                                 }
-                                if let bias {
-                                    for o in 0..<og {
-                                        (out + o * cols).update(repeating: bias.value.scalars[group * og + o], count: cols)
-                                    }
+                                for o in 0..<og {
+                                    (out + o * cols).update(repeating: biasValues?[group * og + o] ?? 0, count: cols)
                                 }
-                                // y[o, :] (+)= W[o, :] · col  — (og × kRows) · (kRows × cols)
+                                // y[o, :] += W[o, :] · col  — (og × kRows) · (kRows × cols), onto the bias
                                 BLAS.sgemm(.none, .none, m: og, n: cols, k: kRows, a: pw.baseAddress! + group * og * kRows,
-                                           b: b, beta: bias == nil ? 0 : 1, c: out)
+                                           b: b, beta: 1, c: out)
+                                if let cap { clamp(out, count: og * cols, cap: cap) }
                             }
                         }
                     }
                 }
             }
         }
-        if mode == .training && isPointwise { savedPointwiseInput = x }
+        if saving {
+            savedGeometry = g
+            savedBatch = n
+            if isPointwise { savedPointwiseInput = x } else { savedColumns = columns }
+        }
         return y
     }
 

@@ -35,6 +35,10 @@ public final class Graph {
     private let inputIndices: [[Int]]  // per node: indices of its inputs; −1 = graph input
     private let indexByName: [String: Int]
     private let outputIndex: Int
+    /// Inference fusion: for a ReLU/ReLU6 node index, the index of the producer that applies it (its only reader).
+    private let fusedActivations: [Int: (producer: Int, cap: Float)]
+    /// Per node: the index of the last node that reads its value (−1 when none).
+    private let lastUse: [Int]
 
     public init(inputShape: [Int], nodes unsorted: [Node], output: String? = nil) throws {
         var seen = Set<String>([Graph.inputName])
@@ -86,6 +90,20 @@ public final class Graph {
         self.outputShapes = shapes
         self.inputIndices = inputIndices
         self.indexByName = index
+        var lastUse = [Int](repeating: -1, count: order.count)
+        var readers = [Int](repeating: 0, count: order.count)
+        for (i, indices) in inputIndices.enumerated() {
+            for j in indices where j >= 0 { lastUse[j] = i; readers[j] += 1 }
+        }
+        self.lastUse = lastUse
+        var fused: [Int: (producer: Int, cap: Float)] = [:]
+        for (i, node) in order.enumerated() {
+            guard let relu = node.layer as? ClampedReLU, let producer = inputIndices[i].first, producer >= 0,
+                  readers[producer] == 1, producer != outputIndex, order[producer].layer is any ActivationFusing
+            else { continue }
+            fused[i] = (producer, relu.cap)
+        }
+        self.fusedActivations = fused
     }
 
     /// The node named `name`, if any.
@@ -119,13 +137,26 @@ public final class Graph {
     public func forward(_ input: Tensor, mode: Mode, keeping names: Set<String>) -> [String: Tensor] {
         precondition(Array(input.shape.dropFirst()) == inputShape,
                      "graph input must be (N, \(inputShape)), got \(input.shape)")
-        var lastUse = [Int](repeating: -1, count: nodes.count)
-        for (i, indices) in inputIndices.enumerated() { for j in indices where j >= 0 { lastUse[j] = i } }
+        // In inference, a producer whose only reader is a ReLU applies it itself (unless its own value is wanted).
+        var fusedCaps = [Int: Float]()
+        if mode == .inference {
+            for fusion in fusedActivations.values where !names.contains(nodes[fusion.producer].name) {
+                fusedCaps[fusion.producer] = fusion.cap
+            }
+        }
         var values = [Tensor?](repeating: nil, count: nodes.count)
         var kept = [String: Tensor]()
         for (i, node) in nodes.enumerated() {
-            let inputs = inputIndices[i].map { $0 < 0 ? input : values[$0]! }
-            values[i] = node.layer.forward(inputs, mode: mode)
+            if let fusion = fusedActivations[i], fusedCaps[fusion.producer] != nil {
+                values[i] = values[fusion.producer]  // already clamped by its producer
+            } else {
+                let inputs = inputIndices[i].map { $0 < 0 ? input : values[$0]! }
+                if let cap = fusedCaps[i] {
+                    values[i] = (node.layer as! any ActivationFusing).forward(inputs, clampingAt: cap)
+                } else {
+                    values[i] = node.layer.forward(inputs, mode: mode)
+                }
+            }
             if names.contains(node.name) || i == outputIndex { kept[node.name] = values[i] }
             for j in inputIndices[i] where j >= 0 && lastUse[j] == i { values[j] = nil }
         }

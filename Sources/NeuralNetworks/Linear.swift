@@ -5,7 +5,7 @@ import Tensors
 ///
 /// Shapes: x (N, in), W [out, in] (PyTorch layout), b [out], y (N, out). Initialisation: He uniform for W, zero b.
 /// MACs per sample: `in · out`.
-public final class Linear: Layer {
+public final class Linear: ActivationFusing {
     public let weight: Parameter
     public let bias: Parameter?
     public var inputFeatures: Int { weight.value.shape[1] }
@@ -47,26 +47,38 @@ public final class Linear: Layer {
     public func macs(for inputShapes: [[Int]]) -> Int { inputFeatures * outputFeatures }
 
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
-        let x = inputs[0]  // (N, in)
+        compute(inputs[0], mode: mode, clampAt: nil)
+    }
+
+    /// Inference with a following ReLU/ReLU6 fused in.
+    public func forward(_ inputs: [Tensor], clampingAt cap: Float) -> Tensor {
+        compute(inputs[0], mode: .inference, clampAt: cap)
+    }
+
+    private func compute(_ x: Tensor, mode: Mode, clampAt cap: Float?) -> Tensor {
+        // x (N, in)
         let n = x.shape[0], i = inputFeatures, o = outputFeatures
-        var y = Tensor(zeros: [n, o])  // (N, out)
+        var y = Tensor(uninitialized: [n, o])  // (N, out)
         y.withUnsafeMutableBufferPointer { py in
             if let bias {
                 bias.value.withUnsafeBufferPointer { pb in
                     for row in 0..<n { (py.baseAddress! + row * o).update(from: pb.baseAddress!, count: o) }
                 }
+            } else {
+                py.update(repeating: 0)
             }
             x.withUnsafeBufferPointer { px in
                 weight.value.withUnsafeBufferPointer { pw in
                     if n == 1 {
                         BLAS.sgemv(.none, rows: o, columns: i, a: pw.baseAddress!, x: px.baseAddress!,
-                                   beta: bias == nil ? 0 : 1, y: py.baseAddress!)
+                                   beta: 1, y: py.baseAddress!)
                     } else {
                         BLAS.sgemm(.none, .transposed, m: n, n: o, k: i, a: px.baseAddress!,
-                                   b: pw.baseAddress!, beta: bias == nil ? 0 : 1, c: py.baseAddress!)
+                                   b: pw.baseAddress!, beta: 1, c: py.baseAddress!)
                     }
                 }
             }
+            if let cap { clamp(py.baseAddress!, count: n * o, cap: cap) }
         }
         if mode == .training { savedInput = x }
         return y

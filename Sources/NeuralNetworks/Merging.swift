@@ -55,7 +55,7 @@ public final class Concat: Layer {
         let total = channels.reduce(0, +)
         var shape = inputs[0].shape
         shape[1] = total
-        var y = Tensor(zeros: shape)
+        var y = Tensor(uninitialized: shape)
         y.withUnsafeMutableBufferPointer { py in
             var offset = 0
             for (input, c) in zip(inputs, channels) {

@@ -43,7 +43,7 @@ public final class MaxPool2d: Layer {
         let x = inputs[0]
         let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
         let ho = (h + 2 * padding - kernelSize) / stride + 1, wo = (w + 2 * padding - kernelSize) / stride + 1
-        var y = Tensor(zeros: [n, c, ho, wo])
+        var y = Tensor(uninitialized: [n, c, ho, wo])
         let training = mode == .training
         if training { savedArgmax = [Int32](repeating: 0, count: n * c * ho * wo); savedInputShape = x.shape }
         x.withUnsafeBufferPointer { px in
@@ -175,7 +175,7 @@ public final class GlobalAvgPool: Layer {
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
         let x = inputs[0]
         let n = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3]
-        var y = Tensor(zeros: [n, c])
+        var y = Tensor(uninitialized: [n, c])
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
                 for i in 0..<(n * c) {

@@ -25,8 +25,17 @@ public struct Tensor: Sendable, Equatable {
         self.init(shape: shape, scalars: [Float](repeating: value, count: shape.reduce(1, *)))
     }
 
-    /// Creates a tensor without initialising its elements (they are zero); for outputs a kernel overwrites.
+    /// Creates a tensor of zeros.
     public init(zeros shape: [Int]) { self.init(shape: shape, repeating: 0) }
+
+    /// Creates a tensor whose elements are left unset, for outputs a kernel overwrites completely; skipping the
+    /// zero-fill saves a pass over memory on large activations. Every element must be written before it is read.
+    public init(uninitialized shape: [Int]) {
+        let count = shape.reduce(1, *)
+        self.init(shape: shape, scalars: [Float](unsafeUninitializedCapacity: count) { _, initialized in
+            initialized = count
+        })
+    }
 
     /// The number of elements.
     @inlinable public var count: Int { scalars.count }

@@ -75,3 +75,19 @@ import Testing
         #expect(graph.nodes.map(\.name) == ["a", "b"])
     }
 }
+
+@Suite struct InferenceFusionTests {
+    /// Fused conv/linear → ReLU gives exactly what the unfused layers give (asking to keep every node's value
+    /// turns fusion off).
+    @Test(arguments: Architecture.allCases)
+    func fusedInferenceMatchesUnfused(architecture: Architecture) throws {
+        let graph = try architecture.makeGraph(inputShape: [1, 16, 16], classes: 5, seed: 2)
+        let x = randomTensor([3, 1, 16, 16], seed: 3)
+        let fused = graph.forward(x, mode: .inference)
+        let unfused = graph.forward(x, mode: .inference, keeping: Set(graph.nodes.map(\.name)))
+        #expect(fused == unfused[graph.outputName]!)
+        for node in graph.nodes where node.layer is ClampedReLU {
+            #expect(unfused[node.name]!.scalars.allSatisfy { $0 >= 0 })
+        }
+    }
+}

@@ -96,7 +96,7 @@ private func expectError(_ kind: ShrinkError.Kind, containing text: String, _ bo
         #expect(throws: ShrinkError.self) { _ = try Model.load(from: "/nonexistent/model.safetensors") }
         let dir = try temporaryDirectory()
         let blocker = dir + "/file"
-        FileManager.default.createFile(atPath: blocker, contents: Data([1]))
+        _ = FileManager.default.createFile(atPath: blocker, contents: Data([1]))
         #expect(throws: ShrinkError.self) { try model(.mlp).save(to: blocker + "/m.safetensors") }
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["file"])
     }

@@ -14,7 +14,7 @@ import Testing
         let labels = IDX.encode(dimensions: [4], bytes: [0, 1, 2, 1])
         for (name, bytes) in [("train-images-idx3-ubyte", Array(images.prefix(100))), ("train-labels-idx1-ubyte", labels),
                               ("t10k-images-idx3-ubyte", images), ("t10k-labels-idx1-ubyte", labels)] {
-            FileManager.default.createFile(atPath: "\(dir)/\(name)", contents: Data(bytes))
+            _ = FileManager.default.createFile(atPath: "\(dir)/\(name)", contents: Data(bytes))
         }
         expectFailure(try shrink(trainArguments(data: dir, out: out)), mentioning: "train-images-idx3-ubyte", noFile: out)
     }
@@ -23,11 +23,11 @@ import Testing
         let dir = try temporaryDirectory(), out = dir + "/m.safetensors", data = dir + "/d.npz"
         try writeSmallImageNPZ(to: data)
         let bytes = try readFile(data)
-        FileManager.default.createFile(atPath: data, contents: Data(bytes.prefix(bytes.count / 2)))
+        _ = FileManager.default.createFile(atPath: data, contents: Data(bytes.prefix(bytes.count / 2)))
         expectFailure(try shrink(trainArguments(data: data, out: out)), mentioning: data, noFile: out)
         var flipped = bytes
         flipped[200] ^= 0xFF
-        FileManager.default.createFile(atPath: data, contents: Data(flipped))
+        _ = FileManager.default.createFile(atPath: data, contents: Data(flipped))
         expectFailure(try shrink(trainArguments(data: data, out: out)), mentioning: data, noFile: out)
     }
 
@@ -42,7 +42,7 @@ import Testing
         let raw = try ZipWriter.encode([("x_train.npy", npy), ("y_train.npy", NPY.encode(labels)),
                                         ("x_test.npy", NPY.encode(good)), ("y_test.npy", NPY.encode(labels))],
                                        compressed: false, name: data)
-        FileManager.default.createFile(atPath: data, contents: Data(raw))
+        _ = FileManager.default.createFile(atPath: data, contents: Data(raw))
         expectFailure(try shrink(trainArguments(data: data, out: out)), mentioning: "x_train", noFile: out)
     }
 
@@ -52,15 +52,15 @@ import Testing
         #expect(try shrink(trainArguments(data: data, out: model)).status == 0)
         let bytes = try readFile(model)
         let truncated = dir + "/truncated.safetensors"
-        FileManager.default.createFile(atPath: truncated, contents: Data(bytes.prefix(bytes.count - 100)))
+        _ = FileManager.default.createFile(atPath: truncated, contents: Data(bytes.prefix(bytes.count - 100)))
         expectFailure(try shrink(["eval", truncated, "--data", data]), mentioning: truncated)
         let huge = dir + "/huge.safetensors"
         var hugeBytes = bytes
         hugeBytes.replaceSubrange(0..<8, with: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F])
-        FileManager.default.createFile(atPath: huge, contents: Data(hugeBytes))
+        _ = FileManager.default.createFile(atPath: huge, contents: Data(hugeBytes))
         expectFailure(try shrink(["info", huge]), mentioning: "header claims")
         let text = dir + "/text.safetensors"
-        FileManager.default.createFile(atPath: text, contents: Data("hello".utf8))
+        _ = FileManager.default.createFile(atPath: text, contents: Data("hello".utf8))
         expectFailure(try shrink(["bench", text]), mentioning: "not a safetensors file")
     }
 
@@ -103,7 +103,7 @@ import Testing
         expectFailure(try shrink(trainArguments(data: data, out: dir + "/no/such/dir/m.safetensors")),
                       mentioning: "does not exist")
         let blocker = dir + "/file"
-        FileManager.default.createFile(atPath: blocker, contents: Data([1]))
+        _ = FileManager.default.createFile(atPath: blocker, contents: Data([1]))
         expectFailure(try shrink(trainArguments(data: data, out: blocker + "/m.safetensors")), mentioning: blocker)
         let emptyData = try shrink(trainArguments(data: "fashion-mnist", out: out),
                                    environment: ["SHRINK_DATA_DIR": dir + "/nothing-here"])
