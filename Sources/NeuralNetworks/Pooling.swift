@@ -45,10 +45,11 @@ public final class MaxPool2d: Layer {
         let ho = (h + 2 * padding - kernelSize) / stride + 1, wo = (w + 2 * padding - kernelSize) / stride + 1
         var y = Tensor(uninitialized: [n, c, ho, wo])
         let training = mode == .training
-        if training { savedArgmax = [Int32](repeating: 0, count: n * c * ho * wo); savedInputShape = x.shape }
+        // Inference touches no layer state, so concurrent inference on one layer is safe.
+        var argmax = training ? [Int32](repeating: 0, count: n * c * ho * wo) : []
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
-                savedArgmax.withUnsafeMutableBufferPointer { pa in
+                argmax.withUnsafeMutableBufferPointer { pa in
                     for plane in 0..<(n * c) {
                         ck_maxpool2d_plane(px.baseAddress! + plane * h * w, Int32(h), Int32(w), Int32(kernelSize),
                                            Int32(stride), Int32(padding), py.baseAddress! + plane * ho * wo,
@@ -56,6 +57,10 @@ public final class MaxPool2d: Layer {
                     }
                 }
             }
+        }
+        if training {
+            savedArgmax = argmax
+            savedInputShape = x.shape
         }
         return y
     }

@@ -60,7 +60,8 @@ struct Bench: ParsableCommand {
                 var generator = SeededGenerator(seed: 0, stream: "bench-input")
                 let shape = [batch] + model.graph.inputShape
                 let input = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in generator.nextNormal() })
-                let timing = measure(seconds: seconds) { _ = model.graph.forward(input, mode: .inference) }
+                let threads = BLAS.threads
+                let timing = measure(seconds: seconds) { _ = model.graph.infer(input, threads: threads) }
                 latencies.append(LatencyOutput(batch_size: batch, median_ms: timing.median * 1e3, p99_ms: timing.p99 * 1e3,
                                                samples_per_second: Double(batch) / timing.median, calls: timing.calls))
             }
