@@ -30,11 +30,14 @@ public final class ClampedReLU: Layer {
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
         guard needsInputGradient[0] else { return [nil] }
-        var dx = outputGradient
+        // y = min(max(x, 0), cap)  ⇒  dx = dy where 0 < x < cap, else 0 (a select the compiler vectorises)
+        var dx = Tensor(uninitialized: outputGradient.shape)
         let cap = cap
         savedInput.withUnsafeBufferPointer { px in
-            dx.withUnsafeMutableBufferPointer { pd in
-                for i in 0..<pd.count where !(px[i] > 0 && px[i] < cap) { pd[i] = 0 }
+            outputGradient.withUnsafeBufferPointer { pdy in
+                dx.withUnsafeMutableBufferPointer { pdx in
+                    for i in 0..<pdx.count { pdx[i] = (px[i] > 0 && px[i] < cap) ? pdy[i] : 0 }
+                }
             }
         }
         return [dx]
