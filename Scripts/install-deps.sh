@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Shrink needs when any is missing (idempotent; uses sudo when not root).
 set -euo pipefail
+# Usage: install-deps.sh [--with-test-tools]   (the tests also need Debian's Python venv module)
 packages=(libopenblas-dev liblapacke-dev zlib1g-dev pkg-config dataset-fashion-mnist)
+if [ "${1:-}" = "--with-test-tools" ]; then packages+=(python3-venv); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

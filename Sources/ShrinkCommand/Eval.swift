@@ -22,6 +22,9 @@ struct Eval: ParsableCommand {
     @Option(help: "Split to evaluate: test or train.")
     var split: String = "test"
 
+    @Option(help: "Also write the logits of every evaluated sample, (N, classes) float32, to this .npy file.")
+    var saveLogits: String?
+
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
@@ -41,7 +44,13 @@ struct Eval: ParsableCommand {
             let source = try DataSource.load(data)
             var dataset = split == "test" ? source.test : source.train
             if let limit { dataset = dataset.prefix(limit) }
-            let metrics = evaluate(loaded.graph, on: try loaded.prepare(dataset), batchSize: batchSize)
+            if let saveLogits { try checkWritable(saveLogits) }
+            let prepared = try loaded.prepare(dataset)
+            let metrics = evaluate(loaded.graph, on: prepared, batchSize: batchSize)
+            if let saveLogits {
+                let logits = loaded.graph.infer(prepared.inputs, threads: BLAS.threads)
+                try AtomicFile.write(NPY.encode(NPYArray(float32: logits.scalars, shape: logits.shape)), to: saveLogits)
+            }
             if runtime.json {
                 print(try jsonString(Output(accuracy: metrics.top1, top5: metrics.top5, loss: metrics.loss,
                                             samples: metrics.samples)))
