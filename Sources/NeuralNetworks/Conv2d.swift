@@ -99,33 +99,44 @@ public final class Conv2d: ActivationFusing {
         let perSample = groups * kRows * cols
         // Training keeps every sample's columns for backward; inference uses one sample's worth of scratch, local to
         // the call so that concurrent inference on one layer is safe.
-        var columns = isPointwise ? [] : [Float](unsafeUninitializedCapacity: saving ? n * perSample : perSample) {
-            $1 = saving ? n * perSample : perSample
+        var columns = (isPointwise || !saving) ? [] : [Float](unsafeUninitializedCapacity: n * perSample) {
+            $1 = n * perSample
         }
         let biasValues = bias?.value.scalars
+        // Samples are independent: split them across threads, each with its own inference scratch.
+        let scratchPerChunk = saving ? 0 : perSample
+        if !saving && !isPointwise {
+            columns = [Float](unsafeUninitializedCapacity: perSample * Parallel.chunkCount(count: n)) {
+                $1 = perSample * Parallel.chunkCount(count: n)
+            }
+        }
         x.withUnsafeBufferPointer { px in
             weight.value.withUnsafeBufferPointer { pw in
                 y.withUnsafeMutableBufferPointer { py in
                     columns.withUnsafeMutableBufferPointer { pc in
-                        for sample in 0..<n {
-                            for group in 0..<groups {
-                                let input = px.baseAddress! + (sample * groups + group) * inPlane
-                                let out = py.baseAddress! + (sample * outputChannels + group * og) * cols
-                                let b: UnsafePointer<Float>
-                                if isPointwise {
-                                    b = input
-                                } else {
-                                    let col = pc.baseAddress! + (saving ? sample * perSample : 0) + group * kRows * cols
-                                    im2col(input, g, col)
-                                    b = UnsafePointer(col)
+                        nonisolated(unsafe) let (px, pw, py, pc) = (px, pw, py, pc)
+                        Parallel.forEachChunk(count: n) { chunk, samples in
+                            for sample in samples {
+                                for group in 0..<groups {
+                                    let input = px.baseAddress! + (sample * groups + group) * inPlane
+                                    let out = py.baseAddress! + (sample * outputChannels + group * og) * cols
+                                    let b: UnsafePointer<Float>
+                                    if isPointwise {
+                                        b = input
+                                    } else {
+                                        let base = saving ? sample * perSample : chunk * scratchPerChunk
+                                        let col = pc.baseAddress! + base + group * kRows * cols
+                                        im2col(input, g, col)
+                                        b = UnsafePointer(col)
+                                    }
+                                    for o in 0..<og {
+                                        (out + o * cols).update(repeating: biasValues?[group * og + o] ?? 0, count: cols)
+                                    }
+                                    // y[o, :] += W[o, :] · col  — (og × kRows) · (kRows × cols), onto the bias
+                                    GEMM.sgemm(.none, .none, m: og, n: cols, k: kRows,
+                                               a: pw.baseAddress! + group * og * kRows, b: b, beta: 1, c: out)
+                                    if let cap { clamp(out, count: og * cols, cap: cap) }
                                 }
-                                for o in 0..<og {
-                                    (out + o * cols).update(repeating: biasValues?[group * og + o] ?? 0, count: cols)
-                                }
-                                // y[o, :] += W[o, :] · col  — (og × kRows) · (kRows × cols), onto the bias
-                                BLAS.sgemm(.none, .none, m: og, n: cols, k: kRows, a: pw.baseAddress! + group * og * kRows,
-                                           b: b, beta: 1, c: out)
-                                if let cap { clamp(out, count: og * cols, cap: cap) }
                             }
                         }
                     }
@@ -150,36 +161,53 @@ public final class Conv2d: ActivationFusing {
         let inPlane = g.channels * g.height * g.width
         let wantInput = needsInputGradient[0]
         var dx = wantInput ? Tensor(zeros: [n, inputChannels, g.height, g.width]) : Tensor(zeros: [0])
-        var dColumns = (wantInput && !isPointwise) ? [Float](repeating: 0, count: kRows * cols) : []
         let source = isPointwise ? savedPointwiseInput.scalars : savedColumns
+        // Samples split across threads: each chunk adds its weight gradient into its own buffer (chunk 0 straight
+        // into the parameter's), summed afterwards in chunk order, so a thread count always gives the same bits.
+        let chunks = Parallel.chunkCount(count: n)
+        let weightCount = weight.value.count
+        var partialWeightGradients = [Float](repeating: 0, count: (chunks - 1) * weightCount)
+        var dColumns = (wantInput && !isPointwise) ? [Float](repeating: 0, count: chunks * kRows * cols) : []
         dy.withUnsafeBufferPointer { pdy in
             source.withUnsafeBufferPointer { pc in
                 weight.value.withUnsafeBufferPointer { pw in
                     weight.gradient.withUnsafeMutableBufferPointer { pdw in
                         dx.withUnsafeMutableBufferPointer { pdx in
                             dColumns.withUnsafeMutableBufferPointer { pdc in
-                                for sample in 0..<n {
-                                    for group in 0..<groups {
-                                        let gradOut = pdy.baseAddress! + (sample * outputChannels + group * og) * cols
-                                        let col = isPointwise
-                                            ? pc.baseAddress! + (sample * groups + group) * inPlane
-                                            : pc.baseAddress! + sample * perSample + group * kRows * cols
-                                        let wg = pw.baseAddress! + group * og * kRows
-                                        // y = W · col  ⇒  dW += dy · colᵀ
-                                        BLAS.sgemm(.none, .transposed, m: og, n: kRows, k: cols, a: gradOut, b: col,
-                                                   beta: 1, c: pdw.baseAddress! + group * og * kRows)
-                                        guard wantInput else { continue }
-                                        let dInput = pdx.baseAddress! + (sample * groups + group) * inPlane
-                                        if isPointwise {
-                                            // dx += Wᵀ · dy
-                                            BLAS.sgemm(.transposed, .none, m: kRows, n: cols, k: og, a: wg, b: gradOut,
-                                                       beta: 1, c: dInput)
-                                        } else {
-                                            // dcol = Wᵀ · dy, then fold back: dx += col2im(dcol)
-                                            BLAS.sgemm(.transposed, .none, m: kRows, n: cols, k: og, a: wg, b: gradOut,
-                                                       c: pdc.baseAddress!)
-                                            col2im(pdc.baseAddress!, g, dInput)
+                                partialWeightGradients.withUnsafeMutableBufferPointer { ppart in
+                                    nonisolated(unsafe) let (pdy, pc, pw, pdw, pdx, pdc, ppart) =
+                                        (pdy, pc, pw, pdw, pdx, pdc, ppart)
+                                    Parallel.forEachChunk(count: n) { chunk, samples in
+                                        let dW = chunk == 0 ? pdw.baseAddress! : ppart.baseAddress! + (chunk - 1) * weightCount
+                                        let dCol = wantInput && !isPointwise ? pdc.baseAddress! + chunk * kRows * cols : nil
+                                        for sample in samples {
+                                            for group in 0..<groups {
+                                                let gradOut = pdy.baseAddress! + (sample * outputChannels + group * og) * cols
+                                                let col = isPointwise
+                                                    ? pc.baseAddress! + (sample * groups + group) * inPlane
+                                                    : pc.baseAddress! + sample * perSample + group * kRows * cols
+                                                let wg = pw.baseAddress! + group * og * kRows
+                                                // y = W · col  ⇒  dW += dy · colᵀ
+                                                GEMM.sgemm(.none, .transposed, m: og, n: kRows, k: cols, a: gradOut, b: col,
+                                                           beta: 1, c: dW + group * og * kRows)
+                                                guard wantInput else { continue }
+                                                let dInput = pdx.baseAddress! + (sample * groups + group) * inPlane
+                                                if let dCol {
+                                                    // dcol = Wᵀ · dy, then fold back: dx += col2im(dcol)
+                                                    GEMM.sgemm(.transposed, .none, m: kRows, n: cols, k: og, a: wg, b: gradOut,
+                                                               c: dCol)
+                                                    col2im(dCol, g, dInput)
+                                                } else {
+                                                    // dx += Wᵀ · dy
+                                                    GEMM.sgemm(.transposed, .none, m: kRows, n: cols, k: og, a: wg, b: gradOut,
+                                                               beta: 1, c: dInput)
+                                                }
+                                            }
                                         }
+                                    }
+                                    for chunk in 1..<max(chunks, 1) {
+                                        let part = ppart.baseAddress! + (chunk - 1) * weightCount
+                                        for i in 0..<weightCount { pdw[i] += part[i] }
                                     }
                                 }
                             }

@@ -73,7 +73,7 @@ public final class Linear: ActivationFusing {
                         BLAS.sgemv(.none, rows: o, columns: i, a: pw.baseAddress!, x: px.baseAddress!,
                                    beta: 1, y: py.baseAddress!)
                     } else {
-                        BLAS.sgemm(.none, .transposed, m: n, n: o, k: i, a: px.baseAddress!,
+                        GEMM.sgemm(.none, .transposed, m: n, n: o, k: i, a: px.baseAddress!,
                                    b: pw.baseAddress!, beta: 1, c: py.baseAddress!)
                     }
                 }
@@ -92,7 +92,7 @@ public final class Linear: ActivationFusing {
             // y = x · Wᵀ + b  ⇒  dW += dyᵀ · x, db += Σ_n dy
             x.withUnsafeBufferPointer { px in
                 weight.gradient.withUnsafeMutableBufferPointer { pdw in
-                    BLAS.sgemm(.transposed, .none, m: o, n: i, k: n, a: pdy.baseAddress!,
+                    GEMM.sgemm(.transposed, .none, m: o, n: i, k: n, a: pdy.baseAddress!,
                                b: px.baseAddress!, beta: 1, c: pdw.baseAddress!)
                 }
             }
@@ -111,7 +111,7 @@ public final class Linear: ActivationFusing {
         dy.withUnsafeBufferPointer { pdy in
             weight.value.withUnsafeBufferPointer { pw in
                 dx.withUnsafeMutableBufferPointer { pdx in
-                    BLAS.sgemm(.none, .none, m: n, n: i, k: o, a: pdy.baseAddress!, b: pw.baseAddress!,
+                    GEMM.sgemm(.none, .none, m: n, n: i, k: o, a: pdy.baseAddress!, b: pw.baseAddress!,
                                c: pdx.baseAddress!)
                 }
             }

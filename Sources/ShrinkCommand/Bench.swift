@@ -87,23 +87,31 @@ struct Bench: ParsableCommand {
 
     private func runKernels() throws {
         var outputs: [KernelOutput] = []
-        for (m, n, k) in [(1024, 1024, 1024), (256, 128, 3136), (1, 512, 512)] {
-            var generator = SeededGenerator(seed: 1, stream: "bench-kernels")
-            let a = (0..<(m * k)).map { _ in generator.nextUniform() - 0.5 }
-            let b = (0..<(k * n)).map { _ in generator.nextUniform() - 0.5 }
-            var c = [Float](repeating: 0, count: m * n)
-            let timing = a.withUnsafeBufferPointer { pa in
-                b.withUnsafeBufferPointer { pb in
-                    c.withUnsafeMutableBufferPointer { pc in
-                        measure(seconds: seconds) {
-                            BLAS.sgemm(.none, .none, m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!,
-                                       c: pc.baseAddress!)
+        let shapes = [(1024, 1024, 1024), (256, 128, 3136), (1, 512, 512)]
+        // "sgemm" is OpenBLAS through Shrink's wrapper; "sgemm-builtin" is CKernels' packed kernel (GEMM.sgemm).
+        for name in ["sgemm", "sgemm-builtin"] {
+            for (m, n, k) in shapes {
+                var generator = SeededGenerator(seed: 1, stream: "bench-kernels")
+                let a = (0..<(m * k)).map { _ in generator.nextUniform() - 0.5 }
+                let b = (0..<(k * n)).map { _ in generator.nextUniform() - 0.5 }
+                var c = [Float](repeating: 0, count: m * n)
+                let saved = GEMM.backend
+                GEMM.backend = name == "sgemm" ? .openBLAS : .builtin
+                defer { GEMM.backend = saved }
+                let timing = a.withUnsafeBufferPointer { pa in
+                    b.withUnsafeBufferPointer { pb in
+                        c.withUnsafeMutableBufferPointer { pc in
+                            measure(seconds: seconds) {
+                                GEMM.sgemm(.none, .none, m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!,
+                                           c: pc.baseAddress!)
+                            }
                         }
                     }
                 }
+                outputs.append(KernelOutput(name: name, m: m, n: n, k: k, threads: BLAS.threads,
+                                            gops: 2 * Double(m * n * k) / timing.median / 1e9,
+                                            median_ms: timing.median * 1e3))
             }
-            outputs.append(KernelOutput(name: "sgemm", m: m, n: n, k: k, threads: BLAS.threads,
-                                        gops: 2 * Double(m * n * k) / timing.median / 1e9, median_ms: timing.median * 1e3))
         }
         if runtime.json {
             struct Output: Encodable { var kernels: [KernelOutput] }

@@ -21,3 +21,14 @@ uint32_t ck_cpu_features(void);
 void ck_maxpool2d_plane(const float *input, int32_t height, int32_t width, int32_t kernel, int32_t stride,
                         int32_t padding, float *output, int32_t outputHeight, int32_t outputWidth,
                         int32_t *argmax);
+
+/// Single-precision GEMM, row-major: C = alpha · op(A) · op(B) + beta · C, op(A) (m × k), op(B) (k × n), C (m × n).
+/// `transA`/`transB` non-zero mean the operand is stored transposed; `lda`, `ldb`, `ldc` are row strides as stored.
+/// Packs panels and runs a 14 × 32 AVX-512 micro-kernel where the CPU has AVX-512F, a portable C micro-kernel
+/// otherwise; the summation order over k is the same for every m, n split, so results do not depend on how callers
+/// partition C across threads. beta = 0 never reads C.
+void ck_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/// Whether `ck_sgemm` runs its AVX-512 micro-kernel on this CPU.
+int ck_sgemm_uses_avx512(void);

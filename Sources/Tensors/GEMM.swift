@@ -1,0 +1,88 @@
+// GEMM: the matrix product every layer calls. It picks Shrink's own packed AVX-512 kernel (CKernels) where the CPU
+// has AVX-512, OpenBLAS otherwise, and splits large products across threads.
+import CKernels
+import Dispatch
+import Foundation
+
+/// Which implementation `GEMM.sgemm` runs.
+public enum GEMMBackend: String, Sendable, CaseIterable {
+    /// `ck_sgemm`: packed panels and a 14 × 32 AVX-512 micro-kernel (portable C where AVX-512 is missing).
+    case builtin
+    /// `cblas_sgemm` from the system OpenBLAS.
+    case openBLAS = "openblas"
+}
+
+/// The engine's matrix product, `C = alpha · op(A) · op(B) + beta · C` (row-major).
+///
+/// OpenBLAS 0.3.21 on this project's machines is pinned to its AVX2 (Haswell) kernels, which reach half of what the
+/// AVX-512 units do; `ck_sgemm` uses them. The default backend is `.builtin` where AVX-512F is present, `.openBLAS`
+/// elsewhere; the environment variable `SHRINK_GEMM=builtin|openblas` overrides it.
+public enum GEMM {
+    /// The backend `sgemm` uses.
+    nonisolated(unsafe) public static var backend: GEMMBackend = {
+        if let name = ProcessInfo.processInfo.environment["SHRINK_GEMM"], let choice = GEMMBackend(rawValue: name) {
+            return choice
+        }
+        return ck_sgemm_uses_avx512() != 0 ? .builtin : .openBLAS
+    }()
+
+    /// Whether the builtin backend runs AVX-512 code on this CPU.
+    public static var builtinUsesAVX512: Bool { ck_sgemm_uses_avx512() != 0 }
+
+    /// Products smaller than this many multiply-adds run on one thread.
+    static let parallelThreshold = 1 << 21
+
+    /// `C = alpha · op(A) · op(B) + beta · C`; op(A) is m × k, op(B) k × n. With the builtin backend and
+    /// `BLAS.threads` > 1, a large product is split into row (or column) bands computed concurrently; each element's
+    /// sum runs in the same order either way, so the result does not depend on the thread count.
+    @inlinable
+    public static func sgemm(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
+        b: UnsafePointer<Float>, ldb: Int? = nil,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+    ) {
+        let lda = lda ?? (transA == .none ? k : m)
+        let ldb = ldb ?? (transB == .none ? n : k)
+        let ldc = ldc ?? n
+        guard backend == .builtin else {
+            BLAS.sgemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
+                       c: c, ldc: ldc)
+            return
+        }
+        builtin(transA == .transposed, transB == .transposed, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    @usableFromInline
+    static func builtin(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        let threads = BLAS.threads
+        guard threads > 1, m * n * k >= parallelThreshold else {
+            ck_sgemm(ta ? 1 : 0, tb ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta,
+                     c, Int64(ldc))
+            return
+        }
+        // Split the longer side of C into bands aligned to the micro-kernel's tile (14 rows or 32 columns).
+        let splitRows = m >= n
+        let extent = splitRows ? m : n, unit = splitRows ? 14 : 32
+        let units = (extent + unit - 1) / unit
+        let parts = min(threads, units)
+        nonisolated(unsafe) let (pa, pb, pc) = (a, b, c)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let start = min(extent, units * part / parts * unit), end = min(extent, units * (part + 1) / parts * unit)
+            guard end > start else { return }
+            if splitRows {
+                // Rows start…end of op(A) and C.
+                let aBand = ta ? pa + start : pa + start * lda
+                ck_sgemm(ta ? 1 : 0, tb ? 1 : 0, Int64(end - start), Int64(n), Int64(k), alpha, aBand, Int64(lda),
+                         pb, Int64(ldb), beta, pc + start * ldc, Int64(ldc))
+            } else {
+                // Columns start…end of op(B) and C.
+                let bBand = tb ? pb + start * ldb : pb + start
+                ck_sgemm(ta ? 1 : 0, tb ? 1 : 0, Int64(m), Int64(end - start), Int64(k), alpha, pa, Int64(lda),
+                         bBand, Int64(ldb), beta, pc + start, Int64(ldc))
+            }
+        }
+    }
+}
