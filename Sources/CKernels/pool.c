@@ -31,7 +31,7 @@ static void maxpool_2x2_stride2(const float *input, int32_t width, float *output
 void ck_maxpool2d_plane(const float *input, int32_t height, int32_t width, int32_t kernel, int32_t stride,
                         int32_t padding, float *output, int32_t outputHeight, int32_t outputWidth,
                         int32_t *argmax) {
-    if (kernel == 2 && stride == 2 && padding == 0) {
+    if (kernel == 2 && stride == 2 && padding == 0 && 2 * outputHeight <= height && 2 * outputWidth <= width) {
         maxpool_2x2_stride2(input, width, output, outputHeight, outputWidth, argmax);
         return;
     }

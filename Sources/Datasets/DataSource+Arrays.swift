@@ -38,9 +38,9 @@ extension DataSource {
                     + "\(inputs.shape[0]) samples")
             }
             let values = try withContext(labelSource) { try labelArray.integers() }
-            if let index = values.firstIndex(where: { $0 < 0 || $0 > Int64(Int32.max) }) {
+            if let index = values.firstIndex(where: { $0 < 0 || $0 >= Int64(DataSource.maximumClasses) }) {
                 throw ShrinkError(.value, "\(labelSource): label \(index) is \(values[index]); expected a class index "
-                    + "from 0 to \(Int32.max)")
+                    + "from 0 to \(DataSource.maximumClasses - 1)")
             }
             return (inputs, values.map { Int32($0) })
         }

@@ -6,6 +6,10 @@ import Tensors
 
 /// Where training and test data come from.
 public enum DataSource {
+    /// The most classes a data set may have (labels 0…65535); a larger label is taken for corrupt data rather than
+    /// a reason to build a gigantic output layer.
+    public static let maximumClasses = 1 << 16
+
     /// The spec that names Fashion-MNIST.
     public static let fashionMNIST = "fashion-mnist"
     /// Where the Debian package `dataset-fashion-mnist` installs the IDX files.

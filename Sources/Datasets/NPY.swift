@@ -8,6 +8,9 @@ import Tensors
 ///
 /// [1] numpy NEP 1, "A simple file format for NumPy arrays".
 public enum NPY {
+    /// The longest header accepted (numpy's own reader refuses headers over 10,000 bytes by default).
+    public static let maximumHeaderLength = 100_000
+
     /// The six bytes every NPY file starts with.
     static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
 
@@ -38,6 +41,10 @@ public enum NPY {
         default:
             throw ShrinkError(.unsupported, "\(name): NPY format version \(major).\(data[7]) is not supported "
                 + "(expected 1.0, 2.0 or 3.0)")
+        }
+        guard headerLength <= NPY.maximumHeaderLength else {
+            throw ShrinkError(.format, "\(name): NPY header claims \(headerLength) bytes; at most \(NPY.maximumHeaderLength) "
+                + "are accepted (numpy writes well under 1,000)")
         }
         let dataStart = headerStart + headerLength
         guard data.count >= dataStart else {

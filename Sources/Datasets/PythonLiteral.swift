@@ -26,6 +26,9 @@ enum PythonLiteral: Equatable {
         let characters: [Unicode.Scalar]
         let name: String
         var position = 0
+        /// How many containers enclose the current position; NPY headers nest two deep, so 32 is plenty and keeps a
+        /// crafted header from exhausting the stack.
+        var depth = 0
 
         init(characters: [Unicode.Scalar], name: String) {
             self.characters = characters
@@ -53,6 +56,11 @@ enum PythonLiteral: Equatable {
         mutating func value() throws -> PythonLiteral {
             skipWhitespace()
             guard let character = current else { throw error("unexpected end of header") }
+            if character == "{" || character == "(" || character == "[" {
+                depth += 1
+                guard depth <= 32 else { throw error("containers nested more than 32 deep") }
+            }
+            defer { if character == "{" || character == "(" || character == "[" { depth -= 1 } }
             switch character {
             case "'", "\"": return .string(try string())
             case "{": return try dictionary()

@@ -46,16 +46,19 @@ public enum Zlib {
         else { throw ShrinkError(.io, "\(name): zlib could not start inflating (out of memory?)") }
         defer { inflateEnd(&stream) }
 
-        var output = [UInt8](repeating: 0, count: max(expectedSize ?? initialCapacity(input, format: format), 1))
+        // Deflate expands at most 1032:1, so a recorded size beyond that is a lie; never allocate past it up front.
+        let bound = input.count.multipliedReportingOverflow(by: 1032).partialValue &+ 64
+        var output = [UInt8](repeating: 0, count: max(min(expectedSize ?? initialCapacity(input, format: format), bound), 1))
         var produced = 0
         var consumed = 0
         var finished = false
         while !finished {
             if produced == output.count {
-                if let expectedSize {
+                if let expectedSize, output.count >= expectedSize {
                     throw ShrinkError(.format, "\(name): inflates to more than the \(expectedSize) bytes recorded")
                 }
-                output.append(contentsOf: repeatElement(0, count: output.count))
+                let grown = expectedSize.map { min($0, output.count * 2) } ?? output.count * 2
+                output.append(contentsOf: repeatElement(0, count: grown - output.count))
             }
             let inputChunk = min(input.count - consumed, Int(UInt32.max))
             let outputChunk = min(output.count - produced, Int(UInt32.max))

@@ -1,5 +1,6 @@
 // Built-in architectures, named for the CLI and the library; each adapts its input layer to the data's sample
 // shape and its output layer to the number of classes. Node names follow the PyTorch module names.
+import Datasets
 import Tensors
 
 /// The built-in architectures.
@@ -43,10 +44,13 @@ public enum Architecture: String, CaseIterable, Sendable {
 
     /// Builds the graph for samples of `inputShape` ((D) or (C, H, W)) and `classes` outputs; weights from `seed`.
     public func makeGraph(inputShape: [Int], classes: Int, seed: UInt64 = 0) throws -> Graph {
-        guard classes >= 2 else { throw ShrinkError(.value, "\(rawValue) needs at least 2 classes, got \(classes)") }
-        guard inputShape.allSatisfy({ $0 > 0 }), !inputShape.isEmpty else {
+        guard classes >= 2, classes <= DataSource.maximumClasses else {
+            throw ShrinkError(.value, "\(rawValue) needs 2…\(DataSource.maximumClasses) classes, got \(classes)")
+        }
+        guard !inputShape.isEmpty else {
             throw ShrinkError(.shape, "\(rawValue) needs a non-empty sample shape, got \(inputShape)")
         }
+        try Graph.checkShape(inputShape, "the \(rawValue) input")
         if self != .mlp && inputShape.count != 3 {
             throw ShrinkError(.shape, "\(rawValue) needs image samples (C, H, W), the data has samples of shape \(inputShape)")
         }

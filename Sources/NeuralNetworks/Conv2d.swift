@@ -68,7 +68,7 @@ public final class Conv2d: ActivationFusing {
             throw ShrinkError(.shape, "conv2d expects input (\(inputChannels), H, W), got \(s)")
         }
         let g = geometry(height: s[1], width: s[2])
-        guard g.outputHeight >= 1, g.outputWidth >= 1 else {
+        guard s[1] + 2 * padding >= kernelSize, s[2] + 2 * padding >= kernelSize else {
             throw ShrinkError(.shape, "conv2d kernel \(kernelSize) does not fit input \(s) with padding \(padding)")
         }
         return [outputChannels, g.outputHeight, g.outputWidth]

@@ -9,7 +9,9 @@ extension Graph {
     /// With one thread, or fewer samples than 2 per thread, the whole batch goes through one forward pass and
     /// OpenBLAS uses `threads` threads inside it (what a batch-1 latency needs). Otherwise the batch is cut into
     /// `threads` contiguous chunks run concurrently with OpenBLAS single-threaded; outputs are concatenated in order.
-    /// Inference reads no mutable layer state, so the chunks share the graph safely.
+    /// Inference reads no mutable layer state, so the chunks share the graph safely. The thread setting
+    /// (`BLAS.threads`) is process-wide: it is changed for the duration of the call and restored after, so callers
+    /// that run several inferences concurrently should pass `threads: 1` to each.
     public func infer(_ input: Tensor, threads: Int) -> Tensor {
         let n = input.shape[0]
         let workers = min(threads, n / 2)

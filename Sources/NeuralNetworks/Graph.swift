@@ -40,7 +40,27 @@ public final class Graph {
     /// Per node: the index of the last node that reads its value (−1 when none).
     private let lastUse: [Int]
 
+    /// The most elements one sample may have at any node (2^28, 1 GiB of Float32), so that shape arithmetic
+    /// never overflows and a crafted file cannot ask for absurd activations.
+    public static let maximumElementsPerSample = 1 << 28
+
+    /// Throws unless every extent is ≥ 1 and the product stays within `maximumElementsPerSample`.
+    static func checkShape(_ shape: [Int], _ what: String) throws {
+        var product = 1
+        for extent in shape {
+            guard extent >= 1, extent <= maximumElementsPerSample else {
+                throw ShrinkError(.shape, "\(what) has shape \(shape); every extent must be in 1…\(maximumElementsPerSample)")
+            }
+            product *= extent
+            guard product <= maximumElementsPerSample else {
+                throw ShrinkError(.shape, "\(what) has shape \(shape), more than \(maximumElementsPerSample) elements per sample")
+            }
+        }
+    }
+
     public init(inputShape: [Int], nodes unsorted: [Node], output: String? = nil) throws {
+        guard !inputShape.isEmpty else { throw ShrinkError(.shape, "the graph input needs a non-empty sample shape") }
+        try Graph.checkShape(inputShape, "the graph input")
         var seen = Set<String>([Graph.inputName])
         for node in unsorted {
             guard !node.name.isEmpty, !node.name.contains(".") else {
@@ -77,7 +97,9 @@ public final class Graph {
             let indices = node.inputs.map { $0 == Graph.inputName ? -1 : index[$0]! }
             let inShapes = indices.map { $0 < 0 ? inputShape : shapes[$0] }
             do {
-                shapes.append(try node.layer.outputShape(for: inShapes))
+                let shape = try node.layer.outputShape(for: inShapes)
+                try Graph.checkShape(shape, "the output")
+                shapes.append(shape)
             } catch let error as ShrinkError {
                 throw ShrinkError(error.kind, "node '\(node.name)': \(error.message)")
             }

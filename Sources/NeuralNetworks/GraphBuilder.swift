@@ -24,8 +24,15 @@ public struct GraphBuilder {
     @discardableResult
     public mutating func add(_ name: String, _ layer: any Layer, inputs: [String]? = nil) throws -> String {
         let inputs = inputs ?? [last]
+        guard shapes[name] == nil else { throw ShrinkError(.value, "node name '\(name)' is used twice") }
+        let inputShapes = try inputs.map { input in
+            guard let shape = shapes[input] else {
+                throw ShrinkError(.unknownName, "node '\(name)' reads '\(input)', which is no node added so far")
+            }
+            return shape
+        }
         do {
-            shapes[name] = try layer.outputShape(for: inputs.map { shapes[$0]! })
+            shapes[name] = try layer.outputShape(for: inputShapes)
         } catch let error as ShrinkError {
             throw ShrinkError(error.kind, "node '\(name)': \(error.message)")
         }

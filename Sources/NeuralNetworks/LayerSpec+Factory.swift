@@ -1,44 +1,75 @@
-// Rebuilding layers from their specs, for loading model files. Weights start at zero and are then filled in.
+// Rebuilding layers from their specs and stored tensors, for loading model files. Every hyper-parameter is checked
+// and every tensor's shape is compared with the spec before anything is built, so a crafted file cannot make the
+// loader allocate from untrusted sizes or trap later in forward.
 import Tensors
 
 extension LayerSpec {
-    private func required(_ value: Int?, _ field: String, node: String) throws -> Int {
-        guard let value, value > 0 else {
-            throw ShrinkError(.format, "node '\(node)' (\(kind)): field '\(field)' must be a positive integer")
+    /// The largest kernel, stride or padding accepted from a file.
+    static let maximumWindow = 4096
+
+    private func required(_ value: Int?, _ field: String, node: String, maximum: Int = Int(Int32.max)) throws -> Int {
+        guard let value, value > 0, value <= maximum else {
+            throw ShrinkError(.format, "node '\(node)' (\(kind)): field '\(field)' must be an integer in 1…\(maximum)")
         }
         return value
     }
 
-    /// A layer of this spec with zero weights (ones for BatchNorm's scale and variance).
-    public func makeLayer(node: String) throws -> any Layer {
+    private func window(_ value: Int?, default fallback: Int, _ field: String, node: String, minimum: Int) throws -> Int {
+        let v = value ?? fallback
+        guard v >= minimum, v <= LayerSpec.maximumWindow else {
+            throw ShrinkError(.format, "node '\(node)' (\(kind)): field '\(field)' must be in \(minimum)…\(LayerSpec.maximumWindow), got \(v)")
+        }
+        return v
+    }
+
+    /// Builds the layer of this spec around its stored tensors. `tensor(name)` returns the stored value of
+    /// `<node>.<name>` (or throws when it is missing); its shape must be the one the spec implies.
+    public func makeLayer(node: String, tensor: (String) throws -> Tensor) throws -> any Layer {
+        func stored(_ name: String, _ shape: [Int]) throws -> Tensor {
+            let t = try tensor(name)
+            guard t.shape == shape else {
+                throw ShrinkError(.shape, "tensor '\(node).\(name)' has shape \(t.shape), the \(kind) layer needs \(shape)")
+            }
+            return t
+        }
         switch kind {
         case "linear":
             let i = try required(inputFeatures, "input_features", node: node)
             let o = try required(outputFeatures, "output_features", node: node)
-            return Linear(weight: Tensor(zeros: [o, i]), bias: (bias ?? true) ? Tensor(zeros: [o]) : nil)
+            return Linear(weight: try stored("weight", [o, i]), bias: (bias ?? true) ? try stored("bias", [o]) : nil)
         case "conv2d":
             let c = try required(inputChannels, "input_channels", node: node)
             let o = try required(outputChannels, "output_channels", node: node)
-            let k = try required(kernelSize, "kernel_size", node: node)
+            let k = try required(kernelSize, "kernel_size", node: node, maximum: LayerSpec.maximumWindow)
             let g = groups ?? 1
             guard g >= 1, c % g == 0, o % g == 0 else {
                 throw ShrinkError(.format, "node '\(node)' (conv2d): groups \(g) must divide \(c) input and \(o) output channels")
             }
-            guard (stride ?? 1) >= 1, (padding ?? 0) >= 0 else {
-                throw ShrinkError(.format, "node '\(node)' (conv2d): stride must be ≥ 1 and padding ≥ 0")
-            }
-            return Conv2d(weight: Tensor(zeros: [o, c / g, k, k]), bias: (bias ?? true) ? Tensor(zeros: [o]) : nil,
-                          stride: stride ?? 1, padding: padding ?? 0, groups: g)
+            let s = try window(stride, default: 1, "stride", node: node, minimum: 1)
+            let p = try window(padding, default: 0, "padding", node: node, minimum: 0)
+            return Conv2d(weight: try stored("weight", [o, c / g, k, k]),
+                          bias: (bias ?? true) ? try stored("bias", [o]) : nil, stride: s, padding: p, groups: g)
         case "batchnorm":
             let f = try required(features, "features", node: node)
-            return BatchNorm(features: f, epsilon: epsilon ?? 1e-5, momentum: momentum ?? 0.1)
+            let e = epsilon ?? 1e-5, m = momentum ?? 0.1
+            guard e > 0, e.isFinite, m >= 0, m <= 1 else {
+                throw ShrinkError(.format, "node '\(node)' (batchnorm): epsilon must be > 0 and momentum in [0, 1]")
+            }
+            let variance = try stored("running_var", [f])
+            guard variance.scalars.allSatisfy({ $0 >= 0 }) else {
+                throw ShrinkError(.value, "tensor '\(node).running_var' holds a negative variance")
+            }
+            return BatchNorm(weight: try stored("weight", [f]), bias: try stored("bias", [f]),
+                             runningMean: try stored("running_mean", [f]), runningVariance: variance,
+                             epsilon: e, momentum: m)
         case "relu": return ReLU()
         case "relu6": return ReLU6()
         case "maxpool2d", "avgpool2d":
-            let k = try required(kernelSize, "kernel_size", node: node)
-            let s = stride ?? k, p = padding ?? 0
-            guard s >= 1, p >= 0, p <= k / 2 else {
-                throw ShrinkError(.format, "node '\(node)' (\(kind)): needs stride ≥ 1 and 0 ≤ padding ≤ kernel/2")
+            let k = try required(kernelSize, "kernel_size", node: node, maximum: LayerSpec.maximumWindow)
+            let s = try window(stride, default: k, "stride", node: node, minimum: 1)
+            let p = try window(padding, default: 0, "padding", node: node, minimum: 0)
+            guard p <= k / 2 else {
+                throw ShrinkError(.format, "node '\(node)' (\(kind)): padding \(p) must be at most kernel_size/2 = \(k / 2)")
             }
             return kind == "maxpool2d" ? MaxPool2d(kernelSize: k, stride: s, padding: p)
                                        : AvgPool2d(kernelSize: k, stride: s, padding: p)

@@ -35,20 +35,31 @@ public func topKCorrect(logits: Tensor, labels: [Int32], k: Int = 5) -> (top1: I
     return (top1, topK)
 }
 
-/// Evaluates `graph` on `dataset` in inference mode with batches of `batchSize`; the loss is cross-entropy.
-public func evaluate(_ graph: Graph, on dataset: Dataset, batchSize: Int = 256) -> Metrics {
-    var loss = 0.0, top1 = 0, topK = 0
+/// The logits (N, K) of `graph` on `inputs` (N, …) in inference mode, computed in batches of `batchSize` with
+/// `Graph.infer` (large batches split across `threads`).
+public func predict(_ graph: Graph, _ inputs: Tensor, batchSize: Int = 256, threads: Int = BLAS.threads) -> Tensor {
+    let n = inputs.shape[0], classes = graph.outputShape.reduce(1, *)
+    var scalars: [Float] = []
+    scalars.reserveCapacity(n * classes)
     var start = 0
-    while start < dataset.count {
-        let end = min(start + batchSize, dataset.count)
-        let (inputs, labels) = dataset.batch(Array(start..<end)[...])
-        let logits = graph.forward(inputs, mode: .inference)
-        loss += crossEntropy(logits: logits, labels: labels).loss * Double(end - start)
-        let correct = topKCorrect(logits: logits, labels: labels)
-        top1 += correct.top1
-        topK += correct.topK
+    while start < n {
+        let end = min(start + batchSize, n)
+        scalars.append(contentsOf: graph.infer(inputs.slice(rows: start..<end), threads: threads).scalars)
         start = end
     }
-    let n = Double(max(dataset.count, 1))
-    return Metrics(loss: loss / n, top1: Double(top1) / n, top5: Double(topK) / n, samples: dataset.count)
+    return Tensor(shape: [n, classes], scalars: scalars)
+}
+
+/// Cross-entropy loss, top-1 and top-5 accuracy of logits (N, K) against labels [N].
+public func metrics(logits: Tensor, labels: [Int32]) -> Metrics {
+    let n = labels.count
+    guard n > 0 else { return Metrics(loss: 0, top1: 0, top5: 0, samples: 0) }
+    let correct = topKCorrect(logits: logits, labels: labels)
+    return Metrics(loss: crossEntropy(logits: logits, labels: labels).loss, top1: Double(correct.top1) / Double(n),
+                   top5: Double(correct.topK) / Double(n), samples: n)
+}
+
+/// Evaluates `graph` on `dataset` in inference mode with batches of `batchSize`; the loss is cross-entropy.
+public func evaluate(_ graph: Graph, on dataset: Dataset, batchSize: Int = 256) -> Metrics {
+    metrics(logits: predict(graph, dataset.inputs, batchSize: batchSize), labels: dataset.labels)
 }

@@ -121,28 +121,34 @@ public final class Model {
             throw ShrinkError(.unsupported, "\(file): model format version \(version); this build reads version \(formatVersion)")
         }
         let description = try decode(GraphDescription.self, "shrink.graph")
-        let nodes = try description.nodes.map { Node(name: $0.name, layer: try $0.layer.makeLayer(node: $0.name), inputs: $0.inputs) }
         let graph: Graph
         do {
+            let nodes = try description.nodes.map { node in
+                Node(name: node.name, layer: try node.layer.makeLayer(node: node.name) { parameter in
+                    let name = "\(node.name).\(parameter)"
+                    guard let stored = container.tensors[name] else {
+                        throw ShrinkError(.format, "tensor '\(name)' is missing")
+                    }
+                    let tensor = try stored.floatTensor(name: name, file: file)
+                    if let bad = tensor.firstNonFiniteIndex() {
+                        throw ShrinkError(.value, "tensor '\(name)' holds a non-finite value at index \(bad)")
+                    }
+                    return tensor
+                }, inputs: node.inputs)
+            }
             graph = try Graph(inputShape: description.inputShape, nodes: nodes, output: description.output)
         } catch let error as ShrinkError {
-            throw ShrinkError(.format, "\(file): the stored graph is invalid: \(error.message)")
+            throw ShrinkError(error.kind, "\(file): \(error.message)")
         }
-        for (name, parameter) in graph.parameters {
-            guard let stored = container.tensors[name] else {
-                throw ShrinkError(.format, "\(file): tensor '\(name)' is missing")
-            }
-            let tensor = try stored.floatTensor(name: name, file: file)
-            guard tensor.shape == parameter.value.shape else {
-                throw ShrinkError(.shape, "\(file): tensor '\(name)' has shape \(tensor.shape), the graph needs \(parameter.value.shape)")
-            }
-            if let bad = tensor.firstNonFiniteIndex() {
-                throw ShrinkError(.value, "\(file): tensor '\(name)' holds a non-finite value at index \(bad)")
-            }
-            parameter.value = tensor
+        guard graph.outputShape.count == 1 else {
+            throw ShrinkError(.format, "\(file): the graph output '\(graph.outputName)' has shape \(graph.outputShape); a classifier's output must be (classes)")
+        }
+        let normalization = try decode(Normalization.self, "shrink.normalization")
+        guard normalization.mean.isFinite, normalization.std.isFinite, normalization.std > 0 else {
+            throw ShrinkError(.value, "\(file): shrink.normalization needs a finite mean and a positive std")
         }
         return Model(architecture: try field("shrink.architecture"), graph: graph,
-                     normalization: try decode(Normalization.self, "shrink.normalization"),
+                     normalization: normalization,
                      provenance: try decode([ProvenanceStep].self, "shrink.provenance"))
     }
 }

@@ -17,7 +17,8 @@ public protocol Optimizer: AnyObject {
 public final class SGD: Optimizer {
     public var learningRate: Float
     public let momentum: Float, weightDecay: Float, nesterov: Bool
-    private var velocity: [ObjectIdentifier: [Float]] = [:]
+    /// Momentum buffers; the entry keeps its parameter alive, so an identifier is never reused for another one.
+    private var velocity: [ObjectIdentifier: (parameter: Parameter, buffer: [Float])] = [:]
 
     public init(learningRate: Float, momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
         self.learningRate = learningRate
@@ -29,7 +30,8 @@ public final class SGD: Optimizer {
     public func step(_ parameters: [Parameter]) {
         for p in parameters where p.isTrainable {
             let id = ObjectIdentifier(p)
-            var v = velocity[id] ?? [Float](repeating: 0, count: p.value.count)
+            var v = velocity.removeValue(forKey: id).map(\.buffer) ?? []
+            if v.count != p.value.count { v = [Float](repeating: 0, count: p.value.count) }
             let lr = learningRate, mu = momentum, wd = weightDecay, nesterov = nesterov
             let mask = p.mask?.scalars
             p.value.withUnsafeMutableBufferPointer { w in
@@ -44,7 +46,7 @@ public final class SGD: Optimizer {
                     }
                 }
             }
-            velocity[id] = v
+            velocity[id] = (p, v)
         }
     }
 }
@@ -57,8 +59,8 @@ public final class SGD: Optimizer {
 public final class Adam: Optimizer {
     public var learningRate: Float
     public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float, decoupled: Bool
-    private var moments: [ObjectIdentifier: (m: [Float], v: [Float])] = [:]
-    private var steps = 0
+    /// Moments and step count per parameter; the entry keeps its parameter alive (see SGD).
+    private var moments: [ObjectIdentifier: (parameter: Parameter, m: [Float], v: [Float], steps: Int)] = [:]
 
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
                 weightDecay: Float = 0, decoupled: Bool = false) {
@@ -69,12 +71,15 @@ public final class Adam: Optimizer {
     }
 
     public func step(_ parameters: [Parameter]) {
-        steps += 1
-        let c1 = 1 - Float(Foundation.pow(Double(beta1), Double(steps)))
-        let c2 = 1 - Float(Foundation.pow(Double(beta2), Double(steps)))
         for p in parameters where p.isTrainable {
             let id = ObjectIdentifier(p)
-            var state = moments[id] ?? ([Float](repeating: 0, count: p.value.count), [Float](repeating: 0, count: p.value.count))
+            var state = moments.removeValue(forKey: id) ?? (p, [], [], 0)
+            if state.m.count != p.value.count {
+                state = (p, [Float](repeating: 0, count: p.value.count), [Float](repeating: 0, count: p.value.count), 0)
+            }
+            state.steps += 1
+            let c1 = 1 - Float(Foundation.pow(Double(beta1), Double(state.steps)))
+            let c2 = 1 - Float(Foundation.pow(Double(beta2), Double(state.steps)))
             let lr = learningRate, b1 = beta1, b2 = beta2, eps = epsilon, wd = weightDecay, decoupled = decoupled
             let mask = p.mask?.scalars
             p.value.withUnsafeMutableBufferPointer { w in

@@ -7,7 +7,7 @@ private func poolShape(_ kind: String, _ shapes: [[Int]], kernel: Int, stride: I
     let s = shapes[0]
     guard s.count == 3 else { throw ShrinkError(.shape, "\(kind) expects input (C, H, W), got \(s)") }
     let ho = (s[1] + 2 * padding - kernel) / stride + 1, wo = (s[2] + 2 * padding - kernel) / stride + 1
-    guard ho >= 1, wo >= 1, s[1] + 2 * padding >= kernel else {
+    guard s[1] + 2 * padding >= kernel, s[2] + 2 * padding >= kernel, ho >= 1, wo >= 1 else {
         throw ShrinkError(.shape, "\(kind) window \(kernel) does not fit input \(s)")
     }
     return [s[0], ho, wo]

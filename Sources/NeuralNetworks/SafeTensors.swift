@@ -119,7 +119,8 @@ public struct SafeTensorsFile: Sendable {
                 return (r.partialValue, acc.1 || r.overflow)
             }
             let begin = offsets[0], end = offsets[1]
-            guard !overflow, begin >= 0, end >= begin, end <= dataSize, end - begin == elements * size else {
+            let bytes = elements.multipliedReportingOverflow(by: size)
+            guard !overflow, !bytes.overflow, begin >= 0, end >= begin, end <= dataSize, end - begin == bytes.partialValue else {
                 throw ShrinkError(.format, "\(file): tensor '\(name)' (\(dtype) \(shape)) has data_offsets [\(begin), \(end)] that do not match its size or lie outside the \(dataSize) data bytes")
             }
             entries.append((name, begin, SafeTensor(dtype: dtype, shape: shape,

@@ -28,6 +28,9 @@ struct Bench: ParsableCommand {
     func validate() throws {
         if kernels == !models.isEmpty { throw ValidationError("give model files or --kernels (not both)") }
         guard seconds > 0 && seconds <= 600 else { throw ValidationError("--seconds must be in (0, 600]") }
+        guard let sizes = try? parseShape(batchSizes, option: "--batch-sizes"), sizes.allSatisfy({ $0 <= 65_536 }) else {
+            throw ValidationError("--batch-sizes must be positive integers up to 65536, separated by commas; got '\(batchSizes)'")
+        }
     }
 
     struct LatencyOutput: Encodable {

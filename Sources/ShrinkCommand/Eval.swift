@@ -28,7 +28,9 @@ struct Eval: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard batchSize >= 1 && batchSize <= 1 << 20 else {
+            throw ValidationError("--batch-size must be in 1…1048576, got \(batchSize)")
+        }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         guard ["test", "train"].contains(split) else { throw ValidationError("--split must be test or train") }
     }
@@ -46,9 +48,9 @@ struct Eval: ParsableCommand {
             if let limit { dataset = dataset.prefix(limit) }
             if let saveLogits { try checkWritable(saveLogits) }
             let prepared = try loaded.prepare(dataset)
-            let metrics = evaluate(loaded.graph, on: prepared, batchSize: batchSize)
+            let logits = predict(loaded.graph, prepared.inputs, batchSize: batchSize)
+            let metrics = Shrink.metrics(logits: logits, labels: prepared.labels)
             if let saveLogits {
-                let logits = loaded.graph.infer(prepared.inputs, threads: BLAS.threads)
                 try AtomicFile.write(NPY.encode(NPYArray(float32: logits.scalars, shape: logits.shape)), to: saveLogits)
             }
             if runtime.json {

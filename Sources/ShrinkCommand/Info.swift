@@ -75,8 +75,8 @@ struct Info: ParsableCommand {
 
 /// Parses "1,28,28" into [1, 28, 28]; every extent must be a positive integer.
 func parseShape(_ text: String, option: String) throws -> [Int] {
-    let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= Graph.maximumElementsPerSample }) else {
         throw ShrinkError(.value, "\(option) must be positive integers separated by commas, got '\(text)'")
     }
     return parts.map { $0! }

@@ -57,8 +57,10 @@ struct Train: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard epochs >= 1 && epochs <= 100_000 else { throw ValidationError("--epochs must be in 1…100000, got \(epochs)") }
+        guard batchSize >= 1 && batchSize <= 1 << 20 else {
+            throw ValidationError("--batch-size must be in 1…1048576, got \(batchSize)")
+        }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         guard OptimizerKind(rawValue: optimizer) != nil else {
             throw ValidationError("--optimizer must be one of \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(optimizer)'")

@@ -43,7 +43,7 @@ public func im2col(_ input: UnsafePointer<Float>, _ g: ConvolutionGeometry, _ co
                     let src = plane + y * g.width
                     if g.stride == 1 {
                         // x = ox − p + kx; valid for ox in [p − kx, W + p − kx).
-                        let start = max(0, g.padding - kx), end = min(wo, g.width + g.padding - kx)
+                        let start = min(wo, max(0, g.padding - kx)), end = min(wo, g.width + g.padding - kx)
                         if start > 0 { dst.update(repeating: 0, count: start) }
                         if end > start { (dst + start).update(from: src + (start - g.padding + kx), count: end - start) }
                         if end < wo { (dst + max(end, 0)).update(repeating: 0, count: wo - max(end, 0)) }

@@ -118,3 +118,32 @@ import Testing
         #expect(threads.status != 0 && threads.stderr.contains("--threads"))
     }
 }
+
+@Suite(.serialized) struct MoreBadInputTests {
+    @Test func narrowImagesThatPoolingCannotCoverAndHugeLabels() throws {
+        let dir = try temporaryDirectory(), out = dir + "/m.safetensors"
+        let narrow = NPYArray(uint8: [UInt8](repeating: 3, count: 4 * 28), shape: [4, 28, 1])
+        let labels = NPYArray(int64: [0, 1, 0, 1], shape: [4])
+        let data = dir + "/narrow.npz"
+        try NPZ.write([("x_train", narrow), ("y_train", labels), ("x_test", narrow), ("y_test", labels)], to: data,
+                      compressed: false)
+        expectFailure(try shrink(["train", "--arch", "fmnist-cnn", "--data", data, "--out", out]),
+                      mentioning: "does not fit", noFile: out)
+        let huge = dir + "/huge-label.npz"
+        let features = NPYArray(float32: [Float](repeating: 0.5, count: 8), shape: [4, 2])
+        try NPZ.write([("x_train", features), ("y_train", NPYArray(int64: [0, 1, 0, 2_147_483_647], shape: [4])),
+                       ("x_test", features), ("y_test", labels)], to: huge, compressed: false)
+        expectFailure(try shrink(["train", "--arch", "mlp", "--data", huge, "--out", out]), mentioning: "label 3",
+                      noFile: out)
+    }
+
+    @Test func absurdSizesOnTheCommandLine() throws {
+        let big = try shrink(["train", "--arch", "mlp", "--data", "x", "--out", "y", "--batch-size", "9223372036854775807"])
+        #expect(big.status != 0 && big.stderr.contains("--batch-size"))
+        expectFailure(try shrink(["info", "--arch", "mlp", "--input-shape", "1,100000,100000"]),
+                      mentioning: "elements per sample")
+        expectFailure(try shrink(["info", "--arch", "mlp", "--classes", "10000000000"]), mentioning: "classes")
+        let batches = try shrink(["bench", "m.safetensors", "--batch-sizes", "99999999999999"])
+        #expect(batches.status != 0 && batches.stderr.contains("--batch-sizes"))
+    }
+}
