@@ -2,8 +2,9 @@ import Foundation
 
 // Seeded random numbers: every random choice in Shrink (initialisation, shuffling, dropout) flows from one seed.
 
-/// A seeded pseudo-random generator (xoshiro256**, seeded by SplitMix64). Same seed → same numbers on every run
-/// and platform; it never reads the system's entropy.
+/// A seeded pseudo-random generator (xoshiro256**, seeded by SplitMix64). Same seed → same numbers on every run;
+/// it never reads the system's entropy. The integer and uniform streams are identical on every platform;
+/// `nextNormal` goes through libm's `log` and `cos`, whose last bit may differ between C libraries.
 ///
 /// [1] Blackman & Vigna, "Scrambled linear pseudorandom number generators", 2021.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
