@@ -36,7 +36,11 @@ public final class ClampedReLU: Layer {
         savedInput.withUnsafeBufferPointer { px in
             outputGradient.withUnsafeBufferPointer { pdy in
                 dx.withUnsafeMutableBufferPointer { pdx in
-                    for i in 0..<pdx.count { pdx[i] = (px[i] > 0 && px[i] < cap) ? pdy[i] : 0 }
+                    for i in 0..<pdx.count {
+                        // Two selects rather than `&&`, whose short circuit is a branch that stops vectorisation.
+                        let inside = px[i] > 0 ? pdy[i] : 0
+                        pdx[i] = px[i] < cap ? inside : 0
+                    }
                 }
             }
         }

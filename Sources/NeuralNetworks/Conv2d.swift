@@ -99,8 +99,14 @@ public final class Conv2d: ActivationFusing {
         let perSample = groups * kRows * cols
         // Training keeps every sample's columns for backward; inference uses one sample's worth of scratch, local to
         // the call so that concurrent inference on one layer is safe.
-        var columns = (isPointwise || !saving) ? [] : [Float](unsafeUninitializedCapacity: n * perSample) {
-            $1 = n * perSample
+        // Training reuses last step's column buffer when the size matches: a fresh 30 MB array a step costs the
+        // kernel a page-clearing pass.
+        var columns: [Float] = []
+        if saving && !isPointwise {
+            swap(&columns, &savedColumns)
+            if columns.count != n * perSample {
+                columns = [Float](unsafeUninitializedCapacity: n * perSample) { $1 = n * perSample }
+            }
         }
         let biasValues = bias?.value.scalars
         // Samples are independent: split them across threads, each with its own inference scratch.

@@ -75,9 +75,16 @@ public func col2im(_ columns: UnsafePointer<Float>, _ g: ConvolutionGeometry, _ 
                     if y < 0 || y >= g.height { continue }
                     let src = col + oy * wo
                     let dst = plane + y * g.width
-                    for ox in 0..<wo {
-                        let x = ox * g.stride - g.padding + kx
-                        if x >= 0 && x < g.width { dst[x] += src[ox] }
+                    if g.stride == 1 {
+                        // x = ox − p + kx; valid for ox in [p − kx, W + p − kx), no check inside the loop.
+                        let start = min(wo, max(0, g.padding - kx)), end = min(wo, g.width + g.padding - kx)
+                        let shifted = dst + (kx - g.padding)
+                        for ox in start..<max(start, end) { shifted[ox] += src[ox] }
+                    } else {
+                        for ox in 0..<wo {
+                            let x = ox * g.stride - g.padding + kx
+                            if x >= 0 && x < g.width { dst[x] += src[ox] }
+                        }
                     }
                 }
                 row += 1
