@@ -33,6 +33,7 @@ let package = Package(
             name: "ShrinkCommand",
             dependencies: [
                 "Shrink",
+                "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+int ck_sgemm_uses_avx512(void);
+
 #define MR 14
 #define NR 32
 #define KC 384
@@ -18,6 +20,62 @@
 #define A_AT(i, p) (transA ? a[(p) * lda + (i)] : a[(i) * lda + (p)])
 #define B_AT(p, j) (transB ? b[(j) * ldb + (p)] : b[(p) * ldb + (j)])
 
+/* Transposes 16 rows of 16 floats (row j at src + j·ld) into registers holding the 16 columns: out[p][j] =
+ * src[j·ld + p]. Three rounds of shuffles: pairs (unpack), quads (shuffle_ps), then 128-bit lanes (shuffle_f32x4). */
+__attribute__((target("avx512f")))
+static inline void transpose16(const float *src, int64_t ld, __m512 out[16]) {
+    __m512 r[16], t[16], u[16];
+    for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + j * ld);
+    for (int j = 0; j < 16; j += 2) {
+        t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]);
+        t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]);
+    }
+    for (int j = 0; j < 16; j += 4) {
+        u[j] = _mm512_shuffle_ps(t[j], t[j + 2], 0x44);
+        u[j + 1] = _mm512_shuffle_ps(t[j], t[j + 2], 0xEE);
+        u[j + 2] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+        u[j + 3] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
+    }
+    /* u[4g + q] holds, in lane L, element 4L + q of rows 4g … 4g+3. */
+    for (int q = 0; q < 4; q++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88), v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
+        out[q] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        out[q + 8] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
+        out[q + 4] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        out[q + 12] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
+    }
+}
+
+/* pack_a for A stored (m × k) with all MR rows present: 16 p at a time through transpose16 (rows MR … 15 read as
+ * copies of the last row and masked off on store). Returns how many p it packed (a multiple of 16). */
+__attribute__((target("avx512f")))
+static int64_t pack_a_rows_avx512(const float *src, int64_t lda, int64_t kc, float *dst) {
+    __m512 columns[16];
+    int64_t p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        float rows[16 * 16];
+        for (int r = 0; r < 16; r++) _mm512_storeu_ps(rows + r * 16, _mm512_loadu_ps(src + (r < MR ? r : MR - 1) * lda + p));
+        transpose16(rows, 16, columns);
+        for (int q = 0; q < 16; q++) _mm512_mask_storeu_ps(dst + (p + q) * MR, (__mmask16)((1 << MR) - 1), columns[q]);
+    }
+    return p;
+}
+
+/* pack_b for B stored transposed (n × k) with all NR columns present: two 16-row halves through transpose16. */
+__attribute__((target("avx512f")))
+static int64_t pack_b_transposed_avx512(const float *src, int64_t ldb, int64_t kc, float *dst) {
+    __m512 columns[16];
+    int64_t p = 0;
+    for (; p + 16 <= kc; p += 16) {
+        for (int half = 0; half < 2; half++) {
+            transpose16(src + half * 16 * ldb + p, ldb, columns);
+            for (int q = 0; q < 16; q++) _mm512_storeu_ps(dst + (p + q) * NR + half * 16, columns[q]);
+        }
+    }
+    return p;
+}
+
 /* Packs op(A)[i0 ..< i0+mc, p0 ..< p0+kc] into MR-row panels: panel r holds, for each p, MR consecutive values. */
 static void pack_a(int transA, const float *a, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
                    float *packed) {
@@ -25,10 +83,10 @@ static void pack_a(int transA, const float *a, int64_t lda, int64_t i0, int64_t 
         int64_t rows = mc - ir < MR ? mc - ir : MR;
         float *dst = packed + ir * kc;
         if (!transA) {
-            for (int64_t r = 0; r < rows; r++) {
-                const float *src = a + (i0 + ir + r) * lda + p0;
-                for (int64_t p = 0; p < kc; p++) dst[p * MR + r] = src[p];
-            }
+            const float *src = a + (i0 + ir) * lda + p0;
+            int64_t done = rows == MR && ck_sgemm_uses_avx512() ? pack_a_rows_avx512(src, lda, kc, dst) : 0;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t p = done; p < kc; p++) dst[p * MR + r] = src[r * lda + p];
         } else {
             for (int64_t p = 0; p < kc; p++) {
                 const float *src = a + (p0 + p) * lda + i0 + ir;
@@ -56,10 +114,10 @@ static void pack_b(int transB, const float *b, int64_t ldb, int64_t p0, int64_t 
                 for (int64_t j = cols; j < NR; j++) d[j] = 0;
             }
         } else {
-            for (int64_t j = 0; j < cols; j++) {
-                const float *src = b + (j0 + jr + j) * ldb + p0;
-                for (int64_t p = 0; p < kc; p++) dst[p * NR + j] = src[p];
-            }
+            const float *src = b + (j0 + jr) * ldb + p0;
+            int64_t done = cols == NR && ck_sgemm_uses_avx512() ? pack_b_transposed_avx512(src, ldb, kc, dst) : 0;
+            for (int64_t j = 0; j < cols; j++)
+                for (int64_t p = done; p < kc; p++) dst[p * NR + j] = src[j * ldb + p];
             for (int64_t p = 0; p < kc; p++)
                 for (int64_t j = cols; j < NR; j++) dst[p * NR + j] = 0;
         }

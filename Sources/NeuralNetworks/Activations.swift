@@ -19,12 +19,18 @@ public final class ClampedReLU: Layer {
     }
 
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
-        var y = inputs[0]
-        let cap = cap
-        y.withUnsafeMutableBufferPointer { p in
-            for i in 0..<p.count { p[i] = min(max(p[i], 0), cap) }
+        let x = inputs[0]
+        var y = Tensor(uninitialized: x.shape)
+        let cap = cap, n = x.shape.first ?? 1, row = x.count / max(n, 1)
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                nonisolated(unsafe) let (px, py) = (px, py)
+                Parallel.forEachChunk(count: n) { _, samples in
+                    for i in (samples.lowerBound * row)..<(samples.upperBound * row) { py[i] = min(max(px[i], 0), cap) }
+                }
+            }
         }
-        if mode == .training { savedInput = inputs[0] }
+        if mode == .training { savedInput = x }
         return y
     }
 
@@ -32,14 +38,17 @@ public final class ClampedReLU: Layer {
         guard needsInputGradient[0] else { return [nil] }
         // y = min(max(x, 0), cap)  ⇒  dx = dy where 0 < x < cap, else 0 (a select the compiler vectorises)
         var dx = Tensor(uninitialized: outputGradient.shape)
-        let cap = cap
+        let cap = cap, n = outputGradient.shape.first ?? 1, row = outputGradient.count / max(n, 1)
         savedInput.withUnsafeBufferPointer { px in
             outputGradient.withUnsafeBufferPointer { pdy in
                 dx.withUnsafeMutableBufferPointer { pdx in
-                    for i in 0..<pdx.count {
-                        // Two selects rather than `&&`, whose short circuit is a branch that stops vectorisation.
-                        let inside = px[i] > 0 ? pdy[i] : 0
-                        pdx[i] = px[i] < cap ? inside : 0
+                    nonisolated(unsafe) let (px, pdy, pdx) = (px, pdy, pdx)
+                    Parallel.forEachChunk(count: n) { _, samples in
+                        for i in (samples.lowerBound * row)..<(samples.upperBound * row) {
+                            // Two selects rather than `&&`, whose short circuit is a branch that stops vectorisation.
+                            let inside = px[i] > 0 ? pdy[i] : 0
+                            pdx[i] = px[i] < cap ? inside : 0
+                        }
                     }
                 }
             }

@@ -50,10 +50,13 @@ public final class MaxPool2d: Layer {
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
                 argmax.withUnsafeMutableBufferPointer { pa in
-                    for plane in 0..<(n * c) {
-                        ck_maxpool2d_plane(px.baseAddress! + plane * h * w, Int32(h), Int32(w), Int32(kernelSize),
-                                           Int32(stride), Int32(padding), py.baseAddress! + plane * ho * wo,
-                                           Int32(ho), Int32(wo), training ? pa.baseAddress! + plane * ho * wo : nil)
+                    nonisolated(unsafe) let (px, py, pa) = (px, py, pa)
+                    Parallel.forEachChunk(count: n) { _, samples in
+                        for plane in (samples.lowerBound * c)..<(samples.upperBound * c) {
+                            ck_maxpool2d_plane(px.baseAddress! + plane * h * w, Int32(h), Int32(w), Int32(kernelSize),
+                                               Int32(stride), Int32(padding), py.baseAddress! + plane * ho * wo,
+                                               Int32(ho), Int32(wo), training ? pa.baseAddress! + plane * ho * wo : nil)
+                        }
                     }
                 }
             }

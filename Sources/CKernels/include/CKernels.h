@@ -32,3 +32,8 @@ void ck_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alp
 
 /// Whether `ck_sgemm` runs its AVX-512 micro-kernel on this CPU.
 int ck_sgemm_uses_avx512(void);
+
+/// Makes glibc keep large freed blocks in the heap (mmap and trim thresholds of 1 GiB) so that per-step training
+/// buffers are reused instead of coming back from the kernel as fresh, zero-filled pages. A no-op elsewhere.
+/// Executables call it once at start; the library never does.
+void ck_keep_freed_memory(void);
