@@ -16,13 +16,14 @@ static void maxpool_2x2_stride2(const float *input, int32_t width, float *output
             }
             continue;
         }
+        /* Selects instead of branches: on real activations the comparisons are unpredictable. */
         for (int32_t ox = 0; ox < outputWidth; ox++) {
             int32_t base = (2 * oy) * width + 2 * ox;
-            int32_t best = base;
-            if (input[base + 1] > input[best]) best = base + 1;
-            if (input[base + width] > input[best]) best = base + width;
-            if (input[base + width + 1] > input[best]) best = base + width + 1;
-            out[ox] = input[best];
+            float a = row0[2 * ox], b = row0[2 * ox + 1], c = row1[2 * ox], d = row1[2 * ox + 1];
+            int32_t top = b > a ? base + 1 : base, bottom = d > c ? base + width + 1 : base + width;
+            float topValue = b > a ? b : a, bottomValue = d > c ? d : c;
+            int32_t best = bottomValue > topValue ? bottom : top;
+            out[ox] = bottomValue > topValue ? bottomValue : topValue;
             argmax[oy * outputWidth + ox] = best;
         }
     }

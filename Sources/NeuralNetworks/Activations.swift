@@ -1,4 +1,5 @@
 // ReLU and ReLU6: elementwise clamps; backward passes the gradient where the input was inside the range.
+import CKernels
 import Tensors
 
 /// `y = min(max(x, 0), cap)`; cap = +∞ is ReLU, cap = 6 is ReLU6 (MobileNet). Any shape.
@@ -26,7 +27,8 @@ public final class ClampedReLU: Layer {
             y.withUnsafeMutableBufferPointer { py in
                 nonisolated(unsafe) let (px, py) = (px, py)
                 Parallel.forEachChunk(count: n) { _, samples in
-                    for i in (samples.lowerBound * row)..<(samples.upperBound * row) { py[i] = min(max(px[i], 0), cap) }
+                    let start = samples.lowerBound * row
+                    ck_clamp(px.baseAddress! + start, py.baseAddress! + start, Int64(samples.count * row), cap)
                 }
             }
         }
@@ -44,11 +46,9 @@ public final class ClampedReLU: Layer {
                 dx.withUnsafeMutableBufferPointer { pdx in
                     nonisolated(unsafe) let (px, pdy, pdx) = (px, pdy, pdx)
                     Parallel.forEachChunk(count: n) { _, samples in
-                        for i in (samples.lowerBound * row)..<(samples.upperBound * row) {
-                            // Two selects rather than `&&`, whose short circuit is a branch that stops vectorisation.
-                            let inside = px[i] > 0 ? pdy[i] : 0
-                            pdx[i] = px[i] < cap ? inside : 0
-                        }
+                        let start = samples.lowerBound * row
+                        ck_clamp_gradient(px.baseAddress! + start, pdy.baseAddress! + start, pdx.baseAddress! + start,
+                                          Int64(samples.count * row), cap)
                     }
                 }
             }
@@ -72,5 +72,5 @@ public protocol ActivationFusing: Layer {
 /// Clamps `count` floats at `values` to [0, cap] in place.
 @inline(__always)
 func clamp(_ values: UnsafeMutablePointer<Float>, count: Int, cap: Float) {
-    for i in 0..<count { values[i] = min(max(values[i], 0), cap) }
+    ck_clamp(values, values, Int64(count), cap)
 }

@@ -37,3 +37,9 @@ int ck_sgemm_uses_avx512(void);
 /// buffers are reused instead of coming back from the kernel as fresh, zero-filled pages. A no-op elsewhere.
 /// Executables call it once at start; the library never does.
 void ck_keep_freed_memory(void);
+
+/// y = min(max(x, 0), cap) elementwise (cap = +∞ is ReLU). `x` and `y` may be the same buffer.
+void ck_clamp(const float *x, float *y, int64_t count, float cap);
+
+/// The gradient of `ck_clamp`: dx = dy where 0 < x < cap, else 0.
+void ck_clamp_gradient(const float *x, const float *dy, float *dx, int64_t count, float cap);
