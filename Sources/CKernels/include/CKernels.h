@@ -43,3 +43,12 @@ void ck_clamp(const float *x, float *y, int64_t count, float cap);
 
 /// The gradient of `ck_clamp`: dx = dy where 0 < x < cap, else 0.
 void ck_clamp_gradient(const float *x, const float *dy, float *dx, int64_t count, float cap);
+
+/// Unfolds one image (C, H, W) into columns (C·k·k, Ho·Wo): row (c, ky, kx) holds x[c, oy·s − p + ky, ox·s − p + kx]
+/// for every output (oy, ox), 0 where that falls in the padding.
+void ck_im2col(const float *input, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
+               int64_t padding, float *columns);
+
+/// The adjoint of `ck_im2col`: adds every column entry into the image cell it came from (padding dropped).
+void ck_col2im(const float *columns, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
+               int64_t padding, float *input);
