@@ -42,6 +42,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Datasets"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
+        .testTarget(name: "ShrinkTests", dependencies: ["Shrink"]),
         .testTarget(name: "ShrinkCommandTests", dependencies: ["Datasets", "Tensors", "ShrinkCommand"]),
     ]
 )
