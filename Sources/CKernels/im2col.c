@@ -6,6 +6,17 @@
 
 int ck_sgemm_uses_avx512(void);
 
+/* With stride 1, the input column x = ox − padding + kx lies inside the row for ox in [start, end) ⊆ [0, wo). */
+static inline void inside_columns(int64_t padding, int64_t kx, int64_t width, int64_t wo, int64_t *start,
+                                  int64_t *end) {
+    int64_t s = padding - kx > 0 ? padding - kx : 0, e = width + padding - kx;
+    if (s > wo) s = wo;
+    if (e > wo) e = wo;
+    if (e < s) e = s;
+    *start = s;
+    *end = e;
+}
+
 #define IM2COL_BODY                                                                                              \
     int64_t ho = (height + 2 * padding - kernel) / stride + 1, wo = (width + 2 * padding - kernel) / stride + 1; \
     float *out = columns;                                                                                        \
@@ -13,11 +24,8 @@ int ck_sgemm_uses_avx512(void);
         const float *plane = input + c * height * width;                                                         \
         for (int64_t ky = 0; ky < kernel; ky++) {                                                                \
             for (int64_t kx = 0; kx < kernel; kx++) {                                                            \
-                /* stride 1: x = ox − p + kx is inside for ox in [start, end) */                                \
-                int64_t start = padding - kx > 0 ? padding - kx : 0, end = width + padding - kx;                 \
-                if (start > wo) start = wo;                                                                      \
-                if (end > wo) end = wo;                                                                          \
-                if (end < start) end = start;                                                                    \
+                int64_t start, end;                                                                              \
+                inside_columns(padding, kx, width, wo, &start, &end);                                            \
                 for (int64_t oy = 0; oy < ho; oy++, out += wo) {                                                 \
                     int64_t y = oy * stride - padding + ky;                                                      \
                     if (y < 0 || y >= height) {                                                                  \
@@ -48,10 +56,8 @@ int ck_sgemm_uses_avx512(void);
         float *plane = input + c * height * width;                                                               \
         for (int64_t ky = 0; ky < kernel; ky++) {                                                                \
             for (int64_t kx = 0; kx < kernel; kx++) {                                                            \
-                int64_t start = padding - kx > 0 ? padding - kx : 0, end = width + padding - kx;                 \
-                if (start > wo) start = wo;                                                                      \
-                if (end > wo) end = wo;                                                                          \
-                if (end < start) end = start;                                                                    \
+                int64_t start, end;                                                                              \
+                inside_columns(padding, kx, width, wo, &start, &end);                                            \
                 for (int64_t oy = 0; oy < ho; oy++, col += wo) {                                                 \
                     int64_t y = oy * stride - padding + ky;                                                      \
                     if (y < 0 || y >= height) continue;                                                          \
