@@ -116,6 +116,29 @@ struct Bench: ParsableCommand {
                                             median_ms: timing.median * 1e3))
             }
         }
+        // The integer engine's u8 × s8 → s32 product: "u8s8-openblas" carries the integers through sgemm in exact
+        // K chunks (conversion included), "u8s8-native" is CKernels (AVX-512 VNNI where the CPU has it).
+        for backend in [IntegerGEMMBackend.openBLAS, .native] {
+            for (m, n, k) in shapes {
+                var generator = SeededGenerator(seed: 2, stream: "bench-kernels-u8s8")
+                let a = (0..<(m * k)).map { _ in UInt8(generator.nextInt(below: 256)) }
+                let b = (0..<(k * n)).map { _ in Int8(truncatingIfNeeded: generator.nextInt(below: 256)) }
+                var c = [Int32](repeating: 0, count: m * n)
+                let timing = a.withUnsafeBufferPointer { pa in
+                    b.withUnsafeBufferPointer { pb in
+                        c.withUnsafeMutableBufferPointer { pc in
+                            measure(seconds: seconds) {
+                                IntegerGEMM.u8s8(m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!,
+                                                 c: pc.baseAddress!, backend: backend)
+                            }
+                        }
+                    }
+                }
+                outputs.append(KernelOutput(name: "u8s8-\(backend.rawValue)", m: m, n: n, k: k, threads: 1,
+                                            gops: 2 * Double(m * n * k) / timing.median / 1e9,
+                                            median_ms: timing.median * 1e3))
+            }
+        }
         if runtime.json {
             struct Output: Encodable { var kernels: [KernelOutput] }
             print(try jsonString(Output(kernels: outputs)))

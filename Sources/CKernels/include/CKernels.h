@@ -52,3 +52,18 @@ void ck_im2col(const float *input, int64_t channels, int64_t height, int64_t wid
 /// The adjoint of `ck_im2col`: adds every column entry into the image cell it came from (padding dropped).
 void ck_col2im(const float *columns, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
                int64_t padding, float *input);
+
+/// The implementations of `ck_gemm_u8s8`.
+enum { CK_GEMM_U8S8_SCALAR = 0, CK_GEMM_U8S8_AVX2 = 1, CK_GEMM_U8S8_VNNI = 2 };
+
+/// u8 × s8 → s32 GEMM: C[i][j] = Σ_p A[i][p] · B[j][p], A uint8 (m × k, row stride lda), B int8 stored [out][in]
+/// (n × k, row stride ldb), C int32 (m × n, row stride ldc), overwritten. Exact integer arithmetic on every path.
+void ck_gemm_u8s8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
+                  int32_t *c, int64_t ldc);
+
+/// The path `ck_gemm_u8s8` takes on this CPU (a `CK_GEMM_U8S8_*` value).
+int ck_gemm_u8s8_path(void);
+
+/// `ck_gemm_u8s8` on a chosen path; returns 0 (and writes nothing) when the CPU lacks it, 1 otherwise.
+int ck_gemm_u8s8_with(int path, int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                      int64_t ldb, int32_t *c, int64_t ldc);

@@ -1,0 +1,232 @@
+// u8 × s8 → s32 GEMM: the integer engine's matrix product, C[i][j] = Σ_p A[i][p] · B[j][p], with A uint8
+// activations (m × k, row-major) and B int8 weights stored [out][in] (n × k, row-major), C int32 (m × n).
+// Three paths compute exactly the same integers: AVX-512 VNNI (vpdpbusd on packed 4-byte groups, a 14 × 32 tile),
+// AVX2 (widen to 16 bits, vpmaddwd: exact, unlike the saturating vpmaddubsw), and portable C. The CPU picks at run
+// time; tests can force each path. Deliberately left out: zero-point corrections and requantization (the caller
+// does them on the int32 result), threads (callers split m).
+#include "CKernels.h"
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 14
+#define NR 32
+
+static int has_vnni(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
+static int has_avx2(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+/* ------------------------------------------------------------------ portable */
+
+static void gemm_scalar(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                        int64_t ldb, int32_t *c, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            int32_t sum = 0;
+            for (int64_t p = 0; p < k; p++) sum += (int32_t)a[i * lda + p] * (int32_t)b[j * ldb + p];
+            c[i * ldc + j] = sum;
+        }
+}
+
+/* ------------------------------------------------------------------ AVX2 */
+
+__attribute__((target("avx2")))
+static void gemm_avx2(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
+                      int32_t *c, int64_t ldc) {
+    int64_t k16 = k / 16 * 16;
+    for (int64_t i = 0; i < m; i++) {
+        const uint8_t *ra = a + i * lda;
+        for (int64_t j = 0; j < n; j++) {
+            const int8_t *rb = b + j * ldb;
+            __m256i acc = _mm256_setzero_si256();
+            for (int64_t p = 0; p < k16; p += 16) {
+                __m256i wa = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(ra + p)));
+                __m256i wb = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(rb + p)));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(wa, wb));  /* exact: |pair sum| ≤ 2·255·128 */
+            }
+            __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+            s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+            s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+            int32_t sum = _mm_cvtsi128_si32(s);
+            for (int64_t p = k16; p < k; p++) sum += (int32_t)ra[p] * (int32_t)rb[p];
+            c[i * ldc + j] = sum;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ AVX-512 VNNI */
+
+/* Packs rows [i0, i0+rows) of A into groups of 4 bytes: panel[q][r] holds A[i0+r][4q … 4q+3] (zero padded). */
+static void pack_a_quads(const uint8_t *a, int64_t lda, int64_t i0, int64_t rows, int64_t k, int64_t quads,
+                         uint8_t *panel) {
+    memset(panel, 0, (size_t)(quads * MR * 4));
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *src = a + (i0 + r) * lda;
+        for (int64_t p = 0; p < k; p++) panel[((p / 4) * MR + r) * 4 + (p % 4)] = src[p];
+    }
+}
+
+/* Packs rows [j0, j0+cols) of B likewise: panel[q][j] holds B[j0+j][4q … 4q+3] (zero padded). */
+static void pack_b_quads(const int8_t *b, int64_t ldb, int64_t j0, int64_t cols, int64_t k, int64_t quads,
+                         int8_t *panel) {
+    memset(panel, 0, (size_t)(quads * NR * 4));
+    for (int64_t j = 0; j < cols; j++) {
+        const int8_t *src = b + (j0 + j) * ldb;
+        for (int64_t p = 0; p < k; p++) panel[((p / 4) * NR + j) * 4 + (p % 4)] = src[p];
+    }
+}
+
+#define VNNI_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+
+/* tile (MR × NR int32, row stride ldt) = Σ_q A-panel[q] · B-panel[q] over `quads` groups of 4. */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void micro_vnni(int64_t quads, const uint8_t *pa, const int8_t *pb, int32_t *tile, int64_t ldt) {
+#define DECLARE(r) __m512i c##r##a = _mm512_setzero_si512(), c##r##b = _mm512_setzero_si512();
+    VNNI_ROWS(DECLARE)
+#undef DECLARE
+    for (int64_t q = 0; q < quads; q++) {
+        __m512i b0 = _mm512_loadu_si512(pb), b1 = _mm512_loadu_si512(pb + 64), av;
+        const int32_t *groups = (const int32_t *)pa;
+#define STEP(r)                                               \
+        av = _mm512_set1_epi32(groups[r]);                    \
+        c##r##a = _mm512_dpbusd_epi32(c##r##a, av, b0);      \
+        c##r##b = _mm512_dpbusd_epi32(c##r##b, av, b1);
+        VNNI_ROWS(STEP)
+#undef STEP
+        pa += MR * 4;
+        pb += NR * 4;
+    }
+#define STORE(r)                                                       \
+    _mm512_storeu_si512(tile + (r) * ldt, c##r##a);                   \
+    _mm512_storeu_si512(tile + (r) * ldt + 16, c##r##b);
+    VNNI_ROWS(STORE)
+#undef STORE
+}
+
+/* Few rows of A (batch-1 shapes): packing would cost more than the product, and A and B are both K-contiguous, so
+ * each C entry is one dot product of 64-byte chunks (the tail loaded under a byte mask, zeros elsewhere). Four B rows
+ * at a time share each A chunk. */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void gemm_vnni_dot(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                          int64_t ldb, int32_t *c, int64_t ldc) {
+    int64_t full = k / 64 * 64;
+    __mmask64 tail = k - full == 0 ? 0 : (~(__mmask64)0) >> (64 - (k - full));
+    for (int64_t i = 0; i < m; i++) {
+        const uint8_t *ra = a + i * lda;
+        int64_t j = 0;
+        for (; j + 4 <= n; j += 4) {
+            const int8_t *r0 = b + j * ldb, *r1 = r0 + ldb, *r2 = r1 + ldb, *r3 = r2 + ldb;
+            __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+            for (int64_t p = 0; p < full; p += 64) {
+                __m512i av = _mm512_loadu_si512(ra + p);
+                s0 = _mm512_dpbusd_epi32(s0, av, _mm512_loadu_si512(r0 + p));
+                s1 = _mm512_dpbusd_epi32(s1, av, _mm512_loadu_si512(r1 + p));
+                s2 = _mm512_dpbusd_epi32(s2, av, _mm512_loadu_si512(r2 + p));
+                s3 = _mm512_dpbusd_epi32(s3, av, _mm512_loadu_si512(r3 + p));
+            }
+            if (tail) {
+                __m512i av = _mm512_maskz_loadu_epi8(tail, ra + full);
+                s0 = _mm512_dpbusd_epi32(s0, av, _mm512_maskz_loadu_epi8(tail, r0 + full));
+                s1 = _mm512_dpbusd_epi32(s1, av, _mm512_maskz_loadu_epi8(tail, r1 + full));
+                s2 = _mm512_dpbusd_epi32(s2, av, _mm512_maskz_loadu_epi8(tail, r2 + full));
+                s3 = _mm512_dpbusd_epi32(s3, av, _mm512_maskz_loadu_epi8(tail, r3 + full));
+            }
+            c[i * ldc + j] = _mm512_reduce_add_epi32(s0);
+            c[i * ldc + j + 1] = _mm512_reduce_add_epi32(s1);
+            c[i * ldc + j + 2] = _mm512_reduce_add_epi32(s2);
+            c[i * ldc + j + 3] = _mm512_reduce_add_epi32(s3);
+        }
+        for (; j < n; j++) {
+            const int8_t *rb = b + j * ldb;
+            __m512i sum = _mm512_setzero_si512();
+            for (int64_t p = 0; p < full; p += 64)
+                sum = _mm512_dpbusd_epi32(sum, _mm512_loadu_si512(ra + p), _mm512_loadu_si512(rb + p));
+            if (tail)
+                sum = _mm512_dpbusd_epi32(sum, _mm512_maskz_loadu_epi8(tail, ra + full), _mm512_maskz_loadu_epi8(tail, rb + full));
+            c[i * ldc + j] = _mm512_reduce_add_epi32(sum);
+        }
+    }
+}
+
+static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
+                      int32_t *c, int64_t ldc) {
+    int64_t quads = (k + 3) / 4;
+    int64_t aPanels = (m + MR - 1) / MR, bPanels = (n + NR - 1) / NR;
+    uint8_t *pa = aligned_alloc(64, (size_t)((aPanels * quads * MR * 4 + 63) / 64 * 64));
+    int8_t *pb = aligned_alloc(64, (size_t)((bPanels * quads * NR * 4 + 63) / 64 * 64));
+    if (!pa || !pb) abort();  /* out of memory for the packed operands: nothing sensible is left to do */
+    for (int64_t ip = 0; ip < aPanels; ip++) {
+        int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
+        pack_a_quads(a, lda, ip * MR, rows, k, quads, pa + ip * quads * MR * 4);
+    }
+    for (int64_t jp = 0; jp < bPanels; jp++) {
+        int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
+        pack_b_quads(b, ldb, jp * NR, cols, k, quads, pb + jp * quads * NR * 4);
+    }
+    int32_t edge[MR * NR];
+    /* B panel outer (it stays in L1 while every A panel streams past it). */
+    for (int64_t jp = 0; jp < bPanels; jp++) {
+        int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
+        for (int64_t ip = 0; ip < aPanels; ip++) {
+            int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
+            int32_t *ct = c + ip * MR * ldc + jp * NR;
+            if (rows == MR && cols == NR) {
+                micro_vnni(quads, pa + ip * quads * MR * 4, pb + jp * quads * NR * 4, ct, ldc);
+            } else {
+                micro_vnni(quads, pa + ip * quads * MR * 4, pb + jp * quads * NR * 4, edge, NR);
+                for (int64_t i = 0; i < rows; i++) memcpy(ct + i * ldc, edge + i * NR, (size_t)cols * sizeof(int32_t));
+            }
+        }
+    }
+    free(pa);
+    free(pb);
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+int ck_gemm_u8s8_path(void) { return has_vnni() ? CK_GEMM_U8S8_VNNI : has_avx2() ? CK_GEMM_U8S8_AVX2 : CK_GEMM_U8S8_SCALAR; }
+
+int ck_gemm_u8s8_with(int path, int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                      int64_t ldb, int32_t *c, int64_t ldc) {
+    if (m <= 0 || n <= 0) return 1;
+    if (k <= 0) {
+        for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(int32_t));
+        return 1;
+    }
+    switch (path) {
+    case CK_GEMM_U8S8_VNNI:
+        if (!has_vnni()) return 0;
+        if (m < 4) gemm_vnni_dot(m, n, k, a, lda, b, ldb, c, ldc);
+        else gemm_vnni(m, n, k, a, lda, b, ldb, c, ldc);
+        return 1;
+    case CK_GEMM_U8S8_AVX2:
+        if (!has_avx2()) return 0;
+        gemm_avx2(m, n, k, a, lda, b, ldb, c, ldc);
+        return 1;
+    case CK_GEMM_U8S8_SCALAR:
+        gemm_scalar(m, n, k, a, lda, b, ldb, c, ldc);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void ck_gemm_u8s8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
+                  int32_t *c, int64_t ldc) {
+    ck_gemm_u8s8_with(ck_gemm_u8s8_path(), m, n, k, a, lda, b, ldb, c, ldc);
+}
