@@ -27,8 +27,9 @@ let package = Package(
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CKernels"]),
         .target(name: "Datasets", dependencies: ["Tensors", "CZlib"]),
         .target(name: "NeuralNetworks", dependencies: ["Tensors", "Datasets"]),
+        .target(name: "Quantization", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "CKernels"]),
         .target(name: "Reports", dependencies: ["Tensors", "NeuralNetworks"]),
-        .target(name: "Shrink", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "Reports"]),
+        .target(name: "Shrink", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "Quantization", "Reports"]),
         .executableTarget(
             name: "ShrinkCommand",
             dependencies: [
@@ -41,6 +42,7 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Datasets"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "ShrinkTests", dependencies: ["Shrink"]),
         .testTarget(name: "ShrinkCommandTests", dependencies: ["Datasets", "Tensors", "ShrinkCommand"]),
