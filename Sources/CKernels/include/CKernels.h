@@ -67,3 +67,9 @@ int ck_gemm_u8s8_path(void);
 /// `ck_gemm_u8s8` on a chosen path; returns 0 (and writes nothing) when the CPU lacks it, 1 otherwise.
 int ck_gemm_u8s8_with(int path, int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
                       int64_t ldb, int32_t *c, int64_t ldc);
+
+/// out[i][j] = clamp(rint(multiplier[j] · (acc[i][j] + offset[j])) + zeroPoint, low, high) as uint8, for a
+/// (rows × columns) int32 matrix whose columns are output channels. The product is taken in double and rounded
+/// half to even; `low`/`high` (within 0…255) carry a fused ReLU (low = zeroPoint) or ReLU6.
+void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, const int32_t *offset,
+                      const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out);
