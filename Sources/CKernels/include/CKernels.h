@@ -73,3 +73,14 @@ int ck_gemm_u8s8_with(int path, int64_t m, int64_t n, int64_t k, const uint8_t *
 /// half to even; `low`/`high` (within 0…255) carry a fused ReLU (low = zeroPoint) or ReLU6.
 void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, const int32_t *offset,
                       const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out);
+
+/// im2row for uint8 codes: rows (Ho·Wo) × (C·k·k), row (oy, ox) holding x[c, oy·s − p + ky, ox·s − p + kx] in
+/// (c, ky, kx) order; cells in the padding get `paddingCode` (the input's zero point).
+void ck_im2row_u8(const uint8_t *input, int64_t channels, int64_t height, int64_t width, int64_t kernel,
+                  int64_t stride, int64_t padding, uint8_t paddingCode, uint8_t *rows);
+
+/// `ck_requantize_u8` that writes its (rows × columns) result transposed, out[j · rows + i]: pixels × channels
+/// accumulators become a channels × pixels (NCHW) plane.
+void ck_requantize_u8_transposed(const int32_t *acc, int64_t rows, int64_t columns, const int32_t *offset,
+                                 const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
+                                 uint8_t *out);

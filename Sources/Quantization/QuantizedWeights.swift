@@ -1,0 +1,89 @@
+// QuantizedWeights: what an integer conv or linear layer shares — int8 weights per output channel (symmetric,
+// narrow range) and the per-channel offset, multiplier and clamp bounds of requantization.
+import CKernels
+import NeuralNetworks
+import Tensors
+
+/// The weights of one integer layer with `channels` outputs of `depth` inputs each, and its requantization.
+///
+/// With input `x = S_x (q_x − Z_x)`, weights `W[o] = S_w[o] q_w[o]` and output `(S_y, Z_y)`:
+/// `q_y = clamp(rint(M[o] · (acc[o] + offset[o])) + Z_y, lo, hi)`, where `acc[o] = Σ_k q_x q_w[o][k]`,
+/// `M[o] = S_x S_w[o] / S_y`, `offset[o] = q_b[o] − Z_x Σ_k q_w[o][k]` and `q_b[o] = rint(b[o] / (S_x S_w[o]))`.
+/// A fused ReLU sets `lo = Z_y`; ReLU6 also `hi = Z_y + rint(6 / S_y)`.
+///
+/// [1] Jacob et al., "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only
+///     Inference", CVPR 2018, equations (7)–(10).
+public struct QuantizedWeights: Sendable {
+    public let channels: Int, depth: Int
+    /// int8 weights, `channels × depth`.
+    public let values: [Int8]
+    /// Per-channel symmetric parameters (axis 0, narrow range −127…127).
+    public let parameters: QuantizationParameters
+    public let input: QuantizationParameters
+    public let output: QuantizationParameters
+    let offsets: [Int32]
+    let multipliers: [Float]
+    let low: Int32, high: Int32
+
+    /// Quantizes float weights (`channels × depth`, row-major) and bias for per-tensor uint8 `input` and `output`,
+    /// with a following ReLU (`clampCap = .infinity`) or ReLU6 (`6`) fused in when given.
+    public init(weights: Tensor, bias: Tensor?, channels: Int, input: QuantizationParameters,
+                output: QuantizationParameters, clampCap: Float?) throws {
+        for (edge, p) in [("input", input), ("output", output)] where p.isPerChannel || p.signed || p.bits != 8 {
+            throw ShrinkError(.value, "integer layers take per-tensor uint8 activations; the \(edge) has \(p)")
+        }
+        let depth = weights.count / channels
+        var minimums = [Float](repeating: 0, count: channels), maximums = minimums
+        for row in 0..<channels {
+            let slice = weights.scalars[(row * depth)..<((row + 1) * depth)]
+            minimums[row] = slice.min() ?? 0
+            maximums[row] = slice.max() ?? 0
+        }
+        let parameters = try QuantizationParameters.compute(minimums: minimums, maximums: maximums, axis: 0, bits: 8,
+                                                            signed: true, symmetric: true, narrowRange: true)
+        let values = try quantize(weights.reshaped([channels, depth]), with: parameters).int8Values
+        let inputScale = Double(input.scales[0]), outputScale = Double(output.scales[0])
+        let zx = input.zeroPoints[0], zy = output.zeroPoints[0]
+        var offsets = [Int32](repeating: 0, count: channels), multipliers = [Float](repeating: 0, count: channels)
+        for row in 0..<channels {
+            let accumulatorScale = inputScale * Double(parameters.scales[row])
+            let weightSum = values[(row * depth)..<((row + 1) * depth)].reduce(Int32(0)) { $0 + Int32($1) }
+            let bias = Double(bias?.scalars[row] ?? 0)
+            let quantizedBias = Int32(clamping: Int64((bias / accumulatorScale).rounded(.toNearestOrEven)))
+            offsets[row] = quantizedBias &- zx &* weightSum
+            multipliers[row] = Float(accumulatorScale / outputScale)
+        }
+        let (qmin, qmax) = (Int32(output.qmin), Int32(output.qmax))
+        self.channels = channels
+        self.depth = depth
+        self.values = values
+        self.parameters = parameters
+        self.input = input
+        self.output = output
+        self.offsets = offsets
+        self.multipliers = multipliers
+        self.low = clampCap == nil ? qmin : max(qmin, zy)
+        if let cap = clampCap, cap.isFinite {
+            self.high = min(qmax, zy &+ Int32(clamping: Int64((Double(cap) / outputScale).rounded(.toNearestOrEven))))
+        } else {
+            self.high = qmax
+        }
+    }
+
+    /// Requantizes `rows × channels` accumulators into codes, row-major (`transposed == false`) or
+    /// `channels × rows` (`transposed == true`, NCHW planes from pixels × channels).
+    func requantize(_ accumulators: UnsafePointer<Int32>, rows: Int, into out: UnsafeMutablePointer<UInt8>,
+                    transposed: Bool) {
+        offsets.withUnsafeBufferPointer { po in
+            multipliers.withUnsafeBufferPointer { pm in
+                if transposed {
+                    ck_requantize_u8_transposed(accumulators, Int64(rows), Int64(channels), po.baseAddress!,
+                                                pm.baseAddress!, output.zeroPoints[0], low, high, out)
+                } else {
+                    ck_requantize_u8(accumulators, Int64(rows), Int64(channels), po.baseAddress!, pm.baseAddress!,
+                                     output.zeroPoints[0], low, high, out)
+                }
+            }
+        }
+    }
+}
