@@ -1,0 +1,64 @@
+// QuantizedGraph: whole networks (folded, calibrated) run on the integer engine track the float network, agree
+// across GEMM backends, and refuse what has no integer form.
+import Datasets
+import NeuralNetworks
+import Quantization
+import Tensors
+import Testing
+
+private func inputs(_ count: Int, shape: [Int], seed: UInt64) -> Tensor {
+    var g = SeededGenerator(seed: seed)
+    let size = shape.reduce(1, *)
+    return Tensor(shape: [count] + shape, scalars: (0..<(count * size)).map { _ in g.nextNormal() })
+}
+
+@Suite struct QuantizedGraphTests {
+    @Test(arguments: [Architecture.fmnistCNN, .lenet5, .resnet8, .mobilenetTiny, .mlp])
+    func integerGraphTracksTheFloatGraph(architecture: Architecture) throws {
+        let graph = try architecture.makeGraph(inputShape: [1, 16, 16], classes: 6, seed: 4)
+        for step in 0..<2 { _ = graph.forward(inputs(16, shape: [1, 16, 16], seed: UInt64(20 + step)), mode: .training) }
+        let folded = try graph.foldingBatchNorm()
+        let calibrationData = try Dataset(inputs: inputs(64, shape: [1, 16, 16], seed: 1),
+                                          labels: [Int32](repeating: 0, count: 64), classCount: 6)
+        let calibration = try calibrate(folded, on: calibrationData, samples: 64, kind: .minmax)
+        let quantized = try QuantizedGraph(folded: folded, calibration: calibration)
+        let x = inputs(8, shape: [1, 16, 16], seed: 2)
+        let expected = graph.forward(x, mode: .inference)
+        let native = try quantized.forward(x, backend: .native)
+        let viaOpenBLAS = try quantized.forward(x, backend: .openBLAS)
+        #expect(native == viaOpenBLAS)
+        #expect(native.shape == expected.shape)
+        // The integer logits stay within a few percent of the float logits' spread.
+        let spread = expected.maxAbsolute()
+        let worst = (native - expected).maxAbsolute()
+        #expect(worst < 0.1 * spread, "\(architecture): worst \(worst), spread \(spread)")
+    }
+
+    @Test func concatAndAveragePoolingRunOnCodes() throws {
+        var g = SeededGenerator(seed: 9)
+        var b = GraphBuilder(inputShape: [2, 8, 8])
+        try b.add("left", Conv2d(inputChannels: 2, outputChannels: 3, kernelSize: 3, padding: 1, generator: &g),
+                  inputs: ["input"])
+        try b.add("right", Conv2d(inputChannels: 2, outputChannels: 2, kernelSize: 1, generator: &g), inputs: ["input"])
+        try b.add("cat", Concat(), inputs: ["left", "right"])
+        try b.add("avg", AvgPool2d(kernelSize: 3, stride: 2, padding: 1))
+        try b.add("flat", Flatten())
+        try b.add("fc", Linear(inputFeatures: 5 * 4 * 4, outputFeatures: 4, generator: &g))
+        let graph = try b.build()
+        let data = try Dataset(inputs: inputs(32, shape: [2, 8, 8], seed: 3), labels: [Int32](repeating: 0, count: 32),
+                               classCount: 4)
+        let quantized = try QuantizedGraph(folded: graph, calibration: try calibrate(graph, on: data, samples: 32))
+        #expect(quantized.floatComputedNodes == ["cat"])
+        let x = inputs(4, shape: [2, 8, 8], seed: 5)
+        let expected = graph.forward(x, mode: .inference)
+        #expect((try quantized.forward(x) - expected).maxAbsolute() < 0.1 * expected.maxAbsolute())
+    }
+
+    @Test func unfoldedBatchNormIsRefused() throws {
+        let graph = try Architecture.resnet8.makeGraph(inputShape: [1, 8, 8], classes: 3)
+        let data = try Dataset(inputs: inputs(4, shape: [1, 8, 8], seed: 6), labels: [0, 1, 2, 0], classCount: 3)
+        #expect(throws: ShrinkError.self) {
+            _ = try QuantizedGraph(folded: graph, calibration: try calibrate(graph, on: data, samples: 4))
+        }
+    }
+}
