@@ -45,6 +45,6 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "ShrinkTests", dependencies: ["Shrink"]),
-        .testTarget(name: "ShrinkCommandTests", dependencies: ["Datasets", "Tensors", "ShrinkCommand"]),
+        .testTarget(name: "ShrinkCommandTests", dependencies: ["Datasets", "Tensors", "NeuralNetworks", "ShrinkCommand"]),
     ]
 )

@@ -89,6 +89,27 @@ public final class Model {
                                metadata: metadata)
     }
 
+    /// The float value of a stored tensor: F32 as it is; I8 (a quantized weight) dequantized per output channel with
+    /// the F32 scales stored beside it as `<name>_scale` [shape[0]], `W = S[o] · q`.
+    public static func floatValue(of stored: SafeTensor, name: String, in container: SafeTensorsFile,
+                                  file: String) throws -> Tensor {
+        guard stored.dtype == "I8" else { return try stored.floatTensor(name: name, file: file) }
+        guard let scaleTensor = container.tensors[name + "_scale"], let channels = stored.shape.first else {
+            throw ShrinkError(.format, "\(file): int8 tensor '\(name)' needs its scales in '\(name)_scale'")
+        }
+        let scales = try scaleTensor.floatTensor(name: name + "_scale", file: file)
+        guard scales.shape == [channels], scales.scalars.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw ShrinkError(.format, "\(file): '\(name)_scale' must hold \(channels) positive scales")
+        }
+        let values = try stored.int8Values(name: name, file: file)
+        let perChannel = values.count / max(channels, 1)
+        var scalars = [Float](repeating: 0, count: values.count)
+        for o in 0..<channels {
+            for i in 0..<perChannel { scalars[o * perChannel + i] = scales.scalars[o] * Float(values[o * perChannel + i]) }
+        }
+        return Tensor(shape: stored.shape, scalars: scalars)
+    }
+
     /// Writes the model atomically (temporary file, then rename); nothing is left behind on failure.
     public func save(to path: String) throws {
         try AtomicFile.write(try safeTensors().encoded(), to: path)
@@ -129,7 +150,7 @@ public final class Model {
                     guard let stored = container.tensors[name] else {
                         throw ShrinkError(.format, "tensor '\(name)' is missing")
                     }
-                    let tensor = try stored.floatTensor(name: name, file: file)
+                    let tensor = try Model.floatValue(of: stored, name: name, in: container, file: file)
                     if let bad = tensor.firstNonFiniteIndex() {
                         throw ShrinkError(.value, "tensor '\(name)' holds a non-finite value at index \(bad)")
                     }

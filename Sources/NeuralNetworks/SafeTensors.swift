@@ -21,6 +21,21 @@ public struct SafeTensor: Sendable, Equatable {
         bytes = tensor.scalars.withUnsafeBytes { Array($0) }
     }
 
+    /// Wraps int8 values (quantized weights).
+    public init(int8 values: [Int8], shape: [Int]) {
+        dtype = "I8"
+        self.shape = shape
+        bytes = values.map { UInt8(bitPattern: $0) }
+    }
+
+    /// The values of an I8 tensor; an error for other dtypes.
+    public func int8Values(name: String, file: String) throws -> [Int8] {
+        guard dtype == "I8" else {
+            throw ShrinkError(.format, "\(file): tensor '\(name)' has dtype \(dtype), expected I8")
+        }
+        return bytes.map { Int8(bitPattern: $0) }
+    }
+
     public init(dtype: String, shape: [Int], bytes: [UInt8]) {
         self.dtype = dtype; self.shape = shape; self.bytes = bytes
     }

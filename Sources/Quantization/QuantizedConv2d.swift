@@ -14,7 +14,7 @@ public struct QuantizedConv2d: Sendable {
 
     /// Quantizes a float `Conv2d` for per-tensor uint8 `input` and `output`, with a fused ReLU/ReLU6 if given.
     public init(_ conv: Conv2d, input: QuantizationParameters, output: QuantizationParameters,
-                clampCap: Float? = nil) throws {
+                clampCap: Float? = nil, stored: (values: [Int8], scales: [Float])? = nil) throws {
         inputChannels = conv.inputChannels
         outputChannels = conv.outputChannels
         kernelSize = conv.kernelSize
@@ -23,8 +23,16 @@ public struct QuantizedConv2d: Sendable {
         groups = conv.groups
         let og = conv.outputChannels / conv.groups, depth = conv.weight.value.count / conv.outputChannels
         groupWeights = try (0..<conv.groups).map { g in
-            let w = Tensor(shape: [og, depth], scalars: Array(conv.weight.value.scalars[(g * og * depth)..<((g + 1) * og * depth)]))
             let b = conv.bias.map { Tensor(shape: [og], scalars: Array($0.value.scalars[(g * og)..<((g + 1) * og)])) }
+            if let stored {
+                let parameters = try QuantizationParameters(
+                    scales: Array(stored.scales[(g * og)..<((g + 1) * og)]), zeroPoints: [Int32](repeating: 0, count: og),
+                    bits: 8, signed: true, narrowRange: true, axis: 0)
+                return try QuantizedWeights(values: Array(stored.values[(g * og * depth)..<((g + 1) * og * depth)]),
+                                            parameters: parameters, bias: b, input: input, output: output,
+                                            clampCap: clampCap)
+            }
+            let w = Tensor(shape: [og, depth], scalars: Array(conv.weight.value.scalars[(g * og * depth)..<((g + 1) * og * depth)]))
             return try QuantizedWeights(weights: w, bias: b, channels: og, input: input, output: output,
                                         clampCap: clampCap)
         }

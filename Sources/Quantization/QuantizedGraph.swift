@@ -37,12 +37,24 @@ public final class QuantizedGraph {
     ///
     /// - Throws: `ShrinkError(.unsupported)` naming a node whose kind has no integer form (BatchNorm that could not
     ///   be folded, for one); errors from parameter computation.
-    public init(folded graph: Graph, calibration: CalibrationResult) throws {
+    public convenience init(folded graph: Graph, calibration: CalibrationResult) throws {
+        var edges = [String: QuantizationParameters]()
+        for (edge, observer) in calibration.observers {
+            edges[edge] = try observer.computeParameters(bits: 8, signed: false, symmetric: false)
+        }
+        try self.init(folded: graph, edges: edges)
+    }
+
+    /// Builds the integer graph from `graph` (BatchNorms folded) and uint8 parameters for its edges (`input` and
+    /// node names). `stored` supplies int8 weights and per-channel scales already quantized (from a model file) for
+    /// conv and linear nodes; the others are quantized from the float weights.
+    public init(folded graph: Graph, edges: [String: QuantizationParameters],
+                stored: [String: (values: [Int8], scales: [Float])] = [:]) throws {
         func parameters(_ edge: String) throws -> QuantizationParameters {
-            guard let observer = calibration.observers[edge] else {
-                throw ShrinkError(.value, "calibration has no statistics for node '\(edge)'")
+            guard let p = edges[edge] else {
+                throw ShrinkError(.value, "no quantization parameters for the edge of node '\(edge)'")
             }
-            return try observer.computeParameters(bits: 8, signed: false, symmetric: false)
+            return p
         }
         var readers = [String: Int]()
         for node in graph.nodes { for input in node.inputs { readers[input, default: 0] += 1 } }
@@ -68,15 +80,24 @@ public final class QuantizedGraph {
                 let cap = fusedInto[node.name]
                 let reader = cap == nil ? node.name : graph.nodes.first { $0.inputs == [node.name] }!.name
                 let out = try parameters(reader)
-                step = Step(name: node.name, inputs: inputs,
-                            operation: .linear(try QuantizedLinear(linear, input: inputParameter, output: out, clampCap: cap)),
-                            output: out, shape: shape)
+                let layer: QuantizedLinear
+                if let saved = stored[node.name] {
+                    let p = try QuantizationParameters(scales: saved.scales, zeroPoints: [Int32](repeating: 0, count: saved.scales.count),
+                                                       bits: 8, signed: true, narrowRange: true, axis: 0)
+                    layer = QuantizedLinear(weights: try QuantizedWeights(values: saved.values, parameters: p,
+                                                                          bias: linear.bias?.value, input: inputParameter,
+                                                                          output: out, clampCap: cap))
+                } else {
+                    layer = try QuantizedLinear(linear, input: inputParameter, output: out, clampCap: cap)
+                }
+                step = Step(name: node.name, inputs: inputs, operation: .linear(layer), output: out, shape: shape)
             case let conv as Conv2d:
                 let cap = fusedInto[node.name]
                 let reader = cap == nil ? node.name : graph.nodes.first { $0.inputs == [node.name] }!.name
                 let out = try parameters(reader)
                 step = Step(name: node.name, inputs: inputs,
-                            operation: .conv(try QuantizedConv2d(conv, input: inputParameter, output: out, clampCap: cap)),
+                            operation: .conv(try QuantizedConv2d(conv, input: inputParameter, output: out, clampCap: cap,
+                                                                 stored: stored[node.name])),
                             output: out, shape: shape)
             case is ClampedReLU where fusedInto[node.inputs[0]] != nil:
                 step = Step(name: node.name, inputs: inputs, operation: .passThrough, output: inputParameter, shape: shape)
@@ -107,6 +128,29 @@ public final class QuantizedGraph {
     }
 
     let outputIndex: Int
+
+    /// The uint8 parameters of every edge: `input` and each node's output.
+    public var edges: [String: QuantizationParameters] {
+        var result = [Graph.inputName: inputParameters]
+        for step in steps { result[step.name] = step.output }
+        return result
+    }
+
+    /// The int8 weights (all groups, `[out, …]` order) and per-channel scales of each conv and linear node.
+    public var quantizedWeights: [String: (values: [Int8], scales: [Float])] {
+        var result: [String: (values: [Int8], scales: [Float])] = [:]
+        for step in steps {
+            switch step.operation {
+            case .linear(let layer):
+                result[step.name] = (layer.weights.values, layer.weights.parameters.scales)
+            case .conv(let layer):
+                result[step.name] = (layer.groupWeights.flatMap(\.values), layer.groupWeights.flatMap(\.parameters.scales))
+            default:
+                break
+            }
+        }
+        return result
+    }
 
     /// Runs a batch of float inputs (already normalised) and returns dequantized float outputs (N, classes).
     public func forward(_ x: Tensor, backend: IntegerGEMMBackend = .native) throws -> Tensor {

@@ -17,6 +17,11 @@ public struct QuantizedLinear: Sendable {
                                        channels: linear.outputFeatures, input: input, output: output, clampCap: clampCap)
     }
 
+    /// Wraps weights already quantized (from a model file).
+    public init(weights: QuantizedWeights) {
+        self.weights = weights
+    }
+
     /// Runs a batch: `x` holds N rows of `inputFeatures` codes; returns N rows of `outputFeatures` codes.
     /// Every GEMM backend gives the same bytes.
     public func forward(_ x: [UInt8], batch n: Int, backend: IntegerGEMMBackend = .native) -> [UInt8] {

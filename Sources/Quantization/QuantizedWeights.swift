@@ -29,9 +29,6 @@ public struct QuantizedWeights: Sendable {
     /// with a following ReLU (`clampCap = .infinity`) or ReLU6 (`6`) fused in when given.
     public init(weights: Tensor, bias: Tensor?, channels: Int, input: QuantizationParameters,
                 output: QuantizationParameters, clampCap: Float?) throws {
-        for (edge, p) in [("input", input), ("output", output)] where p.isPerChannel || p.signed || p.bits != 8 {
-            throw ShrinkError(.value, "integer layers take per-tensor uint8 activations; the \(edge) has \(p)")
-        }
         let depth = weights.count / channels
         var minimums = [Float](repeating: 0, count: channels), maximums = minimums
         for row in 0..<channels {
@@ -42,6 +39,22 @@ public struct QuantizedWeights: Sendable {
         let parameters = try QuantizationParameters.compute(minimums: minimums, maximums: maximums, axis: 0, bits: 8,
                                                             signed: true, symmetric: true, narrowRange: true)
         let values = try quantize(weights.reshaped([channels, depth]), with: parameters).int8Values
+        try self.init(values: values, parameters: parameters, bias: bias, input: input, output: output,
+                      clampCap: clampCap)
+    }
+
+    /// Builds the layer from weights already quantized (`values`, `channels × depth`, with per-channel symmetric
+    /// `parameters`), as a quantized model file stores them.
+    public init(values: [Int8], parameters: QuantizationParameters, bias: Tensor?, input: QuantizationParameters,
+                output: QuantizationParameters, clampCap: Float?) throws {
+        for (edge, p) in [("input", input), ("output", output)] where p.isPerChannel || p.signed || p.bits != 8 {
+            throw ShrinkError(.value, "integer layers take per-tensor uint8 activations; the \(edge) has \(p)")
+        }
+        let channels = parameters.scales.count, depth = values.count / max(channels, 1)
+        guard channels >= 1, values.count == channels * depth, bias == nil || bias!.count == channels else {
+            throw ShrinkError(.shape, "quantized weights: \(values.count) values, \(channels) scales and "
+                + "\(bias?.count ?? 0) biases do not fit together")
+        }
         let inputScale = Double(input.scales[0]), outputScale = Double(output.scales[0])
         let zx = input.zeroPoints[0], zy = output.zeroPoints[0]
         var offsets = [Int32](repeating: 0, count: channels), multipliers = [Float](repeating: 0, count: channels)

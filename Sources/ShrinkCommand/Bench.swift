@@ -56,7 +56,8 @@ struct Bench: ParsableCommand {
         let sizes = try parseShape(batchSizes, option: "--batch-sizes")
         var outputs: [ModelOutput] = []
         for path in models {
-            let model = try Model.load(from: path)
+            let loaded = try LoadedModel(path: path)
+            let model = loaded.float
             let cost = model.graph.cost()
             var latencies: [LatencyOutput] = []
             for batch in sizes {
@@ -64,12 +65,12 @@ struct Bench: ParsableCommand {
                 let shape = [batch] + model.graph.inputShape
                 let input = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in generator.nextNormal() })
                 let threads = BLAS.threads
-                let timing = measure(seconds: seconds) { _ = model.graph.infer(input, threads: threads) }
+                let timing = try measureThrowing(seconds: seconds) { _ = try loaded.infer(input, threads: threads) }
                 latencies.append(LatencyOutput(batch_size: batch, median_ms: timing.median * 1e3, p99_ms: timing.p99 * 1e3,
                                                samples_per_second: Double(batch) / timing.median, calls: timing.calls))
             }
             outputs.append(ModelOutput(path: path, arch: model.architecture, parameters: cost.parameters,
-                                       macs: cost.macs, bytes: cost.bytes, latency: latencies))
+                                       macs: cost.macs, bytes: try readFile(path).count, latency: latencies))
         }
         if runtime.json {
             struct Output: Encodable { var threads: Int; var models: [ModelOutput] }
@@ -151,6 +152,17 @@ struct Bench: ParsableCommand {
         }
         print(table)
     }
+}
+
+/// `measure` for a body that can throw; the first error stops the measurement.
+func measureThrowing(seconds: Double, _ body: () throws -> Void) throws -> (median: Double, p99: Double, calls: Int) {
+    var failure: Error?
+    let result = measure(seconds: seconds) {
+        guard failure == nil else { return }
+        do { try body() } catch { failure = error }
+    }
+    if let failure { throw failure }
+    return result
 }
 
 /// Per-call timing: a warm-up of at least 0.2 s (and 3 calls), then single calls timed until `seconds` have passed

@@ -42,13 +42,13 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reporting {
             runtime.apply()
-            let loaded = try Model.load(from: model)
+            let loaded = try LoadedModel(path: model)
             let source = try DataSource.load(data)
             var dataset = split == "test" ? source.test : source.train
             if let limit { dataset = dataset.prefix(limit) }
             if let saveLogits { try checkWritable(saveLogits) }
-            let prepared = try loaded.prepare(dataset)
-            let logits = predict(loaded.graph, prepared.inputs, batchSize: batchSize)
+            let prepared = try loaded.float.prepare(dataset)
+            let logits = try loaded.predict(prepared.inputs, batchSize: batchSize)
             let metrics = Shrink.metrics(logits: logits, labels: prepared.labels)
             if let saveLogits {
                 try AtomicFile.write(NPY.encode(NPYArray(float32: logits.scalars, shape: logits.shape)), to: saveLogits)

@@ -1,5 +1,6 @@
 // The CLI end to end on small synthetic data: info, train, eval, bench, and JSON shapes.
 import Datasets
+import NeuralNetworks
 import Tensors
 import Foundation
 import Testing
@@ -81,5 +82,38 @@ func writeSmallImageNPZ(to path: String) throws {
         #expect(kernels.map { $0["m"] as! Int } == Array([[1024, 256, 1]].joined()) + [1024, 256, 1] + [1024, 256, 1]
             + [1024, 256, 1])
         #expect(kernels.allSatisfy { ($0["gops"] as! Double) > 0 })
+    }
+}
+
+@Suite(.serialized) struct QuantizeCommandTests {
+    @Test func quantizeEvalAndBenchAnInt8Model() throws {
+        let dir = try temporaryDirectory()
+        let data = dir + "/small.npz", model = dir + "/float.safetensors", quantized = dir + "/int8.safetensors"
+        try writeSmallImageNPZ(to: data)
+        #expect(try shrink(["train", "--arch", "fmnist-small", "--data", data, "--epochs", "10", "--batch-size", "16",
+                            "--out", model]).status == 0)
+        let q = try shrink(["quantize", model, "--data", data, "--out", quantized, "--calibration-samples", "40",
+                            "--validation-samples", "50", "--json"])
+        #expect(q.status == 0, "\(q.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(q.stdout.utf8)) as! [String: Any]
+        let floatAccuracy = report["float_test_accuracy"] as! Double, int8Accuracy = report["quantized_test_accuracy"] as! Double
+        #expect(abs(floatAccuracy - int8Accuracy) <= 0.1)
+        #expect((report["quantized_bytes"] as! Int) < (report["float_bytes"] as! Int))
+        // On so small a model the metadata dominates the file; the weights themselves are int8 with F32 scales.
+        let container = try SafeTensorsFile.decode(try readFile(quantized), file: quantized)
+        #expect(container.tensors["conv1.weight"]?.dtype == "I8" && container.tensors["fc2.weight"]?.dtype == "I8")
+        #expect(container.tensors["conv1.weight_scale"]?.shape == [8])
+        #expect(!(report["attempts"] as! [[String: Any]]).isEmpty)
+        let eval = try shrink(["eval", quantized, "--data", data, "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let e = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as! [String: Any]
+        #expect(e["accuracy"] as? Double == int8Accuracy)
+        #expect(try shrink(["bench", quantized, "--batch-sizes", "1", "--seconds", "0.02"]).status == 0)
+        // A quantized file also opens as a float model (weights dequantized) for `info`.
+        #expect(try shrink(["info", quantized]).status == 0)
+        expectFailure(try shrink(["quantize", quantized, "--data", data, "--out", dir + "/again.safetensors"]),
+                      mentioning: "already quantized", noFile: dir + "/again.safetensors")
+        let unknown = try shrink(["quantize", model, "--data", data, "--out", dir + "/x.safetensors", "--observer", "magic"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("unknown observer 'magic'"))
     }
 }
