@@ -74,20 +74,24 @@ static void gemm_avx2(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t
 /* Packs rows [i0, i0+rows) of A into groups of 4 bytes: panel[q][r] holds A[i0+r][4q … 4q+3] (zero padded). */
 static void pack_a_quads(const uint8_t *a, int64_t lda, int64_t i0, int64_t rows, int64_t k, int64_t quads,
                          uint8_t *panel) {
-    memset(panel, 0, (size_t)(quads * MR * 4));
+    if (rows < MR || k % 4) memset(panel, 0, (size_t)(quads * MR * 4));
+    int64_t whole = k / 4;
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *src = a + (i0 + r) * lda;
-        for (int64_t p = 0; p < k; p++) panel[((p / 4) * MR + r) * 4 + (p % 4)] = src[p];
+        for (int64_t q = 0; q < whole; q++) memcpy(panel + (q * MR + r) * 4, src + 4 * q, 4);
+        for (int64_t p = whole * 4; p < k; p++) panel[(whole * MR + r) * 4 + (p % 4)] = src[p];
     }
 }
 
 /* Packs rows [j0, j0+cols) of B likewise: panel[q][j] holds B[j0+j][4q … 4q+3] (zero padded). */
 static void pack_b_quads(const int8_t *b, int64_t ldb, int64_t j0, int64_t cols, int64_t k, int64_t quads,
                          int8_t *panel) {
-    memset(panel, 0, (size_t)(quads * NR * 4));
+    if (cols < NR || k % 4) memset(panel, 0, (size_t)(quads * NR * 4));
+    int64_t whole = k / 4;
     for (int64_t j = 0; j < cols; j++) {
         const int8_t *src = b + (j0 + j) * ldb;
-        for (int64_t p = 0; p < k; p++) panel[((p / 4) * NR + j) * 4 + (p % 4)] = src[p];
+        for (int64_t q = 0; q < whole; q++) memcpy(panel + (q * NR + j) * 4, src + 4 * q, 4);
+        for (int64_t p = whole * 4; p < k; p++) panel[(whole * NR + j) * 4 + (p % 4)] = src[p];
     }
 }
 

@@ -29,17 +29,3 @@ void ck_im2row_u8(const uint8_t *input, int64_t channels, int64_t height, int64_
         }
     }
 }
-
-void ck_requantize_u8_transposed(const int32_t *acc, int64_t rows, int64_t columns, const int32_t *offset,
-                                 const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
-                                 uint8_t *out) {
-    uint8_t tile[64];
-    for (int64_t i = 0; i < rows; i++) {
-        const int32_t *row = acc + i * columns;
-        for (int64_t j0 = 0; j0 < columns; j0 += 64) {
-            int64_t width = columns - j0 < 64 ? columns - j0 : 64;
-            ck_requantize_u8(row + j0, 1, width, offset + j0, multiplier + j0, zeroPoint, low, high, tile);
-            for (int64_t j = 0; j < width; j++) out[(j0 + j) * rows + i] = tile[j];
-        }
-    }
-}

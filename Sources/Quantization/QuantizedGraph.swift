@@ -1,6 +1,7 @@
 // QuantizedGraph: the integer engine for a whole network — a float graph with its BatchNorms folded, every edge
 // given uint8 parameters from calibration, convs and linears run on the u8 × s8 GEMM with a following ReLU fused
 // into requantization, and the rest (pooling, flatten, add, concat) on codes.
+import CKernels
 import NeuralNetworks
 import Tensors
 
@@ -171,8 +172,16 @@ public final class QuantizedGraph {
             case .passThrough:
                 values[i] = codes(first)
             case .maxPool(let pool):
-                let floats = Tensor(shape: [n] + shape(first), scalars: codes(first).map(Float.init))
-                values[i] = pool.forward([floats], mode: .inference).scalars.map { UInt8($0) }
+                let s = shape(first), out = step.shape
+                var pooled = [UInt8](repeating: 0, count: n * out.reduce(1, *))
+                codes(first).withUnsafeBufferPointer { pi in
+                    pooled.withUnsafeMutableBufferPointer { po in
+                        ck_maxpool2d_u8(pi.baseAddress!, Int64(n * s[0]), Int32(s[1]), Int32(s[2]), Int32(pool.kernelSize),
+                                        Int32(pool.stride), Int32(pool.padding), po.baseAddress!, Int32(out[1]),
+                                        Int32(out[2]))
+                    }
+                }
+                values[i] = pooled
             case .averagePool(let pool):
                 let z = Float(parameters(first).zeroPoints[0])
                 let centred = Tensor(shape: [n] + shape(first), scalars: codes(first).map { Float($0) - z })

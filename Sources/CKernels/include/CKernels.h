@@ -84,3 +84,8 @@ void ck_im2row_u8(const uint8_t *input, int64_t channels, int64_t height, int64_
 void ck_requantize_u8_transposed(const int32_t *acc, int64_t rows, int64_t columns, const int32_t *offset,
                                  const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
                                  uint8_t *out);
+
+/// Max pooling of `planes` uint8 planes (H, W) → (Ho, Wo) with a square window; padding cells never win. Codes
+/// keep their quantization parameters, since the maximum commutes with R = S·(Q − Z).
+void ck_maxpool2d_u8(const uint8_t *input, int64_t planes, int32_t height, int32_t width, int32_t kernel,
+                     int32_t stride, int32_t padding, uint8_t *output, int32_t outputHeight, int32_t outputWidth);
