@@ -1,6 +1,5 @@
 // Parallel inference: a large batch is split across threads, each running the graph with single-threaded BLAS,
 // because two thread pools (ours and OpenBLAS's) spinning on the same cores collapse throughput.
-import Dispatch
 import Tensors
 
 extension Graph {
@@ -13,29 +12,19 @@ extension Graph {
     /// (`BLAS.threads`) is process-wide: it is changed for the duration of the call and restored after, so callers
     /// that run several inferences concurrently should pass `threads: 1` to each.
     public func infer(_ input: Tensor, threads: Int) -> Tensor {
-        let n = input.shape[0]
-        let workers = min(threads, n / 2)
-        guard workers > 1 else {
-            let saved = BLAS.threads
-            BLAS.threads = threads
-            defer { BLAS.threads = saved }
-            return forward(input, mode: .inference)
-        }
         let saved = BLAS.threads
-        BLAS.threads = 1
+        BLAS.threads = threads
         defer { BLAS.threads = saved }
-        let bounds = (0...workers).map { $0 * n / workers }
-        let outputs = UnsafeMutableBufferPointer<Tensor?>.allocate(capacity: workers)
-        outputs.initialize(repeating: nil)
-        defer { outputs.deinitialize(); outputs.deallocate() }
-        // Each worker writes only its own slot; inference mutates no graph state (see the layers' forward).
-        nonisolated(unsafe) let graph = self, slots = outputs
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            slots[w] = graph.forward(input.slice(rows: bounds[w]..<bounds[w + 1]), mode: .inference)
+        let n = input.shape[0], size = outputShape.reduce(1, *)
+        var output = Tensor(uninitialized: [n] + outputShape)
+        output.withUnsafeMutableBufferPointer { po in
+            // Each chunk writes only its own rows; inference mutates no graph state (see the layers' forward).
+            nonisolated(unsafe) let (graph, po) = (self, po)
+            Parallel.forEachChunk(count: n) { _, rows in
+                let y = graph.forward(input.slice(rows: rows), mode: .inference)
+                y.withUnsafeBufferPointer { (po.baseAddress! + rows.lowerBound * size).update(from: $0.baseAddress!, count: y.count) }
+            }
         }
-        var scalars: [Float] = []
-        scalars.reserveCapacity(n * outputShape.reduce(1, *))
-        for w in 0..<workers { scalars.append(contentsOf: outputs[w]!.scalars) }
-        return Tensor(shape: [n] + outputShape, scalars: scalars)
+        return output
     }
 }

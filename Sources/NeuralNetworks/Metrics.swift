@@ -38,16 +38,23 @@ public func topKCorrect(logits: Tensor, labels: [Int32], k: Int = 5) -> (top1: I
 /// The logits (N, K) of `graph` on `inputs` (N, …) in inference mode, computed in batches of `batchSize` with
 /// `Graph.infer` (large batches split across `threads`).
 public func predict(_ graph: Graph, _ inputs: Tensor, batchSize: Int = 256, threads: Int = BLAS.threads) -> Tensor {
-    let n = inputs.shape[0], classes = graph.outputShape.reduce(1, *)
+    mapBatches(inputs, batchSize: batchSize, outputShape: graph.outputShape) { graph.infer($0, threads: threads) }
+}
+
+/// Runs `body` on consecutive batches of at most `batchSize` rows of `inputs` and stacks the results, each
+/// (rows, outputShape…), into one (N, outputShape…) tensor: the batching loop every prediction path shares.
+public func mapBatches(_ inputs: Tensor, batchSize: Int, outputShape: [Int], _ body: (Tensor) throws -> Tensor)
+    rethrows -> Tensor {
+    let n = inputs.shape[0]
     var scalars: [Float] = []
-    scalars.reserveCapacity(n * classes)
+    scalars.reserveCapacity(n * outputShape.reduce(1, *))
     var start = 0
     while start < n {
         let end = min(start + batchSize, n)
-        scalars.append(contentsOf: graph.infer(inputs.slice(rows: start..<end), threads: threads).scalars)
+        scalars.append(contentsOf: try body(inputs.slice(rows: start..<end)).scalars)
         start = end
     }
-    return Tensor(shape: [n, classes], scalars: scalars)
+    return Tensor(shape: [n] + outputShape, scalars: scalars)
 }
 
 /// Cross-entropy loss, top-1 and top-5 accuracy of logits (N, K) against labels [N].

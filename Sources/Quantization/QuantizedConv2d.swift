@@ -25,9 +25,7 @@ public struct QuantizedConv2d: Sendable {
         groupWeights = try (0..<conv.groups).map { g in
             let b = conv.bias.map { Tensor(shape: [og], scalars: Array($0.value.scalars[(g * og)..<((g + 1) * og)])) }
             if let stored {
-                let parameters = try QuantizationParameters(
-                    scales: Array(stored.scales[(g * og)..<((g + 1) * og)]), zeroPoints: [Int32](repeating: 0, count: og),
-                    bits: 8, signed: true, narrowRange: true, axis: 0)
+                let parameters = try QuantizedWeights.weightParameters(scales: Array(stored.scales[(g * og)..<((g + 1) * og)]))
                 return try QuantizedWeights(values: Array(stored.values[(g * og * depth)..<((g + 1) * og * depth)]),
                                             parameters: parameters, bias: b, input: input, output: output,
                                             clampCap: clampCap)

@@ -64,11 +64,13 @@ public final class QuantizedGraph {
         var floatNodes: [String] = []
         let inputParameters = try parameters(Graph.inputName)
         func edgeParameters(_ i: Int) -> QuantizationParameters { i < 0 ? inputParameters : steps[i].output }
-        var fusedInto = [String: Float]()  // producer name → clamp cap of the ReLU that follows it
+        // Producer name → the ReLU that follows it (its only reader): its clamp cap and the edge whose parameters the
+        // fused output takes.
+        var fusedInto = [String: (cap: Float, relu: String)]()
         for node in graph.nodes {
             if let relu = node.layer as? ClampedReLU, let producer = node.inputs.first, producer != Graph.inputName,
                readers[producer] == 1, let layer = graph.node(named: producer)?.layer, layer is Conv2d || layer is Linear {
-                fusedInto[producer] = relu.cap
+                fusedInto[producer] = (relu.cap, node.name)
             }
         }
         for (position, node) in graph.nodes.enumerated() {
@@ -78,13 +80,11 @@ public final class QuantizedGraph {
             var step: Step
             switch node.layer {
             case let linear as Linear:
-                let cap = fusedInto[node.name]
-                let reader = cap == nil ? node.name : graph.nodes.first { $0.inputs == [node.name] }!.name
-                let out = try parameters(reader)
+                let cap = fusedInto[node.name]?.cap
+                let out = try parameters(fusedInto[node.name]?.relu ?? node.name)
                 let layer: QuantizedLinear
                 if let saved = stored[node.name] {
-                    let p = try QuantizationParameters(scales: saved.scales, zeroPoints: [Int32](repeating: 0, count: saved.scales.count),
-                                                       bits: 8, signed: true, narrowRange: true, axis: 0)
+                    let p = try QuantizedWeights.weightParameters(scales: saved.scales)
                     layer = QuantizedLinear(weights: try QuantizedWeights(values: saved.values, parameters: p,
                                                                           bias: linear.bias?.value, input: inputParameter,
                                                                           output: out, clampCap: cap))
@@ -93,9 +93,8 @@ public final class QuantizedGraph {
                 }
                 step = Step(name: node.name, inputs: inputs, operation: .linear(layer), output: out, shape: shape)
             case let conv as Conv2d:
-                let cap = fusedInto[node.name]
-                let reader = cap == nil ? node.name : graph.nodes.first { $0.inputs == [node.name] }!.name
-                let out = try parameters(reader)
+                let cap = fusedInto[node.name]?.cap
+                let out = try parameters(fusedInto[node.name]?.relu ?? node.name)
                 step = Step(name: node.name, inputs: inputs,
                             operation: .conv(try QuantizedConv2d(conv, input: inputParameter, output: out, clampCap: cap,
                                                                  stored: stored[node.name])),

@@ -90,15 +90,8 @@ public final class QuantizedModel {
 
     /// The logits (N, classes) of already-normalised inputs, in batches of `batchSize`, on the integer engine.
     public func predict(_ inputs: Tensor, batchSize: Int = 256, backend: IntegerGEMMBackend = .native) throws -> Tensor {
-        let n = inputs.shape[0], classes = float.classCount
-        var scalars: [Float] = []
-        scalars.reserveCapacity(n * classes)
-        var start = 0
-        while start < n {
-            let end = min(start + batchSize, n)
-            scalars.append(contentsOf: try graph.forward(inputs.slice(rows: start..<end), backend: backend).scalars)
-            start = end
+        try mapBatches(inputs, batchSize: batchSize, outputShape: float.graph.outputShape) {
+            try graph.forward($0, backend: backend)
         }
-        return Tensor(shape: [n, classes], scalars: scalars)
     }
 }

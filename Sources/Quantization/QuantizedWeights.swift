@@ -43,6 +43,13 @@ public struct QuantizedWeights: Sendable {
                       clampCap: clampCap)
     }
 
+    /// The parameters of stored int8 weights with these per-channel scales: symmetric (Z = 0), narrow range, axis 0 —
+    /// the scheme `init(weights:…)` quantizes with.
+    public static func weightParameters(scales: [Float]) throws -> QuantizationParameters {
+        try QuantizationParameters(scales: scales, zeroPoints: [Int32](repeating: 0, count: scales.count), bits: 8,
+                                   signed: true, narrowRange: true, axis: 0)
+    }
+
     /// Builds the layer from weights already quantized (`values`, `channels × depth`, with per-channel symmetric
     /// `parameters`), as a quantized model file stores them.
     public init(values: [Int8], parameters: QuantizationParameters, bias: Tensor?, input: QuantizationParameters,

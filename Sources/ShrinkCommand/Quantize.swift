@@ -64,7 +64,8 @@ struct Quantize: ParsableCommand {
         try reporting {
             runtime.apply()
             try checkWritable(out)
-            let container = try SafeTensorsFile.decode(try readFile(model), file: model)
+            let floatFile = try readFile(model)
+            let container = try SafeTensorsFile.decode(floatFile, file: model)
             guard !QuantizedModel.isQuantized(container) else {
                 throw ShrinkError(.value, "\(model) is already quantized")
             }
@@ -93,7 +94,7 @@ struct Quantize: ParsableCommand {
             try outcome.model.save(to: out)
             let floatTest = evaluate(float.graph, on: test)
             let quantizedTest = Shrink.metrics(logits: try outcome.model.predict(test.inputs), labels: test.labels)
-            let floatBytes = try readFile(model).count, quantizedBytes = try readFile(out).count
+            let floatBytes = floatFile.count, quantizedBytes = try readFile(out).count
             let output = Output(out: out, observer: outcome.attempts.last.map(\.observer) ?? "",
                                 within_tolerance: outcome.withinTolerance, attempts: outcome.attempts,
                                 float_validation_accuracy: outcome.floatValidationAccuracy,
