@@ -201,6 +201,52 @@ static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t
     free(pb);
 }
 
+/* Weights packed once (they do not change between calls): every B panel in the layout `micro_vnni` reads. */
+int64_t ck_gemm_u8s8_packed_size(int64_t n, int64_t k) {
+    return ((n + NR - 1) / NR) * ((k + 3) / 4) * NR * 4;
+}
+
+int ck_gemm_u8s8_pack(int64_t n, int64_t k, const int8_t *b, int64_t ldb, int8_t *packed) {
+    if (!has_vnni() || n <= 0 || k <= 0) return 0;
+    int64_t quads = (k + 3) / 4, bPanels = (n + NR - 1) / NR;
+    for (int64_t jp = 0; jp < bPanels; jp++) {
+        int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
+        pack_b_quads(b, ldb, jp * NR, cols, k, quads, packed + jp * quads * NR * 4);
+    }
+    return 1;
+}
+
+/* A panel outer: each panel of MR rows is packed once into a small buffer and meets every B panel while it is in
+ * L1; the packed weights stream from L2. */
+static void gemm_vnni_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *pb,
+                             int32_t *c, int64_t ldc) {
+    int64_t quads = (k + 3) / 4, aPanels = (m + MR - 1) / MR, bPanels = (n + NR - 1) / NR;
+    uint8_t *pa = aligned_alloc(64, (size_t)((quads * MR * 4 + 63) / 64 * 64));
+    if (!pa) abort();  /* out of memory for one packed panel: nothing sensible is left to do */
+    int32_t edge[MR * NR];
+    for (int64_t ip = 0; ip < aPanels; ip++) {
+        int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
+        pack_a_quads(a, lda, ip * MR, rows, k, quads, pa);
+        for (int64_t jp = 0; jp < bPanels; jp++) {
+            int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
+            int32_t *ct = c + ip * MR * ldc + jp * NR;
+            if (rows == MR && cols == NR) {
+                micro_vnni(quads, pa, pb + jp * quads * NR * 4, ct, ldc);
+            } else {
+                micro_vnni(quads, pa, pb + jp * quads * NR * 4, edge, NR);
+                for (int64_t i = 0; i < rows; i++) memcpy(ct + i * ldc, edge + i * NR, (size_t)cols * sizeof(int32_t));
+            }
+        }
+    }
+    free(pa);
+}
+
+void ck_gemm_u8s8_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                         int64_t ldb, const int8_t *packed, int32_t *c, int64_t ldc) {
+    if (packed && m >= 4 && n > 0 && k > 0 && has_vnni()) gemm_vnni_packed(m, n, k, a, lda, packed, c, ldc);
+    else ck_gemm_u8s8(m, n, k, a, lda, b, ldb, c, ldc);
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 int ck_gemm_u8s8_path(void) { return has_vnni() ? CK_GEMM_U8S8_VNNI : has_avx2() ? CK_GEMM_U8S8_AVX2 : CK_GEMM_U8S8_SCALAR; }

@@ -56,25 +56,3 @@ void ck_maxpool2d_plane(const float *input, int32_t height, int32_t width, int32
         }
     }
 }
-
-void ck_maxpool2d_u8(const uint8_t *input, int64_t planes, int32_t height, int32_t width, int32_t kernel,
-                     int32_t stride, int32_t padding, uint8_t *output, int32_t outputHeight, int32_t outputWidth) {
-    for (int64_t plane = 0; plane < planes; plane++) {
-        const uint8_t *in = input + plane * height * width;
-        uint8_t *out = output + plane * outputHeight * outputWidth;
-        for (int32_t oy = 0; oy < outputHeight; oy++) {
-            for (int32_t ox = 0; ox < outputWidth; ox++) {
-                int best = -1;
-                for (int32_t ky = 0; ky < kernel; ky++) {
-                    int32_t y = oy * stride - padding + ky;
-                    if (y < 0 || y >= height) continue;
-                    for (int32_t kx = 0; kx < kernel; kx++) {
-                        int32_t x = ox * stride - padding + kx;
-                        if (x >= 0 && x < width && in[y * width + x] > best) best = in[y * width + x];
-                    }
-                }
-                out[oy * outputWidth + ox] = (uint8_t)(best < 0 ? 0 : best);
-            }
-        }
-    }
-}

@@ -1,18 +1,22 @@
-// QuantizedConv2d: the integer engine's convolution — uint8 im2row (padding with the input zero point) × int8
-// weights → int32 → requantized uint8 written back as NCHW planes; groups and depthwise included.
+// QuantizedConv2d: the integer engine's convolution on channels-last uint8 codes — im2row (padding with the input
+// zero point) × int8 weights → int32 → requantized uint8, written straight into the channels-last output; groups and
+// depthwise included.
 import CKernels
 import NeuralNetworks
 import Tensors
 
-/// An integer 2-D convolution. Per sample and group: `rows (Ho·Wo × C/G·k²) = im2row(x)`, accumulators
-/// `(Ho·Wo × O/G) = rows · W_gᵀ` by `IntegerGEMM.u8s8`, then requantization transposed into the group's output
-/// planes. Requantization is that of `QuantizedWeights`.
+/// An integer 2-D convolution on channels-last codes (N, H, W, C) → (N, Ho, Wo, O). For a run of samples and each
+/// group: `rows (samples·Ho·Wo × k·k·C/G) = im2row(x)` in (ky, kx, c) order, accumulators
+/// `rows · W_gᵀ` by `IntegerGEMM.u8s8`, then requantization into the group's output channels. Requantization is that
+/// of `QuantizedWeights`.
 public struct QuantizedConv2d: Sendable {
     public let inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int, padding: Int, groups: Int
-    /// One set of weights and requantization per group.
+    /// One set of weights and requantization per group (stored in the float layer's (c, ky, kx) order, multiplied in
+    /// im2row's (ky, kx, c) order).
     public let groupWeights: [QuantizedWeights]
 
-    /// Quantizes a float `Conv2d` for per-tensor uint8 `input` and `output`, with a fused ReLU/ReLU6 if given.
+    /// Quantizes a float `Conv2d` for per-tensor uint8 `input` and `output`, with a fused ReLU/ReLU6 if given;
+    /// `stored` supplies weights already quantized (values in `[out, in/groups, k, k]` order and per-channel scales).
     public init(_ conv: Conv2d, input: QuantizationParameters, output: QuantizationParameters,
                 clampCap: Float? = nil, stored: (values: [Int8], scales: [Float])? = nil) throws {
         inputChannels = conv.inputChannels
@@ -22,53 +26,71 @@ public struct QuantizedConv2d: Sendable {
         padding = conv.padding
         groups = conv.groups
         let og = conv.outputChannels / conv.groups, depth = conv.weight.value.count / conv.outputChannels
+        let cg = conv.inputChannels / conv.groups, taps = conv.kernelSize * conv.kernelSize
+        // im2row column (ky·k + kx)·C/G + c holds the float weight's column c·k² + ky·k + kx.
+        let order = (0..<depth).map { p in (p % cg) * taps + p / cg }
         groupWeights = try (0..<conv.groups).map { g in
             let b = conv.bias.map { Tensor(shape: [og], scalars: Array($0.value.scalars[(g * og)..<((g + 1) * og)])) }
+            let weights: QuantizedWeights
             if let stored {
                 let parameters = try QuantizedWeights.weightParameters(scales: Array(stored.scales[(g * og)..<((g + 1) * og)]))
-                return try QuantizedWeights(values: Array(stored.values[(g * og * depth)..<((g + 1) * og * depth)]),
-                                            parameters: parameters, bias: b, input: input, output: output,
-                                            clampCap: clampCap)
+                weights = try QuantizedWeights(values: Array(stored.values[(g * og * depth)..<((g + 1) * og * depth)]),
+                                               parameters: parameters, bias: b, input: input, output: output,
+                                               clampCap: clampCap)
+            } else {
+                let w = Tensor(shape: [og, depth],
+                               scalars: Array(conv.weight.value.scalars[(g * og * depth)..<((g + 1) * og * depth)]))
+                weights = try QuantizedWeights(weights: w, bias: b, channels: og, input: input, output: output,
+                                               clampCap: clampCap)
             }
-            let w = Tensor(shape: [og, depth], scalars: Array(conv.weight.value.scalars[(g * og * depth)..<((g + 1) * og * depth)]))
-            return try QuantizedWeights(weights: w, bias: b, channels: og, input: input, output: output,
-                                        clampCap: clampCap)
+            return cg == 1 ? weights : weights.readingColumns(in: order)
         }
     }
 
-    /// Runs a batch of `n` images (C, H, W) of codes; returns (n, O, Ho, Wo) codes and the output plane size.
+    /// The output plane of an input plane.
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        ((height + 2 * padding - kernelSize) / stride + 1, (width + 2 * padding - kernelSize) / stride + 1)
+    }
+
+    /// Runs a batch of `n` channels-last images (H, W, C) of codes; returns (n, Ho, Wo, O) codes. Every GEMM backend
+    /// gives the same bytes.
     public func forward(_ x: [UInt8], batch n: Int, height: Int, width: Int,
-                        backend: IntegerGEMMBackend = .native) -> (codes: [UInt8], outputHeight: Int, outputWidth: Int) {
-        let ho = (height + 2 * padding - kernelSize) / stride + 1, wo = (width + 2 * padding - kernelSize) / stride + 1
+                        backend: IntegerGEMMBackend = .native) -> [UInt8] {
+        let (ho, wo) = outputSize(height: height, width: width)
         let cg = inputChannels / groups, og = outputChannels / groups, depth = cg * kernelSize * kernelSize
-        let pixels = ho * wo, plane = height * width
-        precondition(x.count == n * inputChannels * plane, "QuantizedConv2d: input size does not match")
-        var y = [UInt8](repeating: 0, count: n * outputChannels * pixels)
-        var rows = [UInt8](repeating: 0, count: pixels * depth)
-        var accumulators = [Int32](repeating: 0, count: pixels * og)
+        let pixels = ho * wo, inputSize = height * width * inputChannels
+        precondition(x.count == n * inputSize, "QuantizedConv2d: input size does not match")
+        // Samples per GEMM: enough rows to fill the kernel's tiles, few enough that rows and accumulators stay in L2.
+        let chunk = max(1, min(n, (1 << 19) / max(1, pixels * max(depth, 4 * og))))
+        var rows = [UInt8](repeating: 0, count: chunk * pixels * depth)
+        var accumulators = [Int32](repeating: 0, count: chunk * pixels * og)
         let paddingCode = UInt8(groupWeights[0].input.zeroPoints[0])
-        x.withUnsafeBufferPointer { px in
-            y.withUnsafeMutableBufferPointer { py in
+        return [UInt8](unsafeUninitializedCapacity: n * pixels * outputChannels) { py, initialized in
+            x.withUnsafeBufferPointer { px in
                 rows.withUnsafeMutableBufferPointer { pr in
                     accumulators.withUnsafeMutableBufferPointer { pa in
-                        for sample in 0..<n {
+                        var start = 0
+                        while start < n {
+                            let count = min(chunk, n - start)
                             for (g, weights) in groupWeights.enumerated() {
-                                ck_im2row_u8(px.baseAddress! + (sample * inputChannels + g * cg) * plane, Int64(cg),
-                                             Int64(height), Int64(width), Int64(kernelSize), Int64(stride),
-                                             Int64(padding), paddingCode, pr.baseAddress!)
-                                weights.values.withUnsafeBufferPointer { pw in
-                                    IntegerGEMM.u8s8(m: pixels, n: og, k: depth, a: pr.baseAddress!, b: pw.baseAddress!,
-                                                     c: pa.baseAddress!, backend: backend)
+                                for s in 0..<count {
+                                    ck_im2row_u8_nhwc(px.baseAddress! + (start + s) * inputSize, Int64(height),
+                                                      Int64(width), Int64(inputChannels), Int64(g * cg), Int64(cg),
+                                                      Int64(kernelSize), Int64(stride), Int64(padding), paddingCode,
+                                                      pr.baseAddress! + s * pixels * depth)
                                 }
-                                weights.requantize(pa.baseAddress!, rows: pixels,
-                                                   into: py.baseAddress! + (sample * outputChannels + g * og) * pixels,
-                                                   transposed: true)
+                                weights.multiply(pr.baseAddress!, rows: count * pixels, lda: depth,
+                                                 into: pa.baseAddress!, ldc: og, backend: backend)
+                                weights.requantize(pa.baseAddress!, rows: count * pixels, lda: og,
+                                                   into: py.baseAddress! + start * pixels * outputChannels + g * og,
+                                                   ldo: outputChannels)
                             }
+                            start += count
                         }
                     }
                 }
             }
+            initialized = n * pixels * outputChannels
         }
-        return (y, ho, wo)
     }
 }

@@ -1,6 +1,8 @@
 // QuantizedGraph: the integer engine for a whole network — a float graph with its BatchNorms folded, every edge
 // given uint8 parameters from calibration, convs and linears run on the u8 × s8 GEMM with a following ReLU fused
-// into requantization, and the rest (pooling, flatten, add, concat) on codes.
+// into requantization, and the rest (pooling, flatten, add, concat) on codes. Feature maps travel channels-last
+// between integer layers; a linear after a flatten reads its weight columns in that order, and the float edges of
+// the graph (input, output, average pools, concat) see NCHW.
 import CKernels
 import NeuralNetworks
 import Tensors
@@ -10,7 +12,16 @@ import Tensors
 /// Max pooling, flatten and dropout pass codes through with the parameters of their input (the maximum commutes
 /// with the monotonic map `R = S·(Q − Z)`); average pools average `Q − Z` and add `Z` back, so padding stays real 0;
 /// add, concat and a ReLU that could not be fused dequantize, compute and requantize to their output edge.
-public final class QuantizedGraph {
+/// Batches are split across `BLAS.threads` threads.
+public final class QuantizedGraph: @unchecked Sendable {
+    /// How a step's codes lie in memory, per sample.
+    enum Layout: Equatable {
+        /// The float graph's order (NCHW for a feature map).
+        case canonical
+        /// A (C, H, W) feature map stored (H, W, C) — also after a flatten, which keeps the bytes.
+        case channelsLast(channels: Int, height: Int, width: Int)
+    }
+
     enum Operation {
         case linear(QuantizedLinear)
         case conv(QuantizedConv2d)
@@ -26,6 +37,7 @@ public final class QuantizedGraph {
         var operation: Operation
         var output: QuantizationParameters
         var shape: [Int]          // per-sample output shape
+        var layout: Layout = .canonical
     }
 
     let steps: [Step]
@@ -64,6 +76,10 @@ public final class QuantizedGraph {
         var floatNodes: [String] = []
         let inputParameters = try parameters(Graph.inputName)
         func edgeParameters(_ i: Int) -> QuantizationParameters { i < 0 ? inputParameters : steps[i].output }
+        func edgeLayout(_ i: Int) -> Layout { i < 0 ? .canonical : steps[i].layout }
+        func featureMap(_ shape: [Int]) -> Layout {
+            .channelsLast(channels: shape[0], height: shape[1], width: shape[2])
+        }
         // Producer name → the ReLU that follows it (its only reader): its clamp cap and the edge whose parameters the
         // fused output takes.
         var fusedInto = [String: (cap: Float, relu: String)]()
@@ -82,7 +98,7 @@ public final class QuantizedGraph {
             case let linear as Linear:
                 let cap = fusedInto[node.name]?.cap
                 let out = try parameters(fusedInto[node.name]?.relu ?? node.name)
-                let layer: QuantizedLinear
+                var layer: QuantizedLinear
                 if let saved = stored[node.name] {
                     let p = try QuantizedWeights.weightParameters(scales: saved.scales)
                     layer = QuantizedLinear(weights: try QuantizedWeights(values: saved.values, parameters: p,
@@ -91,6 +107,10 @@ public final class QuantizedGraph {
                 } else {
                     layer = try QuantizedLinear(linear, input: inputParameter, output: out, clampCap: cap)
                 }
+                if case .channelsLast(let c, let h, let w) = edgeLayout(inputs[0]), c > 1 {
+                    // Feature p = (y·W + x)·C + ch of the flattened channels-last map is float feature ch·H·W + y·W + x.
+                    layer = layer.readingInputs(in: (0..<(c * h * w)).map { p in (p % c) * h * w + p / c })
+                }
                 step = Step(name: node.name, inputs: inputs, operation: .linear(layer), output: out, shape: shape)
             case let conv as Conv2d:
                 let cap = fusedInto[node.name]?.cap
@@ -98,19 +118,26 @@ public final class QuantizedGraph {
                 step = Step(name: node.name, inputs: inputs,
                             operation: .conv(try QuantizedConv2d(conv, input: inputParameter, output: out, clampCap: cap,
                                                                  stored: stored[node.name])),
-                            output: out, shape: shape)
+                            output: out, shape: shape, layout: featureMap(shape))
             case is ClampedReLU where fusedInto[node.inputs[0]] != nil:
-                step = Step(name: node.name, inputs: inputs, operation: .passThrough, output: inputParameter, shape: shape)
+                step = Step(name: node.name, inputs: inputs, operation: .passThrough, output: inputParameter, shape: shape,
+                            layout: edgeLayout(inputs[0]))
             case let pool as MaxPool2d:
-                step = Step(name: node.name, inputs: inputs, operation: .maxPool(pool), output: inputParameter, shape: shape)
+                step = Step(name: node.name, inputs: inputs, operation: .maxPool(pool), output: inputParameter, shape: shape,
+                            layout: featureMap(shape))
             case is Flatten, is Dropout:
-                step = Step(name: node.name, inputs: inputs, operation: .passThrough, output: inputParameter, shape: shape)
+                step = Step(name: node.name, inputs: inputs, operation: .passThrough, output: inputParameter, shape: shape,
+                            layout: edgeLayout(inputs[0]))
             case is AvgPool2d, is GlobalAvgPool:
                 step = Step(name: node.name, inputs: inputs, operation: .averagePool(node.layer), output: inputParameter,
                             shape: shape)
             case is Add, is Concat, is ClampedReLU:
+                // Elementwise layers keep a layout all their inputs share; the rest compute in the float order.
+                let layouts = inputs.map(edgeLayout)
+                let elementwise = node.layer is Add || node.layer is ClampedReLU
                 step = Step(name: node.name, inputs: inputs, operation: .float(node.layer),
-                            output: try parameters(node.name), shape: shape)
+                            output: try parameters(node.name), shape: shape,
+                            layout: elementwise && layouts.allSatisfy({ $0 == layouts[0] }) ? layouts[0] : .canonical)
                 floatNodes.append(node.name)
             default:
                 throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)) has no integer form; fold "
@@ -152,51 +179,113 @@ public final class QuantizedGraph {
         return result
     }
 
-    /// Runs a batch of float inputs (already normalised) and returns dequantized float outputs (N, classes).
+    /// Runs a batch of float inputs (already normalised) and returns dequantized float outputs (N, classes), the
+    /// batch split across `BLAS.threads` threads. Every backend and thread count gives the same values.
     public func forward(_ x: Tensor, backend: IntegerGEMMBackend = .native) throws -> Tensor {
+        let n = x.shape[0], size = steps[outputIndex].shape.reduce(1, *)
+        var output = Tensor(uninitialized: [n] + steps[outputIndex].shape)
+        var failure: Error?
+        output.withUnsafeMutableBufferPointer { po in
+            nonisolated(unsafe) let po = po
+            nonisolated(unsafe) var failures = [Error?](repeating: nil, count: Parallel.chunkCount(count: n))
+            failures.withUnsafeMutableBufferPointer { pf in
+                nonisolated(unsafe) let pf = pf
+                Parallel.forEachChunk(count: n) { chunk, rows in
+                    do {
+                        let y = try forwardSerial(x.slice(rows: rows), backend: backend)
+                        y.withUnsafeBufferPointer {
+                            (po.baseAddress! + rows.lowerBound * size).update(from: $0.baseAddress!, count: y.count)
+                        }
+                    } catch {
+                        pf[chunk] = error
+                    }
+                }
+            }
+            failure = failures.compactMap { $0 }.first
+        }
+        if let failure { throw failure }
+        return output
+    }
+
+    /// `forward` on the calling thread.
+    func forwardSerial(_ x: Tensor, backend: IntegerGEMMBackend) throws -> Tensor {
         let n = x.shape[0]
         var values = [[UInt8]?](repeating: nil, count: steps.count)
         let input = try quantize(x, with: inputParameters).uint8Values
-        func codes(_ i: Int) -> [UInt8] { i < 0 ? input : values[i]! }
         func parameters(_ i: Int) -> QuantizationParameters { i < 0 ? inputParameters : steps[i].output }
         func shape(_ i: Int) -> [Int] { i < 0 ? inputShape : steps[i].shape }
+        /// Step `i`'s codes in `layout` (converted when they lie otherwise).
+        func codes(_ i: Int, as layout: Layout) -> [UInt8] {
+            let stored = i < 0 ? input : values[i]!
+            let current = i < 0 ? Layout.canonical : steps[i].layout
+            switch (current, layout) {
+            case (.canonical, .channelsLast(let c, let h, let w)) where c > 1:
+                return convert(stored, batch: n, channels: c, pixels: h * w, toChannelsLast: true)
+            case (.channelsLast(let c, let h, let w), .canonical) where c > 1:
+                return convert(stored, batch: n, channels: c, pixels: h * w, toChannelsLast: false)
+            default:
+                return stored
+            }
+        }
+        func featureMap(_ i: Int) -> Layout {
+            let s = shape(i)
+            return .channelsLast(channels: s[0], height: s[1], width: s[2])
+        }
         for (i, step) in steps.enumerated() {
             let first = step.inputs[0]
             switch step.operation {
             case .linear(let layer):
-                values[i] = layer.forward(codes(first), batch: n, backend: backend)
+                // Built for its input's layout (see init): the codes as they lie.
+                values[i] = layer.forward(first < 0 ? input : values[first]!, batch: n, backend: backend)
             case .conv(let layer):
                 let s = shape(first)
-                values[i] = layer.forward(codes(first), batch: n, height: s[1], width: s[2], backend: backend).codes
+                values[i] = layer.forward(codes(first, as: featureMap(first)), batch: n, height: s[1], width: s[2],
+                                          backend: backend)
             case .passThrough:
-                values[i] = codes(first)
+                values[i] = codes(first, as: step.layout)
             case .maxPool(let pool):
                 let s = shape(first), out = step.shape
-                var pooled = [UInt8](repeating: 0, count: n * out.reduce(1, *))
-                codes(first).withUnsafeBufferPointer { pi in
-                    pooled.withUnsafeMutableBufferPointer { po in
-                        ck_maxpool2d_u8(pi.baseAddress!, Int64(n * s[0]), Int32(s[1]), Int32(s[2]), Int32(pool.kernelSize),
-                                        Int32(pool.stride), Int32(pool.padding), po.baseAddress!, Int32(out[1]),
-                                        Int32(out[2]))
+                let x = codes(first, as: featureMap(first))
+                values[i] = [UInt8](unsafeUninitializedCapacity: n * out.reduce(1, *)) { po, initialized in
+                    x.withUnsafeBufferPointer { pi in
+                        ck_maxpool2d_u8_nhwc(pi.baseAddress!, Int64(n), Int64(s[1]), Int64(s[2]), Int64(s[0]),
+                                             Int64(pool.kernelSize), Int64(pool.stride), Int64(pool.padding),
+                                             po.baseAddress!, Int64(out[1]), Int64(out[2]))
                     }
+                    initialized = n * out.reduce(1, *)
                 }
-                values[i] = pooled
             case .averagePool(let pool):
                 let z = Float(parameters(first).zeroPoints[0])
-                let centred = Tensor(shape: [n] + shape(first), scalars: codes(first).map { Float($0) - z })
+                let centred = Tensor(shape: [n] + shape(first), scalars: codes(first, as: .canonical).map { Float($0) - z })
                 values[i] = pool.forward([centred], mode: .inference).scalars.map {
                     UInt8(clamping: Int(($0 + z).rounded(.toNearestOrEven)))
                 }
             case .float(let layer):
+                // Elementwise layers run in the step's layout; the others in the float order.
                 let inputs = try step.inputs.map { j in
-                    dequantize(try QuantizedTensor(shape: [n] + shape(j), values: codes(j).map(Int32.init),
+                    dequantize(try QuantizedTensor(shape: [n] + shape(j), values: codes(j, as: step.layout).map(Int32.init),
                                                    parameters: parameters(j)))
                 }
                 values[i] = try quantize(layer.forward(inputs, mode: .inference), with: step.output).uint8Values
             }
         }
         let out = steps[outputIndex]
-        return dequantize(try QuantizedTensor(shape: [n] + out.shape, values: codes(outputIndex).map(Int32.init),
+        return dequantize(try QuantizedTensor(shape: [n] + out.shape,
+                                              values: codes(outputIndex, as: .canonical).map(Int32.init),
                                               parameters: out.output))
+    }
+}
+
+/// NCHW ↔ channels-last for a batch of uint8 feature maps.
+private func convert(_ codes: [UInt8], batch: Int, channels: Int, pixels: Int, toChannelsLast: Bool) -> [UInt8] {
+    [UInt8](unsafeUninitializedCapacity: codes.count) { po, initialized in
+        codes.withUnsafeBufferPointer { pi in
+            if toChannelsLast {
+                ck_nchw_to_nhwc_u8(pi.baseAddress!, Int64(batch), Int64(channels), Int64(pixels), po.baseAddress!)
+            } else {
+                ck_nhwc_to_nchw_u8(pi.baseAddress!, Int64(batch), Int64(channels), Int64(pixels), po.baseAddress!)
+            }
+        }
+        initialized = codes.count
     }
 }

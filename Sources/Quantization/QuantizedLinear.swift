@@ -22,23 +22,27 @@ public struct QuantizedLinear: Sendable {
         self.weights = weights
     }
 
+    /// This layer for inputs whose features arrive in another order (column `p` holds float input `order[p]`),
+    /// such as a channels-last feature map flattened.
+    public func readingInputs(in order: [Int]) -> QuantizedLinear {
+        QuantizedLinear(weights: weights.readingColumns(in: order))
+    }
+
     /// Runs a batch: `x` holds N rows of `inputFeatures` codes; returns N rows of `outputFeatures` codes.
     /// Every GEMM backend gives the same bytes.
     public func forward(_ x: [UInt8], batch n: Int, backend: IntegerGEMMBackend = .native) -> [UInt8] {
         precondition(x.count == n * inputFeatures, "QuantizedLinear: \(x.count) codes for \(n) × \(inputFeatures)")
         var accumulators = [Int32](repeating: 0, count: n * outputFeatures)
-        var y = [UInt8](repeating: 0, count: n * outputFeatures)
-        x.withUnsafeBufferPointer { px in
-            weights.values.withUnsafeBufferPointer { pw in
+        return [UInt8](unsafeUninitializedCapacity: n * outputFeatures) { py, initialized in
+            x.withUnsafeBufferPointer { px in
                 accumulators.withUnsafeMutableBufferPointer { pc in
-                    IntegerGEMM.u8s8(m: n, n: outputFeatures, k: inputFeatures, a: px.baseAddress!, b: pw.baseAddress!,
-                                     c: pc.baseAddress!, backend: backend)
+                    weights.multiply(px.baseAddress!, rows: n, lda: inputFeatures, into: pc.baseAddress!,
+                                     ldc: outputFeatures, backend: backend)
+                    weights.requantize(pc.baseAddress!, rows: n, lda: outputFeatures, into: py.baseAddress!,
+                                       ldo: outputFeatures)
                 }
             }
+            initialized = n * outputFeatures
         }
-        accumulators.withUnsafeBufferPointer { pa in
-            y.withUnsafeMutableBufferPointer { weights.requantize(pa.baseAddress!, rows: n, into: $0.baseAddress!, transposed: false) }
-        }
-        return y
     }
 }

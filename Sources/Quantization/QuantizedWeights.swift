@@ -15,8 +15,11 @@ import Tensors
 ///     Inference", CVPR 2018, equations (7)–(10).
 public struct QuantizedWeights: Sendable {
     public let channels: Int, depth: Int
-    /// int8 weights, `channels × depth`.
+    /// int8 weights, `channels × depth`, in the float layer's order (what a model file stores).
     public let values: [Int8]
+    /// The same weights with their columns in the order the engine's input rows have (channels-last for a conv),
+    /// packed for the GEMM.
+    public private(set) var gemm: PackedInt8Weights
     /// Per-channel symmetric parameters (axis 0, narrow range −127…127).
     public let parameters: QuantizationParameters
     public let input: QuantizationParameters
@@ -77,6 +80,7 @@ public struct QuantizedWeights: Sendable {
         self.channels = channels
         self.depth = depth
         self.values = values
+        self.gemm = PackedInt8Weights(values: values, rows: channels)
         self.parameters = parameters
         self.input = input
         self.output = output
@@ -90,19 +94,33 @@ public struct QuantizedWeights: Sendable {
         }
     }
 
-    /// Requantizes `rows × channels` accumulators into codes, row-major (`transposed == false`) or
-    /// `channels × rows` (`transposed == true`, NCHW planes from pixels × channels).
-    func requantize(_ accumulators: UnsafePointer<Int32>, rows: Int, into out: UnsafeMutablePointer<UInt8>,
-                    transposed: Bool) {
+    /// These weights for inputs whose features arrive in another order: column `p` of the engine's rows holds the
+    /// float layer's input feature `order[p]`. The stored `values` keep the float order; sums and requantization do
+    /// not depend on it.
+    func readingColumns(in order: [Int]) -> QuantizedWeights {
+        precondition(order.count == depth, "QuantizedWeights: a column order of \(order.count) for depth \(depth)")
+        var copy = self
+        var reordered = [Int8](repeating: 0, count: values.count)
+        for row in 0..<channels {
+            for (p, source) in order.enumerated() { reordered[row * depth + p] = values[row * depth + source] }
+        }
+        copy.gemm = PackedInt8Weights(values: reordered, rows: channels)
+        return copy
+    }
+
+    /// Accumulators (m × channels, row stride `ldc`) of `m` input rows (row stride `lda`) times these weights.
+    func multiply(_ a: UnsafePointer<UInt8>, rows m: Int, lda: Int, into c: UnsafeMutablePointer<Int32>, ldc: Int,
+                  backend: IntegerGEMMBackend) {
+        IntegerGEMM.u8s8(m: m, a: a, lda: lda, weights: gemm, c: c, ldc: ldc, backend: backend)
+    }
+
+    /// Requantizes `rows × channels` accumulators (row stride `lda`) into codes with row stride `ldo`.
+    func requantize(_ accumulators: UnsafePointer<Int32>, rows: Int, lda: Int, into out: UnsafeMutablePointer<UInt8>,
+                    ldo: Int) {
         offsets.withUnsafeBufferPointer { po in
             multipliers.withUnsafeBufferPointer { pm in
-                if transposed {
-                    ck_requantize_u8_transposed(accumulators, Int64(rows), Int64(channels), po.baseAddress!,
-                                                pm.baseAddress!, output.zeroPoints[0], low, high, out)
-                } else {
-                    ck_requantize_u8(accumulators, Int64(rows), Int64(channels), po.baseAddress!, pm.baseAddress!,
-                                     output.zeroPoints[0], low, high, out)
-                }
+                ck_requantize_u8(accumulators, Int64(rows), Int64(channels), Int64(lda), po.baseAddress!,
+                                 pm.baseAddress!, output.zeroPoints[0], low, high, out, Int64(ldo))
             }
         }
     }

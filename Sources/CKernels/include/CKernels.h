@@ -68,24 +68,49 @@ int ck_gemm_u8s8_path(void);
 int ck_gemm_u8s8_with(int path, int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
                       int64_t ldb, int32_t *c, int64_t ldc);
 
-/// out[i][j] = clamp(rint(multiplier[j] · (acc[i][j] + offset[j])) + zeroPoint, low, high) as uint8, for a
-/// (rows × columns) int32 matrix whose columns are output channels. The product is taken in double and rounded
-/// half to even; `low`/`high` (within 0…255) carry a fused ReLU (low = zeroPoint) or ReLU6.
-void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, const int32_t *offset,
-                      const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out);
+/// Packs int8 weights B (n × k, row stride ldb) into `packed` for `ck_gemm_u8s8_packed`; returns 0 (writing nothing)
+/// when this CPU takes no packed path, else 1. `packed` must hold `ck_gemm_u8s8_packed_size(n, k)` bytes.
+int ck_gemm_u8s8_pack(int64_t n, int64_t k, const int8_t *b, int64_t ldb, int8_t *packed);
 
-/// im2row for uint8 codes: rows (Ho·Wo) × (C·k·k), row (oy, ox) holding x[c, oy·s − p + ky, ox·s − p + kx] in
-/// (c, ky, kx) order; cells in the padding get `paddingCode` (the input's zero point).
-void ck_im2row_u8(const uint8_t *input, int64_t channels, int64_t height, int64_t width, int64_t kernel,
-                  int64_t stride, int64_t padding, uint8_t paddingCode, uint8_t *rows);
+/// The bytes `ck_gemm_u8s8_pack` writes for an n × k matrix.
+int64_t ck_gemm_u8s8_packed_size(int64_t n, int64_t k);
 
-/// `ck_requantize_u8` that writes its (rows × columns) result transposed, out[j · rows + i]: pixels × channels
-/// accumulators become a channels × pixels (NCHW) plane.
-void ck_requantize_u8_transposed(const int32_t *acc, int64_t rows, int64_t columns, const int32_t *offset,
-                                 const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
-                                 uint8_t *out);
+/// `ck_gemm_u8s8` with weights packed once beforehand (`packed`, or NULL when packing returned 0); `b` is still
+/// needed for the shapes where packing does not pay (few rows). Same integers as every other path.
+void ck_gemm_u8s8_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                         int64_t ldb, const int8_t *packed, int32_t *c, int64_t ldc);
 
-/// Max pooling of `planes` uint8 planes (H, W) → (Ho, Wo) with a square window; padding cells never win. Codes
-/// keep their quantization parameters, since the maximum commutes with R = S·(Q − Z).
-void ck_maxpool2d_u8(const uint8_t *input, int64_t planes, int32_t height, int32_t width, int32_t kernel,
-                     int32_t stride, int32_t padding, uint8_t *output, int32_t outputHeight, int32_t outputWidth);
+/// out[i·ldo + j] = clamp(rint(multiplier[j] · (acc[i·lda + j] + offset[j])) + zeroPoint, low, high) as uint8, for
+/// a (rows × columns) int32 matrix whose columns are output channels. The product is taken in double and rounded
+/// half to even; `low`/`high` (within 0…255) carry a fused ReLU (low = zeroPoint) or ReLU6. AVX-512 when the CPU
+/// has it; the same bytes either way.
+void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const int32_t *offset,
+                      const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
+                      int64_t ldo);
+
+/// `ck_requantize_u8` on the AVX-512 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+int ck_requantize_u8_with(int vectorized, const int32_t *acc, int64_t rows, int64_t columns, int64_t lda,
+                          const int32_t *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
+                          uint8_t *out, int64_t ldo);
+
+/// im2row for channels-last uint8 codes (H, W, C): rows (Ho·Wo) × (k·k·G), row (oy, ox) holding
+/// x[oy·s − p + ky, ox·s − p + kx, firstChannel + c] in (ky, kx, c) order for the G = `groupChannels` channels of one
+/// group; cells in the padding get `paddingCode` (the input's zero point).
+void ck_im2row_u8_nhwc(const uint8_t *input, int64_t height, int64_t width, int64_t channels, int64_t firstChannel,
+                       int64_t groupChannels, int64_t kernel, int64_t stride, int64_t padding, uint8_t paddingCode,
+                       uint8_t *rows);
+
+/// Max pooling of `batch` channels-last uint8 images (H, W, C) → (Ho, Wo, C) with a square window; padding cells
+/// never win. Codes keep their quantization parameters, since the maximum commutes with R = S·(Q − Z).
+void ck_maxpool2d_u8_nhwc(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
+                          int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t outputHeight,
+                          int64_t outputWidth);
+
+/// `ck_maxpool2d_u8_nhwc` on the AVX-512 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+int ck_maxpool2d_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t batch, int64_t height, int64_t width,
+                              int64_t channels, int64_t kernel, int64_t stride, int64_t padding, uint8_t *output,
+                              int64_t outputHeight, int64_t outputWidth);
+
+/// Layout conversions of `batch` uint8 images between (C, H·W) and (H·W, C).
+void ck_nchw_to_nhwc_u8(const uint8_t *input, int64_t batch, int64_t channels, int64_t pixels, uint8_t *output);
+void ck_nhwc_to_nchw_u8(const uint8_t *input, int64_t batch, int64_t channels, int64_t pixels, uint8_t *output);

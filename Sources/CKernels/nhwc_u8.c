@@ -1,0 +1,145 @@
+// The integer engine's activation layout: uint8 codes channels-last (N, H, W, C), as int8 engines keep them. In this
+// layout an im2row row is a run of whole pixels (C contiguous codes each), the GEMM's pixels × channels result is
+// already the next layer's input, and max pooling is a vector maximum over channels. Conversions to and from the
+// float engine's NCHW sit at the edges of the integer graph.
+#include "CKernels.h"
+#include <immintrin.h>
+#include <string.h>
+
+void ck_im2row_u8_nhwc(const uint8_t *input, int64_t height, int64_t width, int64_t channels, int64_t firstChannel,
+                       int64_t groupChannels, int64_t kernel, int64_t stride, int64_t padding, uint8_t paddingCode,
+                       uint8_t *rows) {
+    int64_t ho = (height + 2 * padding - kernel) / stride + 1, wo = (width + 2 * padding - kernel) / stride + 1;
+    int64_t cg = groupChannels, depth = kernel * kernel * cg, run = kernel * cg;
+    int contiguous = cg == channels;  /* a window row is then one run of kernel × C codes */
+    const uint8_t *base = input + firstChannel;
+    for (int64_t oy = 0; oy < ho; oy++) {
+        for (int64_t ox = 0; ox < wo; ox++) {
+            uint8_t *row = rows + (oy * wo + ox) * depth;
+            int64_t x0 = ox * stride - padding;
+            int inside = x0 >= 0 && x0 + kernel <= width;
+            for (int64_t ky = 0; ky < kernel; ky++) {
+                int64_t y = oy * stride - padding + ky;
+                uint8_t *dst = row + ky * run;
+                if (y < 0 || y >= height) {
+                    memset(dst, paddingCode, (size_t)run);
+                    continue;
+                }
+                const uint8_t *line = base + y * width * channels;
+                if (contiguous && inside) {
+                    memcpy(dst, line + x0 * channels, (size_t)run);
+                } else if (cg == 1) {
+                    for (int64_t kx = 0; kx < kernel; kx++) {
+                        int64_t x = x0 + kx;
+                        dst[kx] = (x >= 0 && x < width) ? line[x * channels] : paddingCode;
+                    }
+                } else {
+                    for (int64_t kx = 0; kx < kernel; kx++) {
+                        int64_t x = x0 + kx;
+                        if (x >= 0 && x < width) memcpy(dst + kx * cg, line + x * channels, (size_t)cg);
+                        else memset(dst + kx * cg, paddingCode, (size_t)cg);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void maxpool_scalar(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
+                           int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t ho, int64_t wo) {
+    for (int64_t s = 0; s < batch; s++) {
+        const uint8_t *in = input + s * height * width * channels;
+        uint8_t *out = output + s * ho * wo * channels;
+        for (int64_t oy = 0; oy < ho; oy++)
+            for (int64_t ox = 0; ox < wo; ox++) {
+                uint8_t *o = out + (oy * wo + ox) * channels;
+                memset(o, 0, (size_t)channels);
+                for (int64_t ky = 0; ky < kernel; ky++) {
+                    int64_t y = oy * stride - padding + ky;
+                    if (y < 0 || y >= height) continue;
+                    for (int64_t kx = 0; kx < kernel; kx++) {
+                        int64_t x = ox * stride - padding + kx;
+                        if (x < 0 || x >= width) continue;
+                        const uint8_t *p = in + (y * width + x) * channels;
+                        for (int64_t c = 0; c < channels; c++) if (p[c] > o[c]) o[c] = p[c];
+                    }
+                }
+            }
+    }
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static void maxpool_avx512(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
+                           int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t ho, int64_t wo) {
+    for (int64_t s = 0; s < batch; s++) {
+        const uint8_t *in = input + s * height * width * channels;
+        uint8_t *out = output + s * ho * wo * channels;
+        for (int64_t oy = 0; oy < ho; oy++)
+            for (int64_t ox = 0; ox < wo; ox++) {
+                uint8_t *o = out + (oy * wo + ox) * channels;
+                for (int64_t c = 0; c < channels; c += 64) {
+                    int64_t left = channels - c;
+                    __mmask64 mask = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+                    __m512i best = _mm512_setzero_si512();
+                    for (int64_t ky = 0; ky < kernel; ky++) {
+                        int64_t y = oy * stride - padding + ky;
+                        if (y < 0 || y >= height) continue;
+                        for (int64_t kx = 0; kx < kernel; kx++) {
+                            int64_t x = ox * stride - padding + kx;
+                            if (x < 0 || x >= width) continue;
+                            best = _mm512_max_epu8(best, _mm512_maskz_loadu_epi8(mask, in + (y * width + x) * channels + c));
+                        }
+                    }
+                    _mm512_mask_storeu_epi8(o + c, mask, best);
+                }
+            }
+    }
+}
+
+static int has_avx512bw(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+#else
+    return 0;
+#endif
+}
+
+int ck_maxpool2d_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t batch, int64_t height, int64_t width,
+                              int64_t channels, int64_t kernel, int64_t stride, int64_t padding, uint8_t *output,
+                              int64_t outputHeight, int64_t outputWidth) {
+    if (vectorized) {
+        if (!has_avx512bw()) return 0;
+        maxpool_avx512(input, batch, height, width, channels, kernel, stride, padding, output, outputHeight,
+                       outputWidth);
+    } else {
+        maxpool_scalar(input, batch, height, width, channels, kernel, stride, padding, output, outputHeight,
+                       outputWidth);
+    }
+    return 1;
+}
+
+void ck_maxpool2d_u8_nhwc(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
+                          int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t outputHeight,
+                          int64_t outputWidth) {
+    ck_maxpool2d_u8_nhwc_with(has_avx512bw(), input, batch, height, width, channels, kernel, stride, padding, output,
+                              outputHeight, outputWidth);
+}
+
+void ck_nchw_to_nhwc_u8(const uint8_t *input, int64_t batch, int64_t channels, int64_t pixels, uint8_t *output) {
+    for (int64_t s = 0; s < batch; s++) {
+        const uint8_t *in = input + s * channels * pixels;
+        uint8_t *out = output + s * channels * pixels;
+        for (int64_t c = 0; c < channels; c++)
+            for (int64_t p = 0; p < pixels; p++) out[p * channels + c] = in[c * pixels + p];
+    }
+}
+
+void ck_nhwc_to_nchw_u8(const uint8_t *input, int64_t batch, int64_t channels, int64_t pixels, uint8_t *output) {
+    for (int64_t s = 0; s < batch; s++) {
+        const uint8_t *in = input + s * channels * pixels;
+        uint8_t *out = output + s * channels * pixels;
+        for (int64_t p = 0; p < pixels; p++)
+            for (int64_t c = 0; c < channels; c++) out[c * pixels + p] = in[p * channels + c];
+    }
+}

@@ -1,0 +1,127 @@
+// The integer engine's other kernels: requantization, channels-last im2row and max pooling, layout conversion and
+// the GEMM on weights packed once. The vectorized and portable paths give the same bytes as a reference written out
+// here element by element.
+import CKernels
+import Tensors
+import Testing
+
+private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
+    (0..<count).map { _ in UInt8(g.nextInt(below: 256)) }
+}
+
+@Suite struct IntegerEngineKernelsTests {
+    @Test(arguments: [(1, 1, 1), (3, 16, 16), (5, 37, 40), (2, 64, 64), (4, 10, 23)])
+    func requantizationPathsAgreeWithTheFormula(rows: Int, columns: Int, lda: Int) {
+        var g = SeededGenerator(seed: UInt64(rows * 100 + columns))
+        // Accumulators from small to beyond what a layer produces, so clamping both ways and ties are exercised.
+        let acc = (0..<(rows * lda)).map { i -> Int32 in
+            i % 7 == 0 ? Int32(g.nextInt(below: 1 << 30)) - (1 << 29) : Int32(g.nextInt(below: 20_001)) - 10_000
+        }
+        let offset = (0..<columns).map { _ in Int32(g.nextInt(below: 4001)) - 2000 }
+        // Multipliers of 1/2, 1/4 … make exact halves, where rounding half to even shows.
+        var multiplier = [Float](repeating: 0, count: columns)
+        for j in 0..<columns {
+            let half = Float(1) / Float(1 << (1 + j % 4))
+            multiplier[j] = j % 3 == 0 ? half : g.nextUniform() * 0.02
+        }
+        for (zeroPoint, low, high) in [(Int32(0), Int32(0), Int32(255)), (128, 0, 255), (37, 37, 200)] {
+            var expected = [UInt8](repeating: 0, count: rows * columns)
+            for i in 0..<rows {
+                for j in 0..<columns {
+                    let sum: Double = Double(acc[i * lda + j]) + Double(offset[j])
+                    let scaled: Double = Double(multiplier[j]) * sum
+                    let q: Int64 = Int64(scaled.rounded(.toNearestOrEven)) + Int64(zeroPoint)
+                    expected[i * columns + j] = UInt8(min(max(q, Int64(low)), Int64(high)))
+                }
+            }
+            for vectorized in [Int32(0), 1] {
+                var out = [UInt8](repeating: 7, count: rows * columns)
+                let ran = ck_requantize_u8_with(vectorized, acc, Int64(rows), Int64(columns), Int64(lda), offset,
+                                                multiplier, zeroPoint, low, high, &out, Int64(columns))
+                if ran == 0 { continue }  // this CPU lacks the path
+                #expect(out == expected, "vectorized \(vectorized), zero point \(zeroPoint), bounds \(low)…\(high)")
+            }
+        }
+    }
+
+    @Test(arguments: [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
+    func channelsLastMaxPoolMatchesTheWindowMaximum(kernel: Int, stride: Int, padding: Int) {
+        var g = SeededGenerator(seed: UInt64(kernel * 10 + stride))
+        for channels in [1, 3, 64, 70] {
+            let (batch, h, w) = (2, 7, 6)
+            let x = uint8s(batch * h * w * channels, &g)
+            let ho = (h + 2 * padding - kernel) / stride + 1, wo = (w + 2 * padding - kernel) / stride + 1
+            var expected = [UInt8](repeating: 0, count: batch * ho * wo * channels)
+            for s in 0..<batch { for oy in 0..<ho { for ox in 0..<wo { for c in 0..<channels {
+                var best = 0
+                for ky in 0..<kernel { for kx in 0..<kernel {
+                    let y = oy * stride - padding + ky, xx = ox * stride - padding + kx
+                    if y >= 0 && y < h && xx >= 0 && xx < w { best = max(best, Int(x[((s * h + y) * w + xx) * channels + c])) }
+                } }
+                expected[((s * ho + oy) * wo + ox) * channels + c] = UInt8(best)
+            } } } }
+            for vectorized in [Int32(0), 1] {
+                var out = [UInt8](repeating: 9, count: expected.count)
+                let ran = ck_maxpool2d_u8_nhwc_with(vectorized, x, Int64(batch), Int64(h), Int64(w), Int64(channels),
+                                                    Int64(kernel), Int64(stride), Int64(padding), &out, Int64(ho), Int64(wo))
+                if ran == 0 { continue }
+                #expect(out == expected, "vectorized \(vectorized), channels \(channels)")
+            }
+        }
+    }
+
+    @Test(arguments: [(6, 1, 1, 1, 1), (6, 1, 3, 2, 1), (6, 3, 3, 1, 2), (4, 4, 1, 1, 0), (5, 2, 3, 2, 0)])
+    func channelsLastIm2rowMatchesItsDefinition(channels: Int, groups: Int, kernel: Int, stride: Int, padding: Int) {
+        var g = SeededGenerator(seed: UInt64(channels * 100 + kernel * 10 + stride))
+        let (h, w) = (5, 7), pad: UInt8 = 131
+        let x = uint8s(h * w * channels, &g)
+        let cg = channels / groups, depth = kernel * kernel * cg
+        let ho = (h + 2 * padding - kernel) / stride + 1, wo = (w + 2 * padding - kernel) / stride + 1
+        for group in 0..<groups {
+            var expected = [UInt8](repeating: 0, count: ho * wo * depth)
+            for oy in 0..<ho { for ox in 0..<wo { for ky in 0..<kernel { for kx in 0..<kernel { for c in 0..<cg {
+                let y = oy * stride - padding + ky, xx = ox * stride - padding + kx
+                let value = y >= 0 && y < h && xx >= 0 && xx < w ? x[(y * w + xx) * channels + group * cg + c] : pad
+                expected[(oy * wo + ox) * depth + (ky * kernel + kx) * cg + c] = value
+            } } } } }
+            var rows = [UInt8](repeating: 0, count: expected.count)
+            ck_im2row_u8_nhwc(x, Int64(h), Int64(w), Int64(channels), Int64(group * cg), Int64(cg), Int64(kernel),
+                              Int64(stride), Int64(padding), pad, &rows)
+            #expect(rows == expected, "group \(group)")
+        }
+    }
+
+    @Test func layoutConversionsAreInverse() {
+        var g = SeededGenerator(seed: 3)
+        let (batch, channels, pixels) = (3, 5, 12)
+        let x = uint8s(batch * channels * pixels, &g)
+        var last = [UInt8](repeating: 0, count: x.count), back = last
+        ck_nchw_to_nhwc_u8(x, Int64(batch), Int64(channels), Int64(pixels), &last)
+        #expect(last[(1 * pixels + 4) * channels + 2] == x[(1 * channels + 2) * pixels + 4])
+        ck_nhwc_to_nchw_u8(last, Int64(batch), Int64(channels), Int64(pixels), &back)
+        #expect(back == x)
+    }
+
+    @Test(arguments: [(1, 5, 9), (3, 40, 100), (4, 32, 4), (29, 70, 1025), (200, 64, 288), (15, 33, 7)])
+    func packedWeightsGiveTheSameIntegers(m: Int, n: Int, k: Int) {
+        var g = SeededGenerator(seed: UInt64(m * 7 + n + k))
+        let a = uint8s(m * (k + 3), &g)  // row stride k + 3: the packed path honours lda
+        let b = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: g.nextInt(below: 256)) }
+        var expected = [Int32](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n { for p in 0..<k { expected[i * n + j] += Int32(a[i * (k + 3) + p]) * Int32(b[j * k + p]) } } }
+        let weights = PackedInt8Weights(values: b, rows: n)
+        for backend in IntegerGEMMBackend.allCases {
+            var c = [Int32](repeating: -1, count: m * (n + 2))
+            a.withUnsafeBufferPointer { pa in
+                c.withUnsafeMutableBufferPointer { pc in
+                    IntegerGEMM.u8s8(m: m, a: pa.baseAddress!, lda: k + 3, weights: weights, c: pc.baseAddress!,
+                                     ldc: n + 2, backend: backend)
+                }
+            }
+            let dense = (0..<m).flatMap { i in c[(i * (n + 2))..<(i * (n + 2) + n)] }
+            #expect(dense == expected, "backend \(backend)")
+            #expect((0..<m).allSatisfy { i in c[i * (n + 2) + n] == -1 && c[i * (n + 2) + n + 1] == -1 },
+                    "backend \(backend) wrote outside its columns")
+        }
+    }
+}
