@@ -89,25 +89,12 @@ public final class Model {
                                metadata: metadata)
     }
 
-    /// The float value of a stored tensor: F32 as it is; I8 (a quantized weight) dequantized per output channel with
-    /// the F32 scales stored beside it as `<name>_scale` [shape[0]], `W = S[o] · q`.
+    /// The float value of a stored tensor: F32 as it is; an integer weight (`IntegerWeightTensor`: I8, or 2–7-bit
+    /// codes packed in U8) dequantized with the scales stored beside it as `<name>_scale`.
     public static func floatValue(of stored: SafeTensor, name: String, in container: SafeTensorsFile,
                                   file: String) throws -> Tensor {
-        guard stored.dtype == "I8" else { return try stored.floatTensor(name: name, file: file) }
-        guard let scaleTensor = container.tensors[name + "_scale"], let channels = stored.shape.first else {
-            throw ShrinkError(.format, "\(file): int8 tensor '\(name)' needs its scales in '\(name)_scale'")
-        }
-        let scales = try scaleTensor.floatTensor(name: name + "_scale", file: file)
-        guard scales.shape == [channels], scales.scalars.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-            throw ShrinkError(.format, "\(file): '\(name)_scale' must hold \(channels) positive scales")
-        }
-        let values = try stored.int8Values(name: name, file: file)
-        let perChannel = values.count / max(channels, 1)
-        var scalars = [Float](repeating: 0, count: values.count)
-        for o in 0..<channels {
-            for i in 0..<perChannel { scalars[o * perChannel + i] = scales.scalars[o] * Float(values[o * perChannel + i]) }
-        }
-        return Tensor(shape: stored.shape, scalars: scalars)
+        if let weight = try IntegerWeightTensor.read(name, in: container, file: file) { return weight.dequantized() }
+        return try stored.floatTensor(name: name, file: file)
     }
 
     /// Writes the model atomically (temporary file, then rename); nothing is left behind on failure.

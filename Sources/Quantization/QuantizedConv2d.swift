@@ -14,37 +14,41 @@ public struct QuantizedConv2d: Sendable {
     /// One set of weights and requantization per group (stored in the float layer's (c, ky, kx) order, multiplied in
     /// im2row's (ky, kx, c) order).
     public let groupWeights: [QuantizedWeights]
+    /// The weight as a model file stores it (`[out, in/groups, k, k]`).
+    public let weight: IntegerWeightTensor
 
-    /// Quantizes a float `Conv2d` for per-tensor uint8 `input` and `output`, with a fused ReLU/ReLU6 if given;
-    /// `stored` supplies weights already quantized (values in `[out, in/groups, k, k]` order and per-channel scales).
-    public init(_ conv: Conv2d, input: QuantizationParameters, output: QuantizationParameters,
-                clampCap: Float? = nil, stored: (values: [Int8], scales: [Float])? = nil) throws {
+    /// A float `Conv2d` with integer weights (`weight`, e.g. from `WeightScheme.quantize` or a model file) for
+    /// per-tensor uint8 `input` and `output`, with a fused ReLU/ReLU6 if given.
+    public init(_ conv: Conv2d, weight: IntegerWeightTensor, input: QuantizationParameters,
+                output: QuantizationParameters, clampCap: Float? = nil) throws {
+        guard weight.shape == conv.weight.value.shape else {
+            throw ShrinkError(.shape, "integer weight of shape \(weight.shape) for a convolution of weight shape "
+                + "\(conv.weight.value.shape)")
+        }
         inputChannels = conv.inputChannels
         outputChannels = conv.outputChannels
         kernelSize = conv.kernelSize
         stride = conv.stride
         padding = conv.padding
         groups = conv.groups
+        self.weight = weight
         let og = conv.outputChannels / conv.groups, depth = conv.weight.value.count / conv.outputChannels
         let cg = conv.inputChannels / conv.groups, taps = conv.kernelSize * conv.kernelSize
         // im2row column (ky·k + kx)·C/G + c holds the float weight's column c·k² + ky·k + kx.
         let order = (0..<depth).map { p in (p % cg) * taps + p / cg }
         groupWeights = try (0..<conv.groups).map { g in
             let b = conv.bias.map { Tensor(shape: [og], scalars: Array($0.value.scalars[(g * og)..<((g + 1) * og)])) }
-            let weights: QuantizedWeights
-            if let stored {
-                let parameters = try QuantizedWeights.weightParameters(scales: Array(stored.scales[(g * og)..<((g + 1) * og)]))
-                weights = try QuantizedWeights(values: Array(stored.values[(g * og * depth)..<((g + 1) * og * depth)]),
-                                               parameters: parameters, bias: b, input: input, output: output,
-                                               clampCap: clampCap)
-            } else {
-                let w = Tensor(shape: [og, depth],
-                               scalars: Array(conv.weight.value.scalars[(g * og * depth)..<((g + 1) * og * depth)]))
-                weights = try QuantizedWeights(weights: w, bias: b, channels: og, input: input, output: output,
-                                               clampCap: clampCap)
-            }
+            let weights = try QuantizedWeights(weight, channels: (g * og)..<((g + 1) * og), bias: b, input: input,
+                                               output: output, clampCap: clampCap)
             return cg == 1 ? weights : weights.readingColumns(in: order)
         }
+    }
+
+    /// `init(_:weight:…)` with the weights quantized by `scheme` (8-bit per-channel min/max by default).
+    public init(_ conv: Conv2d, input: QuantizationParameters, output: QuantizationParameters,
+                clampCap: Float? = nil, scheme: WeightScheme? = nil) throws {
+        try self.init(conv, weight: try (scheme ?? WeightScheme()).quantize(conv.weight.value), input: input,
+                      output: output, clampCap: clampCap)
     }
 
     /// The output plane of an input plane.

@@ -43,26 +43,53 @@ public final class QuantizedGraph: @unchecked Sendable {
     let steps: [Step]
     public let inputParameters: QuantizationParameters
     let inputShape: [Int]
-    /// Names of the nodes that kept float arithmetic on codes (add, concat, unfused ReLU); for reports.
+    /// Names of the nodes that kept float arithmetic on codes (add, concat, unfused ReLU, and convs or linears kept
+    /// in float); for reports.
     public let floatComputedNodes: [String]
+    /// The conv and linear nodes kept in float (their weights stay F32 in a file).
+    public let floatLayers: [String]
 
-    /// Builds the integer graph from `graph` (folded first) and a calibration of the *folded* graph's edges.
+    /// Builds the integer graph from `graph` (folded first) and a calibration of the *folded* graph's edges, with
+    /// `activationBits`-bit unsigned activations, weights quantized by `weights`, and the conv/linear nodes in
+    /// `floatLayers` computed in float.
     ///
     /// - Throws: `ShrinkError(.unsupported)` naming a node whose kind has no integer form (BatchNorm that could not
     ///   be folded, for one); errors from parameter computation.
-    public convenience init(folded graph: Graph, calibration: CalibrationResult) throws {
+    public convenience init(folded graph: Graph, calibration: CalibrationResult, activationBits: Int = 8,
+                            weights: WeightScheme? = nil, floatLayers: Set<String> = []) throws {
+        guard (2...8).contains(activationBits) else {
+            throw ShrinkError(.value, "activation bits must be in 2…8 for the integer engine, got \(activationBits)")
+        }
         var edges = [String: QuantizationParameters]()
         for (edge, observer) in calibration.observers {
-            edges[edge] = try observer.computeParameters(bits: 8, signed: false, symmetric: false)
+            edges[edge] = try observer.computeParameters(bits: activationBits, signed: false, symmetric: false)
         }
-        try self.init(folded: graph, edges: edges)
+        try self.init(folded: graph, edges: edges, scheme: weights ?? WeightScheme(), floatLayers: floatLayers)
     }
 
-    /// Builds the integer graph from `graph` (BatchNorms folded) and uint8 parameters for its edges (`input` and
-    /// node names). `stored` supplies int8 weights and per-channel scales already quantized (from a model file) for
-    /// conv and linear nodes; the others are quantized from the float weights.
+    /// Builds the integer graph from `graph` (BatchNorms folded) and unsigned per-tensor parameters for its edges
+    /// (`input` and node names). `stored` supplies integer weights already quantized (from a model file) for conv
+    /// and linear nodes; the others are quantized by `scheme`, except those in `floatLayers`, which compute in
+    /// float between a dequantized input and a requantized output.
     public init(folded graph: Graph, edges: [String: QuantizationParameters],
-                stored: [String: (values: [Int8], scales: [Float])] = [:]) throws {
+                stored: [String: IntegerWeightTensor] = [:], scheme: WeightScheme? = nil,
+                floatLayers: Set<String> = []) throws {
+        let scheme = try scheme ?? WeightScheme()
+        for name in floatLayers {
+            guard let layer = graph.node(named: name)?.layer, layer is Conv2d || layer is Linear else {
+                throw ShrinkError(.unknownName, "'\(name)' is not a conv or linear node of the graph; the nodes that "
+                    + "can stay in float are: " + graph.nodes.filter { $0.layer is Conv2d || $0.layer is Linear }
+                        .map(\.name).joined(separator: ", "))
+            }
+        }
+        func weight(_ node: String, _ value: Tensor) throws -> IntegerWeightTensor {
+            if let saved = stored[node] { return saved }
+            do {
+                return try scheme.quantize(value)
+            } catch let error as ShrinkError {
+                throw ShrinkError(error.kind, "weights of node '\(node)': \(error.message)")
+            }
+        }
         func parameters(_ edge: String) throws -> QuantizationParameters {
             guard let p = edges[edge] else {
                 throw ShrinkError(.value, "no quantization parameters for the edge of node '\(edge)'")
@@ -85,7 +112,8 @@ public final class QuantizedGraph: @unchecked Sendable {
         var fusedInto = [String: (cap: Float, relu: String)]()
         for node in graph.nodes {
             if let relu = node.layer as? ClampedReLU, let producer = node.inputs.first, producer != Graph.inputName,
-               readers[producer] == 1, let layer = graph.node(named: producer)?.layer, layer is Conv2d || layer is Linear {
+               readers[producer] == 1, !floatLayers.contains(producer), let layer = graph.node(named: producer)?.layer,
+               layer is Conv2d || layer is Linear {
                 fusedInto[producer] = (relu.cap, node.name)
             }
         }
@@ -95,18 +123,19 @@ public final class QuantizedGraph: @unchecked Sendable {
             let inputParameter = inputs.first.map(edgeParameters) ?? inputParameters
             var step: Step
             switch node.layer {
+            case let layer as Linear where floatLayers.contains(node.name):
+                step = Step(name: node.name, inputs: inputs, operation: .float(layer), output: try parameters(node.name),
+                            shape: shape)
+                floatNodes.append(node.name)
+            case let layer as Conv2d where floatLayers.contains(node.name):
+                step = Step(name: node.name, inputs: inputs, operation: .float(layer), output: try parameters(node.name),
+                            shape: shape)
+                floatNodes.append(node.name)
             case let linear as Linear:
                 let cap = fusedInto[node.name]?.cap
                 let out = try parameters(fusedInto[node.name]?.relu ?? node.name)
-                var layer: QuantizedLinear
-                if let saved = stored[node.name] {
-                    let p = try QuantizedWeights.weightParameters(scales: saved.scales)
-                    layer = QuantizedLinear(weights: try QuantizedWeights(values: saved.values, parameters: p,
-                                                                          bias: linear.bias?.value, input: inputParameter,
-                                                                          output: out, clampCap: cap))
-                } else {
-                    layer = try QuantizedLinear(linear, input: inputParameter, output: out, clampCap: cap)
-                }
+                var layer = try QuantizedLinear(linear, weight: try weight(node.name, linear.weight.value),
+                                                input: inputParameter, output: out, clampCap: cap)
                 if case .channelsLast(let c, let h, let w) = edgeLayout(inputs[0]), c > 1 {
                     // Feature p = (y·W + x)·C + ch of the flattened channels-last map is float feature ch·H·W + y·W + x.
                     layer = layer.readingInputs(in: (0..<(c * h * w)).map { p in (p % c) * h * w + p / c })
@@ -116,8 +145,8 @@ public final class QuantizedGraph: @unchecked Sendable {
                 let cap = fusedInto[node.name]?.cap
                 let out = try parameters(fusedInto[node.name]?.relu ?? node.name)
                 step = Step(name: node.name, inputs: inputs,
-                            operation: .conv(try QuantizedConv2d(conv, input: inputParameter, output: out, clampCap: cap,
-                                                                 stored: stored[node.name])),
+                            operation: .conv(try QuantizedConv2d(conv, weight: try weight(node.name, conv.weight.value),
+                                                                 input: inputParameter, output: out, clampCap: cap)),
                             output: out, shape: shape, layout: featureMap(shape))
             case is ClampedReLU where fusedInto[node.inputs[0]] != nil:
                 step = Step(name: node.name, inputs: inputs, operation: .passThrough, output: inputParameter, shape: shape,
@@ -151,6 +180,7 @@ public final class QuantizedGraph: @unchecked Sendable {
         self.inputParameters = inputParameters
         self.inputShape = graph.inputShape
         self.floatComputedNodes = floatNodes
+        self.floatLayers = graph.nodes.map(\.name).filter(floatLayers.contains)
         self.outputIndex = last
     }
 
@@ -163,17 +193,14 @@ public final class QuantizedGraph: @unchecked Sendable {
         return result
     }
 
-    /// The int8 weights (all groups, `[out, …]` order) and per-channel scales of each conv and linear node.
-    public var quantizedWeights: [String: (values: [Int8], scales: [Float])] {
-        var result: [String: (values: [Int8], scales: [Float])] = [:]
+    /// The integer weight of each conv and linear node not kept in float.
+    public var integerWeights: [String: IntegerWeightTensor] {
+        var result: [String: IntegerWeightTensor] = [:]
         for step in steps {
             switch step.operation {
-            case .linear(let layer):
-                result[step.name] = (layer.weights.values, layer.weights.parameters.scales)
-            case .conv(let layer):
-                result[step.name] = (layer.groupWeights.flatMap(\.values), layer.groupWeights.flatMap(\.parameters.scales))
-            default:
-                break
+            case .linear(let layer): result[step.name] = layer.weight
+            case .conv(let layer): result[step.name] = layer.weight
+            default: break
             }
         }
         return result

@@ -1,6 +1,7 @@
-// QuantizedModel: an integer model and its file — the folded float graph's layout, int8 weights (`I8`) with their
-// per-channel scales (`<node>.weight_scale`, F32), float biases, and every edge's uint8 parameters in
-// `__metadata__["shrink.quantization"]`. `Model.load` reads the same file as a float model (weights dequantized).
+// QuantizedModel: an integer model and its file — the folded float graph's layout, integer weights
+// (`IntegerWeightTensor`: I8, or packed U8 below 8 bits, with `<node>.weight_scale`), float biases, and every edge's
+// unsigned parameters in `__metadata__["shrink.quantization"]`. Convs and linears kept in float keep F32 weights.
+// `Model.load` reads the same file as a float model (weights dequantized).
 import Datasets
 import Foundation
 import NeuralNetworks
@@ -33,21 +34,13 @@ public final class QuantizedModel {
     /// The model as a safetensors container.
     public func safeTensors() throws -> SafeTensorsFile {
         var container = try float.safeTensors()
-        var order: [String] = []
-        for name in container.order {
-            order.append(name)
-            let node = String(name.dropLast(".weight".count))
-            guard name.hasSuffix(".weight"), let weights = graph.quantizedWeights[node] else { continue }
-            let shape = container.tensors[name]!.shape
-            container.tensors[name] = SafeTensor(int8: weights.values, shape: shape)
-            container.tensors[name + "_scale"] = SafeTensor(Tensor(shape: [weights.scales.count], scalars: weights.scales))
-            order.append(name + "_scale")
+        for (node, weight) in graph.integerWeights.sorted(by: { $0.key < $1.key }) {
+            try container.store(weight, as: "\(node).weight")
         }
-        container.order = order
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         container.metadata[QuantizedModel.metadataKey] = String(
-            decoding: try encoder.encode(Description(scheme: "u8-activations-s8-per-channel-weights", edges: graph.edges)),
+            decoding: try encoder.encode(Description(scheme: "unsigned-activations-symmetric-weights", edges: graph.edges)),
             as: UTF8.self)
         return container
     }
@@ -72,17 +65,17 @@ public final class QuantizedModel {
         } catch {
             throw ShrinkError(.format, "\(path): metadata '\(metadataKey)' is not valid: \(error)")
         }
-        var stored: [String: (values: [Int8], scales: [Float])] = [:]
+        var stored: [String: IntegerWeightTensor] = [:], floatLayers = Set<String>()
         for node in float.graph.nodes where node.layer is Conv2d || node.layer is Linear {
-            let name = "\(node.name).weight"
-            guard let weight = container.tensors[name], weight.dtype == "I8",
-                  let scales = container.tensors[name + "_scale"] else { continue }
-            stored[node.name] = (try weight.int8Values(name: name, file: path),
-                                 try scales.floatTensor(name: name + "_scale", file: path).scalars)
+            if let weight = try IntegerWeightTensor.read("\(node.name).weight", in: container, file: path) {
+                stored[node.name] = weight
+            } else {
+                floatLayers.insert(node.name)
+            }
         }
         do {
             return QuantizedModel(float: float, graph: try QuantizedGraph(folded: float.graph, edges: description.edges,
-                                                                          stored: stored))
+                                                                          stored: stored, floatLayers: floatLayers))
         } catch let error as ShrinkError {
             throw ShrinkError(error.kind, "\(path): \(error.message)")
         }

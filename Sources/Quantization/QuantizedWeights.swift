@@ -9,59 +9,38 @@ import Tensors
 /// With input `x = S_x (q_x − Z_x)`, weights `W[o] = S_w[o] q_w[o]` and output `(S_y, Z_y)`:
 /// `q_y = clamp(rint(M[o] · (acc[o] + offset[o])) + Z_y, lo, hi)`, where `acc[o] = Σ_k q_x q_w[o][k]`,
 /// `M[o] = S_x S_w[o] / S_y`, `offset[o] = q_b[o] − Z_x Σ_k q_w[o][k]` and `q_b[o] = rint(b[o] / (S_x S_w[o]))`.
-/// A fused ReLU sets `lo = Z_y`; ReLU6 also `hi = Z_y + rint(6 / S_y)`.
+/// A fused ReLU sets `lo = Z_y`; ReLU6 also `hi = Z_y + rint(6 / S_y)`. Weights of fewer than 8 bits use the same
+/// kernels (their codes fit int8); activations of fewer than 8 bits likewise fit uint8.
 ///
 /// [1] Jacob et al., "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only
 ///     Inference", CVPR 2018, equations (7)–(10).
 public struct QuantizedWeights: Sendable {
     public let channels: Int, depth: Int
-    /// int8 weights, `channels × depth`, in the float layer's order (what a model file stores).
+    /// Integer weight codes, `channels × depth`, in the float layer's order (what a model file stores).
     public let values: [Int8]
+    /// The weight scale of each channel (the tensor's one scale repeated when per-tensor).
+    public let scales: [Float]
     /// The same weights with their columns in the order the engine's input rows have (channels-last for a conv),
     /// packed for the GEMM.
     public private(set) var gemm: PackedInt8Weights
-    /// Per-channel symmetric parameters (axis 0, narrow range −127…127).
-    public let parameters: QuantizationParameters
     public let input: QuantizationParameters
     public let output: QuantizationParameters
     let offsets: [Int32]
     let multipliers: [Float]
     let low: Int32, high: Int32
 
-    /// Quantizes float weights (`channels × depth`, row-major) and bias for per-tensor uint8 `input` and `output`,
-    /// with a following ReLU (`clampCap = .infinity`) or ReLU6 (`6`) fused in when given.
-    public init(weights: Tensor, bias: Tensor?, channels: Int, input: QuantizationParameters,
+    /// Builds the layer from weight codes (`channels × depth`, row-major) with a scale per channel, for per-tensor
+    /// uint8 `input` and `output`, with a following ReLU (`clampCap = .infinity`) or ReLU6 (`6`) fused in when given.
+    ///
+    /// - Throws: `ShrinkError(.value)` for per-channel or signed activation parameters; `ShrinkError(.shape)` when
+    ///   the counts do not fit together.
+    public init(values: [Int8], scales: [Float], bias: Tensor?, input: QuantizationParameters,
                 output: QuantizationParameters, clampCap: Float?) throws {
-        let depth = weights.count / channels
-        var minimums = [Float](repeating: 0, count: channels), maximums = minimums
-        for row in 0..<channels {
-            let slice = weights.scalars[(row * depth)..<((row + 1) * depth)]
-            minimums[row] = slice.min() ?? 0
-            maximums[row] = slice.max() ?? 0
+        for (edge, p) in [("input", input), ("output", output)] where p.isPerChannel || p.signed {
+            throw ShrinkError(.value, "integer layers take per-tensor unsigned activations; the \(edge) has \(p)")
         }
-        let parameters = try QuantizationParameters.compute(minimums: minimums, maximums: maximums, axis: 0, bits: 8,
-                                                            signed: true, symmetric: true, narrowRange: true)
-        let values = try quantize(weights.reshaped([channels, depth]), with: parameters).int8Values
-        try self.init(values: values, parameters: parameters, bias: bias, input: input, output: output,
-                      clampCap: clampCap)
-    }
-
-    /// The parameters of stored int8 weights with these per-channel scales: symmetric (Z = 0), narrow range, axis 0 —
-    /// the scheme `init(weights:…)` quantizes with.
-    public static func weightParameters(scales: [Float]) throws -> QuantizationParameters {
-        try QuantizationParameters(scales: scales, zeroPoints: [Int32](repeating: 0, count: scales.count), bits: 8,
-                                   signed: true, narrowRange: true, axis: 0)
-    }
-
-    /// Builds the layer from weights already quantized (`values`, `channels × depth`, with per-channel symmetric
-    /// `parameters`), as a quantized model file stores them.
-    public init(values: [Int8], parameters: QuantizationParameters, bias: Tensor?, input: QuantizationParameters,
-                output: QuantizationParameters, clampCap: Float?) throws {
-        for (edge, p) in [("input", input), ("output", output)] where p.isPerChannel || p.signed || p.bits != 8 {
-            throw ShrinkError(.value, "integer layers take per-tensor uint8 activations; the \(edge) has \(p)")
-        }
-        let channels = parameters.scales.count, depth = values.count / max(channels, 1)
-        guard channels >= 1, values.count == channels * depth, bias == nil || bias!.count == channels else {
+        let channels = scales.count, depth = values.count / max(channels, 1)
+        guard channels >= 1, depth >= 1, values.count == channels * depth, bias == nil || bias!.count == channels else {
             throw ShrinkError(.shape, "quantized weights: \(values.count) values, \(channels) scales and "
                 + "\(bias?.count ?? 0) biases do not fit together")
         }
@@ -69,7 +48,7 @@ public struct QuantizedWeights: Sendable {
         let zx = input.zeroPoints[0], zy = output.zeroPoints[0]
         var offsets = [Int32](repeating: 0, count: channels), multipliers = [Float](repeating: 0, count: channels)
         for row in 0..<channels {
-            let accumulatorScale = inputScale * Double(parameters.scales[row])
+            let accumulatorScale = inputScale * Double(scales[row])
             let weightSum = values[(row * depth)..<((row + 1) * depth)].reduce(Int32(0)) { $0 + Int32($1) }
             let bias = Double(bias?.scalars[row] ?? 0)
             let quantizedBias = Int32(clamping: Int64((bias / accumulatorScale).rounded(.toNearestOrEven)))
@@ -80,8 +59,8 @@ public struct QuantizedWeights: Sendable {
         self.channels = channels
         self.depth = depth
         self.values = values
+        self.scales = scales
         self.gemm = PackedInt8Weights(values: values, rows: channels)
-        self.parameters = parameters
         self.input = input
         self.output = output
         self.offsets = offsets
@@ -92,6 +71,16 @@ public struct QuantizedWeights: Sendable {
         } else {
             self.high = qmax
         }
+    }
+
+    /// The rows `channels` of an integer weight (`[out, …]`), as one layer (a conv group) multiplies them.
+    init(_ weight: IntegerWeightTensor, channels range: Range<Int>, bias: Tensor?, input: QuantizationParameters,
+         output: QuantizationParameters, clampCap: Float?) throws {
+        let depth = weight.values.count / weight.shape[0]
+        let scales = weight.isPerChannel ? Array(weight.scales[range])
+            : [Float](repeating: weight.scales[0], count: range.count)
+        try self.init(values: Array(weight.values[(range.lowerBound * depth)..<(range.upperBound * depth)]),
+                      scales: scales, bias: bias, input: input, output: output, clampCap: clampCap)
     }
 
     /// These weights for inputs whose features arrive in another order: column `p` of the engine's rows holds the

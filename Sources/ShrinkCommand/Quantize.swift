@@ -6,13 +6,18 @@ import Shrink
 
 struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Quantize a float model to int8 (uint8 activations, per-channel int8 weights).",
+        abstract: "Quantize a float model: to the integer engine (int8 by default), or its weights only.",
         discussion: """
             BatchNorm is folded first and ReLU fused into requantization. Calibration uses the first \
             --calibration-samples of the training split; the next --validation-samples of the training split judge \
-            each attempt; the test split is only used for the final report. With --observer auto the observers are \
-            tried in the order minmax, percentile, entropy, mse, moving-average until the validation accuracy is \
-            within --max-accuracy-drop points of the float model's (default 0.3), else the best is kept.
+            each attempt; the test split is only used for the final report. The pass tries each observer (with \
+            --observer auto: minmax, percentile, entropy, mse, moving-average; for --weight-only: minmax, mse, \
+            percentile) for each granularity (auto: per-channel, then per-tensor) until the validation accuracy is \
+            within --max-accuracy-drop points of the float model's. If none is, it ranks the conv and linear layers \
+            by the accuracy regained when only that layer stays in float, and keeps up to --max-float-layers of the \
+            most sensitive in float. Every attempt is reported; when nothing meets the tolerance the most accurate \
+            is saved and the command says so. With --weight-only the model stays a float model whose conv and \
+            linear weights are stored in --weight-bits bits (packed) and dequantized at load.
             """)
 
     @Argument(help: "The float model file (.safetensors).")
@@ -33,8 +38,26 @@ struct Quantize: ParsableCommand {
     @Option(help: "Observer: \(ObserverKind.allCases.map(\.rawValue).joined(separator: ", ")), or auto.")
     var observer: String = "auto"
 
-    @Option(help: "Tolerated drop in validation accuracy, in percentage points (with --observer auto).")
+    @Option(help: "Weight granularity: per-channel, per-tensor, or auto (per-channel, then per-tensor).")
+    var granularity: String = "auto"
+
+    @Option(help: "Weight bits, 2…8 (symmetric, narrow range: 2 bits is ternary).")
+    var weightBits: Int = 8
+
+    @Option(help: "Activation bits, 2…8 (unsigned, per tensor); not with --weight-only.")
+    var activationBits: Int?
+
+    @Flag(help: "Quantize the conv and linear weights only; the model keeps running in float.")
+    var weightOnly = false
+
+    @Option(help: "Tolerated drop in validation accuracy, in percentage points.")
     var maxAccuracyDrop: Double = 0.3
+
+    @Option(help: "How many of the most sensitive conv/linear layers the last retry may keep in float (0: none).")
+    var maxFloatLayers: Int = 2
+
+    @Option(help: "Conv/linear nodes to keep in float from the start, comma-separated.")
+    var keepFloat: String = ""
 
     @OptionGroup var runtime: RuntimeOptions
 
@@ -48,15 +71,30 @@ struct Quantize: ParsableCommand {
         guard maxAccuracyDrop >= 0 && maxAccuracyDrop <= 100 else {
             throw ValidationError("--max-accuracy-drop must be in 0…100 points, got \(maxAccuracyDrop)")
         }
+        guard (2...8).contains(weightBits) else {
+            throw ValidationError("--weight-bits must be in 2…8, got \(weightBits)")
+        }
+        if let activationBits {
+            guard !weightOnly else { throw ValidationError("--activation-bits does not apply with --weight-only") }
+            guard (2...8).contains(activationBits) else {
+                throw ValidationError("--activation-bits must be in 2…8, got \(activationBits)")
+            }
+        }
+        guard maxFloatLayers >= 0 && maxFloatLayers <= 10_000 else {
+            throw ValidationError("--max-float-layers must be in 0…10000, got \(maxFloatLayers)")
+        }
         if observer != "auto" { _ = try ObserverKind(named: observer) }
+        if granularity != "auto" { _ = try Granularity(named: granularity) }
     }
 
     struct Output: Encodable {
-        var out: String, observer: String, within_tolerance: Bool
+        var out: String, mode: String, within_tolerance: Bool
+        var chosen: QuantizationSettings
         var attempts: [QuantizationAttempt]
-        var float_validation_accuracy: Double
+        var float_validation_accuracy: Double, quantized_validation_accuracy: Double
         var float_test_accuracy: Double, quantized_test_accuracy: Double, test_samples: Int
         var float_bytes: Int, quantized_bytes: Int
+        var float_layers: [String]
         var float_nodes: [String]
     }
 
@@ -66,15 +104,15 @@ struct Quantize: ParsableCommand {
             try checkWritable(out)
             let floatFile = try readFile(model)
             let container = try SafeTensorsFile.decode(floatFile, file: model)
-            guard !QuantizedModel.isQuantized(container) else {
-                throw ShrinkError(.value, "\(model) is already quantized")
+            guard !QuantizedModel.isQuantized(container), IntegerWeightTensor.storedBits(in: container).isEmpty else {
+                throw ShrinkError(.value, "\(model) is already quantized; quantize the float model it came from")
             }
             let float = try Model.load(container, file: model)
             let split = try DataSource.load(data)
             let train = try float.prepare(split.train), test = try float.prepare(split.test)
             let calibrationCount = min(calibrationSamples, train.count)
             guard train.count > calibrationCount else {
-                throw ShrinkError(.value, "the training split has \(train.count) samples; calibration takes "
+                throw ShrinkError(.value, "the training split of \(data) has \(train.count) samples; calibration takes "
                     + "\(calibrationCount) and validation needs more")
             }
             let validationCount = min(validationSamples, train.count - calibrationCount)
@@ -82,30 +120,43 @@ struct Quantize: ParsableCommand {
                 inputs: train.inputs.slice(rows: calibrationCount..<(calibrationCount + validationCount)),
                 labels: Array(train.labels[calibrationCount..<(calibrationCount + validationCount)]),
                 classCount: train.classCount)
-            let kinds = observer == "auto"
-                ? [ObserverKind.minmax, .percentile, .entropy, .mse, .movingAverage] : [try ObserverKind(named: observer)]
+            let autoObservers: [ObserverKind] = weightOnly ? [.minmax, .mse, .percentile]
+                : [.minmax, .percentile, .entropy, .mse, .movingAverage]
+            let search = try QuantizationSearch(
+                observers: observer == "auto" ? autoObservers : [try ObserverKind(named: observer)],
+                granularities: granularity == "auto" ? [.perChannel, .perTensor] : [try Granularity(named: granularity)],
+                weightBits: weightBits, activationBits: weightOnly ? nil : (activationBits ?? 8),
+                maximumDrop: maxAccuracyDrop, maximumFloatLayers: maxFloatLayers,
+                keepFloat: keepFloat.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            var floatValidation = 0.0
             let outcome = try quantizeAfterTraining(float, calibration: train.prefix(calibrationCount),
                                                     calibrationSamples: calibrationCount, validation: validation,
-                                                    observers: kinds, maximumDrop: observer == "auto" ? maxAccuracyDrop : nil)
-            for attempt in outcome.attempts {
-                printError(String(format: "attempt %@: validation accuracy %.2f%% (float %.2f%%)", attempt.observer,
-                                  100 * attempt.validationAccuracy, 100 * outcome.floatValidationAccuracy))
+                                                    search: search) { attempt in
+                printError(String(format: "attempt (%@) %@: validation accuracy %.2f%%", attempt.stage,
+                                  attempt.settings.summary, 100 * attempt.validationAccuracy))
             }
-            try outcome.model.save(to: out)
+            floatValidation = outcome.floatValidationAccuracy
+            if !outcome.withinTolerance {
+                printError(String(format: "warning: no attempt came within %.2f points of the float model's %.2f%%; "
+                    + "saving the most accurate (%.2f%%)", maxAccuracyDrop, 100 * floatValidation,
+                    100 * outcome.chosenAccuracy))
+            }
+            try outcome.product.save(to: out)
             let floatTest = evaluate(float.graph, on: test)
-            let quantizedTest = Shrink.metrics(logits: try outcome.model.predict(test.inputs), labels: test.labels)
+            let quantizedTest = Shrink.metrics(logits: try outcome.product.predict(test.inputs), labels: test.labels)
             let floatBytes = floatFile.count, quantizedBytes = try readFile(out).count
-            let output = Output(out: out, observer: outcome.attempts.last.map(\.observer) ?? "",
-                                within_tolerance: outcome.withinTolerance, attempts: outcome.attempts,
-                                float_validation_accuracy: outcome.floatValidationAccuracy,
+            let output = Output(out: out, mode: weightOnly ? "weight-only" : "integer",
+                                within_tolerance: outcome.withinTolerance, chosen: outcome.chosen,
+                                attempts: outcome.attempts, float_validation_accuracy: floatValidation,
+                                quantized_validation_accuracy: outcome.chosenAccuracy,
                                 float_test_accuracy: floatTest.top1, quantized_test_accuracy: quantizedTest.top1,
                                 test_samples: test.count, float_bytes: floatBytes, quantized_bytes: quantizedBytes,
-                                float_nodes: outcome.model.graph.floatComputedNodes)
+                                float_layers: outcome.chosen.floatLayers, float_nodes: outcome.product.floatNodes)
             if runtime.json {
                 print(try jsonString(output))
             } else {
                 print(String(format: "%@: test accuracy %.2f%% (float %.2f%%), %@ → %@ bytes (%.3f×); saved %@",
-                             output.observer, 100 * quantizedTest.top1, 100 * floatTest.top1,
+                             outcome.chosen.summary, 100 * quantizedTest.top1, 100 * floatTest.top1,
                              groupedThousands(floatBytes), groupedThousands(quantizedBytes),
                              Double(quantizedBytes) / Double(floatBytes), out))
             }

@@ -1,0 +1,51 @@
+// WeightQuantization: how conv and linear weights become integers — symmetric, narrow range (−(2^(b−1) − 1) …
+// 2^(b−1) − 1, so that −W quantizes to −Q), one scale per output channel or one per tensor, the clipping range
+// chosen by an observer (min/max by default; MSE-optimal clipping pays off at 4 bits and below).
+import NeuralNetworks
+import Tensors
+
+/// One scale per tensor, or one per output channel (axis 0 of `[out, in]` and `[out, in/groups, k, k]` weights).
+public enum Granularity: String, CaseIterable, Codable, Sendable {
+    case perTensor = "per-tensor"
+    case perChannel = "per-channel"
+
+    /// The granularity called `name`.
+    ///
+    /// - Throws: `ShrinkError(.unknownName)` naming `name` and listing the choices.
+    public init(named name: String) throws {
+        guard let value = Granularity(rawValue: name) else {
+            throw ShrinkError(.unknownName, "unknown granularity '\(name)'; expected one of: "
+                + Self.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        self = value
+    }
+}
+
+/// How weights are quantized: bit width, granularity and the observer that picks each clipping range.
+public struct WeightScheme: Codable, Sendable, Equatable {
+    public var bits: Int
+    public var granularity: Granularity
+    public var observer: ObserverKind
+
+    /// - Throws: `ShrinkError(.value)` when `bits ∉ 2…8`.
+    public init(bits: Int = 8, granularity: Granularity = .perChannel, observer: ObserverKind = .minmax) throws {
+        guard (2...8).contains(bits) else { throw ShrinkError(.value, "weight bits must be in 2…8, got \(bits)") }
+        self.bits = bits
+        self.granularity = granularity
+        self.observer = observer
+    }
+
+    /// Quantizes one weight tensor (`[out, …]`).
+    ///
+    /// - Throws: `ShrinkError(.value)` for a NaN or infinite weight (from the observer).
+    public func quantize(_ weight: Tensor) throws -> IntegerWeightTensor {
+        let channels = weight.shape[0], depth = weight.count / max(channels, 1)
+        let matrix = weight.reshaped([channels, depth])
+        let observer = observer.make(axis: granularity == .perChannel ? 0 : nil)
+        try observer.observe(matrix)
+        let parameters = try observer.computeParameters(bits: bits, signed: true, symmetric: true, narrowRange: true)
+        let codes = try Quantization.quantize(matrix, with: parameters).values.map { Int8($0) }
+        return try IntegerWeightTensor(shape: weight.shape, values: codes, scales: parameters.scales, bits: bits,
+                                       perChannel: granularity == .perChannel)
+    }
+}
