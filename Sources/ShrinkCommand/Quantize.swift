@@ -29,7 +29,7 @@ struct Quantize: ParsableCommand {
     @Option(help: "Output model file (.safetensors); written atomically.")
     var out: String
 
-    @Option(help: "Training samples used for calibration.")
+    @Option(help: "Training samples used for calibration (at most half of a small training split).")
     var calibrationSamples: Int = 1000
 
     @Option(help: "Further training samples that judge each attempt.")
@@ -110,7 +110,8 @@ struct Quantize: ParsableCommand {
             let float = try Model.load(container, file: model)
             let split = try DataSource.load(data)
             let train = try float.prepare(split.train), test = try float.prepare(split.test)
-            let calibrationCount = min(calibrationSamples, train.count)
+            // A small training split is shared half and half between calibration and validation.
+            let calibrationCount = min(calibrationSamples, max(1, train.count / 2))
             guard train.count > calibrationCount else {
                 throw ShrinkError(.value, "the training split of \(data) has \(train.count) samples; calibration takes "
                     + "\(calibrationCount) and validation needs more")
@@ -128,14 +129,13 @@ struct Quantize: ParsableCommand {
                 weightBits: weightBits, activationBits: weightOnly ? nil : (activationBits ?? 8),
                 maximumDrop: maxAccuracyDrop, maximumFloatLayers: maxFloatLayers,
                 keepFloat: keepFloat.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-            var floatValidation = 0.0
             let outcome = try quantizeAfterTraining(float, calibration: train.prefix(calibrationCount),
                                                     calibrationSamples: calibrationCount, validation: validation,
                                                     search: search) { attempt in
                 printError(String(format: "attempt (%@) %@: validation accuracy %.2f%%", attempt.stage,
                                   attempt.settings.summary, 100 * attempt.validationAccuracy))
             }
-            floatValidation = outcome.floatValidationAccuracy
+            let floatValidation = outcome.floatValidationAccuracy
             if !outcome.withinTolerance {
                 printError(String(format: "warning: no attempt came within %.2f points of the float model's %.2f%%; "
                     + "saving the most accurate (%.2f%%)", maxAccuracyDrop, 100 * floatValidation,

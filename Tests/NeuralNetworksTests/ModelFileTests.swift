@@ -6,10 +6,16 @@ import Tensors
 import Testing
 
 private func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "shrink-model-tests-\(UUID().uuidString)"
+    let path = temporaryRoot + "/\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
+
+/// Every temporary directory of this test process lives under one root, removed when the process exits.
+private let temporaryRoot: String = {
+    atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "shrink-model-tests-\(getpid())") }
+    return NSTemporaryDirectory() + "shrink-model-tests-\(getpid())"
+}()
 
 private func model(_ architecture: Architecture = .resnet8) throws -> Model {
     Model(architecture: architecture.rawValue,

@@ -42,10 +42,16 @@ func shrink(_ arguments: [String], environment: [String: String] = [:]) throws -
 
 /// A fresh temporary directory.
 func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "shrink-cli-tests-\(UUID().uuidString)"
+    let path = temporaryRoot + "/\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
+
+/// Every temporary directory of this test process lives under one root, removed when the process exits.
+private let temporaryRoot: String = {
+    atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "shrink-cli-tests-\(getpid())") }
+    return NSTemporaryDirectory() + "shrink-cli-tests-\(getpid())"
+}()
 
 /// Expects a clean failure: status 1, a message on stderr containing `text`, no crash, and no file at `noFile`.
 func expectFailure(_ result: CommandResult, mentioning text: String, noFile: String? = nil,

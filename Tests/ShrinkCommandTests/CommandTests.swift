@@ -116,4 +116,87 @@ func writeSmallImageNPZ(to path: String) throws {
         let unknown = try shrink(["quantize", model, "--data", data, "--out", dir + "/x.safetensors", "--observer", "magic"])
         #expect(unknown.status != 0 && unknown.stderr.contains("unknown observer 'magic'"))
     }
+
+    @Test func weightOnlyLowBitsPerTensorAndLayersKeptInFloat() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = dir + "/small.npz", model = dir + "/float.safetensors"
+        try writeSmallImageNPZ(to: data)
+        #expect(try shrink(["train", "--arch", "fmnist-small", "--data", data, "--epochs", "10", "--batch-size", "16",
+                            "--out", model]).status == 0)
+        func report(_ arguments: [String]) throws -> [String: Any] {
+            let r = try shrink(["quantize", model, "--data", data, "--json"] + arguments)
+            #expect(r.status == 0, "\(r.stderr)")
+            return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+        }
+        func info(_ file: String) throws -> [[String: Any]] {
+            let r = try shrink(["info", file, "--json"])
+            let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            return object?["layers"] as? [[String: Any]] ?? []
+        }
+        // Weight-only, 4 bits: packed U8 codes, a float model at load (eval agrees with the report).
+        let w4 = dir + "/w4.safetensors"
+        let r4 = try report(["--out", w4, "--weight-only", "--weight-bits", "4", "--max-accuracy-drop", "100"])
+        #expect(r4["mode"] as? String == "weight-only")
+        let container = try SafeTensorsFile.decode(try readFile(w4), file: w4)
+        let conv1 = try #require(container.tensors["conv1.weight"])
+        #expect(conv1.dtype == "U8" && conv1.bytes.count == (8 * 1 * 3 * 3 * 4 + 7) / 8)
+        #expect(container.metadata["shrink.quantization"] == nil && container.metadata["shrink.weights"] != nil)
+        let eval = try shrink(["eval", w4, "--data", data, "--json"])
+        let e = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any]
+        #expect(e?["accuracy"] as? Double == r4["quantized_test_accuracy"] as? Double)
+        let layers4 = try info(w4)
+        #expect(layers4.first { $0["name"] as? String == "conv1" }?["weight_bits"] as? Int == 4)
+        #expect(layers4.first { $0["name"] as? String == "conv1" }?["activation_bits"] as? Int == 32)
+        expectFailure(try shrink(["quantize", w4, "--data", data, "--out", dir + "/again.safetensors"]),
+                      mentioning: "already quantized", noFile: dir + "/again.safetensors")
+        // Integer engine with 6-bit per-tensor weights, 7-bit activations, fc2 kept in float.
+        let mixed = dir + "/mixed.safetensors"
+        let rm = try report(["--out", mixed, "--weight-bits", "6", "--activation-bits", "7", "--granularity", "per-tensor",
+                             "--observer", "minmax", "--keep-float", "fc2", "--max-accuracy-drop", "100"])
+        let chosen = rm["chosen"] as? [String: Any]
+        #expect(chosen?["float_layers"] as? [String] == ["fc2"] && chosen?["granularity"] as? String == "per-tensor")
+        #expect((rm["float_nodes"] as? [String])?.contains("fc2") == true)
+        let m = try SafeTensorsFile.decode(try readFile(mixed), file: mixed)
+        #expect(m.tensors["fc2.weight"]?.dtype == "F32" && m.tensors["conv1.weight_scale"]?.shape == [1])
+        let layers = try info(mixed)
+        let conv1Info = layers.first { $0["name"] as? String == "conv1" }
+        #expect(conv1Info?["weight_bits"] as? Int == 6 && conv1Info?["weight_granularity"] as? String == "per-tensor")
+        #expect(conv1Info?["activation_bits"] as? Int == 7)
+        #expect(layers.first { $0["name"] as? String == "fc2" }?["weight_bits"] as? Int == 32)
+        let evalMixed = try shrink(["eval", mixed, "--data", data, "--json"])
+        let em = try JSONSerialization.jsonObject(with: Data(evalMixed.stdout.utf8)) as? [String: Any]
+        #expect(em?["accuracy"] as? Double == rm["quantized_test_accuracy"] as? Double)
+    }
+
+    @Test func badQuantizationSettingsWriteNothing() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data = dir + "/small.npz", model = dir + "/float.safetensors", out = dir + "/q.safetensors"
+        try writeSmallImageNPZ(to: data)
+        #expect(try shrink(["train", "--arch", "fmnist-small", "--data", data, "--epochs", "1", "--out", model]).status == 0)
+        for (arguments, text) in [(["--weight-bits", "9"], "--weight-bits must be in 2…8, got 9"),
+                                  (["--weight-bits", "1"], "--weight-bits must be in 2…8, got 1"),
+                                  (["--activation-bits", "0"], "--activation-bits must be in 2…8"),
+                                  (["--weight-only", "--activation-bits", "4"], "does not apply with --weight-only"),
+                                  (["--granularity", "per-row"], "unknown granularity 'per-row'"),
+                                  (["--max-float-layers", "-1"], "--max-float-layers")] {
+            let r = try shrink(["quantize", model, "--data", data, "--out", out] + arguments)
+            #expect(r.status != 0 && r.stderr.contains(text), "\(arguments): \(r.stderr)")
+            #expect(!r.stderr.contains("Fatal error"))
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+        expectFailure(try shrink(["quantize", model, "--data", data, "--out", out, "--keep-float", "pool9"]),
+                      mentioning: "'pool9' is not a conv or linear node", noFile: out)
+        // A training split of one sample leaves nothing to validate on.
+        let one = dir + "/one.npz"
+        try NPZ.write([("x_train", NPYArray(uint8: [UInt8](repeating: 9, count: 64), shape: [1, 8, 8])),
+                       ("y_train", NPYArray(int64: [0], shape: [1])),
+                       ("x_test", NPYArray(uint8: [UInt8](repeating: 9, count: 64), shape: [1, 8, 8])),
+                       ("y_test", NPYArray(int64: [0], shape: [1]))], to: one, compressed: false)
+        expectFailure(try shrink(["quantize", model, "--data", one, "--out", out]), mentioning: "validation needs more",
+                      noFile: out)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["float.safetensors", "one.npz",
+                                                                                      "small.npz"])
+    }
 }
