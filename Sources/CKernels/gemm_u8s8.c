@@ -122,6 +122,34 @@ static void micro_vnni(int64_t quads, const uint8_t *pa, const int8_t *pb, int32
 #undef STORE
 }
 
+/* `micro_vnni` reading A in place: row r of the tile starts at a + r·lda and its 4-byte groups are broadcast straight
+ * from there, so A needs no packing when every row holds 4·quads readable bytes (bytes past k meet zero weights). */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void micro_vnni_direct(int64_t quads, const uint8_t *a, int64_t lda, int64_t rows, const int8_t *pb,
+                              int32_t *tile, int64_t ldt) {
+    const uint8_t *row[MR];
+    for (int64_t r = 0; r < MR; r++) row[r] = a + (r < rows ? r : rows - 1) * lda;  /* missing rows: discarded */
+#define DECLARE(r) __m512i c##r##a = _mm512_setzero_si512(), c##r##b = _mm512_setzero_si512();
+    VNNI_ROWS(DECLARE)
+#undef DECLARE
+    for (int64_t q = 0; q < quads; q++) {
+        __m512i b0 = _mm512_loadu_si512(pb), b1 = _mm512_loadu_si512(pb + 64), av;
+        int64_t offset = 4 * q;
+#define STEP(r)                                                           \
+        av = _mm512_set1_epi32(*(const int32_t *)(row[r] + offset));      \
+        c##r##a = _mm512_dpbusd_epi32(c##r##a, av, b0);                  \
+        c##r##b = _mm512_dpbusd_epi32(c##r##b, av, b1);
+        VNNI_ROWS(STEP)
+#undef STEP
+        pb += NR * 4;
+    }
+#define STORE(r)                                                       \
+    _mm512_storeu_si512(tile + (r) * ldt, c##r##a);                   \
+    _mm512_storeu_si512(tile + (r) * ldt + 16, c##r##b);
+    VNNI_ROWS(STORE)
+#undef STORE
+}
+
 /* Few rows of A (batch-1 shapes): packing would cost more than the product, and A and B are both K-contiguous, so
  * each C entry is one dot product of 64-byte chunks (the tail loaded under a byte mask, zeros elsewhere). Four B rows
  * at a time share each A chunk. */
@@ -239,6 +267,45 @@ static void gemm_vnni_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
         }
     }
     free(pa);
+}
+
+/* The same loop with each finished tile requantized while it is still in L1, so the int32 accumulators never go
+ * to memory. */
+static void gemm_vnni_packed_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
+                                        const int8_t *pb, const int32_t *offset, const float *multiplier,
+                                        int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out, int64_t ldo) {
+    int64_t quads = (k + 3) / 4, aPanels = (m + MR - 1) / MR, bPanels = (n + NR - 1) / NR;
+    int direct = 4 * quads <= lda;  /* rows padded to whole groups of 4: read A in place */
+    uint8_t *pa = direct ? NULL : aligned_alloc(64, (size_t)((quads * MR * 4 + 63) / 64 * 64));
+    if (!direct && !pa) abort();  /* out of memory for one packed panel: nothing sensible is left to do */
+    int32_t tile[MR * NR];
+    for (int64_t ip = 0; ip < aPanels; ip++) {
+        int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
+        if (!direct) pack_a_quads(a, lda, ip * MR, rows, k, quads, pa);
+        for (int64_t jp = 0; jp < bPanels; jp++) {
+            int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
+            if (direct) micro_vnni_direct(quads, a + ip * MR * lda, lda, rows, pb + jp * quads * NR * 4, tile, NR);
+            else micro_vnni(quads, pa, pb + jp * quads * NR * 4, tile, NR);
+            ck_requantize_u8(tile, rows, cols, NR, offset + jp * NR, multiplier + jp * NR, zeroPoint, low, high,
+                             out + ip * MR * ldo + jp * NR, ldo);
+        }
+    }
+    free(pa);
+}
+
+void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                             int64_t ldb, const int8_t *packed, const int32_t *offset, const float *multiplier,
+                             int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out, int64_t ldo) {
+    if (m <= 0 || n <= 0) return;
+    if (packed && m >= 4 && k > 0 && has_vnni()) {
+        gemm_vnni_packed_requantize(m, n, k, a, lda, packed, offset, multiplier, zeroPoint, low, high, out, ldo);
+        return;
+    }
+    int32_t *acc = malloc((size_t)(m * n) * sizeof(int32_t));
+    if (!acc) abort();  /* out of memory for the accumulators: nothing sensible is left to do */
+    ck_gemm_u8s8(m, n, k, a, lda, b, ldb, acc, n);
+    ck_requantize_u8(acc, m, n, n, offset, multiplier, zeroPoint, low, high, out, ldo);
+    free(acc);
 }
 
 void ck_gemm_u8s8_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,

@@ -6,43 +6,97 @@
 #include <immintrin.h>
 #include <string.h>
 
+/* The im2row loop, written once over two ways of moving a run of bytes: COPY(dst, src, n) and FILL(dst, v, n). */
+#define IM2ROW_BODY(COPY, FILL)                                                                                   \
+    int64_t ho = (height + 2 * padding - kernel) / stride + 1, wo = (width + 2 * padding - kernel) / stride + 1;  \
+    int64_t cg = groupChannels, run = kernel * cg;                                                                \
+    int contiguous = cg == channels; /* a window row is then one run of kernel × C codes */                       \
+    const uint8_t *base = input + firstChannel;                                                                   \
+    for (int64_t oy = 0; oy < ho; oy++) {                                                                         \
+        for (int64_t ox = 0; ox < wo; ox++) {                                                                     \
+            uint8_t *row = rows + (oy * wo + ox) * ldr;                                                           \
+            int64_t x0 = ox * stride - padding;                                                                   \
+            int inside = x0 >= 0 && x0 + kernel <= width;                                                         \
+            for (int64_t ky = 0; ky < kernel; ky++) {                                                             \
+                int64_t y = oy * stride - padding + ky;                                                           \
+                uint8_t *dst = row + ky * run;                                                                    \
+                if (y < 0 || y >= height) {                                                                       \
+                    FILL(dst, paddingCode, run);                                                                  \
+                    continue;                                                                                     \
+                }                                                                                                 \
+                const uint8_t *line = base + y * width * channels;                                                \
+                if (contiguous && inside) {                                                                       \
+                    COPY(dst, line + x0 * channels, run);                                                         \
+                } else {                                                                                          \
+                    for (int64_t kx = 0; kx < kernel; kx++) {                                                     \
+                        int64_t x = x0 + kx;                                                                      \
+                        if (x >= 0 && x < width) COPY(dst + kx * cg, line + x * channels, cg);                    \
+                        else FILL(dst + kx * cg, paddingCode, cg);                                                \
+                    }                                                                                             \
+                }                                                                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+    }
+
+static inline void copy_portable(uint8_t *dst, const uint8_t *src, int64_t n) {
+    if (n >= 32) memcpy(dst, src, (size_t)n);
+    else for (int64_t i = 0; i < n; i++) dst[i] = src[i];  /* a call costs more than a few bytes */
+}
+
+static inline void fill_portable(uint8_t *dst, uint8_t value, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = value;
+}
+
+static void im2row_portable(const uint8_t *input, int64_t height, int64_t width, int64_t channels,
+                            int64_t firstChannel, int64_t groupChannels, int64_t kernel, int64_t stride,
+                            int64_t padding, uint8_t paddingCode, uint8_t *rows, int64_t ldr) {
+    IM2ROW_BODY(copy_portable, fill_portable)
+}
+
+/* Runs of up to 64 bytes move as one masked load and store. */
+__attribute__((target("avx512f,avx512bw")))
+static inline void copy_avx512(uint8_t *dst, const uint8_t *src, int64_t n) {
+    for (; n > 64; n -= 64, dst += 64, src += 64) _mm512_storeu_si512(dst, _mm512_loadu_si512(src));
+    __mmask64 mask = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    _mm512_mask_storeu_epi8(dst, mask, _mm512_maskz_loadu_epi8(mask, src));
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static inline void fill_avx512(uint8_t *dst, uint8_t value, int64_t n) {
+    __m512i v = _mm512_set1_epi8((char)value);
+    for (; n > 64; n -= 64, dst += 64) _mm512_storeu_si512(dst, v);
+    __mmask64 mask = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    _mm512_mask_storeu_epi8(dst, mask, v);
+}
+
+__attribute__((target("avx512f,avx512bw")))
+static void im2row_avx512(const uint8_t *input, int64_t height, int64_t width, int64_t channels,
+                          int64_t firstChannel, int64_t groupChannels, int64_t kernel, int64_t stride,
+                          int64_t padding, uint8_t paddingCode, uint8_t *rows, int64_t ldr) {
+    IM2ROW_BODY(copy_avx512, fill_avx512)
+}
+
+static int has_avx512bw(void);
+
+int ck_im2row_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t height, int64_t width, int64_t channels,
+                           int64_t firstChannel, int64_t groupChannels, int64_t kernel, int64_t stride,
+                           int64_t padding, uint8_t paddingCode, uint8_t *rows, int64_t ldr) {
+    if (vectorized) {
+        if (!has_avx512bw()) return 0;
+        im2row_avx512(input, height, width, channels, firstChannel, groupChannels, kernel, stride, padding,
+                      paddingCode, rows, ldr);
+    } else {
+        im2row_portable(input, height, width, channels, firstChannel, groupChannels, kernel, stride, padding,
+                        paddingCode, rows, ldr);
+    }
+    return 1;
+}
+
 void ck_im2row_u8_nhwc(const uint8_t *input, int64_t height, int64_t width, int64_t channels, int64_t firstChannel,
                        int64_t groupChannels, int64_t kernel, int64_t stride, int64_t padding, uint8_t paddingCode,
-                       uint8_t *rows) {
-    int64_t ho = (height + 2 * padding - kernel) / stride + 1, wo = (width + 2 * padding - kernel) / stride + 1;
-    int64_t cg = groupChannels, depth = kernel * kernel * cg, run = kernel * cg;
-    int contiguous = cg == channels;  /* a window row is then one run of kernel × C codes */
-    const uint8_t *base = input + firstChannel;
-    for (int64_t oy = 0; oy < ho; oy++) {
-        for (int64_t ox = 0; ox < wo; ox++) {
-            uint8_t *row = rows + (oy * wo + ox) * depth;
-            int64_t x0 = ox * stride - padding;
-            int inside = x0 >= 0 && x0 + kernel <= width;
-            for (int64_t ky = 0; ky < kernel; ky++) {
-                int64_t y = oy * stride - padding + ky;
-                uint8_t *dst = row + ky * run;
-                if (y < 0 || y >= height) {
-                    memset(dst, paddingCode, (size_t)run);
-                    continue;
-                }
-                const uint8_t *line = base + y * width * channels;
-                if (contiguous && inside) {
-                    memcpy(dst, line + x0 * channels, (size_t)run);
-                } else if (cg == 1) {
-                    for (int64_t kx = 0; kx < kernel; kx++) {
-                        int64_t x = x0 + kx;
-                        dst[kx] = (x >= 0 && x < width) ? line[x * channels] : paddingCode;
-                    }
-                } else {
-                    for (int64_t kx = 0; kx < kernel; kx++) {
-                        int64_t x = x0 + kx;
-                        if (x >= 0 && x < width) memcpy(dst + kx * cg, line + x * channels, (size_t)cg);
-                        else memset(dst + kx * cg, paddingCode, (size_t)cg);
-                    }
-                }
-            }
-        }
-    }
+                       uint8_t *rows, int64_t ldr) {
+    ck_im2row_u8_nhwc_with(has_avx512bw(), input, height, width, channels, firstChannel, groupChannels, kernel,
+                           stride, padding, paddingCode, rows, ldr);
 }
 
 static void maxpool_scalar(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,

@@ -64,15 +64,15 @@ public struct QuantizedConv2d: Sendable {
         let cg = inputChannels / groups, og = outputChannels / groups, depth = cg * kernelSize * kernelSize
         let pixels = ho * wo, inputSize = height * width * inputChannels
         precondition(x.count == n * inputSize, "QuantizedConv2d: input size does not match")
-        // Samples per GEMM: enough rows to fill the kernel's tiles, few enough that rows and accumulators stay in L2.
-        let chunk = max(1, min(n, (1 << 19) / max(1, pixels * max(depth, 4 * og))))
-        var rows = [UInt8](repeating: 0, count: chunk * pixels * depth)
-        var accumulators = [Int32](repeating: 0, count: chunk * pixels * og)
+        // Samples per GEMM: enough rows to fill the kernel's tiles, few enough that the rows stay in L2.
+        // Rows padded to whole groups of 4 codes let the VNNI kernel read them in place.
+        let stride4 = (depth + 3) / 4 * 4
+        let chunk = max(1, min(n, (1 << 19) / max(1, pixels * stride4)))
+        var rows = [UInt8](repeating: 0, count: chunk * pixels * stride4)
         let paddingCode = UInt8(groupWeights[0].input.zeroPoints[0])
         return [UInt8](unsafeUninitializedCapacity: n * pixels * outputChannels) { py, initialized in
             x.withUnsafeBufferPointer { px in
                 rows.withUnsafeMutableBufferPointer { pr in
-                    accumulators.withUnsafeMutableBufferPointer { pa in
                         var start = 0
                         while start < n {
                             let count = min(chunk, n - start)
@@ -81,17 +81,14 @@ public struct QuantizedConv2d: Sendable {
                                     ck_im2row_u8_nhwc(px.baseAddress! + (start + s) * inputSize, Int64(height),
                                                       Int64(width), Int64(inputChannels), Int64(g * cg), Int64(cg),
                                                       Int64(kernelSize), Int64(stride), Int64(padding), paddingCode,
-                                                      pr.baseAddress! + s * pixels * depth)
+                                                      pr.baseAddress! + s * pixels * stride4, Int64(stride4))
                                 }
-                                weights.multiply(pr.baseAddress!, rows: count * pixels, lda: depth,
-                                                 into: pa.baseAddress!, ldc: og, backend: backend)
-                                weights.requantize(pa.baseAddress!, rows: count * pixels, lda: og,
-                                                   into: py.baseAddress! + start * pixels * outputChannels + g * og,
-                                                   ldo: outputChannels)
+                                weights.apply(pr.baseAddress!, rows: count * pixels, lda: stride4,
+                                              into: py.baseAddress! + start * pixels * outputChannels + g * og,
+                                              ldo: outputChannels, backend: backend)
                             }
                             start += count
                         }
-                    }
                 }
             }
             initialized = n * pixels * outputChannels

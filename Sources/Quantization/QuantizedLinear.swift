@@ -47,15 +47,10 @@ public struct QuantizedLinear: Sendable {
     /// Every GEMM backend gives the same bytes.
     public func forward(_ x: [UInt8], batch n: Int, backend: IntegerGEMMBackend = .native) -> [UInt8] {
         precondition(x.count == n * inputFeatures, "QuantizedLinear: \(x.count) codes for \(n) × \(inputFeatures)")
-        var accumulators = [Int32](repeating: 0, count: n * outputFeatures)
         return [UInt8](unsafeUninitializedCapacity: n * outputFeatures) { py, initialized in
             x.withUnsafeBufferPointer { px in
-                accumulators.withUnsafeMutableBufferPointer { pc in
-                    weights.multiply(px.baseAddress!, rows: n, lda: inputFeatures, into: pc.baseAddress!,
-                                     ldc: outputFeatures, backend: backend)
-                    weights.requantize(pc.baseAddress!, rows: n, lda: outputFeatures, into: py.baseAddress!,
-                                       ldo: outputFeatures)
-                }
+                weights.apply(px.baseAddress!, rows: n, lda: inputFeatures, into: py.baseAddress!, ldo: outputFeatures,
+                              backend: backend)
             }
             initialized = n * outputFeatures
         }

@@ -97,19 +97,31 @@ public struct QuantizedWeights: Sendable {
         return copy
     }
 
-    /// Accumulators (m × channels, row stride `ldc`) of `m` input rows (row stride `lda`) times these weights.
-    func multiply(_ a: UnsafePointer<UInt8>, rows m: Int, lda: Int, into c: UnsafeMutablePointer<Int32>, ldc: Int,
-                  backend: IntegerGEMMBackend) {
-        IntegerGEMM.u8s8(m: m, a: a, lda: lda, weights: gemm, c: c, ldc: ldc, backend: backend)
-    }
-
-    /// Requantizes `rows × channels` accumulators (row stride `lda`) into codes with row stride `ldo`.
-    func requantize(_ accumulators: UnsafePointer<Int32>, rows: Int, lda: Int, into out: UnsafeMutablePointer<UInt8>,
-                    ldo: Int) {
+    /// Output codes (m × channels, row stride `ldo`) of `m` input rows (row stride `lda`): the GEMM, then
+    /// requantization — fused tile by tile on the native path, in two passes through OpenBLAS; the same bytes.
+    func apply(_ a: UnsafePointer<UInt8>, rows m: Int, lda: Int, into out: UnsafeMutablePointer<UInt8>, ldo: Int,
+               backend: IntegerGEMMBackend) {
         offsets.withUnsafeBufferPointer { po in
             multipliers.withUnsafeBufferPointer { pm in
-                ck_requantize_u8(accumulators, Int64(rows), Int64(channels), Int64(lda), po.baseAddress!,
-                                 pm.baseAddress!, output.zeroPoints[0], low, high, out, Int64(ldo))
+                switch backend {
+                case .native:
+                    gemm.values.withUnsafeBufferPointer { pb in
+                        gemm.packed.withUnsafeBufferPointer { pp in
+                            ck_gemm_u8s8_requantize(Int64(m), Int64(channels), Int64(depth), a, Int64(lda),
+                                                    pb.baseAddress!, Int64(depth), pp.isEmpty ? nil : pp.baseAddress!,
+                                                    po.baseAddress!, pm.baseAddress!, output.zeroPoints[0], low, high,
+                                                    out, Int64(ldo))
+                        }
+                    }
+                case .openBLAS:
+                    var accumulators = [Int32](repeating: 0, count: m * channels)
+                    accumulators.withUnsafeMutableBufferPointer { pc in
+                        IntegerGEMM.u8s8(m: m, a: a, lda: lda, weights: gemm, c: pc.baseAddress!, ldc: channels,
+                                         backend: .openBLAS)
+                        ck_requantize_u8(pc.baseAddress!, Int64(m), Int64(channels), Int64(channels), po.baseAddress!,
+                                         pm.baseAddress!, output.zeroPoints[0], low, high, out, Int64(ldo))
+                    }
+                }
             }
         }
     }

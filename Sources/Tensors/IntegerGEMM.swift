@@ -93,7 +93,7 @@ public struct PackedInt8Weights: Sendable {
     public let rows: Int, depth: Int
     public let values: [Int8]
     /// `ck_gemm_u8s8_pack`'s layout, or empty when this CPU's kernel takes the weights unpacked.
-    let packed: [Int8]
+    public let packed: [Int8]
 
     public init(values: [Int8], rows: Int) {
         precondition(rows >= 1 && values.count >= rows && values.count % rows == 0, "PackedInt8Weights: \(values.count) values in \(rows) rows")

@@ -70,7 +70,7 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
         }
     }
 
-    @Test(arguments: [(6, 1, 1, 1, 1), (6, 1, 3, 2, 1), (6, 3, 3, 1, 2), (4, 4, 1, 1, 0), (5, 2, 3, 2, 0)])
+    @Test(arguments: [(6, 1, 1, 1, 1), (6, 1, 3, 2, 1), (6, 3, 3, 1, 2), (4, 4, 1, 1, 0), (5, 2, 3, 2, 0), (70, 1, 3, 1, 1), (1, 1, 3, 1, 1)])
     func channelsLastIm2rowMatchesItsDefinition(channels: Int, groups: Int, kernel: Int, stride: Int, padding: Int) {
         var g = SeededGenerator(seed: UInt64(channels * 100 + kernel * 10 + stride))
         let (h, w) = (5, 7), pad: UInt8 = 131
@@ -84,10 +84,18 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
                 let value = y >= 0 && y < h && xx >= 0 && xx < w ? x[(y * w + xx) * channels + group * cg + c] : pad
                 expected[(oy * wo + ox) * depth + (ky * kernel + kx) * cg + c] = value
             } } } } }
-            var rows = [UInt8](repeating: 0, count: expected.count)
-            ck_im2row_u8_nhwc(x, Int64(h), Int64(w), Int64(channels), Int64(group * cg), Int64(cg), Int64(kernel),
-                              Int64(stride), Int64(padding), pad, &rows)
-            #expect(rows == expected, "group \(group)")
+            // Row stride depth + 3: the bytes past each row are left as they were.
+            let ldr = depth + 3
+            for vectorized in [Int32(0), 1] {
+                var rows = [UInt8](repeating: 77, count: ho * wo * ldr)
+                let ran = ck_im2row_u8_nhwc_with(vectorized, x, Int64(h), Int64(w), Int64(channels), Int64(group * cg),
+                                                 Int64(cg), Int64(kernel), Int64(stride), Int64(padding), pad, &rows,
+                                                 Int64(ldr))
+                if ran == 0 { continue }
+                let dense = (0..<(ho * wo)).flatMap { r in rows[(r * ldr)..<(r * ldr + depth)] }
+                #expect(dense == expected, "group \(group), vectorized \(vectorized)")
+                #expect((0..<(ho * wo)).allSatisfy { r in rows[(r * ldr + depth)..<((r + 1) * ldr)].allSatisfy { $0 == 77 } })
+            }
         }
     }
 
@@ -123,5 +131,31 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
             #expect((0..<m).allSatisfy { i in c[i * (n + 2) + n] == -1 && c[i * (n + 2) + n + 1] == -1 },
                     "backend \(backend) wrote outside its columns")
         }
+    }
+
+    @Test(arguments: [(20, 40, 12, 12), (20, 40, 10, 10), (33, 70, 9, 12), (5, 33, 288, 288), (3, 8, 20, 20)])
+    func fusedRequantizationGivesTheBytesOfTheTwoSteps(m: Int, n: Int, k: Int, lda: Int) {
+        // lda = k with k % 4 ≠ 0 packs A; a padded lda lets the kernel read A in place; m < 4 takes the dot path.
+        var g = SeededGenerator(seed: UInt64(m + n + k + lda))
+        let a = uint8s(m * lda, &g)
+        let b = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: g.nextInt(below: 256)) }
+        let offset = (0..<n).map { _ in Int32(g.nextInt(below: 200_001)) - 100_000 }
+        let multiplier = (0..<n).map { _ in Float(g.nextInt(below: 1000) + 1) * 1e-6 }
+        var accumulators = [Int32](repeating: 0, count: m * n)
+        ck_gemm_u8s8(Int64(m), Int64(n), Int64(k), a, Int64(lda), b, Int64(k), &accumulators, Int64(n))
+        var expected = [UInt8](repeating: 0, count: m * n)
+        ck_requantize_u8(accumulators, Int64(m), Int64(n), Int64(n), offset, multiplier, 100, 100, 255, &expected,
+                         Int64(n))
+        let weights = PackedInt8Weights(values: b, rows: n)
+        var fused = [UInt8](repeating: 0, count: m * (n + 1))
+        weights.values.withUnsafeBufferPointer { pb in
+            weights.packed.withUnsafeBufferPointer { pp in
+                ck_gemm_u8s8_requantize(Int64(m), Int64(n), Int64(k), a, Int64(lda), pb.baseAddress!, Int64(k),
+                                        pp.isEmpty ? nil : pp.baseAddress!, offset, multiplier, 100, 100, 255, &fused,
+                                        Int64(n + 1))
+            }
+        }
+        #expect((0..<m).flatMap { i in fused[(i * (n + 1))..<(i * (n + 1) + n)] } == expected)
+        #expect(Set(expected).count >= min(10, m * n / 3), "the test data should spread over many codes")
     }
 }

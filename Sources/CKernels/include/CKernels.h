@@ -80,6 +80,14 @@ int64_t ck_gemm_u8s8_packed_size(int64_t n, int64_t k);
 void ck_gemm_u8s8_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
                          int64_t ldb, const int8_t *packed, int32_t *c, int64_t ldc);
 
+/// `ck_gemm_u8s8_packed` followed by `ck_requantize_u8` of the result into `out` (row stride `ldo`), with each
+/// tile requantized while it is in cache on the packed VNNI path. The same bytes as the two calls. All m·lda bytes
+/// of A must be readable; when lda ≥ 4·⌈k/4⌉ the VNNI path reads A in place (the bytes past k of a row are ignored)
+/// instead of packing it.
+void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                             int64_t ldb, const int8_t *packed, const int32_t *offset, const float *multiplier,
+                             int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out, int64_t ldo);
+
 /// out[i·ldo + j] = clamp(rint(multiplier[j] · (acc[i·lda + j] + offset[j])) + zeroPoint, low, high) as uint8, for
 /// a (rows × columns) int32 matrix whose columns are output channels. The product is taken in double and rounded
 /// half to even; `low`/`high` (within 0…255) carry a fused ReLU (low = zeroPoint) or ReLU6. AVX-512 when the CPU
@@ -93,12 +101,18 @@ int ck_requantize_u8_with(int vectorized, const int32_t *acc, int64_t rows, int6
                           const int32_t *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
                           uint8_t *out, int64_t ldo);
 
-/// im2row for channels-last uint8 codes (H, W, C): rows (Ho·Wo) × (k·k·G), row (oy, ox) holding
-/// x[oy·s − p + ky, ox·s − p + kx, firstChannel + c] in (ky, kx, c) order for the G = `groupChannels` channels of one
-/// group; cells in the padding get `paddingCode` (the input's zero point).
+/// im2row for channels-last uint8 codes (H, W, C): rows (Ho·Wo) × (k·k·G) with row stride `ldr` (≥ k·k·G; bytes
+/// past k·k·G are left alone), row (oy, ox) holding x[oy·s − p + ky, ox·s − p + kx, firstChannel + c] in (ky, kx, c)
+/// order for the G = `groupChannels` channels of one group; cells in the padding get `paddingCode` (the input's zero
+/// point).
 void ck_im2row_u8_nhwc(const uint8_t *input, int64_t height, int64_t width, int64_t channels, int64_t firstChannel,
                        int64_t groupChannels, int64_t kernel, int64_t stride, int64_t padding, uint8_t paddingCode,
-                       uint8_t *rows);
+                       uint8_t *rows, int64_t ldr);
+
+/// `ck_im2row_u8_nhwc` on the AVX-512 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+int ck_im2row_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t height, int64_t width, int64_t channels,
+                           int64_t firstChannel, int64_t groupChannels, int64_t kernel, int64_t stride,
+                           int64_t padding, uint8_t paddingCode, uint8_t *rows, int64_t ldr);
 
 /// Max pooling of `batch` channels-last uint8 images (H, W, C) → (Ho, Wo, C) with a square window; padding cells
 /// never win. Codes keep their quantization parameters, since the maximum commutes with R = S·(Q − Z).
