@@ -14,6 +14,10 @@ import Tensors
 /// 3. each group's count is spread evenly over the bins of that group where `P > 0`, giving `Q` (0 where `P = 0`);
 ///    a bin with `P > 0` and `Q = 0` gets `Q = 10⁻⁴` of a count (MXNet's smoothing), so the divergence stays finite;
 /// 4. `KL(P‖Q) = Σ p log(p/q)` over normalised `P` and `Q`.
+/// Exact zeros are left out of the histogram first (as NVIDIA's pytorch-quantization does with `skip_zeros`): zero is
+/// exact under every threshold, since the range always includes it, so it has no quantization error to weigh — yet
+/// after a ReLU it is often half of all values, and its mass in bin 0 would make every candidate that merges bin 0
+/// with its neighbours look bad, clipping post-ReLU ranges to a fraction of their extent.
 /// The threshold is `T = i* · w` for the `i*` with the least divergence (ties: the smallest `i`, as the argmin of
 /// TensorRT and MXNet — for `i < 2L` the first `L − 1` groups are single bins, so data that fits below them gives
 /// equal divergences and the finest grid wins), and the range is
@@ -77,15 +81,17 @@ public final class EntropyObserver: Observer {
 
     /// `T = i* · w`, the least-divergence threshold (see the type's documentation).
     static func threshold(_ histogram: Histogram, levels: Int) -> Float {
-        guard histogram.maximumAbsolute > 0 else { return 0 }
-        let absolute = histogram.absoluteCounts, binCount = absolute.count
+        guard histogram.maximumAbsolute > 0, histogram.total > histogram.zeros else { return 0 }
+        var absolute = histogram.absoluteCounts
+        absolute[0] -= histogram.zeros
+        let binCount = absolute.count, total = histogram.total - histogram.zeros
         var kept = [Double](repeating: 0, count: binCount + 1)  // kept[i] = Σ absolute[0..<i]
         for bin in 0..<binCount { kept[bin + 1] = kept[bin] + absolute[bin] }
         var bestBins = binCount, bestDivergence = Double.infinity
         absolute.withUnsafeBufferPointer { counts in
             for candidate in min(levels, binCount)...binCount {
-                let divergence = klDivergence(counts, bins: candidate, outliers: histogram.total - kept[candidate],
-                                              levels: levels, total: histogram.total)
+                let divergence = klDivergence(counts, bins: candidate, outliers: total - kept[candidate],
+                                              levels: levels, total: total)
                 if divergence < bestDivergence { (bestBins, bestDivergence) = (candidate, divergence) }
             }
         }

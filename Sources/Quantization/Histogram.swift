@@ -22,6 +22,8 @@ struct Histogram: Equatable {
     private(set) var minimum = Float.infinity
     private(set) var maximum = -Float.infinity
     private(set) var total: Double = 0
+    /// How many of the values were exactly 0 (they sit in the two central bins).
+    private(set) var zeros: Double = 0
 
     init(binsPerSide: Int) {
         self.binsPerSide = binsPerSide
@@ -63,14 +65,17 @@ struct Histogram: Equatable {
     @inline(__always)
     mutating func add(_ values: UnsafeBufferPointer<Float>, _ range: Range<Int>) {
         let bins = binsPerSide, inverseWidth = limit > 0 ? Double(bins) / limit : 0
+        var zeroCount = 0
         counts.withUnsafeMutableBufferPointer { c in
             for index in range {
                 let value = Double(values[index])
                 let offset = min(Int(abs(value) * inverseWidth), bins - 1)
                 c[value < 0 ? bins - 1 - offset : bins + offset] += 1
+                if value == 0 { zeroCount += 1 }
             }
         }
         total += Double(range.count)
+        zeros += Double(zeroCount)
     }
 
     /// The histogram of `|x|`: `binsPerSide` counts, bin `k` covering `[k·w, (k+1)·w)`.

@@ -43,6 +43,19 @@ import Testing
         #expect(p.scales == [QuantizationParameters.smallestScale, QuantizationParameters.smallestScale])
     }
 
+    @Test func exactZerosDoNotMoveTheThreshold() throws {
+        // Post-ReLU data: half exact zeros. Zero is exact under any threshold, so the choice must be the one made
+        // on the non-zero values alone (before zeros were skipped, their mass in bin 0 clipped such ranges hard).
+        var g = SeededGenerator(seed: 12)
+        let positive = (0..<5000).map { _ in abs(g.nextNormal()) + 1e-3 }
+        let alone = EntropyObserver(), withZeros = EntropyObserver()
+        try alone.observe(Tensor(shape: [5000], scalars: positive))
+        try withZeros.observe(Tensor(shape: [10_000], scalars: positive + [Float](repeating: 0, count: 5000)))
+        let expected = try alone.computeParameters(bits: 8, signed: false, symmetric: false)
+        #expect(try withZeros.computeParameters(bits: 8, signed: false, symmetric: false) == expected)
+        #expect(expected.scales[0] * 255 > 2, "the range should keep most of the bell, got S = \(expected.scales[0])")
+    }
+
     @Test func perChannelNeverWidensTheRange() throws {
         let observer = EntropyObserver(axis: 1)
         try observer.observe(fourDimensional)
