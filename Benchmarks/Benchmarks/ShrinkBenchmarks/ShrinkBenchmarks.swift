@@ -1,5 +1,7 @@
-// Benchmarks: sgemm through Shrink's wrapper versus OpenBLAS called directly, and fmnist-cnn training steps and
-// inference at batch 1 and 256, each at 1 and 2 threads. Throughput figures are per call; divide by the batch.
+// Benchmarks: sgemm through Shrink's wrapper versus OpenBLAS called directly, the u8 × s8 GEMM (native kernel and
+// the OpenBLAS path) beside sgemm at the same shapes, and fmnist-cnn training steps and float and int8 inference at
+// batch 1 and 256, each at 1 and 2 threads (the GEMM kernels at 1). Throughput figures are per call; divide by the
+// batch, or by the GEMM's operations.
 import Benchmark
 import CBLASDirect
 import Shrink
@@ -12,6 +14,49 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .mallocCountTotal],
                                            warmupIterations: 5, maxDuration: .seconds(2), maxIterations: 100_000)
+
+    // C (m × n) = A (m × k) · Bᵀ: u8 × s8 → s32 natively and through OpenBLAS, and sgemm on the same shape, 1 thread.
+    for (m, n, k) in [(1024, 1024, 1024), (256, 128, 3136), (1, 512, 512)] {
+        let shape = "\(m)×\(n)×\(k)"
+        var g = SeededGenerator(seed: 9)
+        let a = (0..<(m * k)).map { _ in UInt8(g.nextInt(below: 256)) }
+        let b = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: g.nextInt(below: 256)) }
+        for backend in IntegerGEMMBackend.allCases {
+            Benchmark("u8s8 \(backend.rawValue) \(shape) t1") { benchmark in
+                BLAS.threads = 1
+                var c = [Int32](repeating: 0, count: m * n)
+                benchmark.startMeasurement()
+                for _ in benchmark.scaledIterations {
+                    a.withUnsafeBufferPointer { pa in
+                        b.withUnsafeBufferPointer { pb in
+                            c.withUnsafeMutableBufferPointer { pc in
+                                IntegerGEMM.u8s8(m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!,
+                                                 c: pc.baseAddress!, backend: backend)
+                            }
+                        }
+                    }
+                }
+                blackHole(c)
+            }
+        }
+        let fa = randomValues(m * k, seed: 10), fb = randomValues(n * k, seed: 11)
+        Benchmark("sgemm \(shape) t1") { benchmark in
+            BLAS.threads = 1
+            var c = [Float](repeating: 0, count: m * n)
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                fa.withUnsafeBufferPointer { pa in
+                    fb.withUnsafeBufferPointer { pb in
+                        c.withUnsafeMutableBufferPointer { pc in
+                            GEMM.sgemm(.none, .transposed, m: m, n: n, k: k, a: pa.baseAddress!, lda: k,
+                                       b: pb.baseAddress!, ldb: k, c: pc.baseAddress!)
+                        }
+                    }
+                }
+            }
+            blackHole(c)
+        }
+    }
 
     for threads in [1, 2] {
         let n = 256
@@ -50,6 +95,18 @@ let benchmarks: @Sendable () -> Void = {
         }
 
         for batch in [1, 256] {
+            Benchmark("fmnist-cnn int8 inference batch \(batch) t\(threads)") { benchmark in
+                let graph = try Architecture.fmnistCNN.makeGraph(inputShape: [1, 28, 28], classes: 10)
+                let folded = try graph.foldingBatchNorm()
+                let calibration = try Dataset(inputs: Tensor(shape: [256, 1, 28, 28], scalars: randomValues(256 * 784, seed: 5)),
+                                              labels: [Int32](repeating: 0, count: 256), classCount: 10)
+                let quantized = try QuantizedGraph(folded: folded, calibration: try calibrate(folded, on: calibration,
+                                                                                                samples: 256))
+                let x = Tensor(shape: [batch, 1, 28, 28], scalars: randomValues(batch * 784, seed: 3))
+                BLAS.threads = threads
+                benchmark.startMeasurement()
+                for _ in benchmark.scaledIterations { blackHole(try quantized.forward(x)) }
+            }
             Benchmark("fmnist-cnn inference batch \(batch) t\(threads)") { benchmark in
                 let graph = try Architecture.fmnistCNN.makeGraph(inputShape: [1, 28, 28], classes: 10)
                 let x = Tensor(shape: [batch, 1, 28, 28], scalars: randomValues(batch * 784, seed: 3))
