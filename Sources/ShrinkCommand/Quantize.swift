@@ -110,12 +110,12 @@ struct Quantize: ParsableCommand {
             let float = try Model.load(container, file: model)
             let split = try DataSource.load(data)
             let train = try float.prepare(split.train), test = try float.prepare(split.test)
+            guard train.count >= 2 else {
+                throw ShrinkError(.value, "the training split of \(data) has \(train.count) samples; quantization needs "
+                    + "at least 2 (calibration, then validation)")
+            }
             // A small training split is shared half and half between calibration and validation.
             let calibrationCount = min(calibrationSamples, max(1, train.count / 2))
-            guard train.count > calibrationCount else {
-                throw ShrinkError(.value, "the training split of \(data) has \(train.count) samples; calibration takes "
-                    + "\(calibrationCount) and validation needs more")
-            }
             let validationCount = min(validationSamples, train.count - calibrationCount)
             let validation = try Dataset(
                 inputs: train.inputs.slice(rows: calibrationCount..<(calibrationCount + validationCount)),
