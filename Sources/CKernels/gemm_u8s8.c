@@ -5,6 +5,7 @@
 // time; tests can force each path. Deliberately left out: zero-point corrections and requantization (the caller
 // does them on the int32 result), threads (callers split m).
 #include "CKernels.h"
+#include "features.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +13,8 @@
 #define MR 14
 #define NR 32
 
-static int has_vnni(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vnni");
-#else
-    return 0;
-#endif
-}
-
-static int has_avx2(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-#else
-    return 0;
-#endif
-}
+static int has_vnni(void) { return ck_has(CK_AVX512VNNI); }
+static int has_avx2(void) { return ck_has(CK_FEATURE_AVX2); }
 
 /* ------------------------------------------------------------------ portable */
 
@@ -97,44 +82,16 @@ static void pack_b_quads(const int8_t *b, int64_t ldb, int64_t j0, int64_t cols,
 
 #define VNNI_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
 
-/* tile (MR × NR int32, row stride ldt) = Σ_q A-panel[q] · B-panel[q] over `quads` groups of 4. */
+/* tile (MR × NR int32, row stride ldt) = Σ_q A · B-panel[q] over `quads` groups of 4 codes, where row r's q-th
+ * group is the 4 bytes at row[r] + q·step: step 4 for rows read in place, MR·4 for a packed A panel. */
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
-static void micro_vnni(int64_t quads, const uint8_t *pa, const int8_t *pb, int32_t *tile, int64_t ldt) {
+static void micro_vnni(int64_t quads, const uint8_t *const row[MR], int64_t step, const int8_t *pb, int32_t *tile,
+                       int64_t ldt) {
 #define DECLARE(r) __m512i c##r##a = _mm512_setzero_si512(), c##r##b = _mm512_setzero_si512();
     VNNI_ROWS(DECLARE)
 #undef DECLARE
-    for (int64_t q = 0; q < quads; q++) {
+    for (int64_t q = 0, offset = 0; q < quads; q++, offset += step) {
         __m512i b0 = _mm512_loadu_si512(pb), b1 = _mm512_loadu_si512(pb + 64), av;
-        const int32_t *groups = (const int32_t *)pa;
-#define STEP(r)                                               \
-        av = _mm512_set1_epi32(groups[r]);                    \
-        c##r##a = _mm512_dpbusd_epi32(c##r##a, av, b0);      \
-        c##r##b = _mm512_dpbusd_epi32(c##r##b, av, b1);
-        VNNI_ROWS(STEP)
-#undef STEP
-        pa += MR * 4;
-        pb += NR * 4;
-    }
-#define STORE(r)                                                       \
-    _mm512_storeu_si512(tile + (r) * ldt, c##r##a);                   \
-    _mm512_storeu_si512(tile + (r) * ldt + 16, c##r##b);
-    VNNI_ROWS(STORE)
-#undef STORE
-}
-
-/* `micro_vnni` reading A in place: row r of the tile starts at a + r·lda and its 4-byte groups are broadcast straight
- * from there, so A needs no packing when every row holds 4·quads readable bytes (bytes past k meet zero weights). */
-__attribute__((target("avx512f,avx512bw,avx512vnni")))
-static void micro_vnni_direct(int64_t quads, const uint8_t *a, int64_t lda, int64_t rows, const int8_t *pb,
-                              int32_t *tile, int64_t ldt) {
-    const uint8_t *row[MR];
-    for (int64_t r = 0; r < MR; r++) row[r] = a + (r < rows ? r : rows - 1) * lda;  /* missing rows: discarded */
-#define DECLARE(r) __m512i c##r##a = _mm512_setzero_si512(), c##r##b = _mm512_setzero_si512();
-    VNNI_ROWS(DECLARE)
-#undef DECLARE
-    for (int64_t q = 0; q < quads; q++) {
-        __m512i b0 = _mm512_loadu_si512(pb), b1 = _mm512_loadu_si512(pb + 64), av;
-        int64_t offset = 4 * q;
 #define STEP(r)                                                           \
         av = _mm512_set1_epi32(*(const int32_t *)(row[r] + offset));      \
         c##r##a = _mm512_dpbusd_epi32(c##r##a, av, b0);                  \
@@ -148,6 +105,17 @@ static void micro_vnni_direct(int64_t quads, const uint8_t *a, int64_t lda, int6
     _mm512_storeu_si512(tile + (r) * ldt + 16, c##r##b);
     VNNI_ROWS(STORE)
 #undef STORE
+}
+
+/* The rows of a packed A panel (`pack_a_quads`), for `micro_vnni` with step MR·4. */
+static void panel_rows(const uint8_t *pa, const uint8_t *row[MR]) {
+    for (int64_t r = 0; r < MR; r++) row[r] = pa + 4 * r;
+}
+
+/* `rows` rows of A read in place from a, for `micro_vnni` with step 4; missing rows repeat the last one (their
+ * results are discarded). Every row must hold 4·quads readable bytes (bytes past k meet zero weights). */
+static void matrix_rows(const uint8_t *a, int64_t lda, int64_t rows, const uint8_t *row[MR]) {
+    for (int64_t r = 0; r < MR; r++) row[r] = a + (r < rows ? r : rows - 1) * lda;
 }
 
 /* Few rows of A (batch-1 shapes): packing would cost more than the product, and A and B are both K-contiguous, so
@@ -217,10 +185,12 @@ static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t
         for (int64_t ip = 0; ip < aPanels; ip++) {
             int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
             int32_t *ct = c + ip * MR * ldc + jp * NR;
+            const uint8_t *row[MR];
+            panel_rows(pa + ip * quads * MR * 4, row);
             if (rows == MR && cols == NR) {
-                micro_vnni(quads, pa + ip * quads * MR * 4, pb + jp * quads * NR * 4, ct, ldc);
+                micro_vnni(quads, row, MR * 4, pb + jp * quads * NR * 4, ct, ldc);
             } else {
-                micro_vnni(quads, pa + ip * quads * MR * 4, pb + jp * quads * NR * 4, edge, NR);
+                micro_vnni(quads, row, MR * 4, pb + jp * quads * NR * 4, edge, NR);
                 for (int64_t i = 0; i < rows; i++) memcpy(ct + i * ldc, edge + i * NR, (size_t)cols * sizeof(int32_t));
             }
         }
@@ -255,13 +225,15 @@ static void gemm_vnni_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
     for (int64_t ip = 0; ip < aPanels; ip++) {
         int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
         pack_a_quads(a, lda, ip * MR, rows, k, quads, pa);
+        const uint8_t *row[MR];
+        panel_rows(pa, row);
         for (int64_t jp = 0; jp < bPanels; jp++) {
             int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
             int32_t *ct = c + ip * MR * ldc + jp * NR;
             if (rows == MR && cols == NR) {
-                micro_vnni(quads, pa, pb + jp * quads * NR * 4, ct, ldc);
+                micro_vnni(quads, row, MR * 4, pb + jp * quads * NR * 4, ct, ldc);
             } else {
-                micro_vnni(quads, pa, pb + jp * quads * NR * 4, edge, NR);
+                micro_vnni(quads, row, MR * 4, pb + jp * quads * NR * 4, edge, NR);
                 for (int64_t i = 0; i < rows; i++) memcpy(ct + i * ldc, edge + i * NR, (size_t)cols * sizeof(int32_t));
             }
         }
@@ -281,11 +253,16 @@ static void gemm_vnni_packed_requantize(int64_t m, int64_t n, int64_t k, const u
     int32_t tile[MR * NR];
     for (int64_t ip = 0; ip < aPanels; ip++) {
         int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
-        if (!direct) pack_a_quads(a, lda, ip * MR, rows, k, quads, pa);
+        const uint8_t *row[MR];
+        if (direct) {
+            matrix_rows(a + ip * MR * lda, lda, rows, row);
+        } else {
+            pack_a_quads(a, lda, ip * MR, rows, k, quads, pa);
+            panel_rows(pa, row);
+        }
         for (int64_t jp = 0; jp < bPanels; jp++) {
             int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
-            if (direct) micro_vnni_direct(quads, a + ip * MR * lda, lda, rows, pb + jp * quads * NR * 4, tile, NR);
-            else micro_vnni(quads, pa, pb + jp * quads * NR * 4, tile, NR);
+            micro_vnni(quads, row, direct ? 4 : MR * 4, pb + jp * quads * NR * 4, tile, NR);
             ck_requantize_u8(tile, rows, cols, NR, offset + jp * NR, multiplier + jp * NR, zeroPoint, low, high,
                              out + ip * MR * ldo + jp * NR, ldo);
         }

@@ -3,6 +3,7 @@
 // already the next layer's input, and max pooling is a vector maximum over channels. Conversions to and from the
 // float engine's NCHW sit at the edges of the integer graph.
 #include "CKernels.h"
+#include "features.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -76,13 +77,11 @@ static void im2row_avx512(const uint8_t *input, int64_t height, int64_t width, i
     IM2ROW_BODY(copy_avx512, fill_avx512)
 }
 
-static int has_avx512bw(void);
-
 int ck_im2row_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t height, int64_t width, int64_t channels,
                            int64_t firstChannel, int64_t groupChannels, int64_t kernel, int64_t stride,
                            int64_t padding, uint8_t paddingCode, uint8_t *rows, int64_t ldr) {
     if (vectorized) {
-        if (!has_avx512bw()) return 0;
+        if (!ck_has(CK_AVX512BW)) return 0;
         im2row_avx512(input, height, width, channels, firstChannel, groupChannels, kernel, stride, padding,
                       paddingCode, rows, ldr);
     } else {
@@ -95,7 +94,7 @@ int ck_im2row_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t height,
 void ck_im2row_u8_nhwc(const uint8_t *input, int64_t height, int64_t width, int64_t channels, int64_t firstChannel,
                        int64_t groupChannels, int64_t kernel, int64_t stride, int64_t padding, uint8_t paddingCode,
                        uint8_t *rows, int64_t ldr) {
-    ck_im2row_u8_nhwc_with(has_avx512bw(), input, height, width, channels, firstChannel, groupChannels, kernel,
+    ck_im2row_u8_nhwc_with(ck_has(CK_AVX512BW), input, height, width, channels, firstChannel, groupChannels, kernel,
                            stride, padding, paddingCode, rows, ldr);
 }
 
@@ -150,20 +149,11 @@ static void maxpool_avx512(const uint8_t *input, int64_t batch, int64_t height, 
     }
 }
 
-static int has_avx512bw(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-#else
-    return 0;
-#endif
-}
-
 int ck_maxpool2d_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t batch, int64_t height, int64_t width,
                               int64_t channels, int64_t kernel, int64_t stride, int64_t padding, uint8_t *output,
                               int64_t outputHeight, int64_t outputWidth) {
     if (vectorized) {
-        if (!has_avx512bw()) return 0;
+        if (!ck_has(CK_AVX512BW)) return 0;
         maxpool_avx512(input, batch, height, width, channels, kernel, stride, padding, output, outputHeight,
                        outputWidth);
     } else {
@@ -176,7 +166,7 @@ int ck_maxpool2d_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t batc
 void ck_maxpool2d_u8_nhwc(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
                           int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t outputHeight,
                           int64_t outputWidth) {
-    ck_maxpool2d_u8_nhwc_with(has_avx512bw(), input, batch, height, width, channels, kernel, stride, padding, output,
+    ck_maxpool2d_u8_nhwc_with(ck_has(CK_AVX512BW), input, batch, height, width, channels, kernel, stride, padding, output,
                               outputHeight, outputWidth);
 }
 

@@ -5,6 +5,7 @@
 // portable one: both compute ((double)acc + (double)offset) · (double)multiplier exactly the same way, round half to
 // even, clamp, then add the zero point.
 #include "CKernels.h"
+#include "features.h"
 #include <immintrin.h>
 
 /* Round half to even without a libm call: adding and subtracting 1.5 · 2^52 leaves the nearest integer under the
@@ -67,20 +68,11 @@ static void requantize_avx512(const int32_t *acc, int64_t rows, int64_t columns,
     }
 }
 
-static int has_avx512(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-#else
-    return 0;
-#endif
-}
-
 int ck_requantize_u8_with(int vectorized, const int32_t *acc, int64_t rows, int64_t columns, int64_t lda,
                           const int32_t *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
                           uint8_t *out, int64_t ldo) {
     if (vectorized) {
-        if (!has_avx512()) return 0;
+        if (!ck_has(CK_AVX512BW)) return 0;
         requantize_avx512(acc, rows, columns, lda, offset, multiplier, zeroPoint, low, high, out, ldo);
     } else {
         requantize_scalar(acc, rows, columns, lda, offset, multiplier, zeroPoint, low, high, out, ldo);
@@ -91,5 +83,5 @@ int ck_requantize_u8_with(int vectorized, const int32_t *acc, int64_t rows, int6
 void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const int32_t *offset,
                       const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
                       int64_t ldo) {
-    ck_requantize_u8_with(has_avx512(), acc, rows, columns, lda, offset, multiplier, zeroPoint, low, high, out, ldo);
+    ck_requantize_u8_with(ck_has(CK_AVX512BW), acc, rows, columns, lda, offset, multiplier, zeroPoint, low, high, out, ldo);
 }

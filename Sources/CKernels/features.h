@@ -1,0 +1,12 @@
+// Private to CKernels: one test for "does this CPU have every feature in `wanted`" (CK_FEATURE_* bits), over
+// ck_cpu_features(), so each kernel's run-time dispatch reads the same detection.
+#ifndef CKERNELS_FEATURES_H
+#define CKERNELS_FEATURES_H
+#include "CKernels.h"
+
+static inline int ck_has(uint32_t wanted) { return (ck_cpu_features() & wanted) == wanted; }
+
+#define CK_AVX512BW (CK_FEATURE_AVX512F | CK_FEATURE_AVX512BW)
+#define CK_AVX512VNNI (CK_FEATURE_AVX512F | CK_FEATURE_AVX512BW | CK_FEATURE_AVX512VNNI)
+
+#endif
