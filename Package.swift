@@ -28,8 +28,10 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Tensors", "CZlib"]),
         .target(name: "NeuralNetworks", dependencies: ["Tensors", "Datasets"]),
         .target(name: "Quantization", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "CKernels"]),
+        .target(name: "Pruning", dependencies: ["Tensors", "Datasets", "NeuralNetworks"]),
         .target(name: "Reports", dependencies: ["Tensors", "NeuralNetworks"]),
-        .target(name: "Shrink", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "Quantization", "Reports"]),
+        .target(name: "Shrink", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "Quantization", "Pruning",
+                                               "Reports"]),
         .executableTarget(
             name: "ShrinkCommand",
             dependencies: [
@@ -43,6 +45,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Datasets"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
+        .testTarget(name: "PruningTests", dependencies: ["Pruning"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "ShrinkTests", dependencies: ["Shrink"]),
         .testTarget(name: "ShrinkCommandTests", dependencies: ["Datasets", "Tensors", "NeuralNetworks", "ShrinkCommand"]),

@@ -61,6 +61,13 @@ public struct Dataset: Sendable {
         return Dataset(unchecked: inputs.slice(rows: 0..<kept), labels: Array(labels[0..<kept]), classCount: classCount)
     }
 
+    /// The samples in `range` (clamped to `0..<count`), keeping `classCount`: a held-out part of a split.
+    public func rows(_ range: Range<Int>) -> Dataset {
+        let lower = min(max(range.lowerBound, 0), count), upper = min(max(range.upperBound, lower), count)
+        return Dataset(unchecked: inputs.slice(rows: lower..<upper), labels: Array(labels[lower..<upper]),
+                       classCount: classCount)
+    }
+
     /// The samples at `indices`, in that order: inputs (B, …) and their labels.
     ///
     /// - Precondition: every index is in `0..<count` (indices come from a `BatchSchedule`, not from user input).

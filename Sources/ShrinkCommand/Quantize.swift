@@ -117,10 +117,7 @@ struct Quantize: ParsableCommand {
             // A small training split is shared half and half between calibration and validation.
             let calibrationCount = min(calibrationSamples, max(1, train.count / 2))
             let validationCount = min(validationSamples, train.count - calibrationCount)
-            let validation = try Dataset(
-                inputs: train.inputs.slice(rows: calibrationCount..<(calibrationCount + validationCount)),
-                labels: Array(train.labels[calibrationCount..<(calibrationCount + validationCount)]),
-                classCount: train.classCount)
+            let validation = train.rows(calibrationCount..<(calibrationCount + validationCount))
             let autoObservers: [ObserverKind] = weightOnly ? [.minmax, .mse, .percentile]
                 : [.minmax, .percentile, .entropy, .mse, .movingAverage]
             let search = try QuantizationSearch(

@@ -1,0 +1,87 @@
+// Masks: which weights pruning keeps, as pure functions of scores — per layer (every layer loses the same fraction)
+// or global (one threshold across the network) — and the prunable weights of a graph (conv and linear weights;
+// biases and BatchNorm parameters stay dense, as in torch.nn.utils.prune's usual use).
+import NeuralNetworks
+import Tensors
+
+/// Where one sparsity target applies.
+public enum PruningScope: String, CaseIterable, Codable, Sendable {
+    /// Each prunable layer loses `sparsity` of its weights.
+    case layer
+    /// One threshold across all prunable layers: `sparsity` of all their weights go, wherever the scores are lowest.
+    case global
+
+    /// The scope called `name`; `ShrinkError(.unknownName)` listing the choices otherwise.
+    public init(named name: String) throws {
+        guard let value = PruningScope(rawValue: name) else {
+            throw ShrinkError(.unknownName, "unknown pruning scope '\(name)'; expected one of: "
+                + Self.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        self = value
+    }
+}
+
+/// The weights pruning may remove: every conv and linear weight, keyed by node name, in graph order.
+public func prunableWeights(_ graph: Graph) -> [(node: String, parameter: Parameter)] {
+    graph.nodes.compactMap { node in
+        if let conv = node.layer as? Conv2d { return (node.name, conv.weight) }
+        if let linear = node.layer as? Linear { return (node.name, linear.weight) }
+        return nil
+    }
+}
+
+/// Masks (1 keep, 0 prune) that remove the lowest-scored fraction `sparsity` of the weights, per layer or globally.
+///
+/// Ties break by position (the earlier weight goes first), so the result is a pure function of the scores. No layer
+/// is emptied: each keeps at least its highest-scored weight, even when the global threshold would take them all.
+/// Weights already pruned should carry a score of `-infinity` so that they count towards the target first.
+///
+/// - Throws: `ShrinkError(.value)` when `sparsity ∉ [0, 1)` or a score is NaN.
+public func pruningMasks(scores: [(name: String, scores: Tensor)], sparsity: Double,
+                         scope: PruningScope) throws -> [String: Tensor] {
+    guard sparsity >= 0, sparsity < 1, sparsity.isFinite else {
+        throw ShrinkError(.value, "sparsity must be in [0, 1), got \(sparsity)")
+    }
+    for (name, tensor) in scores where tensor.scalars.contains(where: \.isNaN) {
+        throw ShrinkError(.value, "the scores of '\(name)' hold a NaN")
+    }
+    var masks = [String: Tensor]()
+    switch scope {
+    case .layer:
+        for (name, tensor) in scores {
+            let count = tensor.count
+            let remove = min(Int((Double(count) * sparsity).rounded()), max(count - 1, 0))
+            var mask = [Float](repeating: 1, count: count)
+            let order = (0..<count).sorted { (tensor.scalars[$0], $0) < (tensor.scalars[$1], $1) }
+            for index in order.prefix(remove) { mask[index] = 0 }
+            masks[name] = Tensor(shape: tensor.shape, scalars: mask)
+        }
+    case .global:
+        var entries: [(score: Float, layer: Int, index: Int)] = []
+        for (layer, (_, tensor)) in scores.enumerated() {
+            for (index, score) in tensor.scalars.enumerated() { entries.append((score, layer, index)) }
+        }
+        entries.sort { ($0.score, $0.layer, $0.index) < ($1.score, $1.layer, $1.index) }
+        var remove = Int((Double(entries.count) * sparsity).rounded())
+        var kept = scores.map(\.scores.count)
+        var masks1 = scores.map { [Float](repeating: 1, count: $0.scores.count) }
+        for entry in entries where remove > 0 {
+            guard kept[entry.layer] > 1 else { continue }  // never empty a layer
+            masks1[entry.layer][entry.index] = 0
+            kept[entry.layer] -= 1
+            remove -= 1
+        }
+        for (layer, (name, tensor)) in scores.enumerated() {
+            masks[name] = Tensor(shape: tensor.shape, scalars: masks1[layer])
+        }
+    }
+    return masks
+}
+
+/// The fraction of zeros in a set of weights (how sparse a model's prunable weights are).
+public func sparsity(of weights: [Tensor]) -> Double {
+    let total = weights.reduce(0) { $0 + $1.count }
+    guard total > 0 else { return 0 }
+    let zeros = weights.reduce(0) { sum, tensor in sum + tensor.scalars.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } }
+    return Double(zeros) / Double(total)
+}
