@@ -32,11 +32,11 @@ public func prunableWeights(_ graph: Graph) -> [(node: String, parameter: Parame
 
 /// Masks (1 keep, 0 prune) that remove the lowest-scored fraction `sparsity` of the weights, per layer or globally.
 ///
-/// Ties break by position (the earlier weight goes first), so the result is a pure function of the scores. No layer
-/// is emptied: each keeps at least its highest-scored weight, even when the global threshold would take them all.
+/// Ties break by position (the earlier weight goes first), so the result is a pure function of the scores.
 /// Weights already pruned should carry a score of `-infinity` so that they count towards the target first.
 ///
-/// - Throws: `ShrinkError(.value)` when `sparsity ∉ [0, 1)` or a score is NaN.
+/// - Throws: `ShrinkError(.value)` when `sparsity ∉ [0, 1)`, a score is NaN, or the target would remove every
+///   weight of a layer (naming it).
 public func pruningMasks(scores: [(name: String, scores: Tensor)], sparsity: Double,
                          scope: PruningScope) throws -> [String: Tensor] {
     guard sparsity >= 0, sparsity < 1, sparsity.isFinite else {
@@ -50,7 +50,11 @@ public func pruningMasks(scores: [(name: String, scores: Tensor)], sparsity: Dou
     case .layer:
         for (name, tensor) in scores {
             let count = tensor.count
-            let remove = min(Int((Double(count) * sparsity).rounded()), max(count - 1, 0))
+            let remove = Int((Double(count) * sparsity).rounded())
+            guard remove < count || count == 0 else {
+                throw ShrinkError(.value, "sparsity \(sparsity) would remove all \(count) weights of '\(name)'; a "
+                    + "layer keeps at least one")
+            }
             var mask = [Float](repeating: 1, count: count)
             let order = (0..<count).sorted { (tensor.scalars[$0], $0) < (tensor.scalars[$1], $1) }
             for index in order.prefix(remove) { mask[index] = 0 }
@@ -62,14 +66,16 @@ public func pruningMasks(scores: [(name: String, scores: Tensor)], sparsity: Dou
             for (index, score) in tensor.scalars.enumerated() { entries.append((score, layer, index)) }
         }
         entries.sort { ($0.score, $0.layer, $0.index) < ($1.score, $1.layer, $1.index) }
-        var remove = Int((Double(entries.count) * sparsity).rounded())
+        let remove = Int((Double(entries.count) * sparsity).rounded())
         var kept = scores.map(\.scores.count)
         var masks1 = scores.map { [Float](repeating: 1, count: $0.scores.count) }
-        for entry in entries where remove > 0 {
-            guard kept[entry.layer] > 1 else { continue }  // never empty a layer
+        for entry in entries.prefix(remove) {
             masks1[entry.layer][entry.index] = 0
             kept[entry.layer] -= 1
-            remove -= 1
+        }
+        if let emptied = kept.indices.first(where: { kept[$0] == 0 && scores[$0].scores.count > 0 }) {
+            throw ShrinkError(.value, "sparsity \(sparsity) with one global threshold would remove every weight of '"
+                + "\(scores[emptied].name)'; lower the sparsity or prune with --scope layer")
         }
         for (layer, (name, tensor)) in scores.enumerated() {
             masks[name] = Tensor(shape: tensor.shape, scalars: masks1[layer])

@@ -19,9 +19,10 @@ public struct FilterPruningPlan {
     }
 
     /// Chooses, for each layer (the set of producers a group spans, named by joining them with "+"), the
-    /// lowest-scored groups: `fraction` of them (rounded), or down to `counts[layer]` groups when given — never all.
+    /// lowest-scored groups: `fraction` of them (rounded), or down to `counts[layer]` groups when given.
     ///
-    /// - Throws: `ShrinkError(.value)` when `fraction ∉ [0, 1)` or nothing in the graph can be removed.
+    /// - Throws: `ShrinkError(.value)` when `fraction ∉ [0, 1)`, nothing in the graph can be removed, or a layer would
+    ///   lose every channel (naming it).
     public init(_ graph: Graph, removing fraction: Double, score: PruningScore, data: ScoringData?,
                 seed: UInt64, keeping counts: [String: Int] = [:]) throws {
         guard fraction >= 0, fraction < 1, fraction.isFinite else {
@@ -44,7 +45,11 @@ public struct FilterPruningPlan {
         for layer in layerOrder {
             let members = byLayer[layer]!
             let key = layer.joined(separator: "+")
-            let keep = max(1, counts[key] ?? Int((Double(members.count) * (1 - fraction)).rounded()))
+            let keep = counts[key] ?? Int((Double(members.count) * (1 - fraction)).rounded())
+            guard keep >= 1 else {
+                throw ShrinkError(.value, "removing \(fraction) of the channels would empty '\(key)' (\(members.count) "
+                    + "channels); the most it can lose is \(members.count - 1)")
+            }
             let order = members.sorted { (scores[$0], $0) < (scores[$1], $1) }
             for index in order.prefix(max(0, members.count - keep)) { removed.insert(candidates[index].id) }
         }
@@ -204,7 +209,7 @@ func pruneFilters(_ model: Model, train: Dataset, validation: Dataset?, settings
     for round in 1...rounds {
         let target = PruningSchedule.iterativeSparsity(round: round, rounds: rounds, final: settings.sparsity)
         // Each layer keeps round(original × (1 − target)) of its groups, whatever earlier rounds left.
-        let keep = originalCounts.mapValues { max(1, Int((Double($0) * (1 - target)).rounded())) }
+        let keep = originalCounts.mapValues { Int((Double($0) * (1 - target)).rounded()) }
         let plan = try FilterPruningPlan(graph, removing: target, score: settings.score, data: data,
                                          seed: settings.seed &+ UInt64(round), keeping: keep)
         graph = try plan.apply(to: graph)
