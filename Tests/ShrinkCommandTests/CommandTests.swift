@@ -200,3 +200,66 @@ func writeSmallImageNPZ(to path: String) throws {
                                                                                       "small.npz"])
     }
 }
+
+@Suite(.serialized) struct PruneCommandTests {
+    @Test func unstructuredAndFilterPruning() throws {
+        let dir = try temporaryDirectory()
+        let data = dir + "/small.npz", model = dir + "/float.safetensors"
+        try writeSmallImageNPZ(to: data)
+        #expect(try shrink(["train", "--arch", "fmnist-small", "--data", data, "--epochs", "5", "--batch-size", "16",
+                            "--out", model]).status == 0)
+        func report(_ arguments: [String]) throws -> [String: Any] {
+            let r = try shrink(["prune", model, "--data", data, "--validation-samples", "20", "--batch-size", "16",
+                                "--json"] + arguments)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("round 1: target"))
+            return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+        }
+        let sparse = dir + "/sparse.safetensors"
+        let u = try report(["--out", sparse, "--sparsity", "0.7", "--schedule", "iterative", "--rounds", "2"])
+        #expect((u["steps"] as? [[String: Any]])?.count == 2)
+        let dense = u["dense"] as? [String: Any], pruned = u["pruned"] as? [String: Any]
+        let nonzero = pruned?["nonzero_parameters"] as? Int ?? 0, parameters = dense?["parameters"] as? Int ?? 0
+        #expect(nonzero > 0 && Double(nonzero) < 0.4 * Double(parameters))
+        let eval = try shrink(["eval", sparse, "--data", data, "--json"])
+        let e = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any]
+        #expect(e?["accuracy"] as? Double == pruned?["test_accuracy"] as? Double)
+        // Filter pruning: smaller layers that info shows.
+        let small = dir + "/filters.safetensors"
+        let f = try report(["--out", small, "--sparsity", "0.5", "--structure", "filter"])
+        #expect(((f["pruned"] as? [String: Any])?["macs"] as? Int ?? .max) < ((f["dense"] as? [String: Any])?["macs"] as? Int ?? 0))
+        let info = try shrink(["info", small, "--json"])
+        let layers = (try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any])?["layers"]
+            as? [[String: Any]] ?? []
+        #expect(layers.first { $0["name"] as? String == "conv1" }?["output_shape"] as? [Int] == [4, 8, 8])
+        let provenance = try SafeTensorsFile.decode(try readFile(small), file: small).metadata["shrink.provenance"] ?? ""
+        #expect(provenance.contains("\"prune\"") && provenance.contains("filter"))
+    }
+
+    @Test func badPruningRequestsWriteNothing() throws {
+        let dir = try temporaryDirectory()
+        let data = dir + "/small.npz", model = dir + "/float.safetensors", out = dir + "/p.safetensors"
+        try writeSmallImageNPZ(to: data)
+        #expect(try shrink(["train", "--arch", "fmnist-small", "--data", data, "--epochs", "1", "--out", model]).status == 0)
+        for (arguments, text) in [(["--sparsity", "1"], "--sparsity must be in [0, 1)"),
+                                  (["--sparsity=-0.5"], "--sparsity must be in [0, 1)"),
+                                  (["--sparsity", "0.5", "--score", "obs2"], "unknown pruning score 'obs2'"),
+                                  (["--sparsity", "0.5", "--structure", "blocks"], "unknown pruning structure"),
+                                  (["--sparsity", "0.5", "--rounds", "0"], "--rounds")] {
+            let r = try shrink(["prune", model, "--data", data, "--out", out] + arguments)
+            #expect(r.status != 0 && r.stderr.contains(text), "\(arguments): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+        // fmnist-small's conv1 has 8 channels: removing 95% of them would empty it.
+        expectFailure(try shrink(["prune", model, "--data", data, "--out", out, "--sparsity", "0.95", "--structure",
+                                  "filter"]), mentioning: "would empty", noFile: out)
+        expectFailure(try shrink(["prune", model, "--data", data, "--out", out, "--sparsity", "0.5", "--structure",
+                                  "filter", "--score", "bn-scale"]), mentioning: "BatchNorm", noFile: out)
+        expectFailure(try shrink(["prune", model, "--data", data, "--out", out, "--sparsity", "0.5", "--structure",
+                                  "filter", "--schedule", "gradual"]), mentioning: "gradual", noFile: out)
+        let quantized = dir + "/q.safetensors"
+        #expect(try shrink(["quantize", model, "--data", data, "--out", quantized]).status == 0)
+        expectFailure(try shrink(["prune", quantized, "--data", data, "--out", out, "--sparsity", "0.5"]),
+                      mentioning: "quantized", noFile: out)
+    }
+}
