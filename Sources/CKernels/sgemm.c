@@ -4,6 +4,7 @@
 // micro-kernel always runs full MR × NR tiles and edge tiles go through a small buffer.
 // Deliberately left out: threads (callers split C), complex types, column-major storage.
 #include "CKernels.h"
+#include "transpose16.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,33 +20,6 @@ int ck_sgemm_uses_avx512(void);
 /* Element (i, p) of op(A) and (p, j) of op(B) as stored. */
 #define A_AT(i, p) (transA ? a[(p) * lda + (i)] : a[(i) * lda + (p)])
 #define B_AT(p, j) (transB ? b[(j) * ldb + (p)] : b[(p) * ldb + (j)])
-
-/* Transposes 16 rows of 16 floats (row j at src + j·ld) into registers holding the 16 columns: out[p][j] =
- * src[j·ld + p]. Three rounds of shuffles: pairs (unpack), quads (shuffle_ps), then 128-bit lanes (shuffle_f32x4). */
-__attribute__((target("avx512f")))
-static inline void transpose16(const float *src, int64_t ld, __m512 out[16]) {
-    __m512 r[16], t[16], u[16];
-    for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(src + j * ld);
-    for (int j = 0; j < 16; j += 2) {
-        t[j] = _mm512_unpacklo_ps(r[j], r[j + 1]);
-        t[j + 1] = _mm512_unpackhi_ps(r[j], r[j + 1]);
-    }
-    for (int j = 0; j < 16; j += 4) {
-        u[j] = _mm512_shuffle_ps(t[j], t[j + 2], 0x44);
-        u[j + 1] = _mm512_shuffle_ps(t[j], t[j + 2], 0xEE);
-        u[j + 2] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0x44);
-        u[j + 3] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
-    }
-    /* u[4g + q] holds, in lane L, element 4L + q of rows 4g … 4g+3. */
-    for (int q = 0; q < 4; q++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88), v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
-        out[q] = _mm512_shuffle_f32x4(v0, v2, 0x88);
-        out[q + 8] = _mm512_shuffle_f32x4(v0, v2, 0xDD);
-        out[q + 4] = _mm512_shuffle_f32x4(v1, v3, 0x88);
-        out[q + 12] = _mm512_shuffle_f32x4(v1, v3, 0xDD);
-    }
-}
 
 /* pack_a for A stored (m × k) with all MR rows present: 16 p at a time through transpose16 (rows MR … 15 read as
  * copies of the last row and masked off on store). Returns how many p it packed (a multiple of 16). */

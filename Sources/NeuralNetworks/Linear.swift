@@ -11,6 +11,9 @@ public final class Linear: ActivationFusing {
     public var inputFeatures: Int { weight.value.shape[1] }
     public var outputFeatures: Int { weight.value.shape[0] }
     private var savedInput = Tensor(zeros: [0])
+    /// The weight in CSR form, when inference runs the sparse kernel (see `useSparseKernel`); dropped by a training
+    /// forward, since training changes the weights.
+    public private(set) var sparseWeight: SparseMatrix?
 
     /// Creates the layer from its tensors: `weight` [out, in], `bias` [out] or nil.
     public init(weight: Tensor, bias: Tensor?) {
@@ -55,9 +58,23 @@ public final class Linear: ActivationFusing {
         compute(inputs[0], mode: .inference, clampAt: cap)
     }
 
+    /// The density below which the sparse kernel beats the dense one here (docs/benchmarks.md, "Sparse kernel").
+    public static let sparseKernelDensity = 0.3
+
+    /// Runs inference through the sparse kernel (`ck_spmm_csr`) when at most `maximumDensity` of the weights are
+    /// nonzero, with a CSR copy of the current weights; returns whether it does. Training drops the copy (the dense
+    /// path trains); after changing the weights by hand, call this again.
+    @discardableResult
+    public func useSparseKernel(maximumDensity: Double) -> Bool {
+        let matrix = SparseMatrix(dense: weight.value)
+        sparseWeight = matrix.density <= maximumDensity ? matrix : nil
+        return sparseWeight != nil
+    }
+
     private func compute(_ x: Tensor, mode: Mode, clampAt cap: Float?) -> Tensor {
         // x (N, in)
         let n = x.shape[0], i = inputFeatures, o = outputFeatures
+        if mode == .training { sparseWeight = nil }
         var y = Tensor(uninitialized: [n, o])  // (N, out)
         y.withUnsafeMutableBufferPointer { py in
             if let bias {
@@ -68,6 +85,10 @@ public final class Linear: ActivationFusing {
                 py.update(repeating: 0)
             }
             x.withUnsafeBufferPointer { px in
+                if let sparseWeight {
+                    sparseWeight.multiplyTransposed(px.baseAddress!, samples: n, into: py.baseAddress!)
+                    return
+                }
                 weight.value.withUnsafeBufferPointer { pw in
                     if n == 1 {
                         BLAS.sgemv(.none, rows: o, columns: i, a: pw.baseAddress!, x: px.baseAddress!,
@@ -117,5 +138,17 @@ public final class Linear: ActivationFusing {
             }
         }
         return [dx]
+    }
+}
+
+extension Graph {
+    /// Switches every linear layer whose weights are at most `maximumDensity` nonzero to the sparse kernel for
+    /// inference (see `Linear.useSparseKernel`); returns their names. Dense layers are left as they are.
+    @discardableResult
+    public func useSparseKernels(maximumDensity: Double = Linear.sparseKernelDensity) -> [String] {
+        nodes.compactMap { node in
+            guard let linear = node.layer as? Linear, linear.useSparseKernel(maximumDensity: maximumDensity) else { return nil }
+            return node.name
+        }
     }
 }

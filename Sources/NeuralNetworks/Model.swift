@@ -89,17 +89,33 @@ public final class Model {
                                metadata: metadata)
     }
 
-    /// The float value of a stored tensor: F32 as it is; an integer weight (`IntegerWeightTensor`: I8, or 2–7-bit
-    /// codes packed in U8) dequantized with the scales stored beside it as `<name>_scale`.
-    public static func floatValue(of stored: SafeTensor, name: String, in container: SafeTensorsFile,
-                                  file: String) throws -> Tensor {
+    /// The float value of the stored tensor `name`: F32 as it is; an integer weight (`IntegerWeightTensor`: I8, or
+    /// 2–7-bit codes packed in U8) dequantized with the scales stored beside it as `<name>_scale`; a sparse weight
+    /// (`SparseWeightTensor`: a bitmask and the nonzero values) made dense.
+    public static func floatValue(_ name: String, in container: SafeTensorsFile, file: String) throws -> Tensor {
+        if let sparse = try SparseWeightTensor.read(name, in: container, file: file) { return sparse.dense() }
+        guard let stored = container.tensors[name] else { throw ShrinkError(.format, "tensor '\(name)' is missing") }
         if let weight = try IntegerWeightTensor.read(name, in: container, file: file) { return weight.dequantized() }
         return try stored.floatTensor(name: name, file: file)
     }
 
-    /// Writes the model atomically (temporary file, then rename); nothing is left behind on failure.
-    public func save(to path: String) throws {
-        try AtomicFile.write(try safeTensors().encoded(), to: path)
+    /// Writes the model atomically (temporary file, then rename); nothing is left behind on failure. With
+    /// `sparse`, every conv and linear weight that takes fewer bytes as a bitmask and its nonzero values
+    /// (`SparseWeightTensor`) is stored that way — for pruned models.
+    public func save(to path: String, sparse: Bool = false) throws {
+        var container = try safeTensors()
+        if sparse {
+            for node in graph.nodes {
+                let weight: Tensor
+                if let conv = node.layer as? Conv2d { weight = conv.weight.value }
+                else if let linear = node.layer as? Linear { weight = linear.weight.value }
+                else { continue }
+                if SparseWeightTensor.pays(for: weight) {
+                    try container.store(SparseWeightTensor(dense: weight), as: "\(node.name).weight")
+                }
+            }
+        }
+        try AtomicFile.write(try container.encoded(), to: path)
     }
 
     /// Reads a model file, checking the graph against the tensors it holds.
@@ -134,10 +150,7 @@ public final class Model {
             let nodes = try description.nodes.map { node in
                 Node(name: node.name, layer: try node.layer.makeLayer(node: node.name) { parameter in
                     let name = "\(node.name).\(parameter)"
-                    guard let stored = container.tensors[name] else {
-                        throw ShrinkError(.format, "tensor '\(name)' is missing")
-                    }
-                    let tensor = try Model.floatValue(of: stored, name: name, in: container, file: file)
+                    let tensor = try Model.floatValue(name, in: container, file: file)
                     if let bad = tensor.firstNonFiniteIndex() {
                         throw ShrinkError(.value, "tensor '\(name)' holds a non-finite value at index \(bad)")
                     }

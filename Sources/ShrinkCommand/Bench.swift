@@ -143,6 +143,23 @@ struct Bench: ParsableCommand {
                                             median_ms: timing.median * 1e3))
             }
         }
+        // A pruned linear layer's product: W (n × k, 5% nonzero) in CSR, y (m × n) += x (m × k) · Wᵀ by ck_spmm_csr
+        // on one thread. Its Gop/s count the dense operations 2·m·n·k, so the row compares with sgemm's directly.
+        for (m, n, k) in shapes {
+            var generator = SeededGenerator(seed: 3, stream: "bench-kernels-sparse")
+            let x = (0..<(m * k)).map { _ in generator.nextUniform() - 0.5 }
+            let w = (0..<(n * k)).map { _ in generator.nextUniform() < 0.05 ? generator.nextUniform() - 0.5 : 0 }
+            let sparse = SparseMatrix(dense: Tensor(shape: [n, k], scalars: w))
+            var y = [Float](repeating: 0, count: m * n)
+            let timing = x.withUnsafeBufferPointer { px in
+                y.withUnsafeMutableBufferPointer { py in
+                    measure(seconds: seconds) { sparse.multiplyTransposed(px.baseAddress!, samples: m, into: py.baseAddress!) }
+                }
+            }
+            outputs.append(KernelOutput(name: "spmm-5%", m: m, n: n, k: k, threads: 1,
+                                        gops: 2 * Double(m * n * k) / timing.median / 1e9,
+                                        median_ms: timing.median * 1e3))
+        }
         if runtime.json {
             struct Output: Encodable { var kernels: [KernelOutput] }
             print(try jsonString(Output(kernels: outputs)))

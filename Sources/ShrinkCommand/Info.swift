@@ -7,9 +7,10 @@ struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the layers, parameters, MACs and bytes of an architecture or a model file.",
         discussion: """
-            For a model file, each layer also shows how its weights are stored (f32, or intB per-channel / \
-            per-tensor after `shrink quantize`), the activations it produces (f32, or uB codes on the integer \
-            engine) and the bytes its tensors take in the file.
+            For a model file, each layer also shows how its weights are stored (f32; f32 sparse with the share of \
+            nonzeros after unstructured `shrink prune`; intB per-channel / per-tensor after `shrink quantize`), the \
+            activations it produces (f32, or uB codes on the integer engine) and the bytes its tensors take in the \
+            file.
             """)
 
     @Argument(help: "A model file (.safetensors).")
@@ -46,6 +47,8 @@ struct Info: ParsableCommand {
         /// For a model file: weight bits (32 for float; nil for a layer without weights), granularity, activation
         /// bits (32 for float) and the bytes of the layer's tensors in the file.
         var weight_bits: Int?, weight_granularity: String?, activation_bits: Int?, file_bytes: Int?
+        /// For weights stored sparse: the fraction that is nonzero.
+        var weight_density: Double?
     }
 
     /// How a model file stores each layer.
@@ -54,6 +57,8 @@ struct Info: ParsableCommand {
         var activationBits: [String: Int] = [:]
         var fileBytes: [String: Int] = [:]
         var hasWeights: Set<String> = []
+        /// Nonzero fraction of the weights stored sparse (bitmask and values), by node.
+        var sparseDensity: [String: Double] = [:]
 
         init(_ container: SafeTensorsFile, path: String) throws {
             for (name, encoding) in IntegerWeightTensor.storedBits(in: container) where name.hasSuffix(".weight") {
@@ -64,6 +69,12 @@ struct Info: ParsableCommand {
                 let node = String(name[..<dot])
                 fileBytes[node, default: 0] += tensor.bytes.count
                 if name.hasSuffix(".weight") { hasWeights.insert(node) }
+            }
+            for node in Set(fileBytes.keys) {
+                if let sparse = try SparseWeightTensor.read("\(node).weight", in: container, file: path) {
+                    sparseDensity[node] = sparse.density
+                    hasWeights.insert(node)
+                }
             }
             if QuantizedModel.isQuantized(container) {
                 for (edge, parameters) in try QuantizedModel.load(from: path).graph.edges {
@@ -78,6 +89,7 @@ struct Info: ParsableCommand {
 
         func describe(_ node: String) -> (weights: String, activations: String) {
             let weights = weightBits[node].map { "int\($0.bits) \($0.perChannel ? "per-channel" : "per-tensor")" }
+                ?? sparseDensity[node].map { String(format: "f32 sparse %.1f%%", 100 * $0) }
                 ?? (hasWeights.contains(node) ? "f32" : "")
             return (weights, activationBits[node].map { "u\($0)" } ?? "f32")
         }
@@ -110,7 +122,8 @@ struct Info: ParsableCommand {
                                     $0.perChannel ? "per-channel" : "per-tensor"
                                 },
                                 activation_bits: storage.map { $0.activationBits[layer.name] ?? 32 },
-                                file_bytes: storage.map { $0.fileBytes[layer.name] ?? 0 })
+                                file_bytes: storage.map { $0.fileBytes[layer.name] ?? 0 },
+                                weight_density: storage?.sparseDensity[layer.name])
                 }
                 let output = Output(arch: name, parameters: cost.parameters, macs: cost.macs, bytes: cost.bytes,
                                     file_bytes: fileSize, layers: layers)

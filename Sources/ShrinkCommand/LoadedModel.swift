@@ -18,6 +18,8 @@ struct LoadedModel {
         } else {
             float = try Model.load(container, file: path)
             quantized = nil
+            // Pruned linear layers run on the sparse kernel where it beats the dense one.
+            float.graph.useSparseKernels()
         }
     }
 

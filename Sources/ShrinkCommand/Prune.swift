@@ -128,7 +128,8 @@ struct Prune: ParsableCommand {
                 printError(String(format: "round %d: target %.3f, sparsity %.3f", step.round, step.targetSparsity,
                                   step.sparsity) + pruned + tuned)
             }
-            try outcome.model.save(to: out)
+            // Unstructured zeros are stored as a bitmask and the nonzero values where that is smaller.
+            try outcome.model.save(to: out, sparse: settings.structure == .unstructured)
             func figures(_ model: Model, bytes: Int) -> Figures {
                 let metrics = evaluate(model.graph, on: test)
                 let cost = model.graph.cost()

@@ -128,3 +128,14 @@ int ck_maxpool2d_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t batc
 /// Layout conversions of `batch` uint8 images between (C, H·W) and (H·W, C).
 void ck_nchw_to_nhwc_u8(const uint8_t *input, int64_t batch, int64_t channels, int64_t pixels, uint8_t *output);
 void ck_nhwc_to_nchw_u8(const uint8_t *input, int64_t batch, int64_t channels, int64_t pixels, uint8_t *output);
+
+/// y (n × rows, row stride ldy) += x (n × cols, row stride ldx) · Wᵀ for W (rows × cols) in CSR form (`rowStart`
+/// has rows + 1 entries; `columnIndex` and `values` hold the nonzeros row by row). AVX-512 where the CPU has it.
+/// Both paths sum alike: the row's j-th nonzero goes into partial sum j mod 4 by fmaf, and (s0 + s1) + (s2 + s3)
+/// is added to y, so they give the same bits.
+void ck_spmm_csr(int64_t rows, int64_t cols, const int32_t *rowStart, const int32_t *columnIndex, const float *values,
+                 int64_t n, const float *x, int64_t ldx, float *y, int64_t ldy);
+
+/// `ck_spmm_csr` on the AVX-512 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+int ck_spmm_csr_with(int vectorized, int64_t rows, int64_t cols, const int32_t *rowStart, const int32_t *columnIndex,
+                     const float *values, int64_t n, const float *x, int64_t ldx, float *y, int64_t ldy);
