@@ -31,7 +31,7 @@ struct ShrinkCommand: ParsableCommand {
             directory of IDX files, or an .npz file with x_train, y_train, x_test, y_test.
             Architectures: \(Architecture.names).
             """,
-        subcommands: [Info.self, Train.self, Eval.self, Bench.self, Quantize.self, Prune.self]
+        subcommands: [Info.self, Train.self, Eval.self, Bench.self, Quantize.self, Prune.self, Sensitivity.self]
     )
 }
 

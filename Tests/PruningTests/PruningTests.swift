@@ -266,3 +266,20 @@ private func expectError(_ fragments: [String], sourceLocation: SourceLocation =
         }
     }
 }
+
+@Suite struct SensitivityTests {
+    @Test func eachLayerAloneAndTheModelLeftAsItWas() throws {
+        let dense = try model(.fmnistSmall)
+        let data = try images(40, shape: [1, 12, 12], classes: 4, seed: 20)
+        let before = try dense.safeTensors().encoded()
+        let curves = try sensitivity(of: dense, on: data, sparsities: [0, 0.5, 0.9])
+        #expect(curves.map(\.layer) == prunableWeights(dense.graph).map(\.node))
+        let baseline = evaluate(dense.graph, on: data).top1
+        #expect(curves.allSatisfy { $0.points.map(\.sparsity) == [0, 0.5, 0.9] && $0.points[0].accuracy == baseline })
+        #expect(try dense.safeTensors().encoded() == before)
+        // Removing 90% of the last layer's weights changes the logits, so some curve must move.
+        #expect(curves.contains { $0.points[2].accuracy != baseline })
+        expectError(["[0, 1)"]) { _ = try sensitivity(of: dense, on: data, sparsities: [0.5, 1]) }
+        expectError(["at least one sparsity"]) { _ = try sensitivity(of: dense, on: data, sparsities: []) }
+    }
+}

@@ -262,3 +262,27 @@ func writeSmallImageNPZ(to path: String) throws {
                       mentioning: "quantized", noFile: out)
     }
 }
+
+@Suite(.serialized) struct SensitivityCommandTests {
+    @Test func tableJSONAndChart() throws {
+        let dir = try temporaryDirectory()
+        let data = dir + "/small.npz", model = dir + "/float.safetensors", chart = dir + "/s.svg"
+        try writeSmallImageNPZ(to: data)
+        #expect(try shrink(["train", "--arch", "fmnist-small", "--data", data, "--epochs", "2", "--out", model]).status == 0)
+        let r = try shrink(["sensitivity", model, "--data", data, "--samples", "30", "--sparsities", "0,0.5,0.9",
+                            "--svg", chart, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let layers = object?["layers"] as? [[String: Any]] ?? []
+        #expect(layers.map { $0["layer"] as? String } == ["conv1", "conv2", "fc1", "fc2"])
+        #expect(layers.allSatisfy { ($0["points"] as? [[String: Any]])?.count == 3 })
+        let svg = String(decoding: try readFile(chart), as: UTF8.self)
+        #expect(svg.contains("<svg") && svg.components(separatedBy: "<polyline").count == 5)
+        let table = try shrink(["sensitivity", model, "--data", data, "--samples", "30", "--sparsities", "0,0.5"])
+        #expect(table.status == 0 && table.stdout.contains("conv2") && table.stdout.contains("50%"))
+        let bad = try shrink(["sensitivity", model, "--data", data, "--sparsities", "0,1.5"])
+        #expect(bad.status != 0 && bad.stderr.contains("--sparsities"))
+        expectFailure(try shrink(["sensitivity", model, "--data", data, "--score", "bn-scale", "--svg", dir + "/x.svg"]),
+                      mentioning: "bn-scale", noFile: dir + "/x.svg")
+    }
+}

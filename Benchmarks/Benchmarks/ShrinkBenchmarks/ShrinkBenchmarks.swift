@@ -1,7 +1,7 @@
 // Benchmarks: sgemm through Shrink's wrapper versus OpenBLAS called directly, the u8 × s8 GEMM (native kernel and
 // the OpenBLAS path) beside sgemm at the same shapes, and fmnist-cnn training steps and float and int8 inference at
-// batch 1 and 256, each at 1 and 2 threads (the GEMM kernels at 1). Throughput figures are per call; divide by the
-// batch, or by the GEMM's operations.
+// batch 1 and 256, each at 1 and 2 threads (the GEMM kernels at 1), and a pruned linear layer on the dense and the
+// sparse kernel. Throughput figures are per call; divide by the batch, or by the GEMM's operations.
 import Benchmark
 import CBLASDirect
 import Shrink
@@ -55,6 +55,27 @@ let benchmarks: @Sendable () -> Void = {
                 }
             }
             blackHole(c)
+        }
+    }
+
+    // A pruned fc1 of fmnist-cnn (3136 → 128) at 95% sparsity: the dense kernel on the zero-filled weights against
+    // the sparse kernel (CSR) on the same weights, at batch 1 and 256, 1 thread.
+    for density in [0.05, 0.3] {
+        var g = SeededGenerator(seed: 12)
+        let weights = (0..<(128 * 3136)).map { _ -> Float in g.nextUniform() < Float(density) ? g.nextUniform() - 0.5 : 0 }
+        for batch in [1, 256] {
+            let x = Tensor(shape: [batch, 3136], scalars: randomValues(batch * 3136, seed: 13))
+            for sparse in [false, true] {
+                let name = "linear 3136→128 \(Int(100 * density))% dense weights, \(sparse ? "sparse" : "dense") kernel, "
+                    + "batch \(batch) t1"
+                Benchmark(name) { benchmark in
+                    BLAS.threads = 1
+                    let layer = Linear(weight: Tensor(shape: [128, 3136], scalars: weights), bias: Tensor(zeros: [128]))
+                    if sparse { layer.useSparseKernel(maximumDensity: 1) }
+                    benchmark.startMeasurement()
+                    for _ in benchmark.scaledIterations { blackHole(layer.forward([x], mode: .inference)) }
+                }
+            }
         }
     }
 
