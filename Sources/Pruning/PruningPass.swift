@@ -3,7 +3,7 @@
 // Gupta 2017: the sparsity follows s_t = s_f · (1 − (1 − t/T)³) while training, masks refreshed every ΔT steps).
 // Masks live on the parameters while fine-tuning, so gradients and optimizer updates leave pruned weights at zero;
 // making them permanent (dropping the masks, zeros in the values) is the last step. Filter pruning removes whole
-// channels with real surgery (StructuredPruning.swift).
+// channels with real surgery (StructuredPruning.swift); layer pruning removes residual blocks (BlockPruning.swift).
 import Datasets
 import Foundation
 import NeuralNetworks
@@ -15,6 +15,8 @@ public enum PruningStructure: String, CaseIterable, Codable, Sendable {
     case unstructured
     /// Whole output channels of convs and neurons of hidden linear layers, with the layers that read them resized.
     case filter
+    /// Whole residual blocks with an identity shortcut (the branch goes, the shortcut stays).
+    case layer
 
     public init(named name: String) throws {
         guard let value = PruningStructure(rawValue: name) else {
@@ -58,7 +60,8 @@ public enum PruningSchedule: String, CaseIterable, Codable, Sendable {
 
 /// The settings of one pruning run.
 public struct PruningSettings: Codable, Sendable {
-    /// The fraction of prunable weights (unstructured) or of each layer's channels (filter) to remove, in [0, 1).
+    /// The fraction to remove, in [0, 1): of the prunable weights (unstructured), of each layer's channels (filter),
+    /// or of the removable residual blocks (layer).
     public var sparsity: Double
     public var structure: PruningStructure = .unstructured
     public var score: PruningScore = .magnitude
@@ -148,6 +151,8 @@ public func prune(_ model: Model, train: Dataset, validation: Dataset?, settings
         return try pruneUnstructured(copy, train: train, validation: validation, settings: settings, log: log)
     case .filter:
         return try pruneFilters(copy, train: train, validation: validation, settings: settings, log: log)
+    case .layer:
+        return try pruneBlocks(copy, train: train, validation: validation, settings: settings, log: log)
     }
 }
 

@@ -6,12 +6,14 @@ import Shrink
 
 struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Prune a float model: single weights (unstructured) or whole filters and neurons (filter).",
+        abstract: "Prune a float model: single weights, whole filters and neurons, or residual blocks.",
         discussion: """
             Unstructured pruning zeroes the lowest-scored conv and linear weights, over the whole network \
             (--scope global) or layer by layer; filter pruning removes the lowest-scored output channels of every \
             conv and hidden linear layer with the channels coupled to them (BatchNorm, the next layer's inputs, the \
-            other branch of a residual add), so the saved model is physically smaller. Schedules: one-shot (prune, \
+            other branch of a residual add), so the saved model is physically smaller; layer pruning removes whole \
+            residual blocks with an identity shortcut (scored by the residual's relative size, bn-scale or random). \
+            Schedules: one-shot (prune, \
             then fine-tune), iterative (--rounds rounds of prune then fine-tune, each removing the same share of what \
             is left), gradual (unstructured only: Zhu & Gupta's cubic schedule while fine-tuning). Fine-tuning uses \
             the training split minus the last --validation-samples, which measure each step; the test split is only \
@@ -27,10 +29,10 @@ struct Prune: ParsableCommand {
     @Option(help: "Output model file (.safetensors); written atomically.")
     var out: String
 
-    @Option(help: "Fraction to remove, in [0, 1): of the prunable weights (unstructured) or of each layer's channels (filter).")
+    @Option(help: "Fraction to remove, in [0, 1): of the prunable weights (unstructured), of each layer's channels (filter), or of the removable residual blocks (layer).")
     var sparsity: Double
 
-    @Option(help: "What to remove: unstructured (single weights) or filter (channels and neurons).")
+    @Option(help: "What to remove: unstructured (single weights), filter (channels and neurons) or layer (residual blocks).")
     var structure: String = "unstructured"
 
     @Option(help: "Ranking: magnitude, taylor, bn-scale (filter only) or random.")

@@ -283,3 +283,46 @@ private func expectError(_ fragments: [String], sourceLocation: SourceLocation =
         expectError(["at least one sparsity"]) { _ = try sensitivity(of: dense, on: data, sparsities: []) }
     }
 }
+
+@Suite struct BlockPruningTests {
+    @Test func identityBlocksAreFoundAndRemoved() throws {
+        let graph = try Architecture.resnet8.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 7)
+        let blocks = residualBlocks(graph)
+        // Only layer1 has an identity shortcut; layer2 and layer3 widen and stride through a projection.
+        #expect(blocks.map(\.add) == ["layer1_add"])
+        #expect(blocks.first?.input == "relu")
+        #expect(blocks.first?.branch == ["layer1_conv1", "layer1_bn1", "layer1_relu1", "layer1_conv2", "layer1_bn2"])
+        let smaller = try removing(blocks, from: graph)
+        #expect(smaller.node(named: "layer1_conv1") == nil && smaller.node(named: "layer1_add") == nil)
+        #expect(smaller.node(named: "layer1_relu2")?.inputs == ["relu"])
+        // Without the block, the network computes relu2(relu(x)) = relu(x) where the block was: the same as the
+        // dense network with the branch's last BatchNorm silenced (γ = β = 0 gives F(x) = 0).
+        let bn = graph.node(named: "layer1_bn2")!.layer as! BatchNorm
+        bn.weight.value = Tensor(zeros: bn.weight.value.shape)
+        bn.bias.value = Tensor(zeros: bn.bias.value.shape)
+        let x = try images(4, shape: [1, 12, 12], classes: 4, seed: 3).inputs
+        let expected = graph.forward(x, mode: .inference)
+        #expect((smaller.forward(x, mode: .inference) - expected).maxAbsolute() < 1e-5 * max(1, expected.maxAbsolute()))
+    }
+
+    @Test func layerPruningAsAPass() throws {
+        let dense = try model(.resnet8)
+        let train = try images(32, shape: [1, 12, 12], classes: 4, seed: 30)
+        var settings = PruningSettings(sparsity: 0.5)
+        settings.structure = .layer
+        settings.finetuneEpochs = 1
+        settings.batchSize = 16
+        let outcome = try prune(dense, train: train, validation: train.prefix(8), settings: settings)
+        #expect(outcome.model.graph.nodes.count == dense.graph.nodes.count - 6)
+        #expect(outcome.model.provenance.last?.settings["removed_blocks"] == "layer1_add")
+        settings.schedule = .iterative
+        expectError(["one-shot"]) { _ = try prune(dense, train: train, validation: nil, settings: settings) }
+        settings.schedule = .oneShot
+        settings.score = .taylor
+        expectError(["taylor"]) { _ = try prune(dense, train: train, validation: nil, settings: settings) }
+        settings.score = .magnitude
+        expectError(["no residual block"]) {
+            _ = try prune(try model(.fmnistSmall), train: train, validation: nil, settings: settings)
+        }
+    }
+}
