@@ -67,8 +67,8 @@ func blockScores(_ graph: Graph, blocks: [ResidualBlock], score: PruningScore, d
             let x = values[block.input] ?? batch
             return norm(values[block.branch.last!]!) / max(norm(x), 1e-12)
         }
-    case .taylor:
-        throw ShrinkError(.value, "layer pruning scores blocks by magnitude, bn-scale or random, not taylor")
+    case .taylor, .obs:
+        throw ShrinkError(.value, "layer pruning scores blocks by magnitude, bn-scale or random, not \(score.rawValue)")
     }
 }
 

@@ -178,8 +178,22 @@ private func pruneUnstructured(_ model: Model, train: Dataset, validation: Datas
     let data = ScoringData(dataset: train, batches: settings.scoreBatches, batchSize: settings.batchSize)
     func accuracy() -> Double? { validation.map { evaluate(graph, on: $0).top1 } }
     func currentSparsity() -> Double { sparsity(of: weights.map(\.parameter.value)) }
-    /// Scores, masks at `target`, and applies them (values zeroed, masks kept for fine-tuning).
+    /// Scores, masks at `target`, and applies them (values zeroed, masks kept for fine-tuning). OBS instead prunes
+    /// each layer to its share (all at `target` per layer, or the shares a global magnitude threshold gives) and
+    /// updates the remaining weights.
     func applyMasks(_ target: Double, seed: UInt64) throws {
+        if settings.score == .obs {
+            var targets = [String: Double]()
+            if settings.scope == .layer {
+                for (node, _) in weights { targets[node] = target }
+            } else {
+                let masks = try pruningMasks(scores: try weightScores(graph, score: .magnitude, data: nil, seed: seed),
+                                             sparsity: target, scope: .global)
+                for (node, mask) in masks { targets[node] = 1 - Double(mask.scalars.reduce(0, +)) / Double(mask.count) }
+            }
+            try secondOrderPruneLayers(graph, targets: targets, data: data)
+            return
+        }
         let scores = try weightScores(graph, score: settings.score, data: data, seed: seed)
         let masks = try pruningMasks(scores: scores, sparsity: target, scope: settings.scope)
         for (node, parameter) in weights {
@@ -205,6 +219,10 @@ private func pruneUnstructured(_ model: Model, train: Dataset, validation: Datas
             log(step)
         }
     case .gradual:
+        guard settings.score != .obs else {
+            throw ShrinkError(.value, "obs solves each layer's reconstruction once per round; use it one-shot or "
+                + "iterative, not gradual")
+        }
         // Zhu & Gupta: prune from 0 to the target over the first 75% of the steps, `rounds` mask updates, then
         // train on with the final masks.
         let batchesPerEpoch = (train.count + settings.batchSize - 1) / settings.batchSize

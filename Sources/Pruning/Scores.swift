@@ -1,6 +1,7 @@
 // Scores: how important each weight (unstructured) is — magnitude |w|; first-order Taylor |w · ∂L/∂w| averaged over
 // batches of training data (Molchanov et al. 2017); random, the baseline every paper should report. Pruned weights
-// score −∞ so that they stay pruned. Channel scores (filters) build on these in StructuredPruning.
+// score −∞ so that they stay pruned. Channel scores (filters) build on these in StructuredPruning; the second-order
+// option (obs) prunes and updates together and lives in SecondOrderPruning.
 import Datasets
 import NeuralNetworks
 import Tensors
@@ -15,6 +16,9 @@ public enum PruningScore: String, CaseIterable, Codable, Sendable {
     case bnScale = "bn-scale"
     /// Seeded uniform scores: the baseline.
     case random
+    /// Optimal Brain Surgeon on each layer's reconstruction problem (SparseGPT's form): weights chosen by
+    /// w² / [H⁻¹]_qq and the remaining ones updated; unstructured only.
+    case obs
 
     /// The score called `name`; `ShrinkError(.unknownName)` listing the choices otherwise.
     public init(named name: String) throws {
@@ -65,6 +69,9 @@ public func weightScores(_ graph: Graph, score: PruningScore, data: ScoringData?
         }
     case .bnScale:
         throw ShrinkError(.value, "bn-scale scores rank channels by their BatchNorm scale; use it with filter pruning")
+    case .obs:
+        throw ShrinkError(.value, "obs prunes and updates each layer's weights together; it has no per-weight score "
+            + "to rank by here (use it with unstructured pruning)")
     }
     // Weights already pruned stay pruned.
     for (i, entry) in weights.enumerated() {

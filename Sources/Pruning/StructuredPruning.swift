@@ -174,6 +174,9 @@ func groupScores(_ graph: Graph, groups: ChannelGroups, candidates: [ChannelGrou
                     .reduce(0) { $0 + max($1, 0) }
             }
         }
+    case .obs:
+        throw ShrinkError(.value, "obs prunes single weights (unstructured); rank channels by magnitude, taylor, "
+            + "bn-scale or random")
     case .bnScale:
         var channelScore = [Int: Float]()
         var sawBatchNorm = false

@@ -35,7 +35,7 @@ struct Prune: ParsableCommand {
     @Option(help: "What to remove: unstructured (single weights), filter (channels and neurons) or layer (residual blocks).")
     var structure: String = "unstructured"
 
-    @Option(help: "Ranking: magnitude, taylor, bn-scale (filter only) or random.")
+    @Option(help: "Ranking: magnitude, taylor, bn-scale (filter and layer), random, or obs (unstructured: second-order, updates the remaining weights).")
     var score: String = "magnitude"
 
     @Option(help: "Unstructured only: global (one threshold across layers) or layer (each layer loses the same share).")

@@ -326,3 +326,67 @@ private func expectError(_ fragments: [String], sourceLocation: SourceLocation =
         }
     }
 }
+
+@Suite struct SecondOrderTests {
+    /// ‖X (W − W′)ᵀ‖² on the calibration inputs: what OBS minimises.
+    private func reconstructionError(_ x: [Float], n: Int, _ a: [Float], _ b: [Float], rows: Int, columns: Int) -> Double {
+        var total = 0.0
+        for s in 0..<n { for r in 0..<rows {
+            var d = 0.0
+            for c in 0..<columns { d += Double(x[s * columns + c]) * Double(a[r * columns + c] - b[r * columns + c]) }
+            total += d * d
+        } }
+        return total
+    }
+
+    @Test func obsKeepsTheLayerOutputBetterThanMagnitude() throws {
+        var g = SeededGenerator(seed: 40)
+        let (n, rows, columns) = (200, 6, 24)
+        // Correlated inputs (a shared component), where compensation pays off.
+        var x = [Float]()
+        for _ in 0..<n {
+            let shared = g.nextNormal()
+            for c in 0..<columns { x.append(shared * Float(c % 3) + 0.3 * g.nextNormal()) }
+        }
+        let w = (0..<(rows * columns)).map { _ in g.nextNormal() }
+        var h = [Float](repeating: 0, count: columns * columns)
+        for s in 0..<n { for i in 0..<columns { for j in 0..<columns { h[i * columns + j] += x[s * columns + i] * x[s * columns + j] / Float(n) } } }
+        let pruned = try secondOrderPrune(weights: w, rows: rows, columns: columns, hessian: h, sparsity: 0.5, blockSize: 8)
+        #expect(pruned.filter { $0 == 0 }.count == rows * columns / 2)
+        let magnitude = try pruningMasks(scores: [("w", Tensor(shape: [rows, columns], scalars: w.map(abs)))], sparsity: 0.5,
+                                         scope: .layer)["w"]!.scalars
+        let byMagnitude = zip(w, magnitude).map { $0 * $1 }
+        let obsError = reconstructionError(x, n: n, w, pruned, rows: rows, columns: columns)
+        let magnitudeError = reconstructionError(x, n: n, w, byMagnitude, rows: rows, columns: columns)
+        #expect(obsError < 0.8 * magnitudeError, "OBS \(obsError), magnitude \(magnitudeError)")
+        // Weights already pruned stay pruned.
+        var keep = [Float](repeating: 1, count: rows * columns)
+        keep[5] = 0; keep[30] = 0
+        let again = try secondOrderPrune(weights: w, rows: rows, columns: columns, hessian: h, sparsity: 0.25,
+                                         keepPruned: keep, blockSize: 8)
+        #expect(again[5] == 0 && again[30] == 0)
+        expectError(["do not fit"]) {
+            _ = try secondOrderPrune(weights: w, rows: rows, columns: columns, hessian: [1], sparsity: 0.5)
+        }
+    }
+
+    @Test func obsAsAPassPrunesEachLayerToItsShare() throws {
+        let dense = try model(.fmnistSmall)
+        let train = try images(64, shape: [1, 12, 12], classes: 4, seed: 41)
+        var settings = PruningSettings(sparsity: 0.6)
+        settings.score = .obs
+        settings.scope = .layer
+        settings.finetuneEpochs = 0
+        settings.scoreBatches = 2
+        settings.batchSize = 32
+        let outcome = try prune(dense, train: train, validation: nil, settings: settings)
+        for (name, value) in outcome.layerSparsity {
+            let count = prunableWeights(outcome.model.graph).first { $0.node == name }!.parameter.value.count
+            // Exactly round(0.6 · entries) per block of 128 columns, so within a few weights of 60% per layer.
+            #expect(abs(value - 0.6) < 3.0 / Double(count) + 0.01, "\(name): \(value)")
+        }
+        settings.schedule = .gradual
+        settings.finetuneEpochs = 1
+        expectError(["gradual"]) { _ = try prune(dense, train: train, validation: nil, settings: settings) }
+    }
+}
