@@ -1,5 +1,6 @@
 // Sparse × dense: y (n × rows) += x (n × cols) · Wᵀ with W (rows × cols) in CSR, the kernel a pruned linear layer
-// runs at inference. Samples go in blocks of up to 16: the block of x is transposed once (cols × w floats), then every
+// runs at inference. Fewer than 4 samples: each row is a dot product whose inputs are gathered 16 at a time. More:
+// samples go in blocks of up to 16: the block of x is transposed once (cols × w floats), then every
 // nonzero W[r][c] adds W[r][c] · x[·][c] to 16 samples at once with one AVX-512 FMA, and the 16 sums of a row are
 // scattered back into y. Work is proportional to the nonzeros, not to rows × cols. A portable path computes the same
 // sums in the same order: nonzero j of a row goes into partial sum j mod 4 by a fused multiply-add, and the row's
@@ -13,8 +14,30 @@
 
 #define BLOCK 16
 
+/* Few samples: per row, nonzero j of the row goes into lane j mod 16 (a gather of 16 inputs on AVX-512), and the
+ * lanes are summed by halving: lane i += lane i + h for h = 8, 4, 2, 1. */
+#define FEW_SAMPLES 4
+
+static float halving_sum(float lanes[16]) {
+    for (int h = 8; h >= 1; h /= 2)
+        for (int i = 0; i < h; i++) lanes[i] += lanes[i + h];
+    return lanes[0];
+}
+
 static void spmm_portable(int64_t rows, int64_t cols, const int32_t *rowStart, const int32_t *columnIndex,
                           const float *values, int64_t n, const float *x, int64_t ldx, float *y, int64_t ldy) {
+    if (n < FEW_SAMPLES) {
+        for (int64_t s = 0; s < n; s++)
+            for (int64_t r = 0; r < rows; r++) {
+                float lanes[16] = {0};
+                for (int32_t p = rowStart[r]; p < rowStart[r + 1]; p++) {
+                    int j = (p - rowStart[r]) & 15;
+                    lanes[j] = fmaf(values[p], x[s * ldx + columnIndex[p]], lanes[j]);
+                }
+                y[s * ldy + r] += halving_sum(lanes);
+            }
+        return;
+    }
     for (int64_t s = 0; s < n; s++) {
         const float *xs = x + s * ldx;
         float *ys = y + s * ldy;
@@ -28,6 +51,28 @@ static void spmm_portable(int64_t rows, int64_t cols, const int32_t *rowStart, c
         }
     }
     (void)cols;
+}
+
+__attribute__((target("avx512f")))
+static void spmm_gather_avx512(int64_t rows, const int32_t *rowStart, const int32_t *columnIndex, const float *values,
+                               int64_t n, const float *x, int64_t ldx, float *y, int64_t ldy) {
+    for (int64_t s = 0; s < n; s++) {
+        const float *xs = x + s * ldx;
+        for (int64_t r = 0; r < rows; r++) {
+            __m512 acc = _mm512_setzero_ps();
+            for (int32_t p = rowStart[r]; p < rowStart[r + 1]; p += 16) {
+                int32_t left = rowStart[r + 1] - p;
+                __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+                __m512i index = _mm512_maskz_loadu_epi32(mask, columnIndex + p);
+                __m512 w = _mm512_maskz_loadu_ps(mask, values + p);
+                __m512 gathered = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, index, xs, 4);
+                acc = _mm512_mask3_fmadd_ps(w, gathered, acc, mask);
+            }
+            float lanes[16];
+            _mm512_storeu_ps(lanes, acc);
+            y[s * ldy + r] += halving_sum(lanes);
+        }
+    }
 }
 
 __attribute__((target("avx512f")))
@@ -72,7 +117,8 @@ int ck_spmm_csr_with(int vectorized, int64_t rows, int64_t cols, const int32_t *
     if (rows <= 0 || n <= 0) return 1;
     if (vectorized) {
         if (!ck_has(CK_FEATURE_AVX512F)) return 0;
-        spmm_avx512(rows, cols, rowStart, columnIndex, values, n, x, ldx, y, ldy);
+        if (n < FEW_SAMPLES) spmm_gather_avx512(rows, rowStart, columnIndex, values, n, x, ldx, y, ldy);
+        else spmm_avx512(rows, cols, rowStart, columnIndex, values, n, x, ldx, y, ldy);
     } else {
         spmm_portable(rows, cols, rowStart, columnIndex, values, n, x, ldx, y, ldy);
     }

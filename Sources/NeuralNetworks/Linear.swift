@@ -59,7 +59,7 @@ public final class Linear: ActivationFusing {
     }
 
     /// The density below which the sparse kernel beats the dense one here (docs/benchmarks.md, "Sparse kernel").
-    public static let sparseKernelDensity = 0.3
+    public static let sparseKernelDensity = 0.1
 
     /// Runs inference through the sparse kernel (`ck_spmm_csr`) when at most `maximumDensity` of the weights are
     /// nonzero, with a CSR copy of the current weights; returns whether it does. Training drops the copy (the dense

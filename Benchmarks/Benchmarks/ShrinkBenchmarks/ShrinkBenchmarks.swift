@@ -60,7 +60,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // A pruned fc1 of fmnist-cnn (3136 → 128) at 95% sparsity: the dense kernel on the zero-filled weights against
     // the sparse kernel (CSR) on the same weights, at batch 1 and 256, 1 thread.
-    for density in [0.05, 0.3] {
+    for density in [0.05, 0.1, 0.2, 0.3] {
         var g = SeededGenerator(seed: 12)
         let weights = (0..<(128 * 3136)).map { _ -> Float in g.nextUniform() < Float(density) ? g.nextUniform() - 0.5 : 0 }
         for batch in [1, 256] {

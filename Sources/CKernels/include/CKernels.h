@@ -131,8 +131,9 @@ void ck_nhwc_to_nchw_u8(const uint8_t *input, int64_t batch, int64_t channels, i
 
 /// y (n × rows, row stride ldy) += x (n × cols, row stride ldx) · Wᵀ for W (rows × cols) in CSR form (`rowStart`
 /// has rows + 1 entries; `columnIndex` and `values` hold the nonzeros row by row). AVX-512 where the CPU has it.
-/// Both paths sum alike: the row's j-th nonzero goes into partial sum j mod 4 by fmaf, and (s0 + s1) + (s2 + s3)
-/// is added to y, so they give the same bits.
+/// Both paths sum alike, so they give the same bits: for 4 or more samples the row's j-th nonzero goes into partial
+/// sum j mod 4 by fmaf and (s0 + s1) + (s2 + s3) is added to y; for fewer, into lane j mod 16, and the lanes are
+/// summed by halving (i += i + h for h = 8, 4, 2, 1).
 void ck_spmm_csr(int64_t rows, int64_t cols, const int32_t *rowStart, const int32_t *columnIndex, const float *values,
                  int64_t n, const float *x, int64_t ldx, float *y, int64_t ldy);
 
