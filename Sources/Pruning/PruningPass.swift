@@ -74,8 +74,11 @@ public struct PruningSettings: Codable, Sendable {
     /// The fine-tuning learning rate (cosine-decayed to 0 over each fine-tuning run).
     public var learningRate: Float = 0.01
     public var batchSize: Int = 128
-    /// Batches of training data averaged for Taylor scores.
+    /// Batches of training data averaged for Taylor scores (and used as calibration data by obs and reconstruction).
     public var scoreBatches: Int = 8
+    /// Filter pruning: re-fit the layers that lost input channels by least squares on calibration data before
+    /// fine-tuning (see `reconstructAfterFilterPruning`).
+    public var reconstruct = false
     public var seed: UInt64 = 0
 
     public init(sparsity: Double) {
@@ -85,7 +88,7 @@ public struct PruningSettings: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case sparsity, structure, score, scope, schedule, rounds, seed
         case finetuneEpochs = "finetune_epochs", learningRate = "learning_rate", batchSize = "batch_size"
-        case scoreBatches = "score_batches"
+        case scoreBatches = "score_batches", reconstruct
     }
 
     /// - Throws: `ShrinkError(.value)` for a sparsity outside [0, 1), rounds below 1, negative epochs, a gradual
@@ -101,6 +104,10 @@ public struct PruningSettings: Codable, Sendable {
         }
         guard learningRate > 0, learningRate.isFinite else {
             throw ShrinkError(.value, "the fine-tuning learning rate must be positive, got \(learningRate)")
+        }
+        guard !reconstruct || structure == .filter else {
+            throw ShrinkError(.value, "reconstruction re-fits the layers after removed channels; use it with filter "
+                + "pruning")
         }
         guard batchSize >= 1, scoreBatches >= 1 else {
             throw ShrinkError(.value, "batch size and score batches must be at least 1")
@@ -261,6 +268,6 @@ extension PruningSettings {
     var provenance: [String: String] {
         ["structure": structure.rawValue, "sparsity": "\(sparsity)", "score": score.rawValue, "scope": scope.rawValue,
          "schedule": schedule.rawValue, "rounds": "\(rounds)", "finetune_epochs": "\(finetuneEpochs)",
-         "learning_rate": "\(learningRate)", "seed": "\(seed)"]
+         "learning_rate": "\(learningRate)", "seed": "\(seed)", "reconstruct": "\(reconstruct)"]
     }
 }

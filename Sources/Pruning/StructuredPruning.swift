@@ -215,7 +215,11 @@ func pruneFilters(_ model: Model, train: Dataset, validation: Dataset?, settings
         let keep = originalCounts.mapValues { Int((Double($0) * (1 - target)).rounded()) }
         let plan = try FilterPruningPlan(graph, removing: target, score: settings.score, data: data,
                                          seed: settings.seed &+ UInt64(round), keeping: keep)
+        let before = graph
         graph = try plan.apply(to: graph)
+        if settings.reconstruct {
+            try reconstructAfterFilterPruning(dense: before, pruned: graph, plan: plan, data: data)
+        }
         let pruned = validation.map { evaluate(graph, on: $0).top1 }
         finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed &+ UInt64(round))
         let remaining = try ChannelGroups(graph).removableGroups.count

@@ -56,6 +56,9 @@ struct Prune: ParsableCommand {
     @Option(help: "Samples per fine-tuning step.")
     var batchSize: Int = 128
 
+    @Flag(help: "Filter pruning: re-fit the layers that lost input channels by least squares on training batches before fine-tuning.")
+    var reconstruct = false
+
     @Option(help: "Training samples held out (from the end of the split) to measure each step.")
     var validationSamples: Int = 5000
 
@@ -115,6 +118,7 @@ struct Prune: ParsableCommand {
             settings.learningRate = lr
             settings.batchSize = batchSize
             settings.seed = seed
+            settings.reconstruct = reconstruct
             try settings.validate()
             let split = try DataSource.load(data)
             let train = try dense.prepare(split.train), test = try dense.prepare(split.test)

@@ -26,6 +26,22 @@ public enum LinearAlgebra {
         return m
     }
 
+    /// X (n × columns) solving A X = B for a symmetric positive-definite n × n matrix `a`, row-major (LAPACKE
+    /// `sposv`: Cholesky, then two triangular solves).
+    ///
+    /// - Throws: `ShrinkError(.value)` when `a` is not positive definite; `ShrinkError(.shape)` when sizes do not fit.
+    public static func solveSymmetric(_ a: [Float], n: Int, _ b: [Float], columns: Int) throws -> [Float] {
+        guard n >= 1, columns >= 1, a.count == n * n, b.count == n * columns else {
+            throw ShrinkError(.shape, "solving a \(n) × \(n) system for \(columns) right-hand sides needs \(n * n) and "
+                + "\(n * columns) values, got \(a.count) and \(b.count)")
+        }
+        var m = a, x = b
+        let info = LAPACKE_sposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), Int32(columns), &m, Int32(n), &x,
+                                 Int32(columns))
+        guard info == 0 else { throw notPositiveDefinite(info) }
+        return x
+    }
+
     private static func notPositiveDefinite(_ info: Int32) -> ShrinkError {
         info < 0 ? ShrinkError(.value, "LAPACK rejected argument \(-info)")
             : ShrinkError(.value, "the matrix is not positive definite (leading minor \(info)); more calibration "

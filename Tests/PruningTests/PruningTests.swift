@@ -390,3 +390,23 @@ private func expectError(_ fragments: [String], sourceLocation: SourceLocation =
         expectError(["gradual"]) { _ = try prune(dense, train: train, validation: nil, settings: settings) }
     }
 }
+
+@Suite struct ReconstructionTests {
+    @Test func leastSquaresRefitBringsTheOutputsBackTowardsTheDenseNet() throws {
+        let graph = try Architecture.fmnistCNN.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 9)
+        let data = try images(96, shape: [1, 12, 12], classes: 4, seed: 50)
+        let plan = try FilterPruningPlan(graph, removing: 0.5, score: .magnitude, data: nil, seed: 0)
+        let plain = try plan.apply(to: graph), refitted = try plan.apply(to: graph)
+        let names = try reconstructAfterFilterPruning(dense: graph, pruned: refitted, plan: plan,
+                                                      data: ScoringData(dataset: data, batches: 3, batchSize: 32))
+        // conv1 keeps its input (the image); conv2, fc1 and fc2 lost input channels.
+        #expect(names == ["conv2", "fc1", "fc2"])
+        let x = data.inputs
+        let dense = graph.forward(x, mode: .inference)
+        func error(_ g: Graph) -> Float { (g.forward(x, mode: .inference) - dense).maxAbsolute() }
+        #expect(error(refitted) < 0.7 * error(plain), "refitted \(error(refitted)), plain \(error(plain))")
+        var settings = PruningSettings(sparsity: 0.5)
+        settings.reconstruct = true
+        expectError(["filter"]) { try settings.validate() }
+    }
+}
