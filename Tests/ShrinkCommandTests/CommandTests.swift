@@ -260,6 +260,16 @@ func writeSmallImageNPZ(to path: String) throws {
         #expect(try shrink(["quantize", model, "--data", data, "--out", quantized]).status == 0)
         expectFailure(try shrink(["prune", quantized, "--data", data, "--out", out, "--sparsity", "0.5"]),
                       mentioning: "quantized", noFile: out)
+        expectFailure(try shrink(["prune", model, "--data", data, "--out", out, "--sparsity", "0.5", "--reconstruct"]),
+                      mentioning: "filter", noFile: out)
+        // A model with nothing to prune: a flatten alone (8×8 images to 64 "logits").
+        var builder = GraphBuilder(inputShape: [1, 8, 8])
+        try builder.add("flat", Flatten())
+        let empty = dir + "/empty.safetensors"
+        try Model(architecture: "none", graph: try builder.build(), normalization: Normalization(mean: 0, std: 1))
+            .save(to: empty)
+        expectFailure(try shrink(["prune", empty, "--data", data, "--out", out, "--sparsity", "0.5"]),
+                      mentioning: "no conv or linear layer", noFile: out)
     }
 }
 
