@@ -4,7 +4,7 @@ import Datasets
 import Tensors
 
 /// The built-in architectures.
-public enum Architecture: String, CaseIterable, Sendable {
+public enum Architecture: String, CaseIterable, Sendable, NamedChoice {
     /// Multilayer perceptron: flatten – fc1 (D→256) – ReLU – fc2 (256→128) – ReLU – fc3 (128→K).
     /// On 28×28 images: 784-256-128-10, 235,146 parameters.
     case mlp
@@ -34,13 +34,8 @@ public enum Architecture: String, CaseIterable, Sendable {
     /// Every name, for help texts and errors.
     public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
 
-    /// Looks an architecture up by name, with an error listing the choices.
-    public static func named(_ name: String) throws -> Architecture {
-        guard let architecture = Architecture(rawValue: name) else {
-            throw ShrinkError(.unknownName, "unknown architecture '\(name)'; expected one of: \(names)")
-        }
-        return architecture
-    }
+    /// What an architecture is called in messages (`init(named:)` lists the choices).
+    public static let choiceName = "architecture"
 
     /// Builds the graph for samples of `inputShape` ((D) or (C, H, W)) and `classes` outputs; weights from `seed`.
     public func makeGraph(inputShape: [Int], classes: Int, seed: UInt64 = 0) throws -> Graph {

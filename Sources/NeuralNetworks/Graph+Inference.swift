@@ -6,15 +6,16 @@ extension Graph {
     /// Runs inference on a batch with `threads` threads in total.
     ///
     /// With one thread, or fewer samples than 2 per thread, the whole batch goes through one forward pass and
-    /// OpenBLAS uses `threads` threads inside it (what a batch-1 latency needs). Otherwise the batch is cut into
+    /// the GEMMs use `threads` threads inside it (what a batch-1 latency needs). Otherwise the batch is cut into
     /// `threads` contiguous chunks run concurrently with OpenBLAS single-threaded; outputs are concatenated in order.
-    /// Inference reads no mutable layer state, so the chunks share the graph safely. The thread setting
-    /// (`BLAS.threads`) is process-wide: it is changed for the duration of the call and restored after, so callers
-    /// that run several inferences concurrently should pass `threads: 1` to each.
+    /// Inference reads no mutable layer state, so the chunks share the graph safely. `threads` applies to the calling
+    /// thread only (`Parallel.withThreads`), so concurrent callers do not disturb each other; calls into OpenBLAS
+    /// itself (sgemv at batch 1) use its process-wide setting, which the CLI sets from `--threads`.
     public func infer(_ input: Tensor, threads: Int) -> Tensor {
-        let saved = BLAS.threads
-        BLAS.threads = threads
-        defer { BLAS.threads = saved }
+        Parallel.withThreads(threads) { inferring(input) }
+    }
+
+    private func inferring(_ input: Tensor) -> Tensor {
         let n = input.shape[0], size = outputShape.reduce(1, *)
         var output = Tensor(uninitialized: [n] + outputShape)
         output.withUnsafeMutableBufferPointer { po in

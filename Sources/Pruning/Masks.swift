@@ -5,20 +5,13 @@ import NeuralNetworks
 import Tensors
 
 /// Where one sparsity target applies.
-public enum PruningScope: String, CaseIterable, Codable, Sendable {
+public enum PruningScope: String, CaseIterable, Codable, Sendable, NamedChoice {
+    public static let choiceName = "pruning scope"
     /// Each prunable layer loses `sparsity` of its weights.
     case layer
     /// One threshold across all prunable layers: `sparsity` of all their weights go, wherever the scores are lowest.
     case global
 
-    /// The scope called `name`; `ShrinkError(.unknownName)` listing the choices otherwise.
-    public init(named name: String) throws {
-        guard let value = PruningScope(rawValue: name) else {
-            throw ShrinkError(.unknownName, "unknown pruning scope '\(name)'; expected one of: "
-                + Self.allCases.map(\.rawValue).joined(separator: ", "))
-        }
-        self = value
-    }
 }
 
 /// The weights pruning may remove: every conv and linear weight, keyed by node name, in graph order.

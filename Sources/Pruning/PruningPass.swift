@@ -10,7 +10,8 @@ import NeuralNetworks
 import Tensors
 
 /// What pruning removes.
-public enum PruningStructure: String, CaseIterable, Codable, Sendable {
+public enum PruningStructure: String, CaseIterable, Codable, Sendable, NamedChoice {
+    public static let choiceName = "pruning structure"
     /// Single weights of conv and linear layers.
     case unstructured
     /// Whole output channels of convs and neurons of hidden linear layers, with the layers that read them resized.
@@ -18,17 +19,11 @@ public enum PruningStructure: String, CaseIterable, Codable, Sendable {
     /// Whole residual blocks with an identity shortcut (the branch goes, the shortcut stays).
     case layer
 
-    public init(named name: String) throws {
-        guard let value = PruningStructure(rawValue: name) else {
-            throw ShrinkError(.unknownName, "unknown pruning structure '\(name)'; expected one of: "
-                + Self.allCases.map(\.rawValue).joined(separator: ", "))
-        }
-        self = value
-    }
 }
 
 /// When pruning happens relative to fine-tuning.
-public enum PruningSchedule: String, CaseIterable, Codable, Sendable {
+public enum PruningSchedule: String, CaseIterable, Codable, Sendable, NamedChoice {
+    public static let choiceName = "pruning schedule"
     /// Prune to the target once, then fine-tune.
     case oneShot = "one-shot"
     /// `rounds` rounds of prune → fine-tune; round r prunes to 1 − (1 − s)^(r/rounds).
@@ -36,14 +31,6 @@ public enum PruningSchedule: String, CaseIterable, Codable, Sendable {
     /// Prune while fine-tuning, following Zhu & Gupta's cubic schedule over the first 75% of the steps, with
     /// `rounds` mask updates.
     case gradual
-
-    public init(named name: String) throws {
-        guard let value = PruningSchedule(rawValue: name) else {
-            throw ShrinkError(.unknownName, "unknown pruning schedule '\(name)'; expected one of: "
-                + Self.allCases.map(\.rawValue).joined(separator: ", "))
-        }
-        self = value
-    }
 
     /// Zhu & Gupta's target at step `t` of a pruning phase of `steps` steps: `s_f · (1 − (1 − t/steps)³)`.
     public static func gradualSparsity(step t: Int, steps: Int, final: Double) -> Double {

@@ -7,7 +7,8 @@ import NeuralNetworks
 import Tensors
 
 /// How pruning ranks weights or channels.
-public enum PruningScore: String, CaseIterable, Codable, Sendable {
+public enum PruningScore: String, CaseIterable, Codable, Sendable, NamedChoice {
+    public static let choiceName = "pruning score"
     /// |w| for a weight; the L1 norm of its weights for a filter or neuron.
     case magnitude
     /// |w · ∂L/∂w| averaged over batches (first-order Taylor expansion of the loss change); summed over a filter.
@@ -20,14 +21,6 @@ public enum PruningScore: String, CaseIterable, Codable, Sendable {
     /// w² / [H⁻¹]_qq and the remaining ones updated; unstructured only.
     case obs
 
-    /// The score called `name`; `ShrinkError(.unknownName)` listing the choices otherwise.
-    public init(named name: String) throws {
-        guard let value = PruningScore(rawValue: name) else {
-            throw ShrinkError(.unknownName, "unknown pruning score '\(name)'; expected one of: "
-                + Self.allCases.map(\.rawValue).joined(separator: ", "))
-        }
-        self = value
-    }
 }
 
 /// Where the data-driven scores (Taylor) come from: batches of the training split.

@@ -42,7 +42,8 @@ extension Observer {
 }
 
 /// The observers by name, for the CLI's `--observer` and recipes.
-public enum ObserverKind: String, CaseIterable, Sendable, Codable {
+public enum ObserverKind: String, CaseIterable, Sendable, Codable, NamedChoice {
+    public static let choiceName = "observer"
     /// `MinMaxObserver`: running minimum and maximum.
     case minmax
     /// `MovingAverageMinMaxObserver`: exponential moving average of batch minima and maxima.
@@ -53,17 +54,6 @@ public enum ObserverKind: String, CaseIterable, Sendable, Codable {
     case mse
     /// `EntropyObserver`: TensorRT's KL-divergence calibration.
     case entropy
-
-    /// The kind called `name`.
-    ///
-    /// - Throws: `ShrinkError(.unknownName)` naming `name` and listing every choice.
-    public init(named name: String) throws {
-        guard let kind = ObserverKind(rawValue: name) else {
-            let names = Self.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ShrinkError(.unknownName, "unknown observer '\(name)'; expected one of: \(names)")
-        }
-        self = kind
-    }
 
     /// A fresh observer of this kind with its default settings, per-tensor (`axis == nil`) or per-channel.
     public func make(axis: Int? = nil) -> any Observer {

@@ -5,20 +5,11 @@ import NeuralNetworks
 import Tensors
 
 /// One scale per tensor, or one per output channel (axis 0 of `[out, in]` and `[out, in/groups, k, k]` weights).
-public enum Granularity: String, CaseIterable, Codable, Sendable {
+public enum Granularity: String, CaseIterable, Codable, Sendable, NamedChoice {
+    public static let choiceName = "granularity"
     case perTensor = "per-tensor"
     case perChannel = "per-channel"
 
-    /// The granularity called `name`.
-    ///
-    /// - Throws: `ShrinkError(.unknownName)` naming `name` and listing the choices.
-    public init(named name: String) throws {
-        guard let value = Granularity(rawValue: name) else {
-            throw ShrinkError(.unknownName, "unknown granularity '\(name)'; expected one of: "
-                + Self.allCases.map(\.rawValue).joined(separator: ", "))
-        }
-        self = value
-    }
 }
 
 /// How weights are quantized: bit width, granularity and the observer that picks each clipping range.

@@ -99,15 +99,13 @@ struct Bench: ParsableCommand {
                 let a = (0..<(m * k)).map { _ in generator.nextUniform() - 0.5 }
                 let b = (0..<(k * n)).map { _ in generator.nextUniform() - 0.5 }
                 var c = [Float](repeating: 0, count: m * n)
-                let saved = GEMM.backend
-                GEMM.backend = name == "sgemm" ? .openBLAS : .builtin
-                defer { GEMM.backend = saved }
+                let backend: GEMMBackend = name == "sgemm" ? .openBLAS : .builtin
                 let timing = a.withUnsafeBufferPointer { pa in
                     b.withUnsafeBufferPointer { pb in
                         c.withUnsafeMutableBufferPointer { pc in
                             measure(seconds: seconds) {
                                 GEMM.sgemm(.none, .none, m: m, n: n, k: k, a: pa.baseAddress!, b: pb.baseAddress!,
-                                           c: pc.baseAddress!)
+                                           c: pc.baseAddress!, backend: backend)
                             }
                         }
                     }

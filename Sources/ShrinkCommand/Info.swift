@@ -101,7 +101,7 @@ struct Info: ParsableCommand {
             var storage: Storage?, fileSize: Int?
             if let arch {
                 let shape = try parseShape(inputShape, option: "--input-shape")
-                graph = try Architecture.named(arch).makeGraph(inputShape: shape, classes: classes)
+                graph = try Architecture(named: arch).makeGraph(inputShape: shape, classes: classes)
                 name = arch
             } else {
                 let bytes = try readFile(model!)

@@ -106,7 +106,7 @@ struct Train: ParsableCommand {
     func run() throws {
         try reporting {
             runtime.apply()
-            let architecture = try Architecture.named(arch)
+            let architecture = try Architecture(named: arch)
             try checkWritable(out)
             var split = try DataSource.load(data)
             if let trainLimit { split.train = split.train.prefix(trainLimit) }

@@ -36,9 +36,10 @@ public enum BLAS {
                     x, 1, beta, y, 1)
     }
 
-    /// The number of threads OpenBLAS uses for one call.
+    /// The number of threads the engine uses: OpenBLAS's process-wide setting, unless the calling thread has its own
+    /// (`Parallel.withThreads`, and 1 inside `Parallel.forEachChunk`). Setting it changes the process-wide value.
     public static var threads: Int {
-        get { Int(openblas_get_num_threads()) }
+        get { Parallel.threadOverride ?? Int(openblas_get_num_threads()) }
         set { openblas_set_num_threads(Int32(max(1, newValue))) }
     }
 

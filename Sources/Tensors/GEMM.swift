@@ -34,18 +34,19 @@ public enum GEMM {
 
     /// `C = alpha · op(A) · op(B) + beta · C`; op(A) is m × k, op(B) k × n. With the builtin backend and
     /// `BLAS.threads` > 1, a large product is split into row (or column) bands computed concurrently; each element's
-    /// sum runs in the same order either way, so the result does not depend on the thread count.
+    /// sum runs in the same order either way, so the result does not depend on the thread count. `backend` picks
+    /// the implementation for this call (default: `GEMM.backend`).
     @inlinable
     public static func sgemm(
         _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
         b: UnsafePointer<Float>, ldb: Int? = nil,
-        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil, backend chosen: GEMMBackend? = nil
     ) {
         let lda = lda ?? (transA == .none ? k : m)
         let ldb = ldb ?? (transB == .none ? n : k)
         let ldc = ldc ?? n
-        guard backend == .builtin else {
+        guard (chosen ?? backend) == .builtin else {
             BLAS.sgemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
                        c: c, ldc: ldc)
             return

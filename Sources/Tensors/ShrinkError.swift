@@ -17,3 +17,23 @@ public struct ShrinkError: Error, CustomStringConvertible, Equatable, Sendable {
 
     public var description: String { message }
 }
+
+/// A closed set of named choices a user picks by name on the command line or in a recipe (observers, scores,
+/// schedules, …): `init(named:)` finds one or throws an error that lists them all.
+public protocol NamedChoice: CaseIterable, RawRepresentable where RawValue == String {
+    /// What the choice is called in messages: "observer", "pruning score".
+    static var choiceName: String { get }
+}
+
+extension NamedChoice {
+    /// The choice called `name`.
+    ///
+    /// - Throws: `ShrinkError(.unknownName)` naming `name` and listing every choice.
+    public init(named name: String) throws {
+        guard let value = Self(rawValue: name) else {
+            throw ShrinkError(.unknownName, "unknown \(Self.choiceName) '\(name)'; expected one of: "
+                + Self.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        self = value
+    }
+}

@@ -21,7 +21,7 @@ import Testing
 
     @Test func imageArchitecturesRejectFeatureData() {
         #expect(throws: ShrinkError.self) { try Architecture.fmnistCNN.makeGraph(inputShape: [40], classes: 10) }
-        #expect(throws: ShrinkError.self) { try Architecture.named("vgg99") }
+        #expect(throws: ShrinkError.self) { try Architecture(named: "vgg99") }
         #expect(throws: ShrinkError.self) { try Architecture.lenet5.makeGraph(inputShape: [1, 4, 4], classes: 10) }
     }
 

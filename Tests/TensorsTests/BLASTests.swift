@@ -41,11 +41,22 @@ private func values(_ count: Int, seed: UInt64) -> [Float] {
         }
     }
 
-    @Test func threadCountIsSettable() {
-        let before = BLAS.threads
-        BLAS.threads = 1
-        #expect(BLAS.threads == 1)
-        BLAS.threads = before
+    @Test func threadCountsArePerThreadInsideWithThreads() {
+        // The process-wide setting is left alone (tests run concurrently); the per-thread one wins where it is set.
+        let global = BLAS.threads
+        Parallel.withThreads(3) {
+            #expect(BLAS.threads == 3)
+            Parallel.withThreads(1) { #expect(BLAS.threads == 1) }
+            #expect(BLAS.threads == 3)
+            // Inside a chunk of a parallel loop the engine runs single-threaded.
+            nonisolated(unsafe) var inside = [Int](repeating: 0, count: Parallel.chunkCount(count: 12))
+            inside.withUnsafeMutableBufferPointer { p in
+                nonisolated(unsafe) let p = p
+                Parallel.forEachChunk(count: 12) { chunk, _ in p[chunk] = BLAS.threads }
+            }
+            #expect(inside.count == 3 && inside.allSatisfy { $0 == 1 })
+        }
+        #expect(BLAS.threads == global && Parallel.threadOverride == nil)
         #expect(BLAS.processors >= 1)
     }
 }

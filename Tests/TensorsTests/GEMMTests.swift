@@ -13,15 +13,14 @@ private func product(_ backend: GEMMBackend, threads: Int, _ ta: Bool, _ tb: Boo
                      alpha: Float, beta: Float, seed: UInt64) -> [Float] {
     let a = values(m * k, seed: seed), b = values(k * n, seed: seed + 1)
     var c = values(m * n, seed: seed + 2)
-    let (savedBackend, savedThreads) = (GEMM.backend, BLAS.threads)
-    GEMM.backend = backend
-    BLAS.threads = threads
-    defer { GEMM.backend = savedBackend; BLAS.threads = savedThreads }
-    a.withUnsafeBufferPointer { pa in
-        b.withUnsafeBufferPointer { pb in
-            c.withUnsafeMutableBufferPointer { pc in
-                GEMM.sgemm(ta ? .transposed : .none, tb ? .transposed : .none, m: m, n: n, k: k, alpha: alpha,
-                           a: pa.baseAddress!, b: pb.baseAddress!, beta: beta, c: pc.baseAddress!)
+    // Per call and per thread: concurrent tests never see this backend or thread count.
+    Parallel.withThreads(threads) {
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    GEMM.sgemm(ta ? .transposed : .none, tb ? .transposed : .none, m: m, n: n, k: k, alpha: alpha,
+                               a: pa.baseAddress!, b: pb.baseAddress!, beta: beta, c: pc.baseAddress!, backend: backend)
+                }
             }
         }
     }
@@ -55,13 +54,11 @@ private func product(_ backend: GEMMBackend, threads: Int, _ ta: Bool, _ tb: Boo
     @Test func betaZeroIgnoresNaNInTheOutput() {
         var c = [Float](repeating: .nan, count: 4)
         let a: [Float] = [1, 2], b: [Float] = [3, 4]
-        let saved = GEMM.backend
-        GEMM.backend = .builtin
-        defer { GEMM.backend = saved }
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
-                    GEMM.sgemm(.none, .none, m: 2, n: 2, k: 1, a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!)
+                    GEMM.sgemm(.none, .none, m: 2, n: 2, k: 1, a: pa.baseAddress!, b: pb.baseAddress!, c: pc.baseAddress!,
+                               backend: .builtin)
                 }
             }
         }
