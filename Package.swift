@@ -29,9 +29,10 @@ let package = Package(
         .target(name: "NeuralNetworks", dependencies: ["Tensors", "Datasets"]),
         .target(name: "Quantization", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "CKernels"]),
         .target(name: "Pruning", dependencies: ["Tensors", "Datasets", "NeuralNetworks"]),
+        .target(name: "Distillation", dependencies: ["Tensors", "Datasets", "NeuralNetworks"]),
         .target(name: "Reports", dependencies: ["Tensors", "NeuralNetworks"]),
         .target(name: "Shrink", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "Quantization", "Pruning",
-                                               "Reports"]),
+                                               "Distillation", "Reports"]),
         .executableTarget(
             name: "ShrinkCommand",
             dependencies: [
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Datasets", "CKernels"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning"]),
+        .testTarget(name: "DistillationTests", dependencies: ["Distillation", "NeuralNetworks"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "ShrinkTests", dependencies: ["Shrink"]),
         .testTarget(name: "ShrinkCommandTests", dependencies: ["Datasets", "Tensors", "NeuralNetworks", "ShrinkCommand"]),

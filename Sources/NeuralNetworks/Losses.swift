@@ -6,6 +6,11 @@ import Tensors
 public struct LossResult {
     public var loss: Double
     public var gradient: Tensor
+
+    public init(loss: Double, gradient: Tensor) {
+        self.loss = loss
+        self.gradient = gradient
+    }
 }
 
 /// Row-wise log-softmax of `logits / temperature` for (N, K) logits, computed stably by subtracting the row max.

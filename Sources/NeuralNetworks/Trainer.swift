@@ -44,6 +44,18 @@ public struct TrainingConfiguration: Sendable, Equatable {
     }
 }
 
+/// What a loss sees of one training batch.
+public struct TrainingBatch {
+    /// The graph's output for the batch (training mode).
+    public var logits: Tensor
+    public var labels: [Int32]
+    public var inputs: Tensor
+    /// The batch's positions in the training set, for per-sample targets computed once (a teacher's outputs).
+    public var indices: ArraySlice<Int>
+    /// The values of the nodes named in `Trainer.keeping` (feature hooks).
+    public var values: [String: Tensor]
+}
+
 /// What the batch-end hooks see.
 public struct BatchEvent {
     public var epoch: Int, batch: Int, batchesPerEpoch: Int
@@ -77,8 +89,12 @@ public final class Trainer {
     public let graph: Graph
     public let configuration: TrainingConfiguration
     public let optimizer: any Optimizer
-    /// Computes the loss and the gradient seeds for a batch: (output logits, labels, batch inputs) → (loss, seeds).
-    public var loss: (Tensor, [Int32], Tensor) -> (loss: Double, seeds: [String: Tensor])
+    /// Computes the loss and the gradient seeds (by node name) for a batch.
+    public var loss: (TrainingBatch) -> (loss: Double, seeds: [String: Tensor])
+    /// Nodes whose values the loss needs (`TrainingBatch.values`), e.g. features for distillation.
+    public var keeping: Set<String> = []
+    /// Parameters outside the graph that train with it (a distillation regressor): zeroed and stepped alike.
+    public var extraParameters: [Parameter] = []
     /// Called after every optimizer step.
     public var onBatchEnd: [(BatchEvent) -> Void] = []
     /// Called after every epoch with its metrics.
@@ -89,8 +105,8 @@ public final class Trainer {
         self.configuration = configuration
         self.optimizer = configuration.makeOptimizer()
         let output = graph.outputName
-        self.loss = { logits, labels, _ in
-            let result = crossEntropy(logits: logits, labels: labels)
+        self.loss = { batch in
+            let result = crossEntropy(logits: batch.logits, labels: batch.labels)
             return (result.loss, [output: result.gradient])
         }
     }
@@ -113,10 +129,14 @@ public final class Trainer {
                 optimizer.learningRate = c.schedule.rate(base: c.effectiveLearningRate, step: step, totalSteps: totalSteps,
                                                          stepsPerEpoch: batchesPerEpoch, warmupSteps: warmup)
                 graph.zeroGradients()
-                let logits = graph.forward(inputs, mode: .training)
-                let (loss, seeds) = self.loss(logits, labels, inputs)
+                for p in extraParameters { p.zeroGradient() }
+                var values = graph.forward(inputs, mode: .training, keeping: keeping)
+                let logits = values.removeValue(forKey: graph.outputName) ?? graph.forward(inputs, mode: .training)
+                if keeping.contains(graph.outputName) { values[graph.outputName] = logits }
+                let (loss, seeds) = self.loss(TrainingBatch(logits: logits, labels: labels, inputs: inputs,
+                                                            indices: indices, values: values))
                 graph.backward(seeds: seeds)
-                optimizer.step(graph.trainableParameters)
+                optimizer.step(graph.trainableParameters + extraParameters)
                 let correct = topKCorrect(logits: logits, labels: labels)
                 lossTotal += loss * Double(labels.count)
                 correct1 += correct.top1; correct5 += correct.topK; seen += labels.count

@@ -31,7 +31,8 @@ struct ShrinkCommand: ParsableCommand {
             directory of IDX files, or an .npz file with x_train, y_train, x_test, y_test.
             Architectures: \(Architecture.names).
             """,
-        subcommands: [Info.self, Train.self, Eval.self, Bench.self, Quantize.self, Prune.self, Sensitivity.self]
+        subcommands: [Info.self, Train.self, Eval.self, Bench.self, Quantize.self, Prune.self, Sensitivity.self,
+                      Distill.self]
     )
 }
 
