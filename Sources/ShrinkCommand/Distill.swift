@@ -51,6 +51,12 @@ struct Distill: ParsableCommand {
     @Option(help: "teacherNode:studentNode for feature, attention and relation distillation.")
     var featurePairs: String?
 
+    @Option(help: "Response distillation at each of these temperatures (comma-separated), against one set of students trained alone: a temperature sweep.")
+    var temperatures: String?
+
+    @Option(help: "With --temperatures: also write the sweep as an SVG chart to this file (written atomically).")
+    var svg: String?
+
     @Option(help: "Training epochs of each student.")
     var epochs: Int = 3
 
@@ -80,6 +86,19 @@ struct Distill: ParsableCommand {
         }
         _ = try DistillationKind(named: kind)
         _ = try parsedPair()
+        if temperatures != nil {
+            guard kind == "response" else { throw ValidationError("--temperatures sweeps response distillation only") }
+            _ = try parsedTemperatures()
+        }
+        if svg != nil && temperatures == nil { throw ValidationError("--svg draws a --temperatures sweep") }
+    }
+
+    func parsedTemperatures() throws -> [Float] {
+        let values = (temperatures ?? "").split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0! > 0 && $0!.isFinite }) else {
+            throw ValidationError("--temperatures must be positive numbers separated by commas, got '\(temperatures ?? "")'")
+        }
+        return values.map { $0! }
     }
 
     func parsedPair() throws -> FeaturePair? {
@@ -103,6 +122,14 @@ struct Distill: ParsableCommand {
         var epochs: Int, seeds: Int
         var with_distillation: Summary
         var student_alone: Summary?
+        /// With --temperatures: one entry per temperature (with_distillation is then the first's).
+        var sweep: [SweepPoint]?
+    }
+
+    struct SweepPoint: Encodable {
+        var temperature: Float
+        var accuracies: [Double]
+        var mean: Double, std: Double
     }
 
     func run() throws {
@@ -128,6 +155,10 @@ struct Distill: ParsableCommand {
                     return Model(architecture: arch, graph: graph, normalization: teacherModel.normalization)
                 }
                 let model = try loadFloat(student!)
+                guard model.graph.outputShape == teacherModel.graph.outputShape else {
+                    throw ShrinkError(.value, "the teacher has \(teacherModel.graph.outputShape.first ?? 0) classes and "
+                        + "the student \(student!) \(model.graph.outputShape.first ?? 0); they must match")
+                }
                 guard model.normalization == teacherModel.normalization else {
                     throw ShrinkError(.value, "\(student!) normalises inputs differently from \(teacher); distil a "
                         + "student trained on the same data")
@@ -138,19 +169,30 @@ struct Distill: ParsableCommand {
             configuration.epochs = epochs
             configuration.learningRate = lr
             configuration.batchSize = batchSize
-            var distilled: [Double] = [], alone: [Double] = []
+            if let svg { try checkWritable(svg) }
+            let sweepTemperatures = temperatures == nil ? [temperature] : try parsedTemperatures()
+            var sweep: [SweepPoint] = [], alone: [Double] = []
             var firstStudent: Model?
             var parameters = 0
-            for seed in 0..<seeds {
-                configuration.seed = UInt64(seed)
-                let model = try makeStudent(seed: UInt64(seed))
-                parameters = model.graph.cost().parameters
-                _ = try Shrink.distill(student: model, teacher: teacherModel, train: train, settings: settings,
-                                       training: configuration)
-                distilled.append(evaluate(model.graph, on: test).top1)
-                if firstStudent == nil { firstStudent = model }
-                printError(String(format: "seed %d: distilled %.2f%%", seed, 100 * distilled.last!))
-                if seeds > 1 {
+            for t in sweepTemperatures {
+                settings.temperature = t
+                var distilled: [Double] = []
+                for seed in 0..<seeds {
+                    configuration.seed = UInt64(seed)
+                    let model = try makeStudent(seed: UInt64(seed))
+                    parameters = model.graph.cost().parameters
+                    _ = try Shrink.distill(student: model, teacher: teacherModel, train: train, settings: settings,
+                                           training: configuration)
+                    distilled.append(evaluate(model.graph, on: test).top1)
+                    if firstStudent == nil { firstStudent = model }
+                    printError(String(format: "T %g, seed %d: distilled %.2f%%", t, seed, 100 * distilled.last!))
+                }
+                let summary = meanAndStandardDeviation(distilled)
+                sweep.append(SweepPoint(temperature: t, accuracies: distilled, mean: summary.mean, std: summary.std))
+            }
+            if seeds > 1 || temperatures != nil {
+                for seed in 0..<seeds {
+                    configuration.seed = UInt64(seed)
                     let baseline = try makeStudent(seed: UInt64(seed))
                     _ = Trainer(graph: baseline.graph, configuration: configuration).fit(train: train)
                     alone.append(evaluate(baseline.graph, on: test).top1)
@@ -158,15 +200,37 @@ struct Distill: ParsableCommand {
                 }
             }
             try firstStudent!.save(to: out)
+            let distilled = sweep[0].accuracies
             let d = meanAndStandardDeviation(distilled), a = meanAndStandardDeviation(alone)
+            if let svg {
+                var chart = LineChart(title: "Response distillation into \(firstStudent!.architecture): \(seeds) seeds",
+                                      xLabel: "temperature T", yLabel: "test accuracy (%)", series: [
+                    .init(name: "distilled, mean", points: sweep.map { (Double($0.temperature), 100 * $0.mean) }),
+                    .init(name: "distilled, mean − std", points: sweep.map { (Double($0.temperature), 100 * ($0.mean - $0.std)) }),
+                    .init(name: "alone, mean", points: sweep.map { (Double($0.temperature), 100 * a.mean) }),
+                    .init(name: "alone, mean + std", points: sweep.map { (Double($0.temperature), 100 * (a.mean + a.std)) }),
+                ])
+                chart.width = 760
+                try AtomicFile.write(Array(chart.svg.utf8), to: svg)
+            }
             let output = Output(out: out, kind: kind, temperature: temperature, alpha: alpha,
                                 beta: settings.kind == .response ? nil : settings.effectiveBeta, pair: settings.pair,
                                 teacher_accuracy: teacherAccuracy, student_parameters: parameters,
                                 teacher_parameters: teacherModel.graph.cost().parameters, epochs: epochs, seeds: seeds,
                                 with_distillation: Summary(accuracies: distilled, mean: d.mean, std: d.std),
-                                student_alone: alone.isEmpty ? nil : Summary(accuracies: alone, mean: a.mean, std: a.std))
+                                student_alone: alone.isEmpty ? nil : Summary(accuracies: alone, mean: a.mean, std: a.std),
+                                sweep: temperatures == nil ? nil : sweep)
             if runtime.json {
                 print(try jsonString(output))
+            } else if temperatures != nil {
+                var table = TextTable(headers: ["T", "distilled mean", "std", "− alone"])
+                for point in sweep {
+                    table.append([String(format: "%g", point.temperature), String(format: "%.2f%%", 100 * point.mean),
+                                  String(format: "%.2f", 100 * point.std), String(format: "%+.2f", 100 * (point.mean - a.mean))])
+                }
+                print(String(format: "student alone: %.2f%% ± %.2f over %d seeds (teacher %.2f%%)", 100 * a.mean,
+                             100 * a.std, seeds, 100 * teacherAccuracy))
+                print(table)
             } else if alone.isEmpty {
                 print(String(format: "distilled student: test accuracy %.2f%% (teacher %.2f%%); saved %@",
                              100 * d.mean, 100 * teacherAccuracy, out))

@@ -296,3 +296,55 @@ func writeSmallImageNPZ(to path: String) throws {
                       mentioning: "bn-scale", noFile: dir + "/x.svg")
     }
 }
+
+@Suite(.serialized) struct DistillCommandTests {
+    @Test func seedsAgainstTheStudentAloneAndBadInput() throws {
+        let dir = try temporaryDirectory()
+        let data = dir + "/small.npz", teacher = dir + "/teacher.safetensors", out = dir + "/student.safetensors"
+        try writeSmallImageNPZ(to: data)
+        #expect(try shrink(["train", "--arch", "fmnist-cnn", "--data", data, "--epochs", "3", "--batch-size", "16",
+                            "--out", teacher]).status == 0)
+        let r = try shrink(["distill", "--teacher", teacher, "--arch", "fmnist-small", "--data", data, "--out", out,
+                            "--seeds", "2", "--epochs", "2", "--batch-size", "16", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let with = object?["with_distillation"] as? [String: Any], alone = object?["student_alone"] as? [String: Any]
+        #expect((with?["accuracies"] as? [Double])?.count == 2 && (alone?["accuracies"] as? [Double])?.count == 2)
+        #expect(with?["mean"] is Double && alone?["std"] is Double)
+        // The saved student is the first distilled one, and evaluates as reported.
+        let eval = try shrink(["eval", out, "--data", data, "--json"])
+        let e = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any]
+        #expect(e?["accuracy"] as? Double == (with?["accuracies"] as? [Double])?.first)
+        // A temperature sweep with a chart.
+        let chart = dir + "/t.svg"
+        let sweep = try shrink(["distill", "--teacher", teacher, "--arch", "fmnist-small", "--data", data, "--out", out,
+                                "--temperatures", "1,4", "--seeds", "1", "--epochs", "1", "--svg", chart])
+        #expect(sweep.status == 0 && sweep.stdout.contains("student alone"), "\(sweep.stderr)")
+        #expect(String(decoding: try readFile(chart), as: UTF8.self).contains("<polyline"))
+
+        let other = dir + "/other.npz", fiveClass = dir + "/five.safetensors"
+        var g = SeededGenerator(seed: 4)
+        let images = NPYArray(uint8: (0..<(50 * 64)).map { _ in UInt8(g.nextInt(below: 256)) }, shape: [50, 8, 8])
+        let labels = NPYArray(int64: (0..<50).map { Int64($0 % 5) }, shape: [50])
+        try NPZ.write([("x_train", images), ("y_train", labels), ("x_test", images), ("y_test", labels)], to: other,
+                      compressed: false)
+        #expect(try shrink(["train", "--arch", "fmnist-small", "--data", other, "--epochs", "1", "--out", fiveClass])
+            .status == 0)
+        let bad = dir + "/bad.safetensors"
+        expectFailure(try shrink(["distill", "--teacher", teacher, "--student", fiveClass, "--data", data, "--out", bad]),
+                      mentioning: "classes", noFile: bad)
+        expectFailure(try shrink(["distill", "--teacher", teacher, "--arch", "fmnist-small", "--data", data, "--out", bad,
+                                  "--kind", "feature", "--feature-pairs", "conv9:relu3"]),
+                      mentioning: "no node named 'conv9'", noFile: bad)
+        for (arguments, text) in [(["--temperature", "0"], "--temperature must be positive"),
+                                  (["--temperature=-2"], "--temperature must be positive"),
+                                  (["--alpha", "1.5"], "--alpha must be in [0, 1]"),
+                                  (["--kind", "dark"], "unknown distillation kind 'dark'"),
+                                  (["--feature-pairs", "relu3"], "teacherNode:studentNode")] {
+            let result = try shrink(["distill", "--teacher", teacher, "--arch", "fmnist-small", "--data", data, "--out",
+                                     bad] + arguments)
+            #expect(result.status != 0 && result.stderr.contains(text), "\(arguments): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: bad))
+    }
+}
