@@ -47,8 +47,9 @@ private func attention(_ f: Tensor) -> (normalised: Tensor, raw: [Double], norms
     return (Tensor(shape: [n, plane], scalars: out), raw, norms)
 }
 
-/// Attention transfer: `L = (β / 2) · (1/N) Σ_n ‖Q_s,n − Q_t,n‖²` between the normalised attention maps of the
-/// student's and the teacher's feature maps (same H × W; channels may differ). `teacherAttention` is
+/// Attention transfer: `L = (β / 2) · (1 / (N·H·W)) Σ_n ‖Q_s,n − Q_t,n‖²` — the mean over samples and positions, as
+/// in the authors' code, where β = 1000 — between the normalised attention maps of the student's and the teacher's
+/// feature maps (same H × W; channels may differ). `teacherAttention` is
 /// `attentionMap(teacherFeatures)`, which can be computed once. The gradient is with respect to the student's
 /// feature map.
 public func attentionTransfer(studentFeatures: Tensor, teacherAttention: Tensor, beta: Float) -> LossResult {
@@ -60,14 +61,14 @@ public func attentionTransfer(studentFeatures: Tensor, teacherAttention: Tensor,
     studentFeatures.withUnsafeBufferPointer { pf in
         gradient.withUnsafeMutableBufferPointer { pg in
             for s in 0..<n {
-                // d = Q_s − Q_t; ∂L/∂Q = β d / N; Q = A / ‖A‖ ⇒ ∂L/∂A = (g − Q (Q·g)) / ‖A‖; ∂A/∂F_c = 2 F_c.
+                // d = Q_s − Q_t; ∂L/∂Q = β d / (N·HW); Q = A / ‖A‖ ⇒ ∂L/∂A = (g − Q (Q·g)) / ‖A‖; ∂A/∂F_c = 2 F_c.
                 var d = [Double](repeating: 0, count: plane), qDotG = 0.0
                 for i in 0..<plane {
                     d[i] = Double(q.scalars[s * plane + i] - teacherAttention.scalars[s * plane + i])
                     loss += d[i] * d[i]
                     qDotG += raw[s * plane + i] / norms[s] * d[i]
                 }
-                let scale = Double(beta) / Double(n)
+                let scale = Double(beta) / Double(n * plane)
                 for i in 0..<plane {
                     let dA = scale * (d[i] - raw[s * plane + i] / norms[s] * qDotG) / norms[s]
                     for ch in 0..<c {
@@ -78,7 +79,7 @@ public func attentionTransfer(studentFeatures: Tensor, teacherAttention: Tensor,
             }
         }
     }
-    return LossResult(loss: Double(beta) / 2 * loss / Double(max(n, 1)), gradient: gradient)
+    return LossResult(loss: Double(beta) / 2 * loss / Double(max(n * plane, 1)), gradient: gradient)
 }
 
 /// Distance-wise relational knowledge distillation (RKD-D): for every pair of samples in the batch, the distance

@@ -13,7 +13,7 @@ struct Distill: ParsableCommand {
             e.g. a pruned model distilled from its dense parent). The teacher runs once over the training split in \
             inference mode and its outputs are cached. Kinds: response (α·T²·KL(teacher ‖ student) + (1 − α)·CE), \
             feature (CE + β·MSE between the student's node, through a learned 1×1 conv or linear regressor, and the \
-            teacher's), attention (CE + β/2·‖Q_s − Q_t‖² of normalised attention maps) and relation (CE + β·Huber \
+            teacher's), attention (CE + β/2 · mean squared difference of normalised attention maps) and relation (CE + β·Huber \
             of normalised pairwise distances, RKD). Feature, attention and relation use --feature-pairs \
             teacherNode:studentNode, by default the input of each network's last layer (attention: the last feature \
             maps of equal size). With --seeds K the student is trained K times with distillation and K times alone \
@@ -185,7 +185,8 @@ struct Distill: ParsableCommand {
                                            training: configuration)
                     distilled.append(evaluate(model.graph, on: test).top1)
                     if firstStudent == nil { firstStudent = model }
-                    printError(String(format: "T %g, seed %d: distilled %.2f%%", t, seed, 100 * distilled.last!))
+                    let label = settings.kind == .response ? String(format: "T %g, ", t) : ""
+                    printError(String(format: "%@seed %d: distilled %.2f%%", label, seed, 100 * distilled.last!))
                 }
                 let summary = meanAndStandardDeviation(distilled)
                 sweep.append(SweepPoint(temperature: t, accuracies: distilled, mean: summary.mean, std: summary.std))
@@ -213,8 +214,11 @@ struct Distill: ParsableCommand {
                 chart.width = 760
                 try AtomicFile.write(Array(chart.svg.utf8), to: svg)
             }
+            let pair = settings.kind == .response ? nil
+                : try settings.pair ?? defaultPair(teacher: teacherModel.graph, student: firstStudent!.graph,
+                                                   kind: settings.kind)
             let output = Output(out: out, kind: kind, temperature: temperature, alpha: alpha,
-                                beta: settings.kind == .response ? nil : settings.effectiveBeta, pair: settings.pair,
+                                beta: settings.kind == .response ? nil : settings.effectiveBeta, pair: pair,
                                 teacher_accuracy: teacherAccuracy, student_parameters: parameters,
                                 teacher_parameters: teacherModel.graph.cost().parameters, epochs: epochs, seeds: seeds,
                                 with_distillation: Summary(accuracies: distilled, mean: d.mean, std: d.std),
