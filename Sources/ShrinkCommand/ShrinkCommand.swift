@@ -25,7 +25,7 @@ struct ShrinkCommand: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "shrink",
-        abstract: "Compress neural networks for edge devices: train, evaluate, inspect and benchmark models.",
+        abstract: "Compress neural networks for edge devices: train, quantize, prune and distil models, then evaluate, inspect and benchmark them.",
         discussion: """
             Data specs: 'fashion-mnist' (the Debian package dataset-fashion-mnist, or $SHRINK_DATA_DIR), a \
             directory of IDX files, or an .npz file with x_train, y_train, x_test, y_test.
