@@ -1,6 +1,7 @@
 // QuantizedTensor: integer codes with the parameters that give them meaning, R = S · (Q − Z).
 // Storage decision: codes are kept as Int32 in memory for simplicity (one type for every bit width and signedness);
-// `int8Values`/`uint8Values` narrow them for kernels and files. Deliberately left out: bit-packed storage.
+// `int8Values`/`uint8Values` narrow them for kernels and files. Bit-packed storage of 2–7-bit codes belongs to the
+// model file (IntegerWeightTensor), not to this in-memory type.
 import Tensors
 
 /// A tensor of integer codes `Q` with their `QuantizationParameters`; the real value of code `Q` in channel `c` is
