@@ -141,6 +141,19 @@ struct Bench: ParsableCommand {
                                             median_ms: timing.median * 1e3))
             }
         }
+        // The binarized layers' product: ±1 operands packed 64 per word, XNOR + popcount (one bit counts as one
+        // multiply-add, so Gop/s compare with sgemm at the same logical shape), one thread.
+        for (m, n, k) in shapes {
+            var generator = SeededGenerator(seed: 4, stream: "bench-kernels-binary")
+            let a = (0..<(m * k)).map { _ in generator.nextUniform() - 0.5 }
+            let b = (0..<(n * k)).map { _ in generator.nextUniform() - 0.5 }
+            let pa = a.withUnsafeBufferPointer { BinaryGEMM.pack($0.baseAddress!, rows: m, columns: k) }
+            let pb = b.withUnsafeBufferPointer { BinaryGEMM.pack($0.baseAddress!, rows: n, columns: k) }
+            let timing = measure(seconds: seconds) { _ = BinaryGEMM.multiply(m: m, n: n, k: k, a: pa, b: pb) }
+            outputs.append(KernelOutput(name: "binary", m: m, n: n, k: k, threads: 1,
+                                        gops: 2 * Double(m * n * k) / timing.median / 1e9,
+                                        median_ms: timing.median * 1e3))
+        }
         // A pruned linear layer's product: W (n × k, 5% nonzero) in CSR, y (m × n) += x (m × k) · Wᵀ by ck_spmm_csr
         // on one thread. Its Gop/s count the dense operations 2·m·n·k, so the row compares with sgemm's directly.
         for (m, n, k) in shapes {

@@ -77,9 +77,9 @@ func writeSmallImageNPZ(to path: String) throws {
         #expect(r.status == 0, "\(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let kernels = json["kernels"] as! [[String: Any]]
-        let names = ["sgemm", "sgemm-builtin", "u8s8-openblas", "u8s8-native", "spmm-5%"]
+        let names = ["sgemm", "sgemm-builtin", "u8s8-openblas", "u8s8-native", "binary", "spmm-5%"]
         #expect(kernels.map { $0["name"] as! String } == names.flatMap { Array(repeating: $0, count: 3) })
-        #expect(kernels.map { $0["m"] as! Int } == Array(Array(repeating: [1024, 256, 1], count: 5).joined()))
+        #expect(kernels.map { $0["m"] as! Int } == Array(Array(repeating: [1024, 256, 1], count: 6).joined()))
         #expect(kernels.allSatisfy { ($0["gops"] as! Double) > 0 })
     }
 }

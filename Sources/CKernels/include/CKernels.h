@@ -140,3 +140,16 @@ void ck_spmm_csr(int64_t rows, int64_t cols, const int32_t *rowStart, const int3
 /// `ck_spmm_csr` on the AVX-512 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
 int ck_spmm_csr_with(int vectorized, int64_t rows, int64_t cols, const int32_t *rowStart, const int32_t *columnIndex,
                      const float *values, int64_t n, const float *x, int64_t ldx, float *y, int64_t ldy);
+
+/// Packs the signs of `rows` rows of `columns` floats (row stride ldx) into ⌈columns/64⌉ words per row: bit b of
+/// word w is 1 where x[w·64 + b] ≥ 0 (the value +1) and 0 where it is negative (−1); padding bits are 0.
+void ck_pack_signs(const float *x, int64_t rows, int64_t columns, int64_t ldx, uint64_t *packed);
+
+/// Binary GEMM: C (m × n) = A · Bᵀ for ±1 matrices packed by `ck_pack_signs` (A m × k, B n × k, ⌈k/64⌉ words a row):
+/// C[i][j] = k − 2 · popcount(A_i XOR B_j). AVX-512 VPOPCNTDQ where the CPU has it, portable popcount otherwise;
+/// the same integers.
+void ck_gemm_binary(int64_t m, int64_t n, int64_t k, const uint64_t *a, const uint64_t *b, int32_t *c);
+
+/// `ck_gemm_binary` on the VPOPCNTDQ path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+int ck_gemm_binary_with(int vectorized, int64_t m, int64_t n, int64_t k, const uint64_t *a, const uint64_t *b,
+                        int32_t *c);
