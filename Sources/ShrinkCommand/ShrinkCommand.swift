@@ -1,7 +1,6 @@
 // The `shrink` command: subcommands over the library's passes. Progress and logs go to stderr; `--json` prints
 // one JSON document on stdout; errors exit with status 1 and a message naming the file or field.
 import ArgumentParser
-import CKernels
 import Shrink
 
 @main
@@ -10,7 +9,7 @@ struct ShrinkCommand: ParsableCommand {
     /// megabytes of activations and gradients every step, and fresh pages from the kernel cost a page-clearing pass
     /// each time (about 7% of a training step). This tunes the `shrink` process only, not the library.
     static func tuneAllocator() {
-        ck_keep_freed_memory()
+        Allocator.keepFreedMemory()
     }
 
     static func main() {

@@ -4,6 +4,7 @@
 // sparse kernel. Throughput figures are per call; divide by the batch, or by the GEMM's operations.
 import Benchmark
 import CBLASDirect
+import Foundation
 import Shrink
 
 private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
@@ -12,6 +13,9 @@ private func randomValues(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 let benchmarks: @Sendable () -> Void = {
+    // As the `shrink` command does: keep freed memory instead of returning large blocks to the system, so that the
+    // buffers of one call are not mmap'ed and page-faulted again by the next (glibc's default for blocks ≥ 128 KiB).
+    if ProcessInfo.processInfo.environment["SHRINK_BENCH_DEFAULT_MALLOC"] == nil { Allocator.keepFreedMemory() }
     Benchmark.defaultConfiguration = .init(metrics: [.wallClock, .throughput, .mallocCountTotal],
                                            warmupIterations: 5, maxDuration: .seconds(2), maxIterations: 100_000)
 
