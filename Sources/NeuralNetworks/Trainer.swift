@@ -95,6 +95,10 @@ public final class Trainer {
     public var keeping: Set<String> = []
     /// Parameters outside the graph that train with it (a distillation regressor): zeroed and stepped alike.
     public var extraParameters: [Parameter] = []
+    /// Called before every forward pass (e.g. to fake-quantize weights for quantization-aware training).
+    public var onBatchStart: [() -> Void] = []
+    /// Called after the backward pass and before the optimizer step (e.g. to put master weights back).
+    public var beforeStep: [() -> Void] = []
     /// Called after every optimizer step.
     public var onBatchEnd: [(BatchEvent) -> Void] = []
     /// Called after every epoch with its metrics.
@@ -128,6 +132,7 @@ public final class Trainer {
                 let (inputs, labels) = train.batch(indices)
                 optimizer.learningRate = c.schedule.rate(base: c.effectiveLearningRate, step: step, totalSteps: totalSteps,
                                                          stepsPerEpoch: batchesPerEpoch, warmupSteps: warmup)
+                for hook in onBatchStart { hook() }
                 graph.zeroGradients()
                 for p in extraParameters { p.zeroGradient() }
                 var values = graph.forward(inputs, mode: .training, keeping: keeping)
@@ -136,6 +141,7 @@ public final class Trainer {
                 let (loss, seeds) = self.loss(TrainingBatch(logits: logits, labels: labels, inputs: inputs,
                                                             indices: indices, values: values))
                 graph.backward(seeds: seeds)
+                for hook in beforeStep { hook() }
                 optimizer.step(graph.trainableParameters + extraParameters)
                 let correct = topKCorrect(logits: logits, labels: labels)
                 lossTotal += loss * Double(labels.count)

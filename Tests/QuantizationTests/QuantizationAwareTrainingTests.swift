@@ -1,0 +1,59 @@
+// Quantization-aware training: fake quantization by hand with the straight-through estimator, fake-quantization
+// nodes on exactly the integer engine's edges, master weights kept in float, and a converted integer model that
+// predicts what the fake-quantized graph predicts.
+import Datasets
+import NeuralNetworks
+import Quantization
+import Tensors
+import Testing
+
+@Suite struct QuantizationAwareTrainingTests {
+    @Test func fakeQuantizeByHandWithTheStraightThroughEstimator() throws {
+        let fq = FakeQuantize(bits: 2)   // codes 0…3
+        // Observing [0, 3] (moving average of one batch) gives S = 1, Z = 0.
+        let x = Tensor(shape: [1, 4], scalars: [0, 1.4, 2.6, 3])
+        #expect(fq.forward([x], mode: .training).scalars == [0, 1, 3, 3])
+        #expect(fq.parameters?.scales == [1] && fq.parameters?.zeroPoints == [0])
+        fq.frozen = true
+        // Beyond the range: clamped forward, zero gradient; inside: passed straight through.
+        let beyond = Tensor(shape: [1, 3], scalars: [-2, 1.2, 7])
+        #expect(fq.forward([beyond], mode: .training).scalars == [0, 1, 3])
+        #expect(fq.backward(Tensor(shape: [1, 3], scalars: [5, 6, 7]), needsInputGradient: [true])[0]?.scalars == [0, 6, 0])
+        #expect(fq.parameters?.scales == [1])   // frozen: the observer did not move
+    }
+
+    @Test func trainsConvertsAndAgrees() throws {
+        var g = SeededGenerator(seed: 3)
+        var x: [Float] = [], y: [Int32] = []
+        for i in 0..<128 {
+            let label = i % 4
+            for p in 0..<144 { x.append(g.nextNormal() * 0.3 + (p % 4 == label ? 1 : 0)) }
+            y.append(Int32(label))
+        }
+        let data = try Dataset(inputs: Tensor(shape: [128, 1, 12, 12], scalars: x), labels: y, classCount: 4)
+        let model = Model(architecture: "fmnist-small",
+                          graph: try Architecture.fmnistSmall.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 1),
+                          normalization: Normalization(mean: 0, std: 1))
+        var training = TrainingConfiguration()
+        training.epochs = 3
+        training.batchSize = 16
+        let qat = try quantizationAwareTraining(model, train: data, weightBits: 4, activationBits: 6, training: training)
+        // Fake quantization sits on the input, the fused conv/linear + ReLU outputs and the logits.
+        #expect(Set(qat.activationNodes.keys) == ["input", "relu1", "relu2", "relu3", "fc2"])
+        #expect(qat.activationNodes.values.allSatisfy { $0.frozen && $0.parameters?.bits == 6 })
+        // Master weights stay float (not on the 4-bit grid) between steps.
+        let conv = qat.folded.node(named: "conv2")!.layer as! Conv2d
+        #expect(Set(conv.weight.value.scalars).count > 20)
+        let fake = try qat.predict(data.inputs)
+        let integer = try qat.converted()
+        #expect(integer.integerWeights.values.allSatisfy { $0.bits == 4 })
+        let logits = try integer.forward(data.inputs)
+        func labels(_ t: Tensor) -> [Int] {
+            (0..<t.shape[0]).map { i in let row = Array(t.scalars[(i * 4)..<(i * 4 + 4)]); return row.firstIndex(of: row.max()!)! }
+        }
+        let agree = zip(labels(fake), labels(logits)).filter { $0 == $1 }.count
+        #expect(Double(agree) / 128 >= 0.98, "\(agree) of 128 agree")
+        #expect(metrics(logits: fake, labels: data.labels).top1 > 0.5)
+        #expect(throws: ShrinkError.self) { _ = try QATGraph(model, weightBits: 4, activationBits: 9) }
+    }
+}
