@@ -110,8 +110,11 @@ public final class QATGraph {
         var nodes: [Node] = []
         var renamed = [String: String]()
         var fakeQuantizers = [String: FakeQuantize]()
+        // The logits keep 8 bits whatever the other edges use (the usual practice for the last layer): at 4 bits
+        // their 15 levels make ties that decide predictions.
+        let outputEdge = folded.outputName
         func fakeQuantizer(after edge: String) -> Node {
-            let layer = FakeQuantize(bits: activationBits)
+            let layer = FakeQuantize(bits: edge == outputEdge ? max(activationBits, 8) : activationBits)
             fakeQuantizers[edge] = layer
             renamed[edge] = "\(edge)_fakequant"
             return Node(name: "\(edge)_fakequant", layer: layer, inputs: [edge])

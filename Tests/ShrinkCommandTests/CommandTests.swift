@@ -348,3 +348,34 @@ func writeSmallImageNPZ(to path: String) throws {
         #expect(!FileManager.default.fileExists(atPath: bad))
     }
 }
+
+@Suite(.serialized) struct QATCommandTests {
+    @Test func trainsConvertsAndRefusesBadInput() throws {
+        let dir = try temporaryDirectory()
+        let data = dir + "/small.npz", model = dir + "/float.safetensors", out = dir + "/qat.safetensors"
+        try writeSmallImageNPZ(to: data)
+        #expect(try shrink(["train", "--arch", "fmnist-small", "--data", data, "--epochs", "5", "--batch-size", "16",
+                            "--out", model]).status == 0)
+        let r = try shrink(["qat", model, "--data", data, "--out", out, "--weight-bits", "6", "--activation-bits", "7",
+                            "--epochs", "2", "--batch-size", "16", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect((report?["agreement"] as? Double ?? 0) >= 0.9)
+        // The saved file is an integer model that eval runs on the integer engine, with the accuracy reported.
+        let eval = try shrink(["eval", out, "--data", data, "--json"])
+        let e = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any]
+        #expect(e?["accuracy"] as? Double == report?["integer_test_accuracy"] as? Double)
+        let info = try shrink(["info", out, "--json"])
+        let layers = (try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any])?["layers"]
+            as? [[String: Any]] ?? []
+        #expect(layers.first { $0["name"] as? String == "conv1" }?["weight_bits"] as? Int == 6)
+        let bad = dir + "/bad.safetensors"
+        for (arguments, text) in [(["--weight-bits", "1"], "--weight-bits must be in 2…8"),
+                                  (["--activation-bits", "9"], "--activation-bits must be in 2…8"),
+                                  (["--epochs", "0"], "--epochs")] {
+            let result = try shrink(["qat", model, "--data", data, "--out", bad] + arguments)
+            #expect(result.status != 0 && result.stderr.contains(text), "\(arguments): \(result.stderr)")
+        }
+        expectFailure(try shrink(["qat", out, "--data", data, "--out", bad]), mentioning: "already quantized", noFile: bad)
+    }
+}
