@@ -244,7 +244,7 @@ static void gemm_vnni_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
 /* The same loop with each finished tile requantized while it is still in L1, so the int32 accumulators never go
  * to memory. */
 static void gemm_vnni_packed_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
-                                        const int8_t *pb, const int32_t *offset, const float *multiplier,
+                                        const int8_t *pb, const double *offset, const float *multiplier,
                                         int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out, int64_t ldo) {
     int64_t quads = (k + 3) / 4, aPanels = (m + MR - 1) / MR, bPanels = (n + NR - 1) / NR;
     int direct = 4 * quads <= lda;  /* rows padded to whole groups of 4: read A in place */
@@ -271,7 +271,7 @@ static void gemm_vnni_packed_requantize(int64_t m, int64_t n, int64_t k, const u
 }
 
 void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
-                             int64_t ldb, const int8_t *packed, const int32_t *offset, const float *multiplier,
+                             int64_t ldb, const int8_t *packed, const double *offset, const float *multiplier,
                              int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out, int64_t ldo) {
     if (m <= 0 || n <= 0) return;
     if (packed && m >= 4 && k > 0 && has_vnni()) {

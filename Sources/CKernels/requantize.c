@@ -1,8 +1,9 @@
 // Requantization: the step after the integer GEMM, int32 accumulators → uint8 activations, with the bias and the
-// input zero-point correction folded into a per-channel offset and a fused ReLU/ReLU6 as the clamp bounds.
+// input zero-point correction folded into a per-channel offset (in accumulator units, kept in double so the bias is
+// not rounded to the coarse accumulator grid of low-bit layers) and a fused ReLU/ReLU6 as the clamp bounds.
 // The multiply is done in double and rounded half to even, so every GEMM path that produced the same int32
 // accumulators gives the same bytes, and the AVX-512 path (8 doubles a lane group) gives the same bytes as the
-// portable one: both compute ((double)acc + (double)offset) · (double)multiplier exactly the same way, round half to
+// portable one: both compute ((double)acc + offset) · (double)multiplier exactly the same way, round half to
 // even, clamp, then add the zero point.
 #include "CKernels.h"
 #include "features.h"
@@ -16,16 +17,16 @@ static inline double round_even(double x) {
     return shifted - magic;
 }
 
-static inline uint8_t requantize_one(int32_t acc, int32_t offset, float multiplier, int32_t zeroPoint, int32_t low,
+static inline uint8_t requantize_one(int32_t acc, double offset, float multiplier, int32_t zeroPoint, int32_t low,
                                      int32_t high) {
-    double scaled = (double)multiplier * ((double)acc + (double)offset);
+    double scaled = (double)multiplier * ((double)acc + offset);
     double r = round_even(scaled);
     double lo = (double)(low - zeroPoint), hi = (double)(high - zeroPoint);
     r = r < lo ? lo : (r > hi ? hi : r);
     return (uint8_t)((int32_t)r + zeroPoint);
 }
 
-static void requantize_scalar(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const int32_t *offset,
+static void requantize_scalar(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const double *offset,
                               const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
                               int64_t ldo) {
     for (int64_t i = 0; i < rows; i++)
@@ -33,10 +34,10 @@ static void requantize_scalar(const int32_t *acc, int64_t rows, int64_t columns,
             out[i * ldo + j] = requantize_one(acc[i * lda + j], offset[j], multiplier[j], zeroPoint, low, high);
 }
 
-/* Eight lanes: int32 accumulators and offsets → double, sum, product, round half to even, clamp → int32. */
+/* Eight lanes: int32 accumulators → double, plus the offsets, product, round half to even, clamp → int32. */
 __attribute__((target("avx512f")))
-static inline __m256i requantize8(__m256i acc, __m256i offset, __m256 multiplier, __m512d lo, __m512d hi) {
-    __m512d sum = _mm512_add_pd(_mm512_cvtepi32_pd(acc), _mm512_cvtepi32_pd(offset));
+static inline __m256i requantize8(__m256i acc, __m512d offset, __m256 multiplier, __m512d lo, __m512d hi) {
+    __m512d sum = _mm512_add_pd(_mm512_cvtepi32_pd(acc), offset);
     __m512d scaled = _mm512_mul_pd(_mm512_cvtps_pd(multiplier), sum);
     __m512d r = _mm512_roundscale_pd(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     r = _mm512_min_pd(_mm512_max_pd(r, lo), hi);
@@ -44,7 +45,7 @@ static inline __m256i requantize8(__m256i acc, __m256i offset, __m256 multiplier
 }
 
 __attribute__((target("avx512f,avx512bw")))
-static void requantize_avx512(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const int32_t *offset,
+static void requantize_avx512(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const double *offset,
                               const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
                               int64_t ldo) {
     __m512d lo = _mm512_set1_pd((double)(low - zeroPoint)), hi = _mm512_set1_pd((double)(high - zeroPoint));
@@ -56,11 +57,12 @@ static void requantize_avx512(const int32_t *acc, int64_t rows, int64_t columns,
             int64_t left = columns - j;
             __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
             __m512i va = _mm512_maskz_loadu_epi32(mask, a + j);
-            __m512i vo = _mm512_maskz_loadu_epi32(mask, offset + j);
+            __m512d vo0 = _mm512_maskz_loadu_pd((__mmask8)(mask & 0xFF), offset + j);
+            __m512d vo1 = _mm512_maskz_loadu_pd((__mmask8)(mask >> 8), offset + j + 8);
             __m512 vm = _mm512_maskz_loadu_ps(mask, multiplier + j);
-            __m256i r0 = requantize8(_mm512_castsi512_si256(va), _mm512_castsi512_si256(vo),
+            __m256i r0 = requantize8(_mm512_castsi512_si256(va), vo0,
                                      _mm512_castps512_ps256(vm), lo, hi);
-            __m256i r1 = requantize8(_mm512_extracti64x4_epi64(va, 1), _mm512_extracti64x4_epi64(vo, 1),
+            __m256i r1 = requantize8(_mm512_extracti64x4_epi64(va, 1), vo1,
                                      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(vm), 1)), lo, hi);
             __m512i q = _mm512_add_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1), zp);
             _mm512_mask_cvtepi32_storeu_epi8(o + j, mask, q);
@@ -69,7 +71,7 @@ static void requantize_avx512(const int32_t *acc, int64_t rows, int64_t columns,
 }
 
 int ck_requantize_u8_with(int vectorized, const int32_t *acc, int64_t rows, int64_t columns, int64_t lda,
-                          const int32_t *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
+                          const double *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
                           uint8_t *out, int64_t ldo) {
     if (vectorized) {
         if (!ck_has(CK_AVX512BW)) return 0;
@@ -80,7 +82,7 @@ int ck_requantize_u8_with(int vectorized, const int32_t *acc, int64_t rows, int6
     return 1;
 }
 
-void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const int32_t *offset,
+void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const double *offset,
                       const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
                       int64_t ldo) {
     ck_requantize_u8_with(ck_has(CK_AVX512BW), acc, rows, columns, lda, offset, multiplier, zeroPoint, low, high, out, ldo);

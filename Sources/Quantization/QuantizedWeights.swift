@@ -7,8 +7,10 @@ import Tensors
 /// The weights of one integer layer with `channels` outputs of `depth` inputs each, and its requantization.
 ///
 /// With input `x = S_x (q_x − Z_x)`, weights `W[o] = S_w[o] q_w[o]` and output `(S_y, Z_y)`:
-/// `q_y = clamp(rint(M[o] · (acc[o] + offset[o])) + Z_y, lo, hi)`, where `acc[o] = Σ_k q_x q_w[o][k]`,
-/// `M[o] = S_x S_w[o] / S_y`, `offset[o] = q_b[o] − Z_x Σ_k q_w[o][k]` and `q_b[o] = rint(b[o] / (S_x S_w[o]))`.
+/// `q_y = clamp(rint(M[o] · (acc[o] + offset[o])) + Z_y, lo, hi)`, where `acc[o] = Σ_k q_x q_w[o][k]` (exact int32),
+/// `M[o] = S_x S_w[o] / S_y` and `offset[o] = b[o] / (S_x S_w[o]) − Z_x Σ_k q_w[o][k]`, kept in double: Jacob et al.
+/// round the bias to the accumulator grid (int32), which at 4-bit activations moves outputs by up to half that grid;
+/// requantization is done in double anyway, so the bias stays exact here.
 /// A fused ReLU sets `lo = Z_y`; ReLU6 also `hi = Z_y + rint(6 / S_y)`. Weights of fewer than 8 bits use the same
 /// kernels (their codes fit int8); activations of fewer than 8 bits likewise fit uint8.
 ///
@@ -25,7 +27,7 @@ public struct QuantizedWeights: Sendable {
     public private(set) var gemm: PackedInt8Weights
     public let input: QuantizationParameters
     public let output: QuantizationParameters
-    let offsets: [Int32]
+    let offsets: [Double]
     let multipliers: [Float]
     let low: Int32, high: Int32
 
@@ -46,13 +48,12 @@ public struct QuantizedWeights: Sendable {
         }
         let inputScale = Double(input.scales[0]), outputScale = Double(output.scales[0])
         let zx = input.zeroPoints[0], zy = output.zeroPoints[0]
-        var offsets = [Int32](repeating: 0, count: channels), multipliers = [Float](repeating: 0, count: channels)
+        var offsets = [Double](repeating: 0, count: channels), multipliers = [Float](repeating: 0, count: channels)
         for row in 0..<channels {
             let accumulatorScale = inputScale * Double(scales[row])
-            let weightSum = values[(row * depth)..<((row + 1) * depth)].reduce(Int32(0)) { $0 + Int32($1) }
+            let weightSum = values[(row * depth)..<((row + 1) * depth)].reduce(0) { $0 + Int($1) }
             let bias = Double(bias?.scalars[row] ?? 0)
-            let quantizedBias = Int32(clamping: Int64((bias / accumulatorScale).rounded(.toNearestOrEven)))
-            offsets[row] = quantizedBias &- zx &* weightSum
+            offsets[row] = bias / accumulatorScale - Double(zx) * Double(weightSum)
             multipliers[row] = Float(accumulatorScale / outputScale)
         }
         let (qmin, qmax) = (Int32(output.qmin), Int32(output.qmax))

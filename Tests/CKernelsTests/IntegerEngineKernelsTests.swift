@@ -17,7 +17,8 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
         let acc = (0..<(rows * lda)).map { i -> Int32 in
             i % 7 == 0 ? Int32(g.nextInt(below: 1 << 30)) - (1 << 29) : Int32(g.nextInt(below: 20_001)) - 10_000
         }
-        let offset = (0..<columns).map { _ in Int32(g.nextInt(below: 4001)) - 2000 }
+        // Offsets with fractions (a bias in accumulator units) and whole ones.
+        let offset = (0..<columns).map { j in Double(g.nextInt(below: 4001) - 2000) + (j % 2 == 0 ? 0 : 0.25) }
         // Multipliers of 1/2, 1/4 … make exact halves, where rounding half to even shows.
         var multiplier = [Float](repeating: 0, count: columns)
         for j in 0..<columns {
@@ -28,7 +29,7 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
             var expected = [UInt8](repeating: 0, count: rows * columns)
             for i in 0..<rows {
                 for j in 0..<columns {
-                    let sum: Double = Double(acc[i * lda + j]) + Double(offset[j])
+                    let sum: Double = Double(acc[i * lda + j]) + offset[j]
                     let scaled: Double = Double(multiplier[j]) * sum
                     let q: Int64 = Int64(scaled.rounded(.toNearestOrEven)) + Int64(zeroPoint)
                     expected[i * columns + j] = UInt8(min(max(q, Int64(low)), Int64(high)))
@@ -139,7 +140,7 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
         var g = SeededGenerator(seed: UInt64(m + n + k + lda))
         let a = uint8s(m * lda, &g)
         let b = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: g.nextInt(below: 256)) }
-        let offset = (0..<n).map { _ in Int32(g.nextInt(below: 200_001)) - 100_000 }
+        let offset = (0..<n).map { _ in Double(g.nextInt(below: 200_001) - 100_000) + 0.5 }
         let multiplier = (0..<n).map { _ in Float(g.nextInt(below: 1000) + 1) * 1e-6 }
         var accumulators = [Int32](repeating: 0, count: m * n)
         ck_gemm_u8s8(Int64(m), Int64(n), Int64(k), a, Int64(lda), b, Int64(k), &accumulators, Int64(n))

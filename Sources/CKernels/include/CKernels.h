@@ -85,20 +85,20 @@ void ck_gemm_u8s8_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, int6
 /// of A must be readable; when lda ≥ 4·⌈k/4⌉ the VNNI path reads A in place (the bytes past k of a row are ignored)
 /// instead of packing it.
 void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
-                             int64_t ldb, const int8_t *packed, const int32_t *offset, const float *multiplier,
+                             int64_t ldb, const int8_t *packed, const double *offset, const float *multiplier,
                              int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out, int64_t ldo);
 
 /// out[i·ldo + j] = clamp(rint(multiplier[j] · (acc[i·lda + j] + offset[j])) + zeroPoint, low, high) as uint8, for
 /// a (rows × columns) int32 matrix whose columns are output channels. The product is taken in double and rounded
 /// half to even; `low`/`high` (within 0…255) carry a fused ReLU (low = zeroPoint) or ReLU6. AVX-512 when the CPU
 /// has it; the same bytes either way.
-void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const int32_t *offset,
+void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const double *offset,
                       const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
                       int64_t ldo);
 
 /// `ck_requantize_u8` on the AVX-512 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
 int ck_requantize_u8_with(int vectorized, const int32_t *acc, int64_t rows, int64_t columns, int64_t lda,
-                          const int32_t *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
+                          const double *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
                           uint8_t *out, int64_t ldo);
 
 /// im2row for channels-last uint8 codes (H, W, C): rows (Ho·Wo) × (k·k·G) with row stride `ldr` (≥ k·k·G; bytes
