@@ -248,10 +248,6 @@ struct Distill: ParsableCommand {
 
     /// A float model file (quantized ones are refused: the engine trains float models).
     private func loadFloat(_ path: String) throws -> Model {
-        let container = try SafeTensorsFile.decode(try readFile(path), file: path)
-        guard !QuantizedModel.isQuantized(container) else {
-            throw ShrinkError(.value, "\(path) is quantized; distil with float models")
-        }
-        return try Model.load(container, file: path)
+        try loadFloatModel(path, advice: "distil with float models").model
     }
 }

@@ -36,3 +36,15 @@ struct LoadedModel {
         return float.graph.infer(input, threads: threads)
     }
 }
+
+/// A float model file for a pass that trains or rewrites float weights, with its bytes (for size reports). A file
+/// that is quantized — for the integer engine, or weight-only — is refused with `advice` ("quantize the float model
+/// it came from").
+func loadFloatModel(_ path: String, advice: String) throws -> (model: Model, bytes: [UInt8]) {
+    let bytes = try readFile(path)
+    let container = try SafeTensorsFile.decode(bytes, file: path)
+    guard !QuantizedModel.isQuantized(container), IntegerWeightTensor.storedBits(in: container).isEmpty else {
+        throw ShrinkError(.value, "\(path) is already quantized; \(advice)")
+    }
+    return (try Model.load(container, file: path), bytes)
+}

@@ -102,12 +102,7 @@ struct Prune: ParsableCommand {
         try reporting {
             runtime.apply()
             try checkWritable(out)
-            let denseFile = try readFile(model)
-            let container = try SafeTensorsFile.decode(denseFile, file: model)
-            guard !QuantizedModel.isQuantized(container), IntegerWeightTensor.storedBits(in: container).isEmpty else {
-                throw ShrinkError(.value, "\(model) is quantized; prune the float model it came from, then quantize")
-            }
-            let dense = try Model.load(container, file: model)
+            let (dense, denseFile) = try loadFloatModel(model, advice: "prune the float model it came from, then quantize")
             var settings = PruningSettings(sparsity: sparsity)
             settings.structure = try PruningStructure(named: structure)
             settings.score = try PruningScore(named: score)

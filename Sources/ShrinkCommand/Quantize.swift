@@ -102,12 +102,7 @@ struct Quantize: ParsableCommand {
         try reporting {
             runtime.apply()
             try checkWritable(out)
-            let floatFile = try readFile(model)
-            let container = try SafeTensorsFile.decode(floatFile, file: model)
-            guard !QuantizedModel.isQuantized(container), IntegerWeightTensor.storedBits(in: container).isEmpty else {
-                throw ShrinkError(.value, "\(model) is already quantized; quantize the float model it came from")
-            }
-            let float = try Model.load(container, file: model)
+            let (float, floatFile) = try loadFloatModel(model, advice: "quantize the float model it came from")
             let split = try DataSource.load(data)
             let train = try float.prepare(split.train), test = try float.prepare(split.test)
             guard train.count >= 2 else {

@@ -65,11 +65,7 @@ struct Sensitivity: ParsableCommand {
         try reporting {
             runtime.apply()
             if let svg { try checkWritable(svg) }
-            let container = try SafeTensorsFile.decode(try readFile(model), file: model)
-            guard !QuantizedModel.isQuantized(container) else {
-                throw ShrinkError(.value, "\(model) is quantized; analyse the float model it came from")
-            }
-            let float = try Model.load(container, file: model)
+            let float = try loadFloatModel(model, advice: "analyse the float model it came from").model
             let source = try DataSource.load(data)
             let scoreKind = try PruningScore(named: score)
             let train = try float.prepare(source.train)
