@@ -59,6 +59,12 @@ struct Quantize: ParsableCommand {
     @Option(help: "Conv/linear nodes to keep in float from the start, comma-separated.")
     var keepFloat: String = ""
 
+    @Flag(help: "Choose each conv/linear layer's weight bits (8, 6, 4, 3 or 2) so the file fits --size-budget, losing the least validation accuracy (activations 8-bit).")
+    var mixedPrecision = false
+
+    @Option(help: "With --mixed-precision: the largest model file, in bytes.")
+    var sizeBudget: Int?
+
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
@@ -84,6 +90,17 @@ struct Quantize: ParsableCommand {
             throw ValidationError("--max-float-layers must be in 0…10000, got \(maxFloatLayers)")
         }
         if observer != "auto" { _ = try ObserverKind(named: observer) }
+        if mixedPrecision {
+            guard let sizeBudget, sizeBudget >= 1 else {
+                throw ValidationError("--mixed-precision needs --size-budget BYTES (a positive number of bytes)")
+            }
+            guard !weightOnly, activationBits == nil, weightBits == 8 else {
+                throw ValidationError("--mixed-precision chooses the weight bits itself (8-bit activations); drop "
+                    + "--weight-only, --weight-bits and --activation-bits")
+            }
+        } else if sizeBudget != nil {
+            throw ValidationError("--size-budget applies with --mixed-precision")
+        }
         if granularity != "auto" { _ = try Granularity(named: granularity) }
     }
 
@@ -113,6 +130,11 @@ struct Quantize: ParsableCommand {
             let calibrationCount = min(calibrationSamples, max(1, train.count / 2))
             let validationCount = min(validationSamples, train.count - calibrationCount)
             let validation = train.rows(calibrationCount..<(calibrationCount + validationCount))
+            if mixedPrecision {
+                try runMixedPrecision(float: float, floatBytes: floatFile.count, train: train, test: test,
+                                      calibrationCount: calibrationCount, validation: validation)
+                return
+            }
             let autoObservers: [ObserverKind] = weightOnly ? [.minmax, .mse, .percentile]
                 : [.minmax, .percentile, .entropy, .mse, .movingAverage]
             let search = try QuantizationSearch(
@@ -152,6 +174,43 @@ struct Quantize: ParsableCommand {
                              groupedThousands(floatBytes), groupedThousands(quantizedBytes),
                              Double(quantizedBytes) / Double(floatBytes), out))
             }
+        }
+    }
+
+    struct MixedOutput: Encodable {
+        var out: String, mode: String, size_budget: Int, bytes: Int, float_bytes: Int
+        var bits: [String: Int]
+        var sensitivity: [Sensitivity]
+        var float_validation_accuracy: Double, quantized_validation_accuracy: Double
+        var float_test_accuracy: Double, quantized_test_accuracy: Double, test_samples: Int
+
+        struct Sensitivity: Encodable { var node: String, bits: Int, validation_accuracy: Double }
+    }
+
+    /// `--mixed-precision`: per-layer weight bits under `--size-budget`.
+    private func runMixedPrecision(float: Model, floatBytes: Int, train: Dataset, test: Dataset, calibrationCount: Int,
+                                   validation: Dataset) throws {
+        let outcome = try mixedPrecisionQuantization(
+            float, calibration: train.prefix(calibrationCount), calibrationSamples: calibrationCount,
+            validation: validation, budget: sizeBudget!,
+            observer: observer == "auto" ? .minmax : try ObserverKind(named: observer))
+        try outcome.model.save(to: out)
+        let floatTest = evaluate(float.graph, on: test)
+        let quantizedTest = Shrink.metrics(logits: try outcome.model.predict(test.inputs), labels: test.labels)
+        let output = MixedOutput(
+            out: out, mode: "mixed-precision", size_budget: sizeBudget!, bytes: try readFile(out).count,
+            float_bytes: floatBytes, bits: Dictionary(uniqueKeysWithValues: outcome.bits.map { ($0.node, $0.bits) }),
+            sensitivity: outcome.sensitivity.map { .init(node: $0.node, bits: $0.bits, validation_accuracy: $0.accuracy) },
+            float_validation_accuracy: outcome.floatValidationAccuracy,
+            quantized_validation_accuracy: outcome.validationAccuracy, float_test_accuracy: floatTest.top1,
+            quantized_test_accuracy: quantizedTest.top1, test_samples: test.count)
+        if runtime.json {
+            print(try jsonString(output))
+        } else {
+            let chosen = outcome.bits.map { "\($0.node) \($0.bits)" }.joined(separator: ", ")
+            print(String(format: "mixed precision (%@): test accuracy %.2f%% (float %.2f%%), %@ bytes within a budget of "
+                         + "%@; saved %@", chosen, 100 * quantizedTest.top1, 100 * floatTest.top1,
+                         groupedThousands(output.bytes), groupedThousands(sizeBudget!), out))
         }
     }
 }

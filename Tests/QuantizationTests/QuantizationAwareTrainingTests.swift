@@ -57,3 +57,38 @@ import Testing
         #expect(throws: ShrinkError.self) { _ = try QATGraph(model, weightBits: 4, activationBits: 9) }
     }
 }
+
+@Suite struct MixedPrecisionTests {
+    @Test func fitsTheBudgetWithPerLayerBits() throws {
+        var g = SeededGenerator(seed: 8)
+        var x: [Float] = [], y: [Int32] = []
+        for i in 0..<96 {
+            let label = i % 4
+            for p in 0..<144 { x.append(g.nextNormal() * 0.3 + (p % 4 == label ? 1 : 0)) }
+            y.append(Int32(label))
+        }
+        let data = try Dataset(inputs: Tensor(shape: [96, 1, 12, 12], scalars: x), labels: y, classCount: 4)
+        let model = Model(architecture: "fmnist-small",
+                          graph: try Architecture.fmnistSmall.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 2),
+                          normalization: Normalization(mean: 0, std: 1))
+        // The all-8-bit file, then a budget below it.
+        let eight = try mixedPrecisionQuantization(model, calibration: data, calibrationSamples: 64, validation: data,
+                                                   budget: 10_000_000)
+        #expect(eight.bits.allSatisfy { $0.bits == 8 })
+        let budget = eight.bytes - 1_500
+        let mixed = try mixedPrecisionQuantization(model, calibration: data, calibrationSamples: 64, validation: data,
+                                                   budget: budget)
+        let written = try mixed.model.safeTensors().encoded().count
+        #expect(mixed.bytes <= budget && written == mixed.bytes)
+        #expect(mixed.bits.contains { $0.bits < 8 } && mixed.bits.allSatisfy { [8, 6, 4, 3, 2].contains($0.bits) })
+        #expect(mixed.bits.map(\.node) == ["conv1", "conv2", "fc1", "fc2"])
+        #expect(mixed.sensitivity.count == 4 * 4)
+        // The integer weights in the file have the chosen widths.
+        for (node, bits) in mixed.bits { #expect(mixed.model.graph.integerWeights[node]?.bits == bits) }
+        let error = #expect(throws: ShrinkError.self) {
+            _ = try mixedPrecisionQuantization(model, calibration: data, calibrationSamples: 64, validation: data,
+                                               budget: 100)
+        }
+        #expect(error?.message.contains("smallest") == true)
+    }
+}

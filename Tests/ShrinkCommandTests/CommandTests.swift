@@ -377,5 +377,20 @@ func writeSmallImageNPZ(to path: String) throws {
             #expect(result.status != 0 && result.stderr.contains(text), "\(arguments): \(result.stderr)")
         }
         expectFailure(try shrink(["qat", out, "--data", data, "--out", bad]), mentioning: "already quantized", noFile: bad)
+        // Mixed precision: a budget the model fits, with bits per layer in the report, and the refusals.
+        let mixed = dir + "/mixed.safetensors"
+        let m = try shrink(["quantize", model, "--data", data, "--out", mixed, "--mixed-precision", "--size-budget",
+                            "60000", "--json"])
+        #expect(m.status == 0, "\(m.stderr)")
+        let mr = try JSONSerialization.jsonObject(with: Data(m.stdout.utf8)) as? [String: Any]
+        #expect((mr?["bytes"] as? Int ?? .max) <= 60000 && (mr?["bits"] as? [String: Int])?.count == 4)
+        for (arguments, text) in [(["--mixed-precision"], "--size-budget"),
+                                  (["--size-budget", "1000"], "--mixed-precision"),
+                                  (["--mixed-precision", "--size-budget", "1000", "--weight-only"], "--weight-only")] {
+            let result = try shrink(["quantize", model, "--data", data, "--out", bad] + arguments)
+            #expect(result.status != 0 && result.stderr.contains(text), "\(arguments): \(result.stderr)")
+        }
+        expectFailure(try shrink(["quantize", model, "--data", data, "--out", bad, "--mixed-precision", "--size-budget",
+                                  "500"]), mentioning: "smallest", noFile: bad)
     }
 }
