@@ -43,7 +43,7 @@ struct Distill: ParsableCommand {
     var temperature: Float = 4
 
     @Option(help: "Weight of the soft term in the response loss, in [0, 1].")
-    var alpha: Float = 0.9
+    var alpha: Float = 0.5
 
     @Option(help: "Weight of the feature, attention or relation term (default 1, 1000 and 25).")
     var beta: Float?
