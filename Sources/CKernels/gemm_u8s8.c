@@ -163,91 +163,24 @@ static void gemm_vnni_dot(int64_t m, int64_t n, int64_t k, const uint8_t *a, int
     }
 }
 
-static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
-                      int32_t *c, int64_t ldc) {
-    int64_t quads = (k + 3) / 4;
-    int64_t aPanels = (m + MR - 1) / MR, bPanels = (n + NR - 1) / NR;
-    uint8_t *pa = aligned_alloc(64, (size_t)((aPanels * quads * MR * 4 + 63) / 64 * 64));
-    int8_t *pb = aligned_alloc(64, (size_t)((bPanels * quads * NR * 4 + 63) / 64 * 64));
-    if (!pa || !pb) abort();  /* out of memory for the packed operands: nothing sensible is left to do */
-    for (int64_t ip = 0; ip < aPanels; ip++) {
-        int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
-        pack_a_quads(a, lda, ip * MR, rows, k, quads, pa + ip * quads * MR * 4);
-    }
-    for (int64_t jp = 0; jp < bPanels; jp++) {
-        int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
-        pack_b_quads(b, ldb, jp * NR, cols, k, quads, pb + jp * quads * NR * 4);
-    }
-    int32_t edge[MR * NR];
-    /* B panel outer (it stays in L1 while every A panel streams past it). */
-    for (int64_t jp = 0; jp < bPanels; jp++) {
-        int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
-        for (int64_t ip = 0; ip < aPanels; ip++) {
-            int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
-            int32_t *ct = c + ip * MR * ldc + jp * NR;
-            const uint8_t *row[MR];
-            panel_rows(pa + ip * quads * MR * 4, row);
-            if (rows == MR && cols == NR) {
-                micro_vnni(quads, row, MR * 4, pb + jp * quads * NR * 4, ct, ldc);
-            } else {
-                micro_vnni(quads, row, MR * 4, pb + jp * quads * NR * 4, edge, NR);
-                for (int64_t i = 0; i < rows; i++) memcpy(ct + i * ldc, edge + i * NR, (size_t)cols * sizeof(int32_t));
-            }
-        }
-    }
-    free(pa);
-    free(pb);
-}
+/* Where finished tiles go: int32 into C, or requantized to uint8 codes while still in L1 (`out` set). */
+struct tile_sink {
+    int32_t *c;
+    int64_t ldc;
+    const double *offset;
+    const float *multiplier;
+    int32_t zeroPoint, low, high;
+    uint8_t *out;
+    int64_t ldo;
+};
 
-/* Weights packed once (they do not change between calls): every B panel in the layout `micro_vnni` reads. */
-int64_t ck_gemm_u8s8_packed_size(int64_t n, int64_t k) {
-    return ((n + NR - 1) / NR) * ((k + 3) / 4) * NR * 4;
-}
-
-int ck_gemm_u8s8_pack(int64_t n, int64_t k, const int8_t *b, int64_t ldb, int8_t *packed) {
-    if (!has_vnni() || n <= 0 || k <= 0) return 0;
-    int64_t quads = (k + 3) / 4, bPanels = (n + NR - 1) / NR;
-    for (int64_t jp = 0; jp < bPanels; jp++) {
-        int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
-        pack_b_quads(b, ldb, jp * NR, cols, k, quads, packed + jp * quads * NR * 4);
-    }
-    return 1;
-}
-
-/* A panel outer: each panel of MR rows is packed once into a small buffer and meets every B panel while it is in
+/* The VNNI product over packed weights, A panel outer: each panel of MR rows is read in place when its rows hold
+ * whole groups of 4 (lda ≥ 4·quads), else packed once into a small buffer, and meets every B panel while it is in
  * L1; the packed weights stream from L2. */
-static void gemm_vnni_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *pb,
-                             int32_t *c, int64_t ldc) {
+static void gemm_vnni_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *pb,
+                             const struct tile_sink *sink) {
     int64_t quads = (k + 3) / 4, aPanels = (m + MR - 1) / MR, bPanels = (n + NR - 1) / NR;
-    uint8_t *pa = aligned_alloc(64, (size_t)((quads * MR * 4 + 63) / 64 * 64));
-    if (!pa) abort();  /* out of memory for one packed panel: nothing sensible is left to do */
-    int32_t edge[MR * NR];
-    for (int64_t ip = 0; ip < aPanels; ip++) {
-        int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
-        pack_a_quads(a, lda, ip * MR, rows, k, quads, pa);
-        const uint8_t *row[MR];
-        panel_rows(pa, row);
-        for (int64_t jp = 0; jp < bPanels; jp++) {
-            int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
-            int32_t *ct = c + ip * MR * ldc + jp * NR;
-            if (rows == MR && cols == NR) {
-                micro_vnni(quads, row, MR * 4, pb + jp * quads * NR * 4, ct, ldc);
-            } else {
-                micro_vnni(quads, row, MR * 4, pb + jp * quads * NR * 4, edge, NR);
-                for (int64_t i = 0; i < rows; i++) memcpy(ct + i * ldc, edge + i * NR, (size_t)cols * sizeof(int32_t));
-            }
-        }
-    }
-    free(pa);
-}
-
-/* The same loop with each finished tile requantized while it is still in L1, so the int32 accumulators never go
- * to memory. */
-static void gemm_vnni_packed_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda,
-                                        const int8_t *pb, const double *offset, const float *multiplier,
-                                        int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out, int64_t ldo) {
-    int64_t quads = (k + 3) / 4, aPanels = (m + MR - 1) / MR, bPanels = (n + NR - 1) / NR;
-    int direct = 4 * quads <= lda;  /* rows padded to whole groups of 4: read A in place */
+    int direct = 4 * quads <= lda;
     uint8_t *pa = direct ? NULL : aligned_alloc(64, (size_t)((quads * MR * 4 + 63) / 64 * 64));
     if (!direct && !pa) abort();  /* out of memory for one packed panel: nothing sensible is left to do */
     int32_t tile[MR * NR];
@@ -260,14 +193,57 @@ static void gemm_vnni_packed_requantize(int64_t m, int64_t n, int64_t k, const u
             pack_a_quads(a, lda, ip * MR, rows, k, quads, pa);
             panel_rows(pa, row);
         }
+        int64_t step = direct ? 4 : MR * 4;
         for (int64_t jp = 0; jp < bPanels; jp++) {
             int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
-            micro_vnni(quads, row, direct ? 4 : MR * 4, pb + jp * quads * NR * 4, tile, NR);
-            ck_requantize_u8(tile, rows, cols, NR, offset + jp * NR, multiplier + jp * NR, zeroPoint, low, high,
-                             out + ip * MR * ldo + jp * NR, ldo);
+            const int8_t *panel = pb + jp * quads * NR * 4;
+            if (sink->out) {
+                micro_vnni(quads, row, step, panel, tile, NR);
+                ck_requantize_u8(tile, rows, cols, NR, sink->offset + jp * NR, sink->multiplier + jp * NR,
+                                 sink->zeroPoint, sink->low, sink->high, sink->out + ip * MR * sink->ldo + jp * NR,
+                                 sink->ldo);
+                continue;
+            }
+            int32_t *ct = sink->c + ip * MR * sink->ldc + jp * NR;
+            if (rows == MR && cols == NR) {
+                micro_vnni(quads, row, step, panel, ct, sink->ldc);
+            } else {
+                micro_vnni(quads, row, step, panel, tile, NR);
+                for (int64_t i = 0; i < rows; i++) memcpy(ct + i * sink->ldc, tile + i * NR, (size_t)cols * sizeof(int32_t));
+            }
         }
     }
     free(pa);
+}
+
+/* Weights packed once (they do not change between calls): every B panel in the layout `micro_vnni` reads. */
+int64_t ck_gemm_u8s8_packed_size(int64_t n, int64_t k) {
+    return ((n + NR - 1) / NR) * ((k + 3) / 4) * NR * 4;
+}
+
+static void pack_weights(int64_t n, int64_t k, const int8_t *b, int64_t ldb, int8_t *packed) {
+    int64_t quads = (k + 3) / 4, bPanels = (n + NR - 1) / NR;
+    for (int64_t jp = 0; jp < bPanels; jp++) {
+        int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
+        pack_b_quads(b, ldb, jp * NR, cols, k, quads, packed + jp * quads * NR * 4);
+    }
+}
+
+int ck_gemm_u8s8_pack(int64_t n, int64_t k, const int8_t *b, int64_t ldb, int8_t *packed) {
+    if (!has_vnni() || n <= 0 || k <= 0) return 0;
+    pack_weights(n, k, b, ldb, packed);
+    return 1;
+}
+
+/* Weights given unpacked: packed for this call, then the same product. */
+static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
+                      int32_t *c, int64_t ldc) {
+    int8_t *pb = aligned_alloc(64, (size_t)((ck_gemm_u8s8_packed_size(n, k) + 63) / 64 * 64));
+    if (!pb) abort();  /* out of memory for the packed weights: nothing sensible is left to do */
+    pack_weights(n, k, b, ldb, pb);
+    struct tile_sink sink = {.c = c, .ldc = ldc};
+    gemm_vnni_panels(m, n, k, a, lda, pb, &sink);
+    free(pb);
 }
 
 void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
@@ -275,7 +251,9 @@ void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
                              int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out, int64_t ldo) {
     if (m <= 0 || n <= 0) return;
     if (packed && m >= 4 && k > 0 && has_vnni()) {
-        gemm_vnni_packed_requantize(m, n, k, a, lda, packed, offset, multiplier, zeroPoint, low, high, out, ldo);
+        struct tile_sink sink = {.offset = offset, .multiplier = multiplier, .zeroPoint = zeroPoint, .low = low,
+                                 .high = high, .out = out, .ldo = ldo};
+        gemm_vnni_panels(m, n, k, a, lda, packed, &sink);
         return;
     }
     int32_t *acc = malloc((size_t)(m * n) * sizeof(int32_t));
@@ -287,7 +265,8 @@ void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
 
 void ck_gemm_u8s8_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
                          int64_t ldb, const int8_t *packed, int32_t *c, int64_t ldc) {
-    if (packed && m >= 4 && n > 0 && k > 0 && has_vnni()) gemm_vnni_packed(m, n, k, a, lda, packed, c, ldc);
+    struct tile_sink sink = {.c = c, .ldc = ldc};
+    if (packed && m >= 4 && n > 0 && k > 0 && has_vnni()) gemm_vnni_panels(m, n, k, a, lda, packed, &sink);
     else ck_gemm_u8s8(m, n, k, a, lda, b, ldb, c, ldc);
 }
 

@@ -58,6 +58,8 @@ enum { CK_GEMM_U8S8_SCALAR = 0, CK_GEMM_U8S8_AVX2 = 1, CK_GEMM_U8S8_VNNI = 2 };
 
 /// u8 × s8 → s32 GEMM: C[i][j] = Σ_p A[i][p] · B[j][p], A uint8 (m × k, row stride lda), B int8 stored [out][in]
 /// (n × k, row stride ldb), C int32 (m × n, row stride ldc), overwritten. Exact integer arithmetic on every path.
+/// All m·lda bytes of A must be readable: when lda ≥ 4·⌈k/4⌉ the VNNI path reads A in place, including the up to
+/// 3 bytes past k of each row (they meet zero weights).
 void ck_gemm_u8s8(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
                   int32_t *c, int64_t ldc);
 
