@@ -23,14 +23,7 @@ import Testing
     }
 
     @Test func trainsConvertsAndAgrees() throws {
-        var g = SeededGenerator(seed: 3)
-        var x: [Float] = [], y: [Int32] = []
-        for i in 0..<128 {
-            let label = i % 4
-            for p in 0..<144 { x.append(g.nextNormal() * 0.3 + (p % 4 == label ? 1 : 0)) }
-            y.append(Int32(label))
-        }
-        let data = try Dataset(inputs: Tensor(shape: [128, 1, 12, 12], scalars: x), labels: y, classCount: 4)
+        let data = try bandedImages(128, seed: 3)
         let model = Model(architecture: "fmnist-small",
                           graph: try Architecture.fmnistSmall.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 1),
                           normalization: Normalization(mean: 0, std: 1))
@@ -60,14 +53,7 @@ import Testing
 
 @Suite struct MixedPrecisionTests {
     @Test func fitsTheBudgetWithPerLayerBits() throws {
-        var g = SeededGenerator(seed: 8)
-        var x: [Float] = [], y: [Int32] = []
-        for i in 0..<96 {
-            let label = i % 4
-            for p in 0..<144 { x.append(g.nextNormal() * 0.3 + (p % 4 == label ? 1 : 0)) }
-            y.append(Int32(label))
-        }
-        let data = try Dataset(inputs: Tensor(shape: [96, 1, 12, 12], scalars: x), labels: y, classCount: 4)
+        let data = try bandedImages(96, seed: 8)
         let model = Model(architecture: "fmnist-small",
                           graph: try Architecture.fmnistSmall.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 2),
                           normalization: Normalization(mean: 0, std: 1))

@@ -1,4 +1,5 @@
 // TestSupport: expected-error checks and the fixed data sets the observer tests share.
+import Datasets
 import Quantization
 import Tensors
 import Testing
@@ -38,3 +39,15 @@ let fourDimensional: Tensor = {
     }
     return tensor
 }()
+
+/// `count` seeded 1×12×12 images of 4 classes, each with a class-dependent bright band a network learns quickly.
+func bandedImages(_ count: Int, seed: UInt64) throws -> Dataset {
+    var g = SeededGenerator(seed: seed)
+    var x: [Float] = [], y: [Int32] = []
+    for i in 0..<count {
+        let label = i % 4
+        for p in 0..<144 { x.append(g.nextNormal() * 0.3 + (p % 4 == label ? 1 : 0)) }
+        y.append(Int32(label))
+    }
+    return try Dataset(inputs: Tensor(shape: [count, 1, 12, 12], scalars: x), labels: y, classCount: 4)
+}
