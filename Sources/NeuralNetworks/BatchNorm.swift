@@ -17,9 +17,14 @@ public final class BatchNorm: Layer {
     public let epsilon: Float
     public let momentum: Float
     public var features: Int { weight.value.count }
+    /// When set, training forwards normalise with the running statistics and leave them unchanged (γ and β still
+    /// train) — the statistics freeze near the end of quantization-aware training, so the last steps train what
+    /// inference will compute.
+    public var frozen = false
 
     private var savedNormalized = Tensor(zeros: [0])  // x̂, (N, C, …)
     private var savedInverseStd: [Float] = []          // 1/√(σ²+ε), [C]
+    private var savedFrozen = false                    // whether the last training forward used running statistics
 
     public init(weight: Tensor, bias: Tensor, runningMean: Tensor, runningVariance: Tensor,
                 epsilon: Float = 1e-5, momentum: Float = 0.1) {
@@ -67,7 +72,7 @@ public final class BatchNorm: Layer {
         var y = Tensor(uninitialized: x.shape)
         var mean = [Float](repeating: 0, count: c), inverseStd = [Float](repeating: 0, count: c)
         x.withUnsafeBufferPointer { px in
-            if mode == .training {
+            if mode == .training && !frozen {
                 for ch in 0..<c {
                     var total = 0.0, squares = 0.0
                     for sample in 0..<n {
@@ -123,6 +128,7 @@ public final class BatchNorm: Layer {
             }
             savedNormalized = normalized
             savedInverseStd = inverseStd
+            savedFrozen = frozen
         }
         return y
     }
@@ -161,7 +167,9 @@ public final class BatchNorm: Layer {
                         for ch in 0..<c {
                             let offset = (sample * c + ch) * spatial
                             let k = gamma[ch] * savedInverseStd[ch]
-                            let meanDy = sumDy[ch] / m, meanDyXhat = sumDyXhat[ch] / m
+                            // Frozen statistics are constants: dx = γ/σ · dy.
+                            let meanDy = savedFrozen ? 0 : sumDy[ch] / m
+                            let meanDyXhat = savedFrozen ? 0 : sumDyXhat[ch] / m
                             for j in 0..<spatial {
                                 pdx[offset + j] = k * (pdy[offset + j] - meanDy - px[offset + j] * meanDyXhat)
                             }

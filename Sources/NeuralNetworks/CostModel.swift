@@ -34,7 +34,9 @@ extension Graph {
             let params = node.layer.parameters.map(\.parameter)
             layers.append(LayerCost(
                 name: node.name, kind: node.layer.kind, outputShape: shape,
-                parameters: params.filter(\.isTrainable).reduce(0) { $0 + $1.value.count },
+                // A binarized layer's fixed weight and bias are parameters of the model all the same.
+                parameters: (node.layer is any BinaryWeighted ? params : params.filter(\.isTrainable))
+                    .reduce(0) { $0 + $1.value.count },
                 macs: node.layer.macs(for: inputShapes),
                 bytes: params.reduce(0) { $0 + $1.value.count * MemoryLayout<Float>.size }))
         }

@@ -1,7 +1,8 @@
 // IntegerWeightTensor: a quantized weight as a model file stores it — symmetric integer codes of 2 to 8 bits with
 // one scale per tensor or per output channel. 8-bit codes are an `I8` tensor of the weight's shape; narrower codes
 // are bit-packed into a `U8` tensor (offset binary, little-endian bit order, no padding between values), so a 4-bit
-// weight takes half the bytes of an 8-bit one and a 3-bit weight three eighths. The scales are the F32 tensor
+// weight takes half the bytes of an 8-bit one and a 3-bit weight three eighths. One bit is a binarized weight: codes
+// ±1 (bit 1 = +1, bit 0 = −1) with α per output channel as the scale. The scales are the F32 tensor
 // `<name>_scale`; bits, shape and granularity sit in `__metadata__["shrink.weights"]`, keyed by tensor name.
 // A file without that entry but with an I8 weight and per-channel scales (8 bits) reads as before.
 import Foundation
@@ -15,7 +16,7 @@ public struct IntegerWeightTensor: Sendable, Equatable {
 
     /// The weight's logical shape (`[out, …]`).
     public let shape: [Int]
-    /// Codes in `-(2^(bits−1) − 1) … 2^(bits−1) − 1` (narrow, symmetric range).
+    /// Codes in `-(2^(bits−1) − 1) … 2^(bits−1) − 1` (narrow, symmetric range); ±1 for one bit.
     public let values: [Int8]
     /// One scale per output channel (`shape[0]` of them) or one for the whole tensor.
     public let scales: [Float]
@@ -24,18 +25,21 @@ public struct IntegerWeightTensor: Sendable, Equatable {
     /// Whether there is a scale per output channel (else one for the tensor).
     public let isPerChannel: Bool
 
-    /// - Throws: `ShrinkError(.value)` for bits outside 2…8, a code outside the narrow range, or scales that are not
-    ///   positive and finite; `ShrinkError(.shape)` when the counts do not fit the shape.
+    /// - Throws: `ShrinkError(.value)` for bits outside 1…8, a code outside the narrow range (not ±1 for one bit), or
+    ///   scales that are not positive and finite; `ShrinkError(.shape)` when the counts do not fit the shape.
     public init(shape: [Int], values: [Int8], scales: [Float], bits: Int, perChannel: Bool) throws {
-        guard (2...8).contains(bits) else {
-            throw ShrinkError(.value, "weight bits must be in 2…8, got \(bits)")
+        guard (1...8).contains(bits) else {
+            throw ShrinkError(.value, "weight bits must be in 1…8, got \(bits)")
         }
         let count = shape.reduce(1, *), channels = shape.first ?? 1
         guard !shape.isEmpty, values.count == count, scales.count == (perChannel ? channels : 1) else {
             throw ShrinkError(.shape, "an integer weight of shape \(shape) needs \(count) values and "
                 + "\(perChannel ? channels : 1) scales; got \(values.count) and \(scales.count)")
         }
-        let limit = Int8((1 << (bits - 1)) - 1)
+        if bits == 1, let bad = values.firstIndex(where: { $0 != 1 && $0 != -1 }) {
+            throw ShrinkError(.value, "binary weight code \(values[bad]) at index \(bad) is not ±1")
+        }
+        let limit = Int8(bits == 1 ? 1 : (1 << (bits - 1)) - 1)
         if let bad = values.firstIndex(where: { $0 < -limit || $0 > limit }) {
             throw ShrinkError(.value, "weight code \(values[bad]) at index \(bad) is outside ±\(limit) for \(bits) bits")
         }
@@ -88,14 +92,19 @@ public struct IntegerWeightTensor: Sendable, Equatable {
             }
             values = try stored.int8Values(name: name, file: file)
         } else {
-            guard stored.dtype == "U8", (2...7).contains(encoding.bits),
+            guard stored.dtype == "U8", (1...7).contains(encoding.bits),
                   stored.bytes.count == (count * encoding.bits + 7) / 8 else {
                 throw ShrinkError(.format, "\(file): tensor '\(name)' should hold \(count) \(encoding.bits)-bit codes "
                     + "packed as U8 (\((count * encoding.bits + 7) / 8) bytes); it is \(stored.dtype) of "
                     + "\(stored.bytes.count) bytes")
             }
-            let offset = 1 << (encoding.bits - 1)
-            values = BitPacking.unpack(stored.bytes, bits: encoding.bits, count: count).map { Int8(Int($0) - offset) }
+            let codes = BitPacking.unpack(stored.bytes, bits: encoding.bits, count: count)
+            if encoding.bits == 1 {
+                values = codes.map { $0 == 1 ? 1 : -1 }
+            } else {
+                let offset = 1 << (encoding.bits - 1)
+                values = codes.map { Int8(Int($0) - offset) }
+            }
         }
         do {
             return try IntegerWeightTensor(shape: encoding.shape, values: values, scales: scales, bits: encoding.bits,
@@ -134,7 +143,9 @@ extension SafeTensorsFile {
             tensor = SafeTensor(int8: weight.values, shape: weight.shape)
         } else {
             let offset = 1 << (weight.bits - 1)
-            let packed = BitPacking.pack(weight.values.map { UInt8(Int($0) + offset) }, bits: weight.bits)
+            let codes = weight.bits == 1 ? weight.values.map { UInt8($0 > 0 ? 1 : 0) }
+                                         : weight.values.map { UInt8(Int($0) + offset) }
+            let packed = BitPacking.pack(codes, bits: weight.bits)
             tensor = SafeTensor(dtype: "U8", shape: [packed.count], bytes: packed)
         }
         if tensors[name] == nil { order.append(name) }

@@ -48,11 +48,13 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var momentum: Float?
     public var probability: Float?
     public var seed: UInt64?
+    /// Bits of a quantizer (`quantize_dequantize`).
+    public var bits: Int?
 
     public init(kind: String) { self.kind = kind }
 
     enum CodingKeys: String, CodingKey {
-        case kind, stride, padding, groups, bias, features, epsilon, momentum, probability, seed
+        case kind, stride, padding, groups, bias, features, epsilon, momentum, probability, seed, bits
         case inputFeatures = "input_features", outputFeatures = "output_features"
         case inputChannels = "input_channels", outputChannels = "output_channels"
         case kernelSize = "kernel_size"

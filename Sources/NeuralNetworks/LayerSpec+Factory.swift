@@ -49,6 +49,35 @@ extension LayerSpec {
             let p = try window(padding, default: 0, "padding", node: node, minimum: 0)
             return Conv2d(weight: try stored("weight", [o, c / g, k, k]),
                           bias: (bias ?? true) ? try stored("bias", [o]) : nil, stride: s, padding: p, groups: g)
+        case "binary_linear":
+            let i = try required(inputFeatures, "input_features", node: node)
+            let o = try required(outputFeatures, "output_features", node: node)
+            return BinaryLinear(weight: try stored("weight", [o, i]),
+                                bias: (bias ?? true) ? try stored("bias", [o]) : nil)
+        case "binary_conv2d":
+            let c = try required(inputChannels, "input_channels", node: node)
+            let o = try required(outputChannels, "output_channels", node: node)
+            let k = try required(kernelSize, "kernel_size", node: node, maximum: LayerSpec.maximumWindow)
+            guard (groups ?? 1) == 1 else {
+                throw ShrinkError(.format, "node '\(node)' (binary_conv2d): groups must be 1, got \(groups ?? 1)")
+            }
+            let s = try window(stride, default: 1, "stride", node: node, minimum: 1)
+            let p = try window(padding, default: 0, "padding", node: node, minimum: 0)
+            return BinaryConv2d(weight: try stored("weight", [o, c, k, k]),
+                                bias: (bias ?? true) ? try stored("bias", [o]) : nil, stride: s, padding: p)
+        case "sign": return Sign()
+        case "quantize_dequantize":
+            guard let b = bits, (2...8).contains(b) else {
+                throw ShrinkError(.format, "node '\(node)' (quantize_dequantize): field 'bits' must be an integer in 2…8")
+            }
+            let scale = try stored("scale", [1]).scalars[0], zero = try stored("zero_point", [1]).scalars[0]
+            guard scale > 0, scale.isFinite else {
+                throw ShrinkError(.format, "tensor '\(node).scale' must be positive and finite, got \(scale)")
+            }
+            guard zero >= 0, zero < Float(1 << b), zero == zero.rounded() else {
+                throw ShrinkError(.format, "tensor '\(node).zero_point' must be an integer in 0…\((1 << b) - 1), got \(zero)")
+            }
+            return QuantizeDequantize(bits: b, scale: scale, zeroPoint: Int(zero))
         case "batchnorm":
             let f = try required(features, "features", node: node)
             let e = epsilon ?? 1e-5, m = momentum ?? 0.1

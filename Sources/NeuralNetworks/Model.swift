@@ -72,7 +72,8 @@ public final class Model {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    /// The model as a safetensors container.
+    /// The model as a safetensors container. Binarized layers (`BinaryWeighted`) store their weights at one bit
+    /// each with α per output channel (exactly what they compute with); everything else is F32.
     public func safeTensors() throws -> SafeTensorsFile {
         let description = GraphDescription(
             inputShape: graph.inputShape, output: graph.outputName,
@@ -85,8 +86,14 @@ public final class Model {
             "shrink.normalization": try Model.json(normalization),
             "shrink.provenance": try Model.json(provenance),
         ]
-        return SafeTensorsFile(tensors: graph.parameters.map { ($0.name, SafeTensor($0.parameter.value)) },
-                               metadata: metadata)
+        var container = SafeTensorsFile(tensors: graph.parameters.map { ($0.name, SafeTensor($0.parameter.value)) },
+                                        metadata: metadata)
+        for node in graph.nodes {
+            if let binary = node.layer as? any BinaryWeighted {
+                try container.store(binary.binaryWeight, as: "\(node.name).weight")
+            }
+        }
+        return container
     }
 
     /// The float value of the stored tensor `name`: F32 as it is; an integer weight (`IntegerWeightTensor`: I8, or
@@ -99,9 +106,9 @@ public final class Model {
         return try stored.floatTensor(name: name, file: file)
     }
 
-    /// Writes the model atomically (temporary file, then rename); nothing is left behind on failure. With
-    /// `sparse`, every conv and linear weight that takes fewer bytes as a bitmask and its nonzero values
-    /// (`SparseWeightTensor`) is stored that way — for pruned models.
+    /// Writes the model atomically (temporary file, then rename); nothing is left behind on failure. With `sparse`, every conv
+    /// and linear weight that takes fewer bytes as a bitmask and its nonzero values (`SparseWeightTensor`) is stored
+    /// that way — for pruned models.
     public func save(to path: String, sparse: Bool = false) throws {
         var container = try safeTensors()
         if sparse {

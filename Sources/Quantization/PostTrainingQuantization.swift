@@ -128,6 +128,26 @@ public struct WeightOnlyModel {
         self.model = try Model.load(try Self.container(model, weights), file: "weight-only model")
     }
 
+    /// A model whose conv and linear nodes named in `weights` hold exactly those integer weights, dequantized (the
+    /// file stores the integers; `model`'s float values of those weights are ignored).
+    ///
+    /// - Throws: `ShrinkError(.unknownName)` for a name that is no conv or linear node; `ShrinkError(.shape)` for a
+    ///   weight of the wrong shape.
+    public init(_ model: Model, weights: [String: IntegerWeightTensor]) throws {
+        for (name, weight) in weights {
+            guard let node = model.graph.node(named: name),
+                  let parameter = (node.layer as? Conv2d)?.weight ?? (node.layer as? Linear)?.weight else {
+                throw ShrinkError(.unknownName, "'\(name)' is no conv or linear node of the model")
+            }
+            guard parameter.value.shape == weight.shape else {
+                throw ShrinkError(.shape, "the integer weight of '\(name)' has shape \(weight.shape), the layer \(parameter.value.shape)")
+            }
+        }
+        self.source = model
+        self.weights = weights
+        self.model = try Model.load(try Self.container(model, weights), file: "weight-only model")
+    }
+
     private static func container(_ model: Model, _ weights: [String: IntegerWeightTensor]) throws -> SafeTensorsFile {
         var container = try model.safeTensors()
         for (node, weight) in weights.sorted(by: { $0.key < $1.key }) { try container.store(weight, as: "\(node).weight") }

@@ -88,7 +88,9 @@ struct Info: ParsableCommand {
         }
 
         func describe(_ node: String) -> (weights: String, activations: String) {
-            let weights = weightBits[node].map { "int\($0.bits) \($0.perChannel ? "per-channel" : "per-tensor")" }
+            let weights = weightBits[node].map {
+                "\($0.bits == 1 ? "binary" : "int\($0.bits)") \($0.perChannel ? "per-channel" : "per-tensor")"
+            }
                 ?? sparseDensity[node].map { String(format: "f32 sparse %.1f%%", 100 * $0) }
                 ?? (hasWeights.contains(node) ? "f32" : "")
             return (weights, activationBits[node].map { "u\($0)" } ?? "f32")

@@ -14,6 +14,14 @@ struct QAT: ParsableCommand {
             --activation-bits) through moving-average observers that freeze after half of the steps. The trained \
             graph converts to the integer engine; the command reports the fake-quantized and the integer model's \
             test accuracy and how often their predictions agree, and saves the integer model.
+
+            With --binary, every conv and linear layer between the first and the last is binarized instead: \
+            weights α·sign(W) with α the mean |W| of each output channel, inputs sign(x) with the hard-tanh \
+            straight-through estimator; the first and last layers keep 8-bit weights and 8-bit inputs. ReLUs \
+            on the way into a binarized layer are removed and BatchNorms inserted after binarized layers and the \
+            layers feeding them; their statistics freeze after 90% of the steps. Training uses Adam without \
+            weight decay (--lr defaults to 0.001). The saved model runs the binarized layers on the \
+            XNOR-popcount kernel and stores their weights at one bit each.
             """)
 
     @Argument(help: "The float model file (.safetensors).")
@@ -31,11 +39,14 @@ struct QAT: ParsableCommand {
     @Option(help: "Activation bits, 2…8 (unsigned, per tensor).")
     var activationBits: Int = 8
 
+    @Flag(help: "Binarize the layers between the first and the last (XNOR-popcount inference); the first and last stay at 8 bits.")
+    var binary = false
+
     @Option(help: "Fine-tuning epochs.")
     var epochs: Int = 1
 
-    @Option(help: "Fine-tuning learning rate (SGD with Nesterov momentum, cosine decay).")
-    var lr: Float = 0.01
+    @Option(help: "Fine-tuning learning rate (default 0.01, SGD with Nesterov momentum; with --binary 0.001, Adam), cosine decay.")
+    var lr: Float?
 
     @Option(help: "Samples per step.")
     var batchSize: Int = 128
@@ -51,7 +62,10 @@ struct QAT: ParsableCommand {
             throw ValidationError("--activation-bits must be in 2…8, got \(activationBits)")
         }
         guard epochs >= 1 && epochs <= 10_000 else { throw ValidationError("--epochs must be in 1…10000, got \(epochs)") }
-        guard lr > 0 && lr.isFinite else { throw ValidationError("--lr must be positive, got \(lr)") }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive, got \(lr)") }
+        if binary && (weightBits != 8 || activationBits != 8) {
+            throw ValidationError("--binary sets the bits itself (1 inside, 8 for the first and last layers); drop --weight-bits and --activation-bits")
+        }
         guard batchSize >= 1 && batchSize <= 65_536 else {
             throw ValidationError("--batch-size must be in 1…65536, got \(batchSize)")
         }
@@ -64,6 +78,13 @@ struct QAT: ParsableCommand {
         var float_bytes: Int, quantized_bytes: Int
     }
 
+    struct BinaryOutput: Encodable {
+        var out: String, epochs: Int, binary_layers: [String], eight_bit_layers: [String]
+        var float_test_accuracy: Double, trained_test_accuracy: Double, binarized_test_accuracy: Double
+        var agreement: Double, test_samples: Int
+        var float_bytes: Int, binarized_bytes: Int
+    }
+
     func run() throws {
         try reporting {
             runtime.apply()
@@ -73,11 +94,17 @@ struct QAT: ParsableCommand {
             let train = try float.prepare(split.train), test = try float.prepare(split.test)
             var training = TrainingConfiguration()
             training.epochs = epochs
-            training.learningRate = lr
+            training.learningRate = lr ?? (binary ? 0.001 : 0.01)
             training.batchSize = batchSize
             training.warmupEpochs = 0
             training.seed = seed
+            if binary {
+                training.optimizer = .adam
+                training.weightDecay = 0
+            }
             let floatAccuracy = evaluate(float.graph, on: test).top1
+            if binary { return try runBinary(float, floatFile: floatFile, train: train, test: test, training: training,
+                                             floatAccuracy: floatAccuracy) }
             let qat = try quantizationAwareTraining(float, train: train, weightBits: weightBits,
                                                     activationBits: activationBits, training: training)
             let fake = try qat.predict(test.inputs)
@@ -85,19 +112,11 @@ struct QAT: ParsableCommand {
             let folded = Model(architecture: float.architecture, graph: qat.folded, normalization: float.normalization,
                                provenance: float.provenance + [ProvenanceStep(pass: "qat", settings: [
                                    "weight_bits": "\(weightBits)", "activation_bits": "\(activationBits)",
-                                   "epochs": "\(epochs)", "lr": "\(lr)", "seed": "\(seed)",
+                                   "epochs": "\(epochs)", "lr": "\(training.effectiveLearningRate)", "seed": "\(seed)",
                                ])])
             let quantized = QuantizedModel(float: folded, graph: integerGraph)
             let logits = try quantized.predict(test.inputs)
             try quantized.save(to: out)
-            func predictions(_ t: Tensor) -> [Int] {
-                let k = t.shape[1]
-                return (0..<t.shape[0]).map { i in
-                    var best = 0
-                    for j in 1..<k where t.scalars[i * k + j] > t.scalars[i * k + best] { best = j }
-                    return best
-                }
-            }
             let agree = zip(predictions(fake), predictions(logits)).filter { $0 == $1 }.count
             let output = Output(out: out, weight_bits: weightBits, activation_bits: activationBits, epochs: epochs,
                                 float_test_accuracy: floatAccuracy,
@@ -115,5 +134,44 @@ struct QAT: ParsableCommand {
                              groupedThousands(output.quantized_bytes), out))
             }
         }
+    }
+
+    private func runBinary(_ float: Model, floatFile: [UInt8], train: Dataset, test: Dataset,
+                           training: TrainingConfiguration, floatAccuracy: Double) throws {
+        let trained = try binarizedTraining(float, train: train, training: training)
+        let fake = try trained.predict(test.inputs)
+        let converted = try trained.converted(settings: [
+            "epochs": "\(epochs)", "lr": "\(training.effectiveLearningRate)", "optimizer": "adam", "seed": "\(seed)",
+            "binary_layers": trained.binaryLayers.joined(separator: ","),
+        ])
+        let logits = Shrink.predict(converted.model.graph, test.inputs, batchSize: 256)
+        try converted.save(to: out)
+        let agree = zip(predictions(fake), predictions(logits)).filter { $0 == $1 }.count
+        let output = BinaryOutput(out: out, epochs: epochs, binary_layers: trained.binaryLayers,
+                                  eight_bit_layers: trained.eightBitLayers, float_test_accuracy: floatAccuracy,
+                                  trained_test_accuracy: Shrink.metrics(logits: fake, labels: test.labels).top1,
+                                  binarized_test_accuracy: Shrink.metrics(logits: logits, labels: test.labels).top1,
+                                  agreement: Double(agree) / Double(max(test.count, 1)), test_samples: test.count,
+                                  float_bytes: floatFile.count, binarized_bytes: try readFile(out).count)
+        if runtime.json {
+            print(try jsonString(output))
+        } else {
+            print(String(format: "binarized (%@; 8-bit %@): test accuracy %.2f%% (trained graph %.2f%%, float %.2f%%), "
+                         + "predictions agree on %.2f%%; %@ → %@ bytes; saved %@",
+                         trained.binaryLayers.joined(separator: ", "), trained.eightBitLayers.joined(separator: ", "),
+                         100 * output.binarized_test_accuracy, 100 * output.trained_test_accuracy, 100 * floatAccuracy,
+                         100 * output.agreement, groupedThousands(output.float_bytes),
+                         groupedThousands(output.binarized_bytes), out))
+        }
+    }
+}
+
+/// The arg-max class of each row of (N, classes) logits.
+func predictions(_ t: Tensor) -> [Int] {
+    let k = t.shape[1]
+    return (0..<t.shape[0]).map { i in
+        var best = 0
+        for j in 1..<k where t.scalars[i * k + j] > t.scalars[i * k + best] { best = j }
+        return best
     }
 }

@@ -155,3 +155,15 @@ void ck_gemm_binary(int64_t m, int64_t n, int64_t k, const uint64_t *a, const ui
 /// `ck_gemm_binary` on the VPOPCNTDQ path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
 int ck_gemm_binary_with(int vectorized, int64_t m, int64_t n, int64_t k, const uint64_t *a, const uint64_t *b,
                         int32_t *c);
+
+/// The signs of one (C, P) sample (NCHW with P = H·W positions) as channel bits per position: bit c % 64 of
+/// `out[p · ⌈C/64⌉ + c / 64]` is 1 where x[c][p] ≥ 0 (+1), 0 where it is negative (−1).
+void ck_pack_signs_channels(const float *x, int64_t channels, int64_t positions, uint64_t *out);
+
+/// Bit-packed im2row for a binary k×k convolution of sign planes from `ck_pack_signs_channels`: one row of
+/// ⌈k·k·C/64⌉ words per output position (row-major oy, ox), tap t = ky·k + kx at bits t·C … t·C + C − 1, tail bits
+/// 0. A tap in the padding is written from `ones` (⌈C/64⌉ all-ones words): +1 bits whose contribution the caller
+/// subtracts, because padding is 0 and ±1 cannot express it.
+void ck_im2row_binary(const uint64_t *planes, int64_t channels, int64_t height, int64_t width, int64_t kernel,
+                      int64_t stride, int64_t padding, int64_t out_height, int64_t out_width, const uint64_t *ones,
+                      uint64_t *rows);
