@@ -39,6 +39,12 @@ struct QAT: ParsableCommand {
     @Option(help: "Activation bits, 2…8 (unsigned, per tensor).")
     var activationBits: Int = 8
 
+    @Flag(help: "Learned step sizes (LSQ): when the observers freeze, the activation scales and per-channel weight scales become trainable.")
+    var learnableScales = false
+
+    @Flag(help: "Ternary weights {−α, 0, +α} per channel (TWN: Δ = 0.7·mean|W|), stored and run as 2-bit codes; replaces --weight-bits.")
+    var ternary = false
+
     @Flag(help: "Binarize the layers between the first and the last (XNOR-popcount inference); the first and last stay at 8 bits.")
     var binary = false
 
@@ -63,6 +69,12 @@ struct QAT: ParsableCommand {
         }
         guard epochs >= 1 && epochs <= 10_000 else { throw ValidationError("--epochs must be in 1…10000, got \(epochs)") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive, got \(lr)") }
+        if binary && (learnableScales || ternary) {
+            throw ValidationError("--binary trains its own scales (α = mean |W|); --learnable-scales and --ternary apply to uniform QAT")
+        }
+        if ternary && weightBits != 8 {
+            throw ValidationError("--ternary sets the weights to {−α, 0, +α} (2-bit codes); drop --weight-bits")
+        }
         if binary && (weightBits != 8 || activationBits != 8) {
             throw ValidationError("--binary sets the bits itself (1 inside, 8 for the first and last layers); drop --weight-bits and --activation-bits")
         }
@@ -72,7 +84,7 @@ struct QAT: ParsableCommand {
     }
 
     struct Output: Encodable {
-        var out: String, weight_bits: Int, activation_bits: Int, epochs: Int
+        var out: String, weight_bits: Int, weights: String, activation_bits: Int, learnable_scales: Bool, epochs: Int
         var float_test_accuracy: Double, fake_quantized_test_accuracy: Double, integer_test_accuracy: Double
         var agreement: Double, test_samples: Int
         var float_bytes: Int, quantized_bytes: Int
@@ -106,19 +118,22 @@ struct QAT: ParsableCommand {
             if binary { return try runBinary(float, floatFile: floatFile, train: train, test: test, training: training,
                                              floatAccuracy: floatAccuracy) }
             let qat = try quantizationAwareTraining(float, train: train, weightBits: weightBits,
-                                                    activationBits: activationBits, training: training)
+                                                    activationBits: activationBits, training: training,
+                                                    learnableScales: learnableScales, ternary: ternary)
             let fake = try qat.predict(test.inputs)
             let integerGraph = try qat.converted()
             let folded = Model(architecture: float.architecture, graph: qat.folded, normalization: float.normalization,
                                provenance: float.provenance + [ProvenanceStep(pass: "qat", settings: [
-                                   "weight_bits": "\(weightBits)", "activation_bits": "\(activationBits)",
+                                   "weights": qat.weightQuantizer.name, "activation_bits": "\(activationBits)",
+                                   "learnable_scales": "\(learnableScales)",
                                    "epochs": "\(epochs)", "lr": "\(training.effectiveLearningRate)", "seed": "\(seed)",
                                ])])
             let quantized = QuantizedModel(float: folded, graph: integerGraph)
             let logits = try quantized.predict(test.inputs)
             try quantized.save(to: out)
             let agree = zip(predictions(fake), predictions(logits)).filter { $0 == $1 }.count
-            let output = Output(out: out, weight_bits: weightBits, activation_bits: activationBits, epochs: epochs,
+            let output = Output(out: out, weight_bits: qat.weightQuantizer.bits, weights: qat.weightQuantizer.name,
+                                activation_bits: activationBits, learnable_scales: learnableScales, epochs: epochs,
                                 float_test_accuracy: floatAccuracy,
                                 fake_quantized_test_accuracy: Shrink.metrics(logits: fake, labels: test.labels).top1,
                                 integer_test_accuracy: Shrink.metrics(logits: logits, labels: test.labels).top1,
@@ -127,8 +142,10 @@ struct QAT: ParsableCommand {
             if runtime.json {
                 print(try jsonString(output))
             } else {
-                print(String(format: "w%da%d QAT: integer test accuracy %.2f%% (fake-quantized %.2f%%, float %.2f%%), "
-                             + "predictions agree on %.2f%%; %@ → %@ bytes; saved %@", weightBits, activationBits,
+                let label = (ternary ? "ternary-a\(activationBits)" : "w\(weightBits)a\(activationBits)")
+                    + (learnableScales ? " LSQ" : "")
+                print(String(format: "%@ QAT: integer test accuracy %.2f%% (fake-quantized %.2f%%, float %.2f%%), "
+                             + "predictions agree on %.2f%%; %@ → %@ bytes; saved %@", label,
                              100 * output.integer_test_accuracy, 100 * output.fake_quantized_test_accuracy,
                              100 * floatAccuracy, 100 * output.agreement, groupedThousands(output.float_bytes),
                              groupedThousands(output.quantized_bytes), out))

@@ -5,7 +5,9 @@ import Tensors
 import Testing
 
 @Suite struct BinaryGEMMTests {
-    @Test(arguments: [(1, 1, 1), (4, 4, 64), (5, 7, 65), (9, 6, 513), (16, 12, 1000), (3, 33, 2048)])
+    // Rows under 16 words with 8 or more columns take the broadcast path (columns in lanes, 32 at a time then 8).
+    @Test(arguments: [(1, 1, 1), (4, 4, 64), (5, 7, 65), (9, 6, 513), (16, 12, 1000), (3, 33, 2048),
+                      (64, 196, 288), (5, 8, 1), (3, 45, 960), (2, 71, 130)])
     func packedProductEqualsTheFloatProduct(m: Int, n: Int, k: Int) {
         var g = SeededGenerator(seed: UInt64(m * 100 + n + k))
         // Values of either sign, zeros included (0 counts as +1, like sign ≥ 0).

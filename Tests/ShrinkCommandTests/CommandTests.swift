@@ -377,6 +377,37 @@ func writeSmallImageNPZ(to path: String) throws {
             #expect(result.status != 0 && result.stderr.contains(text), "\(arguments): \(result.stderr)")
         }
         expectFailure(try shrink(["qat", out, "--data", data, "--out", bad]), mentioning: "already quantized", noFile: bad)
+        // Binarized: conv2 and fc1 at one bit, the file runs in eval and shows its bits in info.
+        let binary = dir + "/binary.safetensors"
+        let b = try shrink(["qat", model, "--data", data, "--out", binary, "--binary", "--epochs", "3", "--batch-size",
+                            "16", "--json"])
+        #expect(b.status == 0, "\(b.stderr)")
+        let br = try JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as? [String: Any]
+        #expect(br?["binary_layers"] as? [String] == ["conv2", "fc1"] && (br?["agreement"] as? Double ?? 0) >= 0.95)
+        // (A 12×12 model: the graph and provenance metadata are a good part of the file.)
+        #expect((br?["binarized_bytes"] as? Int ?? .max) < (br?["float_bytes"] as? Int ?? 0) / 2)
+        let beval = try shrink(["eval", binary, "--data", data, "--json"])
+        let be = try JSONSerialization.jsonObject(with: Data(beval.stdout.utf8)) as? [String: Any]
+        #expect(be?["accuracy"] as? Double == br?["binarized_test_accuracy"] as? Double)
+        let binfo = try shrink(["info", binary])
+        #expect(binfo.stdout.contains("binary_conv2d") && binfo.stdout.contains("binary per-channel"))
+        for (arguments, text) in [(["--binary", "--weight-bits", "4"], "--binary"),
+                                  (["--binary", "--learnable-scales"], "--learnable-scales"),
+                                  (["--ternary", "--weight-bits", "4"], "--ternary")] {
+            let result = try shrink(["qat", model, "--data", data, "--out", bad] + arguments)
+            #expect(result.status != 0 && result.stderr.contains(text) && !FileManager.default.fileExists(atPath: bad),
+                    "\(arguments): \(result.stderr)")
+        }
+        // Ternary weights with learned scales: 2-bit codes in the file.
+        let ternary = dir + "/ternary.safetensors"
+        let t = try shrink(["qat", model, "--data", data, "--out", ternary, "--ternary", "--learnable-scales",
+                            "--epochs", "2", "--batch-size", "16", "--json"])
+        #expect(t.status == 0, "\(t.stderr)")
+        let tr = try JSONSerialization.jsonObject(with: Data(t.stdout.utf8)) as? [String: Any]
+        #expect(tr?["weights"] as? String == "ternary" && tr?["weight_bits"] as? Int == 2 && tr?["learnable_scales"] as? Bool == true)
+        let tinfo = try shrink(["info", ternary])
+        #expect(tinfo.stdout.contains("int2 per-channel"))
+        expectFailure(try shrink(["qat", binary, "--data", data, "--out", bad]), mentioning: "already quantized", noFile: bad)
         // Mixed precision: a budget the model fits, with bits per layer in the report, and the refusals.
         let mixed = dir + "/mixed.safetensors"
         let m = try shrink(["quantize", model, "--data", data, "--out", mixed, "--mixed-precision", "--size-budget",
