@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(
@@ -30,9 +31,11 @@ let package = Package(
         .target(name: "Quantization", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "CKernels"]),
         .target(name: "Pruning", dependencies: ["Tensors", "Datasets", "NeuralNetworks"]),
         .target(name: "Distillation", dependencies: ["Tensors", "Datasets", "NeuralNetworks"]),
+        .target(name: "ArchitectureSearch", dependencies: ["Tensors", "Datasets", "NeuralNetworks",
+                                                           .product(name: "Yams", package: "Yams")]),
         .target(name: "Reports", dependencies: ["Tensors", "NeuralNetworks"]),
         .target(name: "Shrink", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "Quantization", "Pruning",
-                                               "Distillation", "Reports"]),
+                                               "Distillation", "ArchitectureSearch", "Reports"]),
         .executableTarget(
             name: "ShrinkCommand",
             dependencies: [
@@ -48,6 +51,7 @@ let package = Package(
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "NeuralNetworks"]),
+        .testTarget(name: "ArchitectureSearchTests", dependencies: ["ArchitectureSearch", "NeuralNetworks", "Datasets"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "ShrinkTests", dependencies: ["Shrink"]),
         .testTarget(name: "ShrinkCommandTests", dependencies: ["Datasets", "Tensors", "NeuralNetworks", "ShrinkCommand"]),

@@ -103,6 +103,9 @@ public final class Trainer {
     public var onBatchEnd: [(BatchEvent) -> Void] = []
     /// Called after every epoch with its metrics.
     public var onEpochEnd: [(EpochEvent) -> Void] = []
+    /// Set (by an epoch-end hook) to end `fit` after the current epoch — an early stop; the learning-rate schedule is
+    /// still the one of the full run.
+    public var stopRequested = false
 
     public init(graph: Graph, configuration: TrainingConfiguration) {
         self.graph = graph
@@ -160,6 +163,7 @@ public final class Trainer {
                                    seconds: Date().timeIntervalSince(epochStart))
             history.epochs.append(event)
             for hook in onEpochEnd { hook(event) }
+            if stopRequested { break }
         }
         return history
     }

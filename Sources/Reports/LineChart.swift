@@ -8,10 +8,13 @@ public struct LineChart {
     public struct Series {
         public var name: String
         public var points: [(x: Double, y: Double)]
+        /// Whether a line joins the points (else they are a scatter of markers).
+        public var connected: Bool
 
-        public init(name: String, points: [(x: Double, y: Double)]) {
+        public init(name: String, points: [(x: Double, y: Double)], connected: Bool = true) {
             self.name = name
             self.points = points
+            self.connected = connected
         }
     }
 
@@ -72,7 +75,9 @@ public struct LineChart {
         for (i, s) in series.enumerated() {
             let colour = Self.palette[i % Self.palette.count]
             let path = s.points.map { "\(f(px($0.x))),\(f(py($0.y)))" }.joined(separator: " ")
-            out += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
+            if s.connected {
+                out += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
+            }
             for p in s.points {
                 out += "<circle cx=\"\(f(px(p.x)))\" cy=\"\(f(py(p.y)))\" r=\"3\" fill=\"\(colour)\"/>\n"
             }

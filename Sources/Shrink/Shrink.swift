@@ -1,4 +1,5 @@
 // Shrink: the umbrella module, so a researcher writes `import Shrink` and gets every public module.
+@_exported import ArchitectureSearch
 @_exported import Datasets
 @_exported import Distillation
 @_exported import NeuralNetworks

@@ -42,6 +42,23 @@ public enum LinearAlgebra {
         return x
     }
 
+    /// `solveSymmetric` in double precision (LAPACKE `dposv`), for small ill-conditioned systems such as a
+    /// Gaussian process's kernel matrix.
+    public static func solveSymmetric(_ a: [Double], n: Int, _ b: [Double], columns: Int) throws -> [Double] {
+        guard n >= 1, columns >= 1, a.count == n * n, b.count == n * columns else {
+            throw ShrinkError(.shape, "solving a \(n) × \(n) system for \(columns) right-hand sides needs \(n * n) and "
+                + "\(n * columns) values, got \(a.count) and \(b.count)")
+        }
+        var m = a, x = b
+        let info = LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "L")), Int32(n), Int32(columns), &m, Int32(n), &x,
+                                 Int32(columns))
+        guard info == 0 else {
+            throw info < 0 ? ShrinkError(.value, "LAPACK rejected argument \(-info)")
+                : ShrinkError(.value, "the matrix is not positive definite (leading minor \(info))")
+        }
+        return x
+    }
+
     private static func notPositiveDefinite(_ info: Int32) -> ShrinkError {
         info < 0 ? ShrinkError(.value, "LAPACK rejected argument \(-info)")
             : ShrinkError(.value, "the matrix is not positive definite (leading minor \(info)); more calibration "
