@@ -13,12 +13,16 @@ public struct EstimationContext {
     public var train: Dataset
     public var validation: Dataset
     public var bestSoFar: Double?
+    /// Whether a candidate satisfies the search's constraints (weight sharing trains only feasible paths).
+    public var feasible: (Candidate) -> Bool
 
-    public init(space: SearchSpace, train: Dataset, validation: Dataset, bestSoFar: Double? = nil) {
+    public init(space: SearchSpace, train: Dataset, validation: Dataset, bestSoFar: Double? = nil,
+                feasible: @escaping (Candidate) -> Bool = { _ in true }) {
         self.space = space
         self.train = train
         self.validation = validation
         self.bestSoFar = bestSoFar
+        self.feasible = feasible
     }
 }
 
@@ -43,7 +47,7 @@ public protocol PerformanceEstimator {
 /// The estimators the CLI names.
 public enum EstimatorKind: String, CaseIterable, Sendable, NamedChoice {
     public static let choiceName = "estimator"
-    case full, lowFidelity = "low-fidelity", curve
+    case full, lowFidelity = "low-fidelity", weightSharing = "weight-sharing", curve
 }
 
 /// The training settings estimators use: SGD with Nesterov momentum, cosine decay (the defaults that train the

@@ -149,7 +149,7 @@ public func runSearch(space: SearchSpace, strategy: any SearchStrategy, estimato
             trial.reused = true
         } else {
             let context = EstimationContext(space: space, train: train, validation: validation,
-                                            bestSoFar: history.map(\.accuracy).max())
+                                            bestSoFar: history.map(\.accuracy).max(), feasible: meter.isFeasible)
             let estimate = try estimator.estimate(candidate, context: context, seed: seed)
             trial = Trial(index: index, candidate: candidate, architecture: space.describe(candidate),
                           accuracy: estimate.accuracy, macs: cost.macs, parameters: cost.parameters, bytes: cost.bytes,

@@ -15,7 +15,8 @@ public final class BatchNorm: Layer {
     public let runningMean: Parameter
     public let runningVariance: Parameter
     public let epsilon: Float
-    public let momentum: Float
+    /// The running statistics' update rate; 1 makes them the last training batch's statistics (recalibration).
+    public var momentum: Float
     public var features: Int { weight.value.count }
     /// When set, training forwards normalise with the running statistics and leave them unchanged (γ and β still
     /// train) — the statistics freeze near the end of quantization-aware training, so the last steps train what

@@ -55,8 +55,8 @@ struct Search: ParsableCommand {
     @Option(help: "Training epochs per estimate (default: full 3, low-fidelity 1, curve 3).")
     var epochs: Int?
 
-    @Option(help: "Share of the training part that low-fidelity and curve estimates train on.")
-    var subset: Double = 0.2
+    @Option(help: "Share of the training part that estimates train on (default: low-fidelity and curve 0.2, weight-sharing's supernet 1).")
+    var subset: Double?
 
     @Option(help: "Low-fidelity only: widths scaled by this factor while estimating.")
     var widthFactor: Double = 1
@@ -91,7 +91,7 @@ struct Search: ParsableCommand {
         if let maxParams, maxParams < 1 { throw ValidationError("--max-params must be at least 1") }
         if let maxLatencyMs, !(maxLatencyMs > 0) { throw ValidationError("--max-latency-ms must be positive") }
         if let epochs, epochs < 1 || epochs > 10_000 { throw ValidationError("--epochs must be in 1…10000, got \(epochs)") }
-        guard subset > 0 && subset <= 1 else { throw ValidationError("--subset must be in (0, 1], got \(subset)") }
+        if let subset, !(subset > 0 && subset <= 1) { throw ValidationError("--subset must be in (0, 1], got \(subset)") }
         guard widthFactor > 0 && widthFactor <= 8 else { throw ValidationError("--width-factor must be in (0, 8]") }
         guard validationSamples >= 1 else { throw ValidationError("--validation-samples must be at least 1") }
         guard finalEpochs >= 0 && finalEpochs <= 10_000 else { throw ValidationError("--final-epochs must be in 0…10000") }
@@ -161,8 +161,9 @@ struct Search: ParsableCommand {
             let estimatorValue: any PerformanceEstimator
             switch estimatorKind {
             case .full: estimatorValue = FullTraining(epochs: epochs ?? 3)
-            case .lowFidelity: estimatorValue = LowFidelity(epochs: epochs ?? 1, subset: subset, widthFactor: widthFactor)
-            case .curve: estimatorValue = CurveExtrapolation(epochs: epochs ?? 3, subset: subset)
+            case .lowFidelity: estimatorValue = LowFidelity(epochs: epochs ?? 1, subset: subset ?? 0.2, widthFactor: widthFactor)
+            case .curve: estimatorValue = CurveExtrapolation(epochs: epochs ?? 3, subset: subset ?? 0.2)
+            case .weightSharing: estimatorValue = WeightSharing(epochs: epochs ?? 3, subset: subset ?? 1, seed: seed)
             }
             var settings = SearchSettings()
             settings.trials = trials
@@ -175,7 +176,7 @@ struct Search: ParsableCommand {
                     .joined(separator: ";"),
                 "strategy": strategyValue.name, "estimator": estimatorValue.name, "seed": "\(seed)",
                 "data": data, "validation_samples": "\(validationSamples)", "workers": "\(workers)",
-                "epochs": "\(epochs ?? 0)", "subset": "\(subset)", "width_factor": "\(widthFactor)",
+                "epochs": "\(epochs ?? 0)", "subset": "\(subset ?? 0)", "width_factor": "\(widthFactor)",
             ]
             if strategyKind == .evolution { recorded["population"] = "\(population)"; recorded["sample_size"] = "\(sampleSize)" }
             if let maxMacs { recorded["max_macs"] = "\(maxMacs)" }
