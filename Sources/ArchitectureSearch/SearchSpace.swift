@@ -214,7 +214,7 @@ public struct SearchSpace: Sendable, Equatable {
         return try b.build()
     }
 
-    private func convBNReLU(_ b: inout GraphBuilder, _ prefix: String, from input: Int, to output: Int, kernel: Int,
+    func convBNReLU(_ b: inout GraphBuilder, _ prefix: String, from input: Int, to output: Int, kernel: Int,
                             stride: Int, groups: Int = 1, _ g: inout SeededGenerator) throws {
         try b.add("\(prefix)_conv", Conv2d(inputChannels: input, outputChannels: output, kernelSize: kernel, stride: stride,
                                            padding: kernel / 2, groups: groups, bias: false, generator: &g))
@@ -222,7 +222,7 @@ public struct SearchSpace: Sendable, Equatable {
         try b.add("\(prefix)_relu", ReLU())
     }
 
-    private func addBlock(_ b: inout GraphBuilder, index: Int, _ op: BlockOperation, width: Int, stride: Int,
+    func addBlock(_ b: inout GraphBuilder, index: Int, _ op: BlockOperation, width: Int, stride: Int,
                           residual: Bool, _ g: inout SeededGenerator) throws {
         let start = b.last, input = b.currentShape[0], height = b.currentShape[1], widthPixels = b.currentShape[2]
         // A stride larger than the feature map would leave nothing: keep at least one pixel.

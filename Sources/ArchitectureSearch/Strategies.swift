@@ -21,7 +21,7 @@ public protocol SearchStrategy: Sendable {
 /// The strategies the CLI names.
 public enum StrategyKind: String, CaseIterable, Sendable, NamedChoice {
     public static let choiceName = "strategy"
-    case random, evolution, reinforce, bayesian
+    case random, evolution, reinforce, bayesian, darts
 }
 
 /// How many random draws a strategy makes before it gives up on finding a feasible candidate.

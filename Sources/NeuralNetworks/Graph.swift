@@ -186,8 +186,11 @@ public final class Graph {
     }
 
     /// Back-propagates gradients seeded at any nodes (usually the output) through the last training forward,
-    /// accumulating into every parameter's gradient. Seeds at the same node add.
-    public func backward(seeds: [String: Tensor]) {
+    /// accumulating into every parameter's gradient. Seeds at the same node add. Returns ∂loss/∂input when
+    /// `inputGradient` is set (a graph nested inside a layer needs it), else nil.
+    @discardableResult
+    public func backward(seeds: [String: Tensor], inputGradient: Bool = false) -> Tensor? {
+        var input: Tensor?
         var gradients = [Tensor?](repeating: nil, count: nodes.count)
         for (name, gradient) in seeds {
             guard let i = indexByName[name] else { preconditionFailure("backward: no node named '\(name)'") }
@@ -197,12 +200,15 @@ public final class Graph {
             guard let gradient = gradients[i] else { continue }
             gradients[i] = nil
             let indices = inputIndices[i]
-            let inputGradients = nodes[i].layer.backward(gradient, needsInputGradient: indices.map { $0 >= 0 })
-            for (j, g) in zip(indices, inputGradients) where j >= 0 {
+            let inputGradients = nodes[i].layer.backward(gradient, needsInputGradient: indices.map { $0 >= 0 || inputGradient })
+            for (j, g) in zip(indices, inputGradients) {
                 guard let g else { continue }
-                if gradients[j] == nil { gradients[j] = g } else { gradients[j]!.add(g) }
+                if j < 0 {
+                    if inputGradient { if input == nil { input = g } else { input!.add(g) } }
+                } else if gradients[j] == nil { gradients[j] = g } else { gradients[j]!.add(g) }
             }
         }
+        return input
     }
 }
 

@@ -73,6 +73,12 @@ struct Search: ParsableCommand {
     @Option(help: "Evolution: tournament size.")
     var sampleSize: Int = 3
 
+    @Option(help: "DARTS: epochs of the bilevel search over the supernet.")
+    var dartsEpochs: Int = 2
+
+    @Option(help: "DARTS: share of the training part the supernet's weights train on (α trains on the validation part).")
+    var dartsSubset: Double = 0.2
+
     @Option(help: "Run worker I of N (0-based, e.g. 2/4) on a shared --journal directory; workers skip the final training.")
     var worker: String?
 
@@ -98,6 +104,8 @@ struct Search: ParsableCommand {
         guard population >= 2 && sampleSize >= 1 && sampleSize <= population else {
             throw ValidationError("--population must be at least 2 and --sample-size in 1…population")
         }
+        guard dartsEpochs >= 1 && dartsEpochs <= 1000 else { throw ValidationError("--darts-epochs must be in 1…1000") }
+        guard dartsSubset > 0 && dartsSubset <= 1 else { throw ValidationError("--darts-subset must be in (0, 1]") }
         if let worker { _ = try Self.parseWorker(worker) }
     }
 
@@ -157,6 +165,9 @@ struct Search: ParsableCommand {
             case .evolution: strategyValue = RegularizedEvolution(population: population, sampleSize: sampleSize)
             case .reinforce: strategyValue = Reinforce()
             case .bayesian: strategyValue = BayesianOptimization()
+            case .darts:
+                strategyValue = DifferentiableSearch(train: searchTrain, validation: validation,
+                                                     epochs: dartsEpochs, subset: dartsSubset, seed: seed)
             }
             let estimatorValue: any PerformanceEstimator
             switch estimatorKind {
@@ -179,6 +190,7 @@ struct Search: ParsableCommand {
                 "epochs": "\(epochs ?? 0)", "subset": "\(subset ?? 0)", "width_factor": "\(widthFactor)",
             ]
             if strategyKind == .evolution { recorded["population"] = "\(population)"; recorded["sample_size"] = "\(sampleSize)" }
+            if strategyKind == .darts { recorded["darts_epochs"] = "\(dartsEpochs)"; recorded["darts_subset"] = "\(dartsSubset)" }
             if let maxMacs { recorded["max_macs"] = "\(maxMacs)" }
             if let maxParams { recorded["max_params"] = "\(maxParams)" }
             if let maxLatencyMs { recorded["max_latency_ms"] = "\(maxLatencyMs)" }
