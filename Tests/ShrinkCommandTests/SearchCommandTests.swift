@@ -121,6 +121,22 @@ let tinySpace = """
         #expect(FileManager.default.fileExists(atPath: dir + "/merged/best.safetensors"))
     }
 
+    @Test func dartsAndWeightSharingRunFromTheCommandLine() throws {
+        let dir = try temporaryDirectory()
+        let data = dir + "/small.npz", space = dir + "/tiny.yaml"
+        try writeSmallImageNPZ(to: data)
+        try tinySpace.write(toFile: space, atomically: true, encoding: .utf8)
+        for (strategy, estimator) in [("darts", "low-fidelity"), ("random", "weight-sharing")] {
+            let r = try shrink(["search", "--space", space, "--data", data, "--out", dir + "/\(strategy)-\(estimator)",
+                                "--strategy", strategy, "--estimator", estimator, "--trials", "3", "--subset", "1",
+                                "--darts-subset", "1", "--validation-samples", "30", "--final-epochs", "0", "--json"])
+            #expect(r.status == 0, "\(strategy), \(estimator): \(r.stderr)")
+            let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+            #expect(report?["strategy"] as? String == strategy && report?["estimator"] as? String == estimator)
+            #expect(report?["trials"] as? Int == 3)
+        }
+    }
+
     @Test func badInputIsAClearError() throws {
         let dir = try temporaryDirectory()
         let data = dir + "/small.npz"
