@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -33,9 +34,11 @@ let package = Package(
         .target(name: "Distillation", dependencies: ["Tensors", "Datasets", "NeuralNetworks"]),
         .target(name: "ArchitectureSearch", dependencies: ["Tensors", "Datasets", "NeuralNetworks",
                                                            .product(name: "Yams", package: "Yams")]),
+        .target(name: "ONNX", dependencies: ["Tensors", "Datasets", "NeuralNetworks",
+                                             .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Reports", dependencies: ["Tensors", "NeuralNetworks"]),
         .target(name: "Shrink", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "Quantization", "Pruning",
-                                               "Distillation", "ArchitectureSearch", "Reports"]),
+                                               "Distillation", "ArchitectureSearch", "ONNX", "Reports"]),
         .executableTarget(
             name: "ShrinkCommand",
             dependencies: [
@@ -52,6 +55,7 @@ let package = Package(
         .testTarget(name: "PruningTests", dependencies: ["Pruning"]),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "NeuralNetworks"]),
         .testTarget(name: "ArchitectureSearchTests", dependencies: ["ArchitectureSearch", "NeuralNetworks", "Datasets"]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "NeuralNetworks", "Datasets"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
         .testTarget(name: "ShrinkTests", dependencies: ["Shrink"]),
         .testTarget(name: "ShrinkCommandTests", dependencies: ["Datasets", "Tensors", "NeuralNetworks", "ShrinkCommand"]),

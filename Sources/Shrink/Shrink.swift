@@ -3,6 +3,7 @@
 @_exported import Datasets
 @_exported import Distillation
 @_exported import NeuralNetworks
+@_exported import ONNX
 @_exported import Pruning
 @_exported import Quantization
 @_exported import Reports

@@ -1,0 +1,209 @@
+// Export of float models to ONNX (opset 17): one ONNX node (or a short fixed pattern) per Shrink layer, weights as
+// initializers named like the model file's tensors, the batch dimension symbolic ("N"). The graph takes the
+// model's normalised inputs; the normalisation and the architecture travel in `metadata_props` so that an import
+// restores them.
+import Datasets
+import Foundation
+import NeuralNetworks
+import SwiftProtobuf
+import Tensors
+
+/// The opset exported models declare.
+public let exportOpset: Int64 = 17
+
+extension Onnx_TensorProto {
+    /// A float initializer.
+    init(name: String, _ tensor: Tensor) {
+        self.init()
+        self.name = name
+        dims = tensor.shape.map(Int64.init)
+        dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+        rawData = tensor.scalars.withUnsafeBufferPointer { Data(buffer: $0) }
+    }
+
+    /// An int64 initializer (shapes, axes).
+    init(name: String, int64 values: [Int64], dims: [Int64]) {
+        self.init()
+        self.name = name
+        self.dims = dims
+        dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
+        rawData = values.withUnsafeBufferPointer { Data(buffer: $0) }
+    }
+}
+
+extension Onnx_AttributeProto {
+    static func int(_ name: String, _ value: Int) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .int
+        a.i = Int64(value)
+        return a
+    }
+
+    static func ints(_ name: String, _ values: [Int]) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .ints
+        a.ints = values.map(Int64.init)
+        return a
+    }
+
+    static func float(_ name: String, _ value: Float) -> Onnx_AttributeProto {
+        var a = Onnx_AttributeProto()
+        a.name = name
+        a.type = .float
+        a.f = value
+        return a
+    }
+}
+
+func node(_ op: String, name: String, inputs: [String], outputs: [String],
+          attributes: [Onnx_AttributeProto] = []) -> Onnx_NodeProto {
+    var n = Onnx_NodeProto()
+    n.opType = op
+    n.name = name
+    n.input = inputs
+    n.output = outputs
+    n.attribute = attributes
+    return n
+}
+
+func valueInfo(_ name: String, shape: [Int], batch: String = "N") -> Onnx_ValueInfoProto {
+    var tensor = Onnx_TypeProto.Tensor()
+    tensor.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+    var dims: [Onnx_TensorShapeProto.Dimension] = []
+    var first = Onnx_TensorShapeProto.Dimension()
+    first.dimParam = batch
+    dims.append(first)
+    for extent in shape {
+        var d = Onnx_TensorShapeProto.Dimension()
+        d.dimValue = Int64(extent)
+        dims.append(d)
+    }
+    var shapeProto = Onnx_TensorShapeProto()
+    shapeProto.dim = dims
+    tensor.shape = shapeProto
+    var type = Onnx_TypeProto()
+    type.tensorType = tensor
+    var info = Onnx_ValueInfoProto()
+    info.name = name
+    info.type = type
+    return info
+}
+
+/// The metadata keys an exported model carries.
+enum ExportMetadata {
+    static let normalization = "shrink.normalization"
+    static let architecture = "shrink.architecture"
+}
+
+/// The ONNX model of a float `model` (opset 17).
+///
+/// - Throws: `ShrinkError(.unsupported)` naming a node whose layer has no ONNX form here (binarized layers).
+public func onnxModel(_ model: Model) throws -> Onnx_ModelProto {
+    let graph = model.graph
+    var g = Onnx_GraphProto()
+    g.name = model.architecture
+    g.input = [valueInfo(Graph.inputName, shape: graph.inputShape)]
+    var nodes: [Onnx_NodeProto] = []
+    var initializers: [Onnx_TensorProto] = []
+    for node in graph.nodes {
+        let inputs = node.inputs
+        let out = node.name
+        switch node.layer {
+        case let conv as Conv2d:
+            initializers.append(Onnx_TensorProto(name: "\(out).weight", conv.weight.value))
+            var names = [inputs[0], "\(out).weight"]
+            if let bias = conv.bias {
+                initializers.append(Onnx_TensorProto(name: "\(out).bias", bias.value))
+                names.append("\(out).bias")
+            }
+            nodes.append(onnxNode("Conv", name: out, inputs: names, outputs: [out], attributes: [
+                .ints("kernel_shape", [conv.kernelSize, conv.kernelSize]), .ints("strides", [conv.stride, conv.stride]),
+                .ints("pads", Array(repeating: conv.padding, count: 4)), .ints("dilations", [1, 1]), .int("group", conv.groups),
+            ]))
+        case let linear as Linear:
+            initializers.append(Onnx_TensorProto(name: "\(out).weight", linear.weight.value))
+            var names = [inputs[0], "\(out).weight"]
+            if let bias = linear.bias {
+                initializers.append(Onnx_TensorProto(name: "\(out).bias", bias.value))
+                names.append("\(out).bias")
+            }
+            nodes.append(onnxNode("Gemm", name: out, inputs: names, outputs: [out], attributes: [
+                .float("alpha", 1), .float("beta", 1), .int("transB", 1),
+            ]))
+        case let norm as BatchNorm:
+            for (name, p) in norm.parameters { initializers.append(Onnx_TensorProto(name: "\(out).\(name)", p.value)) }
+            nodes.append(onnxNode("BatchNormalization", name: out,
+                                  inputs: [inputs[0]] + ["weight", "bias", "running_mean", "running_var"].map { "\(out).\($0)" },
+                                  outputs: [out], attributes: [.float("epsilon", norm.epsilon), .float("momentum", 1 - norm.momentum)]))
+        case let relu as ClampedReLU:
+            if relu.cap.isInfinite {
+                nodes.append(onnxNode("Relu", name: out, inputs: inputs, outputs: [out]))
+            } else {
+                initializers.append(Onnx_TensorProto(name: "\(out).min", Tensor(shape: [], scalars: [0])))
+                initializers.append(Onnx_TensorProto(name: "\(out).max", Tensor(shape: [], scalars: [relu.cap])))
+                nodes.append(onnxNode("Clip", name: out, inputs: [inputs[0], "\(out).min", "\(out).max"], outputs: [out]))
+            }
+        case let pool as MaxPool2d:
+            nodes.append(onnxNode("MaxPool", name: out, inputs: inputs, outputs: [out], attributes: [
+                .ints("kernel_shape", [pool.kernelSize, pool.kernelSize]), .ints("strides", [pool.stride, pool.stride]),
+                .ints("pads", Array(repeating: pool.padding, count: 4)),
+            ]))
+        case let pool as AvgPool2d:
+            nodes.append(onnxNode("AveragePool", name: out, inputs: inputs, outputs: [out], attributes: [
+                .ints("kernel_shape", [pool.kernelSize, pool.kernelSize]), .ints("strides", [pool.stride, pool.stride]),
+                .ints("pads", Array(repeating: pool.padding, count: 4)), .int("count_include_pad", 1),
+            ]))
+        case is GlobalAvgPool:
+            // Shrink's global pooling also flattens: GlobalAveragePool (N, C, 1, 1), then Flatten.
+            nodes.append(onnxNode("GlobalAveragePool", name: "\(out)_pool", inputs: inputs, outputs: ["\(out)_pool"]))
+            nodes.append(onnxNode("Flatten", name: out, inputs: ["\(out)_pool"], outputs: [out], attributes: [.int("axis", 1)]))
+        case is Flatten:
+            nodes.append(onnxNode("Flatten", name: out, inputs: inputs, outputs: [out], attributes: [.int("axis", 1)]))
+        case is Dropout:
+            nodes.append(onnxNode("Identity", name: out, inputs: inputs, outputs: [out]))
+        case is Add:
+            nodes.append(onnxNode("Add", name: out, inputs: inputs, outputs: [out]))
+        case is Concat:
+            nodes.append(onnxNode("Concat", name: out, inputs: inputs, outputs: [out], attributes: [.int("axis", 1)]))
+        default:
+            throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)) has no ONNX export; exportable "
+                + "layers are conv2d, linear, batchnorm, relu, relu6, maxpool2d, avgpool2d, globalavgpool, flatten, "
+                + "dropout, add and concat")
+        }
+    }
+    g.node = nodes
+    g.initializer = initializers
+    g.output = [valueInfo(graph.outputName, shape: graph.outputShape)]
+    var m = Onnx_ModelProto()
+    m.irVersion = 8
+    m.producerName = "shrink"
+    m.producerVersion = Model.formatVersion
+    var opset = Onnx_OperatorSetIdProto()
+    opset.domain = ""
+    opset.version = exportOpset
+    m.opsetImport = [opset]
+    m.graph = g
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    var normalization = Onnx_StringStringEntryProto()
+    normalization.key = ExportMetadata.normalization
+    normalization.value = String(decoding: try encoder.encode(model.normalization), as: UTF8.self)
+    var architecture = Onnx_StringStringEntryProto()
+    architecture.key = ExportMetadata.architecture
+    architecture.value = model.architecture
+    m.metadataProps = [architecture, normalization]
+    return m
+}
+
+func onnxNode(_ op: String, name: String, inputs: [String], outputs: [String],
+              attributes: [Onnx_AttributeProto] = []) -> Onnx_NodeProto {
+    node(op, name: name, inputs: inputs, outputs: outputs, attributes: attributes)
+}
+
+/// Writes `model` as an ONNX file, atomically.
+public func exportONNX(_ model: Model, to path: String) throws {
+    let bytes = try onnxModel(model).serializedBytes() as [UInt8]
+    try AtomicFile.write(bytes, to: path)
+}

@@ -1,0 +1,426 @@
+// Import of ONNX models (opsets 11–17) into Shrink graphs: the operators Shrink's layers cover, initializers as
+// weights, with every refusal naming the node, the operator or the field. A small constant evaluator follows the
+// shape arithmetic PyTorch emits for `x.view(x.size(0), -1)` (Shape → Gather → Unsqueeze → Concat → Reshape), so
+// that flattening imports whether or not the exporter folded it.
+import Datasets
+import Foundation
+import NeuralNetworks
+import SwiftProtobuf
+import Tensors
+
+/// The opsets imports accept.
+public let importOpsets: ClosedRange<Int64> = 11...17
+
+/// Reads an ONNX file into a Shrink model. The normalisation comes from the file's `shrink.normalization` metadata
+/// (written by `exportONNX`), else `normalization`, else none (mean 0, std 1: inputs as the network expects them).
+///
+/// - Throws: `ShrinkError(.format)` for a file that is not a decodable ONNX model; `ShrinkError(.unsupported)`
+///   naming the operator and node, or the field, for what Shrink cannot represent (an operator, an opset, an
+///   attribute value, a dynamic sample shape).
+public func importONNX(from path: String, normalization: Normalization? = nil) throws -> Model {
+    try importONNX(try readFile(path), file: path, normalization: normalization)
+}
+
+/// `importONNX(from:)` on bytes already read; `file` names the source in errors.
+public func importONNX(_ bytes: [UInt8], file: String, normalization: Normalization? = nil) throws -> Model {
+    let proto: Onnx_ModelProto
+    do {
+        proto = try Onnx_ModelProto(serializedBytes: bytes)
+    } catch {
+        throw ShrinkError(.format, "\(file): not a readable ONNX model (protobuf decoding failed: \(error)); is it truncated?")
+    }
+    do {
+        var importer = ONNXImporter(proto, normalization: normalization)
+        return try importer.model()
+    } catch let error as ShrinkError {
+        throw ShrinkError(error.kind, "\(file): \(error.message)")
+    }
+}
+
+/// A value of the ONNX graph while importing: a Shrink node's output (with the ONNX rank it stands for), a constant
+/// tensor, or an int64 shape vector where `batch` marks the (symbolic) batch size.
+private enum Value {
+    case node(String, rank: Int)
+    case constant(Tensor)
+    case shape([Int64])
+}
+
+private let batch = Int64.min
+
+private struct ONNXImporter {
+    let proto: Onnx_ModelProto
+    let normalization: Normalization?
+    var values: [String: Value] = [:]
+    var nodes: [Node] = []
+    var names = Set<String>([Graph.inputName])
+    var shapes: [String: [Int]] = [Graph.inputName: []]   // per-sample shapes of Shrink nodes, as built
+
+    init(_ proto: Onnx_ModelProto, normalization: Normalization?) {
+        self.proto = proto
+        self.normalization = normalization
+    }
+
+    mutating func model() throws -> Model {
+        let opset = try checkOpset()
+        let graph = proto.graph
+        for initializer in graph.initializer { values[initializer.name] = try constant(initializer) }
+        let dataInputs = graph.input.filter { values[$0.name] == nil }
+        guard dataInputs.count == 1, let input = dataInputs.first else {
+            throw ShrinkError(.unsupported, "graph has \(dataInputs.count) data inputs (\(dataInputs.map(\.name).joined(separator: ", "))); Shrink models take exactly one")
+        }
+        let inputShape = try sampleShape(input)
+        shapes[Graph.inputName] = inputShape
+        values[input.name] = .node(Graph.inputName, rank: inputShape.count + 1)
+        for (index, node) in graph.node.enumerated() { try add(node, index: index) }
+        guard let output = graph.output.first, graph.output.count == 1 else {
+            throw ShrinkError(.unsupported, "graph has \(graph.output.count) outputs; Shrink models have one")
+        }
+        guard case .node(let name, _)? = values[output.name], name != Graph.inputName else {
+            throw ShrinkError(.unsupported, "graph output '\(output.name)' is not computed by a supported node")
+        }
+        let built = try Graph(inputShape: inputShape, nodes: nodes, output: name)
+        guard built.outputShape.count == 1 else {
+            throw ShrinkError(.unsupported, "graph output '\(output.name)' has per-sample shape \(built.outputShape); a classifier's output must be (classes)")
+        }
+        var normalizationValue = normalization ?? Normalization(mean: 0, std: 1)
+        var architecture = graph.name.isEmpty ? "onnx" : graph.name
+        for entry in proto.metadataProps {
+            if entry.key == ExportMetadata.normalization, normalization == nil,
+               let n = try? JSONDecoder().decode(Normalization.self, from: Data(entry.value.utf8)) { normalizationValue = n }
+            if entry.key == ExportMetadata.architecture, !entry.value.isEmpty { architecture = entry.value }
+        }
+        return Model(architecture: architecture, graph: built, normalization: normalizationValue,
+                     provenance: [ProvenanceStep(pass: "import", settings: [
+                         "format": "onnx", "opset": "\(opset)", "producer": proto.producerName,
+                         "producer_version": proto.producerVersion,
+                     ])])
+    }
+
+    func checkOpset() throws -> Int64 {
+        guard let entry = proto.opsetImport.first(where: { $0.domain.isEmpty || $0.domain == "ai.onnx" }) else {
+            throw ShrinkError(.unsupported, "field 'opset_import' has no entry for the default domain (ai.onnx)")
+        }
+        guard importOpsets.contains(entry.version) else {
+            throw ShrinkError(.unsupported, "field 'opset_import': ai.onnx version \(entry.version) is outside "
+                + "\(importOpsets.lowerBound)…\(importOpsets.upperBound), the opsets Shrink imports")
+        }
+        return entry.version
+    }
+
+    func sampleShape(_ input: Onnx_ValueInfoProto) throws -> [Int] {
+        guard input.type.tensorType.elemType == Int32(Onnx_TensorProto.DataType.float.rawValue) else {
+            throw ShrinkError(.unsupported, "input '\(input.name)' has element type \(input.type.tensorType.elemType); Shrink imports float inputs")
+        }
+        let dims = input.type.tensorType.shape.dim
+        guard dims.count >= 2 else {
+            throw ShrinkError(.unsupported, "input '\(input.name)' has rank \(dims.count); Shrink needs (batch, features…)")
+        }
+        return try dims.dropFirst().enumerated().map { axis, d in
+            guard d.dimValue > 0 else {
+                let what = d.dimParam.isEmpty ? "unknown" : "'\(d.dimParam)'"
+                throw ShrinkError(.unsupported, "input '\(input.name)': dimension \(axis + 1) is dynamic (\(what)); "
+                    + "Shrink needs a fixed sample shape (only the batch dimension may vary)")
+            }
+            return Int(d.dimValue)
+        }
+    }
+
+    func constant(_ t: Onnx_TensorProto) throws -> Value {
+        let dims = t.dims.map(Int.init)
+        let count = dims.reduce(1, *)
+        switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
+        case .float?:
+            var scalars: [Float]
+            if !t.rawData.isEmpty {
+                guard t.rawData.count == count * 4 else {
+                    throw ShrinkError(.format, "initializer '\(t.name)' holds \(t.rawData.count) bytes for \(count) floats")
+                }
+                scalars = [Float](repeating: 0, count: count)
+                _ = scalars.withUnsafeMutableBytes { t.rawData.copyBytes(to: $0) }
+            } else {
+                scalars = t.floatData
+            }
+            guard scalars.count == count else {
+                throw ShrinkError(.format, "initializer '\(t.name)' has \(scalars.count) values for dims \(dims)")
+            }
+            guard t.dataLocation != .external else {
+                throw ShrinkError(.unsupported, "initializer '\(t.name)' is stored in an external file; Shrink reads self-contained models")
+            }
+            return .constant(Tensor(shape: dims, scalars: scalars))
+        case .int64?:
+            var v: [Int64]
+            if !t.rawData.isEmpty {
+                v = [Int64](repeating: 0, count: t.rawData.count / 8)
+                _ = v.withUnsafeMutableBytes { t.rawData.copyBytes(to: $0) }
+            } else {
+                v = t.int64Data
+            }
+            return .shape(v)
+        default:
+            throw ShrinkError(.unsupported, "initializer '\(t.name)' has data type \(t.dataType); Shrink imports float weights and int64 shapes")
+        }
+    }
+
+    // MARK: - Nodes
+
+    func attribute(_ n: Onnx_NodeProto, _ name: String) -> Onnx_AttributeProto? { n.attribute.first { $0.name == name } }
+    func int(_ n: Onnx_NodeProto, _ name: String, _ fallback: Int) -> Int { attribute(n, name).map { Int($0.i) } ?? fallback }
+    func float(_ n: Onnx_NodeProto, _ name: String, _ fallback: Float) -> Float { attribute(n, name)?.f ?? fallback }
+    func ints(_ n: Onnx_NodeProto, _ name: String) -> [Int]? { attribute(n, name).map { $0.ints.map(Int.init) } }
+
+    func describe(_ n: Onnx_NodeProto, _ index: Int) -> String {
+        "node '\(n.name.isEmpty ? "#\(index)" : n.name)' (\(n.opType))"
+    }
+
+    func tensor(_ name: String, _ n: Onnx_NodeProto, _ index: Int, role: String) throws -> Tensor {
+        guard case .constant(let t)? = values[name] else {
+            throw ShrinkError(.unsupported, "\(describe(n, index)): its \(role) '\(name)' must be a constant (an initializer)")
+        }
+        return t
+    }
+
+    func data(_ name: String, _ n: Onnx_NodeProto, _ index: Int) throws -> (name: String, rank: Int) {
+        guard case .node(let node, let rank)? = values[name] else {
+            throw ShrinkError(.unsupported, "\(describe(n, index)): input '\(name)' is \(values[name] == nil ? "not produced by any supported node" : "a constant where data is expected")")
+        }
+        return (node, rank)
+    }
+
+    mutating func emit(_ n: Onnx_NodeProto, _ index: Int, _ layer: any Layer, inputs: [String], rank: Int) throws {
+        var base = n.name.isEmpty ? "\(n.opType.lowercased())\(index)" : n.name
+        base = String(base.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" })
+        if base.isEmpty || base == Graph.inputName { base = "\(n.opType.lowercased())\(index)" }
+        var name = base, k = 1
+        while names.contains(name) { k += 1; name = "\(base)_\(k)" }
+        names.insert(name)
+        let inShapes = inputs.map { shapes[$0]! }
+        do {
+            shapes[name] = try layer.outputShape(for: inShapes)
+        } catch let error as ShrinkError {
+            throw ShrinkError(error.kind, "\(describe(n, index)): \(error.message)")
+        }
+        nodes.append(Node(name: name, layer: layer, inputs: inputs))
+        values[n.output[0]] = .node(name, rank: rank)
+    }
+
+    func square(_ values: [Int]?, _ what: String, _ n: Onnx_NodeProto, _ index: Int, default fallback: Int) throws -> Int {
+        guard let values, !values.isEmpty else { return fallback }
+        guard values.allSatisfy({ $0 == values[0] }) else {
+            throw ShrinkError(.unsupported, "\(describe(n, index)): attribute '\(what)' = \(values); Shrink supports equal values on both axes")
+        }
+        return values[0]
+    }
+
+    func checkAutoPad(_ n: Onnx_NodeProto, _ index: Int) throws {
+        if let pad = attribute(n, "auto_pad"), let mode = String(data: pad.s, encoding: .utf8), mode != "NOTSET", !mode.isEmpty {
+            throw ShrinkError(.unsupported, "\(describe(n, index)): auto_pad '\(mode)' is not supported; export with explicit pads")
+        }
+    }
+
+    mutating func add(_ n: Onnx_NodeProto, index: Int) throws {
+        guard n.domain.isEmpty || n.domain == "ai.onnx" else {
+            throw ShrinkError(.unsupported, "\(describe(n, index)): operator domain '\(n.domain)' is not supported")
+        }
+        guard !n.output.isEmpty else { return }
+        switch n.opType {
+        case "Constant":
+            guard let value = attribute(n, "value"), value.type == .tensor else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): only 'value' tensor constants are supported")
+            }
+            values[n.output[0]] = try constant(value.t)
+        case "Identity", "Dropout":
+            values[n.output[0]] = values[n.input[0]]
+        case "Conv":
+            try checkAutoPad(n, index)
+            let x = try data(n.input[0], n, index)
+            let w = try tensor(n.input[1], n, index, role: "weight")
+            guard w.rank == 4, w.shape[2] == w.shape[3] else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): weight shape \(w.shape); Shrink supports 2-D convolutions with square kernels")
+            }
+            if let d = ints(n, "dilations"), d.contains(where: { $0 != 1 }) {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): dilations \(d); Shrink supports dilation 1")
+            }
+            let stride = try square(ints(n, "strides"), "strides", n, index, default: 1)
+            let pad = try square(ints(n, "pads"), "pads", n, index, default: 0)
+            let groups = int(n, "group", 1)
+            let bias = n.input.count > 2 && !n.input[2].isEmpty ? try tensor(n.input[2], n, index, role: "bias") : nil
+            guard groups >= 1, w.shape[0] % groups == 0, shapes[x.name]?.first == w.shape[1] * groups else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): weight \(w.shape) with group \(groups) does not fit input \(shapes[x.name] ?? [])")
+            }
+            try emit(n, index, Conv2d(weight: w, bias: bias.map { $0.reshaped([w.shape[0]]) }, stride: stride,
+                                      padding: pad, groups: groups), inputs: [x.name], rank: 4)
+        case "Gemm", "MatMul":
+            let x = try data(n.input[0], n, index)
+            guard x.rank == 2 else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): input of rank \(x.rank); Shrink's linear layer takes (batch, features)")
+            }
+            var b = try tensor(n.input[1], n, index, role: "weight")
+            guard b.rank == 2 else { throw ShrinkError(.unsupported, "\(describe(n, index)): weight of rank \(b.rank)") }
+            if n.opType == "Gemm" && int(n, "transA", 0) != 0 {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): transA = 1 is not supported")
+            }
+            // Shrink stores [out, in]: Gemm with transB = 1 already is; MatMul and transB = 0 hold [in, out].
+            if n.opType == "MatMul" || int(n, "transB", 0) == 0 { b = b.transposed2D() }
+            let alpha = n.opType == "Gemm" ? float(n, "alpha", 1) : 1, beta = n.opType == "Gemm" ? float(n, "beta", 1) : 1
+            if alpha != 1 { b.scale(by: alpha) }
+            var bias: Tensor?
+            if n.opType == "Gemm", n.input.count > 2, !n.input[2].isEmpty {
+                var c = try tensor(n.input[2], n, index, role: "bias")
+                guard c.count == b.shape[0] else {
+                    throw ShrinkError(.unsupported, "\(describe(n, index)): bias of shape \(c.shape) for \(b.shape[0]) outputs")
+                }
+                c = c.reshaped([b.shape[0]])
+                if beta != 1 { c.scale(by: beta) }
+                bias = c
+            }
+            guard shapes[x.name] == [b.shape[1]] else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): weight for \(b.shape[1]) inputs, the input has \(shapes[x.name] ?? [])")
+            }
+            try emit(n, index, Linear(weight: b, bias: bias), inputs: [x.name], rank: 2)
+        case "BatchNormalization":
+            let x = try data(n.input[0], n, index)
+            let p = try (1...4).map { try tensor(n.input[$0], n, index, role: ["", "scale", "bias", "mean", "variance"][$0]) }
+            guard p.allSatisfy({ $0.count == p[0].count }), p[3].scalars.allSatisfy({ $0 >= 0 }) else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): scale, bias, mean and variance must have one value per channel and the variance must be ≥ 0")
+            }
+            let epsilon = float(n, "epsilon", 1e-5), momentum = float(n, "momentum", 0.9)
+            let c = p[0].count
+            try emit(n, index, BatchNorm(weight: p[0].reshaped([c]), bias: p[1].reshaped([c]), runningMean: p[2].reshaped([c]),
+                                         runningVariance: p[3].reshaped([c]), epsilon: epsilon, momentum: 1 - momentum),
+                     inputs: [x.name], rank: x.rank)
+        case "Relu":
+            let x = try data(n.input[0], n, index)
+            try emit(n, index, ReLU(), inputs: [x.name], rank: x.rank)
+        case "Clip":
+            let x = try data(n.input[0], n, index)
+            func bound(_ i: Int) throws -> Float? {
+                guard n.input.count > i, !n.input[i].isEmpty else { return nil }
+                let t = try tensor(n.input[i], n, index, role: i == 1 ? "min" : "max")
+                guard t.count == 1 else { throw ShrinkError(.unsupported, "\(describe(n, index)): a Clip bound must be a scalar") }
+                return t.scalars[0]
+            }
+            let low = try bound(1), high = try bound(2)
+            guard low == 0 else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Clip(min \(low.map { "\($0)" } ?? "none"), max \(high.map { "\($0)" } ?? "none")); Shrink supports ReLU (min 0) and ReLU6-like caps (min 0, max > 0)")
+            }
+            guard high.map({ $0 > 0 }) ?? true else { throw ShrinkError(.unsupported, "\(describe(n, index)): Clip max must be positive") }
+            try emit(n, index, ClampedReLU(cap: high ?? .infinity), inputs: [x.name], rank: x.rank)
+        case "MaxPool", "AveragePool":
+            try checkAutoPad(n, index)
+            let x = try data(n.input[0], n, index)
+            guard x.rank == 4 else { throw ShrinkError(.unsupported, "\(describe(n, index)): input of rank \(x.rank); Shrink pools (batch, C, H, W)") }
+            guard int(n, "ceil_mode", 0) == 0 else { throw ShrinkError(.unsupported, "\(describe(n, index)): ceil_mode = 1 is not supported") }
+            if let d = ints(n, "dilations"), d.contains(where: { $0 != 1 }) {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): dilations \(d) are not supported")
+            }
+            let k = try square(ints(n, "kernel_shape"), "kernel_shape", n, index, default: 0)
+            let stride = try square(ints(n, "strides"), "strides", n, index, default: 1)
+            let pad = try square(ints(n, "pads"), "pads", n, index, default: 0)
+            guard k >= 1, stride >= 1, pad >= 0, pad <= k / 2 else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): kernel \(k), stride \(stride), pads \(pad); Shrink needs pads ≤ kernel/2")
+            }
+            if n.opType == "AveragePool" && pad > 0 && int(n, "count_include_pad", 0) == 0 {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): count_include_pad = 0 with padding; Shrink's average pooling counts the padding")
+            }
+            let layer: any Layer = n.opType == "MaxPool" ? MaxPool2d(kernelSize: k, stride: stride, padding: pad)
+                                                         : AvgPool2d(kernelSize: k, stride: stride, padding: pad)
+            try emit(n, index, layer, inputs: [x.name], rank: 4)
+        case "GlobalAveragePool":
+            let x = try data(n.input[0], n, index)
+            guard x.rank == 4 else { throw ShrinkError(.unsupported, "\(describe(n, index)): input of rank \(x.rank)") }
+            // Shrink's global pooling also flattens: the (N, C, 1, 1) value is (N, C) here, and a Flatten of it is
+            // a no-op (rank −1 marks that).
+            try emit(n, index, GlobalAvgPool(), inputs: [x.name], rank: -1)
+        case "Flatten":
+            let x = try data(n.input[0], n, index)
+            guard int(n, "axis", 1) == 1 else { throw ShrinkError(.unsupported, "\(describe(n, index)): Flatten axis \(int(n, "axis", 1)); Shrink flattens from axis 1") }
+            try flatten(n, index, x)
+        case "Reshape":
+            let x = try data(n.input[0], n, index)
+            guard case .shape(let target)? = values[n.input[1]] else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): its target shape '\(n.input[1])' is not a constant or a shape Shrink can work out; dynamic shapes cannot be fixed")
+            }
+            let features = Int64((shapes[x.name] ?? []).reduce(1, *))
+            guard target.count == 2, [batch, -1, 0, 1].contains(target[0]) || target[0] > 0,
+                  target[1] == -1 || target[1] == features else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Reshape to [\(target.map { $0 == batch ? "N" : "\($0)" }.joined(separator: ", "))]; Shrink supports the flatten pattern (N, -1)")
+            }
+            try flatten(n, index, x)
+        case "Add":
+            let a = values[n.input[0]], b = values[n.input[1]]
+            if case .node(let left, let rank)? = a, case .node(let right, _)? = b {
+                try emit(n, index, Add(), inputs: [left, right], rank: rank)
+            } else if let (producer, bias) = biasAdd(a, b), let position = nodes.firstIndex(where: { $0.name == producer }),
+                      let linear = nodes[position].layer as? Linear, linear.bias == nil, bias.count == linear.outputFeatures {
+                // MatMul + Add of a constant: the linear layer's bias.
+                nodes[position] = Node(name: producer, layer: Linear(weight: linear.weight.value, bias: bias.reshaped([bias.count])),
+                                       inputs: nodes[position].inputs)
+                values[n.output[0]] = .node(producer, rank: 2)
+            } else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Add of a constant is supported only as the bias of a MatMul")
+            }
+        case "Concat":
+            let shapeParts = n.input.compactMap { name -> [Int64]? in
+                if case .shape(let v)? = values[name] { return v }
+                return nil
+            }
+            if shapeParts.count == n.input.count {   // shape arithmetic, e.g. (N) ++ (-1)
+                values[n.output[0]] = .shape(shapeParts.flatMap { $0 })
+                return
+            }
+            let inputs = try n.input.map { try data($0, n, index) }
+            let rank = inputs.first?.rank ?? 4
+            let axis = int(n, "axis", 1)
+            guard axis == 1 || axis == 1 - rank else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Concat axis \(axis); Shrink concatenates channels (axis 1)")
+            }
+            try emit(n, index, Concat(), inputs: inputs.map(\.name), rank: rank)
+        case "Shape":
+            let x = try data(n.input[0], n, index)
+            values[n.output[0]] = .shape([batch] + (shapes[x.name] ?? []).map(Int64.init))
+        case "Gather":
+            guard case .shape(let v)? = values[n.input[0]], case .shape(let i)? = values[n.input[1]], int(n, "axis", 0) == 0 else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Gather is supported only on shape vectors")
+            }
+            values[n.output[0]] = .shape(try i.map { k in
+                let j = Int(k < 0 ? k + Int64(v.count) : k)
+                guard v.indices.contains(j) else { throw ShrinkError(.unsupported, "\(describe(n, index)): index \(k) out of range") }
+                return v[j]
+            })
+        case "Unsqueeze", "Squeeze":
+            guard case .shape(let v)? = values[n.input[0]] else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): \(n.opType) is supported only on shape vectors")
+            }
+            values[n.output[0]] = .shape(v)
+        default:
+            throw ShrinkError(.unsupported, "\(describe(n, index)): operator '\(n.opType)' is not supported; Shrink imports "
+                + "Conv, Gemm, MatMul(+Add), BatchNormalization, Relu, Clip, MaxPool, AveragePool, GlobalAveragePool, "
+                + "Flatten, Reshape (flatten), Add, Concat, Dropout, Identity and Constant")
+        }
+    }
+
+    /// A constant operand added to a node's output: (the node, the constant).
+    func biasAdd(_ a: Value?, _ b: Value?) -> (String, Tensor)? {
+        if case .node(let name, _)? = a, case .constant(let t)? = b { return (name, t) }
+        if case .constant(let t)? = a, case .node(let name, _)? = b { return (name, t) }
+        return nil
+    }
+
+    mutating func flatten(_ n: Onnx_NodeProto, _ index: Int, _ x: (name: String, rank: Int)) throws {
+        if x.rank == 2 || x.rank == -1 {
+            values[n.output[0]] = .node(x.name, rank: 2)   // already (batch, features)
+        } else {
+            try emit(n, index, Flatten(), inputs: [x.name], rank: 2)
+        }
+    }
+}
+
+extension Tensor {
+    /// The transpose of a matrix.
+    func transposed2D() -> Tensor {
+        let r = shape[0], c = shape[1]
+        var out = [Float](repeating: 0, count: count)
+        for i in 0..<r { for j in 0..<c { out[j * r + i] = scalars[i * c + j] } }
+        return Tensor(shape: [c, r], scalars: out)
+    }
+}

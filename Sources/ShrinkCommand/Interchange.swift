@@ -1,0 +1,101 @@
+// `shrink import` and `shrink export`: ONNX files in and out (see docs/onnx.md).
+import ArgumentParser
+import Foundation
+import Shrink
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import an ONNX model (opsets 11–17) as a Shrink model file.",
+        discussion: """
+            Supported operators: Conv (groups, pads, strides), Gemm, MatMul (+ Add as its bias), \
+            BatchNormalization, Relu, Clip (ReLU and ReLU6-like caps), MaxPool, AveragePool, GlobalAveragePool, \
+            Flatten and the Reshape of the flatten pattern (constant or computed from Shape), Add, Concat, \
+            Dropout, Identity, Constant. Initializers become the weights. Anything else is an error naming the \
+            operator and the node. The input's sample shape must be fixed (only the batch dimension may vary). \
+            Files written by 'shrink export' carry their normalisation; for others give --mean and --std, the \
+            normalisation the network expects of inputs scaled to [0, 1] (default none).
+            """)
+
+    @Argument(help: "The ONNX file.")
+    var model: String
+
+    @Option(help: "Output model file (.safetensors); written atomically.")
+    var out: String
+
+    @Option(help: "Mean subtracted from inputs scaled to [0, 1] (with --std).")
+    var mean: Float?
+
+    @Option(help: "Standard deviation inputs are divided by (with --mean).")
+    var std: Float?
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard (mean == nil) == (std == nil) else { throw ValidationError("--mean and --std go together") }
+        if let std, !(std > 0 && std.isFinite) { throw ValidationError("--std must be positive, got \(std)") }
+        if let mean, !mean.isFinite { throw ValidationError("--mean must be finite") }
+    }
+
+    struct Output: Encodable {
+        var out: String, architecture: String, nodes: Int, parameters: Int, macs: Int, input_shape: [Int], classes: Int
+        var opset: String
+    }
+
+    func run() throws {
+        try reporting {
+            runtime.apply()
+            try checkWritable(out)
+            let normalization = mean.map { Normalization(mean: $0, std: std!) }
+            let imported = try importONNX(from: model, normalization: normalization)
+            try imported.save(to: out)
+            let cost = imported.graph.cost()
+            let output = Output(out: out, architecture: imported.architecture, nodes: imported.graph.nodes.count,
+                                parameters: cost.parameters, macs: cost.macs, input_shape: imported.graph.inputShape,
+                                classes: imported.classCount,
+                                opset: imported.provenance.last?.settings["opset"] ?? "")
+            if runtime.json {
+                print(try jsonString(output))
+            } else {
+                print("imported \(model) (opset \(output.opset)): \(output.nodes) nodes, "
+                      + "\(groupedThousands(cost.parameters)) parameters, \(groupedThousands(cost.macs)) MACs, "
+                      + "input \(imported.graph.inputShape), \(imported.classCount) classes; saved \(out)")
+            }
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export a Shrink float model as ONNX (opset 17).",
+        discussion: """
+            One ONNX node per layer (global average pooling becomes GlobalAveragePool + Flatten, dropout \
+            Identity), weights as initializers named like the model file's tensors, a symbolic batch dimension. \
+            The graph takes normalised inputs; the normalisation and the architecture are in metadata_props, \
+            which 'shrink import' reads back. Integer-engine and binarized models are refused for now.
+            """)
+
+    @Argument(help: "The model file (.safetensors).")
+    var model: String
+
+    @Option(help: "Output ONNX file; written atomically.")
+    var out: String
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        try reporting {
+            runtime.apply()
+            try checkWritable(out)
+            let (float, _) = try loadFloatModel(model, advice: "export the float model it came from (integer ONNX export is not built yet)")
+            try exportONNX(float, to: out)
+            let bytes = try readFile(out).count
+            if runtime.json {
+                print(try jsonString(["out": out, "bytes": "\(bytes)", "opset": "\(exportOpset)"]))
+            } else {
+                print("exported \(model) → \(out) (opset \(exportOpset), \(groupedThousands(bytes)) bytes)")
+            }
+        }
+    }
+}

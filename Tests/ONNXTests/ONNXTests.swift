@@ -1,0 +1,153 @@
+// ONNX interchange: every built-in architecture survives Shrink → ONNX → Shrink with bit-identical outputs; the
+// import follows the patterns exporters emit (Gemm without transB, MatMul + Add, the computed flatten shape); bad
+// files are errors naming the node or the field.
+import Datasets
+import Foundation
+import NeuralNetworks
+@testable import ONNX
+import Tensors
+import Testing
+
+func randomInputs(_ shape: [Int], count: Int, seed: UInt64) -> Tensor {
+    var g = SeededGenerator(seed: seed)
+    return Tensor(shape: [count] + shape, scalars: (0..<(count * shape.reduce(1, *))).map { _ in g.nextNormal() })
+}
+
+@Suite struct ONNXRoundTripTests {
+    @Test(arguments: Architecture.allCases)
+    func everyArchitectureRoundTripsExactly(architecture: Architecture) throws {
+        let shape = architecture == .mlp ? [1, 28, 28] : [1, 28, 28]
+        let graph = try architecture.makeGraph(inputShape: shape, classes: 10, seed: 3)
+        // Non-trivial BatchNorm statistics, so that they must travel too.
+        for node in graph.nodes {
+            if let norm = node.layer as? BatchNorm {
+                norm.runningMean.value = randomInputs([norm.features], count: 1, seed: 1).reshaped([norm.features])
+                norm.runningVariance.value = Tensor(shape: [norm.features], repeating: 1.5)
+            }
+        }
+        let model = Model(architecture: architecture.rawValue, graph: graph, normalization: Normalization(mean: 0.3, std: 0.4))
+        let bytes = try onnxModel(model).serializedBytes() as [UInt8]
+        let back = try importONNX(bytes, file: "m.onnx")
+        #expect(back.architecture == architecture.rawValue && back.normalization == model.normalization)
+        #expect(back.graph.inputShape == shape && back.graph.outputShape == [10])
+        let x = randomInputs(shape, count: 3, seed: 9)
+        #expect(back.graph.forward(x, mode: .inference).scalars == graph.forward(x, mode: .inference).scalars)
+        #expect(back.graph.cost().parameters == graph.cost().parameters)
+        #expect(back.provenance.last?.pass == "import" && back.provenance.last?.settings["opset"] == "17")
+    }
+}
+
+/// A small hand-built ONNX model: input (N, 2, 3, 3) → `body` → output.
+func handModel(opset: Int64 = 13, inputDims: [Onnx_TensorShapeProto.Dimension]? = nil, nodes: [Onnx_NodeProto],
+               initializers: [Onnx_TensorProto], output: String) -> Onnx_ModelProto {
+    var m = Onnx_ModelProto()
+    m.irVersion = 7
+    var o = Onnx_OperatorSetIdProto()
+    o.version = opset
+    m.opsetImport = [o]
+    var g = Onnx_GraphProto()
+    var input = valueInfo("x", shape: [2, 3, 3])
+    if let inputDims { input.type.tensorType.shape.dim = inputDims }
+    g.input = [input]
+    g.node = nodes
+    g.initializer = initializers
+    g.output = [valueInfo(output, shape: [4])]
+    m.graph = g
+    return m
+}
+
+@Suite struct ONNXImportPatternTests {
+    let w = Tensor(shape: [18, 4], scalars: (0..<72).map { Float($0 % 7) / 10 - 0.3 })   // [in, out]
+    let b = Tensor(shape: [4], scalars: [0.1, -0.2, 0.3, 0])
+
+    /// What the imported model must compute: flatten, then x · w + b.
+    func expected(_ x: Tensor) -> Tensor {
+        let flat = x.reshaped([x.shape[0], 18])
+        var out = [Float](repeating: 0, count: x.shape[0] * 4)
+        for n in 0..<x.shape[0] {
+            for o in 0..<4 {
+                var s = b.scalars[o]
+                for i in 0..<18 { s += flat.scalars[n * 18 + i] * w.scalars[i * 4 + o] }
+                out[n * 4 + o] = s
+            }
+        }
+        return Tensor(shape: [x.shape[0], 4], scalars: out)
+    }
+
+    func check(_ m: Onnx_ModelProto) throws {
+        let model = try importONNX(try m.serializedBytes(), file: "hand.onnx")
+        let x = randomInputs([2, 3, 3], count: 2, seed: 4)
+        let y = model.graph.forward(x, mode: .inference), want = expected(x)
+        #expect(zip(y.scalars, want.scalars).allSatisfy { abs($0 - $1) < 1e-5 })
+        #expect(model.graph.nodes.map(\.layer.kind) == ["flatten", "linear"])
+    }
+
+    @Test func gemmWithoutTransposeAndAComputedFlattenShape() throws {
+        // Shape → Gather(0) → Unsqueeze → Concat with [-1] → Reshape: x.view(x.size(0), -1) as PyTorch traces it.
+        let nodes = [
+            onnxNode("Shape", name: "shape", inputs: ["x"], outputs: ["s"]),
+            onnxNode("Gather", name: "gather", inputs: ["s", "zero"], outputs: ["n"], attributes: [.int("axis", 0)]),
+            onnxNode("Unsqueeze", name: "unsqueeze", inputs: ["n", "axes"], outputs: ["n1"]),
+            onnxNode("Concat", name: "concat", inputs: ["n1", "minus1"], outputs: ["target"], attributes: [.int("axis", 0)]),
+            onnxNode("Reshape", name: "reshape", inputs: ["x", "target"], outputs: ["flat"]),
+            onnxNode("Gemm", name: "fc", inputs: ["flat", "w", "b"], outputs: ["y"]),
+        ]
+        let inits = [Onnx_TensorProto(name: "zero", int64: [0], dims: []), Onnx_TensorProto(name: "axes", int64: [0], dims: [1]),
+                     Onnx_TensorProto(name: "minus1", int64: [-1], dims: [1]), Onnx_TensorProto(name: "w", w),
+                     Onnx_TensorProto(name: "b", b)]
+        try check(handModel(nodes: nodes, initializers: inits, output: "y"))
+    }
+
+    @Test func matMulPlusAddBecomesOneLinearLayer() throws {
+        let nodes = [
+            onnxNode("Flatten", name: "flatten", inputs: ["x"], outputs: ["flat"], attributes: [.int("axis", 1)]),
+            onnxNode("MatMul", name: "mm", inputs: ["flat", "w"], outputs: ["m"]),
+            onnxNode("Add", name: "add", inputs: ["m", "b"], outputs: ["y"]),
+        ]
+        try check(handModel(nodes: nodes, initializers: [Onnx_TensorProto(name: "w", w), Onnx_TensorProto(name: "b", b)], output: "y"))
+    }
+}
+
+@Suite struct ONNXBadInputTests {
+    func failure(_ m: Onnx_ModelProto) -> String {
+        do {
+            _ = try importONNX(try m.serializedBytes(), file: "bad.onnx")
+            return "no error"
+        } catch let error as ShrinkError {
+            return error.message
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    let flatten = onnxNode("Flatten", name: "flatten", inputs: ["x"], outputs: ["y"], attributes: [.int("axis", 1)])
+
+    @Test func namesWhatItCannotImport() throws {
+        let sigmoid = onnxNode("Sigmoid", name: "gate", inputs: ["x"], outputs: ["y"])
+        #expect(failure(handModel(nodes: [sigmoid], initializers: [], output: "y"))
+            .contains("node 'gate' (Sigmoid): operator 'Sigmoid' is not supported"))
+        #expect(failure(handModel(opset: 9, nodes: [flatten], initializers: [], output: "y"))
+            .contains("field 'opset_import': ai.onnx version 9 is outside 11…17"))
+        var dynamic = Onnx_TensorShapeProto.Dimension()
+        dynamic.dimParam = "height"
+        var n = Onnx_TensorShapeProto.Dimension(), c = Onnx_TensorShapeProto.Dimension()
+        n.dimParam = "N"
+        c.dimValue = 2
+        #expect(failure(handModel(inputDims: [n, c, dynamic, dynamic], nodes: [flatten], initializers: [], output: "y"))
+            .contains("input 'x': dimension 2 is dynamic ('height')"))
+        let conv = onnxNode("Conv", name: "c1", inputs: ["x", "w"], outputs: ["y"], attributes: [.ints("pads", [1, 1, 0, 0])])
+        #expect(failure(handModel(nodes: [conv], initializers: [Onnx_TensorProto(name: "w", Tensor(zeros: [4, 2, 3, 3]))], output: "y"))
+            .contains("node 'c1' (Conv): attribute 'pads' = [1, 1, 0, 0]"))
+        let reshape = onnxNode("Reshape", name: "r", inputs: ["x", "shape"], outputs: ["y"])
+        #expect(failure(handModel(nodes: [reshape], initializers: [Onnx_TensorProto(name: "shape", int64: [2, 9], dims: [2])], output: "y"))
+            .contains("node 'r' (Reshape): Reshape to [2, 9]"))
+    }
+
+    @Test func truncatedFilesAreNotReadable() throws {
+        let model = Model(architecture: "mlp", graph: try Architecture.mlp.makeGraph(inputShape: [4], classes: 3, seed: 1),
+                          normalization: Normalization(mean: 0, std: 1))
+        let bytes = try onnxModel(model).serializedBytes() as [UInt8]
+        let error = #expect(throws: ShrinkError.self) { _ = try importONNX(Array(bytes.prefix(bytes.count / 2)), file: "cut.onnx") }
+        #expect(error?.message.contains("cut.onnx: not a readable ONNX model") == true)
+    }
+}
