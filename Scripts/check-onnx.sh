@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# ONNX cross-check run by Scripts/test.sh, with real clients installed from PyPI into the interop venv (onnx,
+# onnxruntime): for three trained architectures, `shrink export` files pass onnx.checker and ONNX Runtime reproduces
+# Shrink's logits (max abs difference <= 1e-4); `shrink import` of the export gives the same logits again; and
+# where PyTorch is installed (Debian's python3-torch), a network built in PyTorch and exported with
+# torch.onnx.export imports and reproduces PyTorch's logits.
+# Usage: Scripts/check-onnx.sh [SHRINK_BINARY]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shrink="${1:-.build/debug/shrink}"
+venv="${SHRINK_INTEROP_VENV:-.build/interop-venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+"$venv/bin/python" -c "import onnx, onnxruntime" 2>/dev/null || "$venv/bin/pip" install -q "numpy<2" onnx onnxruntime
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$venv/bin/python" - "$work/data.npz" <<'PY'
+import sys
+import numpy as np
+rng = np.random.default_rng(1)
+def split(n):
+    y = rng.integers(0, 3, n)
+    x = rng.integers(0, 90, (n, 12, 12)).astype(np.uint8)
+    for i, label in enumerate(y):
+        x[i, :, 4 * label:4 * label + 4] += 150
+    return x, y.astype(np.int64)
+xtr, ytr = split(120)
+xte, yte = split(60)
+np.savez_compressed(sys.argv[1], x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+PY
+for arch in fmnist-cnn resnet8 mobilenet-tiny; do
+  "$shrink" train --arch "$arch" --data "$work/data.npz" --epochs 2 --batch-size 16 --out "$work/$arch.safetensors" \
+    --threads 1 > /dev/null 2>&1
+  "$shrink" eval "$work/$arch.safetensors" --data "$work/data.npz" --save-logits "$work/$arch.npy" > /dev/null
+  "$shrink" export "$work/$arch.safetensors" --out "$work/$arch.onnx" > /dev/null
+  "$venv/bin/python" Tests/interop/check_onnx.py export "$work/$arch.onnx" "$work/$arch.npy" "$work/data.npz"
+  "$shrink" import "$work/$arch.onnx" --out "$work/$arch-back.safetensors" > /dev/null
+  "$shrink" eval "$work/$arch-back.safetensors" --data "$work/data.npz" --save-logits "$work/$arch-back.npy" > /dev/null
+  "$venv/bin/python" Tests/interop/check_onnx.py compare "$work/$arch.npy" "$work/$arch-back.npy"
+done
+status=0
+"$venv/bin/python" Tests/interop/check_onnx.py torch-export "$work/torch.onnx" "$work/torch.npy" "$work/data.npz" || status=$?
+if [ "$status" = 0 ]; then
+  "$shrink" import "$work/torch.onnx" --out "$work/torch.safetensors" --mean 0 --std 1 > /dev/null
+  "$shrink" eval "$work/torch.safetensors" --data "$work/data.npz" --save-logits "$work/torch-shrink.npy" > /dev/null
+  "$venv/bin/python" Tests/interop/check_onnx.py compare "$work/torch.npy" "$work/torch-shrink.npy"
+elif [ "$status" != 3 ]; then
+  exit "$status"
+fi

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Cross-checks Shrink's ONNX files with real clients.
+
+    check_onnx.py export MODEL.onnx LOGITS.npy DATA.npz
+        onnx.checker accepts the file (full check), and ONNX Runtime's outputs on DATA's test inputs, normalised as
+        the file's metadata says, match Shrink's logits (written by `shrink eval --save-logits`): max abs difference
+        <= 1e-4.
+    check_onnx.py torch-export OUT.onnx LOGITS_OUT.npy DATA.npz
+        Builds a small network in PyTorch (conv, BatchNorm, ReLU, max-pooling, a residual add, a concat, ReLU6,
+        global average pooling, flatten, linear), exports it with torch.onnx.export (opset 13, dynamic batch) and
+        saves PyTorch's logits on DATA's test inputs scaled to [0, 1].
+    check_onnx.py compare A.npy B.npy
+        The two logit arrays match (max abs difference <= 1e-4).
+Prints one line per check that passed; exits non-zero with a message on the first that failed.
+"""
+import json
+import sys
+
+import numpy as np
+
+
+def fail(message):
+    print("FAIL:", message)
+    sys.exit(1)
+
+
+def export_check(model_path, logits_path, data_path):
+    import onnx
+    import onnxruntime as ort
+    model = onnx.load(model_path)
+    onnx.checker.check_model(model, full_check=True)
+    print("ok: onnx.checker accepts %s (opset %d)" % (model_path, model.opset_import[0].version))
+    meta = {p.key: p.value for p in model.metadata_props}
+    norm = json.loads(meta["shrink.normalization"])
+    data = np.load(data_path)
+    x = data["x_test"].astype(np.float32) / 255.0
+    x = (x - norm["mean"]) / norm["std"]
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    input_shape = session.get_inputs()[0].shape
+    x = x.reshape([x.shape[0]] + [int(d) for d in input_shape[1:]]).astype(np.float32)
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    want = np.load(logits_path)
+    diff = float(np.max(np.abs(got - want)))
+    if got.shape != want.shape or diff > 1e-4:
+        fail("ONNX Runtime's outputs differ from Shrink's: shapes %s / %s, max abs difference %g" % (got.shape, want.shape, diff))
+    agree = float(np.mean(got.argmax(1) == want.argmax(1)))
+    print("ok: ONNX Runtime %s matches Shrink on %d samples: max abs difference %.2e, predictions agree %.2f%%"
+          % (ort.__version__, len(x), diff, 100 * agree))
+
+
+def torch_export(out_path, logits_path, data_path):
+    try:
+        import torch
+        import torch.nn as nn
+    except ImportError:
+        print("skip: PyTorch is not importable")
+        sys.exit(3)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(8)
+            self.pool = nn.MaxPool2d(2)
+            self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+            self.conv3 = nn.Conv2d(8, 4, 1)
+            self.fc = nn.Linear(12, 3)
+
+        def forward(self, x):
+            x = self.pool(torch.relu(self.bn1(self.conv1(x))))
+            y = torch.relu(self.conv2(x)) + x
+            z = torch.cat([y, self.conv3(y)], 1)
+            z = torch.clamp(z, 0, 6)
+            z = nn.functional.adaptive_avg_pool2d(z, 1)
+            return self.fc(z.view(z.size(0), -1))
+
+    torch.manual_seed(0)
+    net = Net()
+    with torch.no_grad():
+        net.bn1.running_mean.uniform_(-0.2, 0.2)
+        net.bn1.running_var.uniform_(0.5, 1.5)
+    net.eval()
+    data = np.load(data_path)
+    x = torch.from_numpy(data["x_test"].astype(np.float32) / 255.0).reshape(-1, 1, 12, 12)
+    torch.onnx.export(net, x[:1], out_path, opset_version=13, input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    with torch.no_grad():
+        np.save(logits_path, net(x).numpy())
+    print("ok: PyTorch %s exported %s" % (torch.__version__, out_path))
+
+
+def compare(a_path, b_path):
+    a, b = np.load(a_path), np.load(b_path)
+    diff = float(np.max(np.abs(a - b)))
+    if a.shape != b.shape or diff > 1e-4:
+        fail("logits differ: shapes %s / %s, max abs difference %g" % (a.shape, b.shape, diff))
+    print("ok: %s and %s match: max abs difference %.2e on %d samples" % (a_path, b_path, diff, len(a)))
+
+
+if __name__ == "__main__":
+    command = sys.argv[1]
+    if command == "export":
+        export_check(*sys.argv[2:5])
+    elif command == "torch-export":
+        torch_export(*sys.argv[2:5])
+    elif command == "compare":
+        compare(*sys.argv[2:4])
+    else:
+        fail("unknown command %s" % command)
