@@ -97,104 +97,121 @@ enum ExportMetadata {
     static let architecture = "shrink.architecture"
 }
 
-/// The ONNX model of a float `model` (opset 17).
-///
-/// - Throws: `ShrinkError(.unsupported)` naming a node whose layer has no ONNX form here (binarized layers).
-public func onnxModel(_ model: Model) throws -> Onnx_ModelProto {
-    let graph = model.graph
-    var g = Onnx_GraphProto()
-    g.name = model.architecture
-    g.input = [valueInfo(Graph.inputName, shape: graph.inputShape)]
+/// Collects ONNX nodes and initializers.
+struct ONNXGraphBuilder {
     var nodes: [Onnx_NodeProto] = []
     var initializers: [Onnx_TensorProto] = []
-    for node in graph.nodes {
-        let inputs = node.inputs
-        let out = node.name
+
+    /// The ONNX form of one Shrink layer reading `inputs` and writing `output`. Conv and linear layers take their
+    /// weight (and bias) from the ONNX values `weight` and `bias` (initializers the caller added, or outputs of
+    /// DequantizeLinear nodes); nil uses the layer's own float tensors as initializers.
+    mutating func layer(_ node: Node, inputs: [String], output out: String, weight: String? = nil,
+                        bias: String?? = nil) throws {
+        let name = node.name
+        func weights(_ w: Tensor, _ b: Tensor?) -> [String] {
+            let weightName = weight ?? "\(name).weight"
+            if weight == nil { initializers.append(Onnx_TensorProto(name: weightName, w)) }
+            var names = [inputs[0], weightName]
+            switch bias {
+            case .some(.some(let given)): names.append(given)
+            case .some(.none): break
+            case .none:
+                if let b {
+                    initializers.append(Onnx_TensorProto(name: "\(name).bias", b))
+                    names.append("\(name).bias")
+                }
+            }
+            return names
+        }
         switch node.layer {
         case let conv as Conv2d:
-            initializers.append(Onnx_TensorProto(name: "\(out).weight", conv.weight.value))
-            var names = [inputs[0], "\(out).weight"]
-            if let bias = conv.bias {
-                initializers.append(Onnx_TensorProto(name: "\(out).bias", bias.value))
-                names.append("\(out).bias")
-            }
-            nodes.append(onnxNode("Conv", name: out, inputs: names, outputs: [out], attributes: [
+            nodes.append(onnxNode("Conv", name: name, inputs: weights(conv.weight.value, conv.bias?.value), outputs: [out], attributes: [
                 .ints("kernel_shape", [conv.kernelSize, conv.kernelSize]), .ints("strides", [conv.stride, conv.stride]),
                 .ints("pads", Array(repeating: conv.padding, count: 4)), .ints("dilations", [1, 1]), .int("group", conv.groups),
             ]))
         case let linear as Linear:
-            initializers.append(Onnx_TensorProto(name: "\(out).weight", linear.weight.value))
-            var names = [inputs[0], "\(out).weight"]
-            if let bias = linear.bias {
-                initializers.append(Onnx_TensorProto(name: "\(out).bias", bias.value))
-                names.append("\(out).bias")
-            }
-            nodes.append(onnxNode("Gemm", name: out, inputs: names, outputs: [out], attributes: [
-                .float("alpha", 1), .float("beta", 1), .int("transB", 1),
-            ]))
+            nodes.append(onnxNode("Gemm", name: name, inputs: weights(linear.weight.value, linear.bias?.value), outputs: [out],
+                                  attributes: [.float("alpha", 1), .float("beta", 1), .int("transB", 1)]))
         case let norm as BatchNorm:
-            for (name, p) in norm.parameters { initializers.append(Onnx_TensorProto(name: "\(out).\(name)", p.value)) }
-            nodes.append(onnxNode("BatchNormalization", name: out,
-                                  inputs: [inputs[0]] + ["weight", "bias", "running_mean", "running_var"].map { "\(out).\($0)" },
+            for (p, parameter) in norm.parameters { initializers.append(Onnx_TensorProto(name: "\(name).\(p)", parameter.value)) }
+            nodes.append(onnxNode("BatchNormalization", name: name,
+                                  inputs: [inputs[0]] + ["weight", "bias", "running_mean", "running_var"].map { "\(name).\($0)" },
                                   outputs: [out], attributes: [.float("epsilon", norm.epsilon), .float("momentum", 1 - norm.momentum)]))
         case let relu as ClampedReLU:
             if relu.cap.isInfinite {
-                nodes.append(onnxNode("Relu", name: out, inputs: inputs, outputs: [out]))
+                nodes.append(onnxNode("Relu", name: name, inputs: inputs, outputs: [out]))
             } else {
-                initializers.append(Onnx_TensorProto(name: "\(out).min", Tensor(shape: [], scalars: [0])))
-                initializers.append(Onnx_TensorProto(name: "\(out).max", Tensor(shape: [], scalars: [relu.cap])))
-                nodes.append(onnxNode("Clip", name: out, inputs: [inputs[0], "\(out).min", "\(out).max"], outputs: [out]))
+                initializers.append(Onnx_TensorProto(name: "\(name).min", Tensor(shape: [], scalars: [0])))
+                initializers.append(Onnx_TensorProto(name: "\(name).max", Tensor(shape: [], scalars: [relu.cap])))
+                nodes.append(onnxNode("Clip", name: name, inputs: [inputs[0], "\(name).min", "\(name).max"], outputs: [out]))
             }
         case let pool as MaxPool2d:
-            nodes.append(onnxNode("MaxPool", name: out, inputs: inputs, outputs: [out], attributes: [
+            nodes.append(onnxNode("MaxPool", name: name, inputs: inputs, outputs: [out], attributes: [
                 .ints("kernel_shape", [pool.kernelSize, pool.kernelSize]), .ints("strides", [pool.stride, pool.stride]),
                 .ints("pads", Array(repeating: pool.padding, count: 4)),
             ]))
         case let pool as AvgPool2d:
-            nodes.append(onnxNode("AveragePool", name: out, inputs: inputs, outputs: [out], attributes: [
+            nodes.append(onnxNode("AveragePool", name: name, inputs: inputs, outputs: [out], attributes: [
                 .ints("kernel_shape", [pool.kernelSize, pool.kernelSize]), .ints("strides", [pool.stride, pool.stride]),
                 .ints("pads", Array(repeating: pool.padding, count: 4)), .int("count_include_pad", 1),
             ]))
         case is GlobalAvgPool:
             // Shrink's global pooling also flattens: GlobalAveragePool (N, C, 1, 1), then Flatten.
-            nodes.append(onnxNode("GlobalAveragePool", name: "\(out)_pool", inputs: inputs, outputs: ["\(out)_pool"]))
-            nodes.append(onnxNode("Flatten", name: out, inputs: ["\(out)_pool"], outputs: [out], attributes: [.int("axis", 1)]))
+            nodes.append(onnxNode("GlobalAveragePool", name: "\(name)_pool", inputs: inputs, outputs: ["\(name)_pool"]))
+            nodes.append(onnxNode("Flatten", name: name, inputs: ["\(name)_pool"], outputs: [out], attributes: [.int("axis", 1)]))
         case is Flatten:
-            nodes.append(onnxNode("Flatten", name: out, inputs: inputs, outputs: [out], attributes: [.int("axis", 1)]))
+            nodes.append(onnxNode("Flatten", name: name, inputs: inputs, outputs: [out], attributes: [.int("axis", 1)]))
         case is Dropout:
-            nodes.append(onnxNode("Identity", name: out, inputs: inputs, outputs: [out]))
+            nodes.append(onnxNode("Identity", name: name, inputs: inputs, outputs: [out]))
         case is Add:
-            nodes.append(onnxNode("Add", name: out, inputs: inputs, outputs: [out]))
+            nodes.append(onnxNode("Add", name: name, inputs: inputs, outputs: [out]))
         case is Concat:
-            nodes.append(onnxNode("Concat", name: out, inputs: inputs, outputs: [out], attributes: [.int("axis", 1)]))
+            nodes.append(onnxNode("Concat", name: name, inputs: inputs, outputs: [out], attributes: [.int("axis", 1)]))
         default:
-            throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)) has no ONNX export; exportable "
+            throw ShrinkError(.unsupported, "node '\(name)' (\(node.layer.kind)) has no ONNX export; exportable "
                 + "layers are conv2d, linear, batchnorm, relu, relu6, maxpool2d, avgpool2d, globalavgpool, flatten, "
                 + "dropout, add and concat")
         }
     }
-    g.node = nodes
-    g.initializer = initializers
-    g.output = [valueInfo(graph.outputName, shape: graph.outputShape)]
-    var m = Onnx_ModelProto()
-    m.irVersion = 8
-    m.producerName = "shrink"
-    m.producerVersion = Model.formatVersion
-    var opset = Onnx_OperatorSetIdProto()
-    opset.domain = ""
-    opset.version = exportOpset
-    m.opsetImport = [opset]
-    m.graph = g
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    var normalization = Onnx_StringStringEntryProto()
-    normalization.key = ExportMetadata.normalization
-    normalization.value = String(decoding: try encoder.encode(model.normalization), as: UTF8.self)
-    var architecture = Onnx_StringStringEntryProto()
-    architecture.key = ExportMetadata.architecture
-    architecture.value = model.architecture
-    m.metadataProps = [architecture, normalization]
-    return m
+
+    /// A model around the collected nodes (opset 17) with `model`'s normalisation and architecture in metadata.
+    func model(_ model: Model, input: [Int], output: String, outputShape: [Int]) throws -> Onnx_ModelProto {
+        var g = Onnx_GraphProto()
+        g.name = model.architecture
+        g.input = [valueInfo(Graph.inputName, shape: input)]
+        g.node = nodes
+        g.initializer = initializers
+        g.output = [valueInfo(output, shape: outputShape)]
+        var m = Onnx_ModelProto()
+        m.irVersion = 8
+        m.producerName = "shrink"
+        m.producerVersion = Model.formatVersion
+        var opset = Onnx_OperatorSetIdProto()
+        opset.domain = ""
+        opset.version = exportOpset
+        m.opsetImport = [opset]
+        m.graph = g
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var normalization = Onnx_StringStringEntryProto()
+        normalization.key = ExportMetadata.normalization
+        normalization.value = String(decoding: try encoder.encode(model.normalization), as: UTF8.self)
+        var architecture = Onnx_StringStringEntryProto()
+        architecture.key = ExportMetadata.architecture
+        architecture.value = model.architecture
+        m.metadataProps = [architecture, normalization]
+        return m
+    }
+}
+
+/// The ONNX model of a float `model` (opset 17).
+///
+/// - Throws: `ShrinkError(.unsupported)` naming a node whose layer has no ONNX form here (binarized layers).
+public func onnxModel(_ model: Model) throws -> Onnx_ModelProto {
+    var builder = ONNXGraphBuilder()
+    for node in model.graph.nodes { try builder.layer(node, inputs: node.inputs, output: node.name) }
+    return try builder.model(model, input: model.graph.inputShape, output: model.graph.outputName,
+                             outputShape: model.graph.outputShape)
 }
 
 func onnxNode(_ op: String, name: String, inputs: [String], outputs: [String],

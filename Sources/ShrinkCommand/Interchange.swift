@@ -68,12 +68,15 @@ struct Import: ParsableCommand {
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export a Shrink float model as ONNX (opset 17).",
+        abstract: "Export a Shrink model as ONNX (opset 17): float, or int8 in the QDQ format.",
         discussion: """
             One ONNX node per layer (global average pooling becomes GlobalAveragePool + Flatten, dropout \
             Identity), weights as initializers named like the model file's tensors, a symbolic batch dimension. \
             The graph takes normalised inputs; the normalisation and the architecture are in metadata_props, \
-            which 'shrink import' reads back. Integer-engine and binarized models are refused for now.
+            which 'shrink import' reads back. An integer-engine model (from 'shrink quantize' or 'shrink qat') is \
+            exported in the QDQ format: QuantizeLinear/DequantizeLinear on every quantized edge (uint8), int8 \
+            weights with per-channel scales on axis 0, int32 biases, which ONNX Runtime runs on its int8 kernels. \
+            Weight-only and binarized files are refused.
             """)
 
     @Argument(help: "The model file (.safetensors).")
@@ -88,8 +91,17 @@ struct Export: ParsableCommand {
         try reporting {
             runtime.apply()
             try checkWritable(out)
-            let (float, _) = try loadFloatModel(model, advice: "export the float model it came from (integer ONNX export is not built yet)")
-            try exportONNX(float, to: out)
+            let loaded = try LoadedModel(path: model)
+            if let quantized = loaded.quantized {
+                try exportONNX(quantized, to: out)
+            } else {
+                let container = try SafeTensorsFile.decode(try readFile(model), file: model)
+                guard IntegerWeightTensor.storedBits(in: container).isEmpty else {
+                    throw ShrinkError(.unsupported, "\(model) stores weight-only or binarized integer weights, which have no "
+                        + "ONNX form here; export the float model, or an integer-engine model from 'shrink quantize'")
+                }
+                try exportONNX(loaded.float, to: out)
+            }
             let bytes = try readFile(out).count
             if runtime.json {
                 print(try jsonString(["out": out, "bytes": "\(bytes)", "opset": "\(exportOpset)"]))

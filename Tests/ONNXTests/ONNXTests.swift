@@ -5,6 +5,7 @@ import Datasets
 import Foundation
 import NeuralNetworks
 @testable import ONNX
+import Quantization
 import Tensors
 import Testing
 
@@ -149,5 +150,35 @@ func handModel(opset: Int64 = 13, inputDims: [Onnx_TensorShapeProto.Dimension]? 
         let bytes = try onnxModel(model).serializedBytes() as [UInt8]
         let error = #expect(throws: ShrinkError.self) { _ = try importONNX(Array(bytes.prefix(bytes.count / 2)), file: "cut.onnx") }
         #expect(error?.message.contains("cut.onnx: not a readable ONNX model") == true)
+    }
+}
+
+@Suite struct ONNXQuantizedExportTests {
+    func quantized(activationBits: Int) throws -> QuantizedModel {
+        let graph = try Architecture.fmnistSmall.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 2)
+        let model = Model(architecture: "fmnist-small", graph: graph, normalization: Normalization(mean: 0, std: 1))
+        let x = randomInputs([1, 12, 12], count: 32, seed: 3)
+        let data = try Dataset(inputs: x, labels: (0..<32).map { Int32($0 % 4) }, classCount: 4)
+        let folded = try graph.foldingBatchNorm()
+        let calibration = try calibrate(folded, on: data, samples: 32)
+        let integer = try QuantizedGraph(folded: folded, calibration: calibration, activationBits: activationBits)
+        return QuantizedModel(float: Model(architecture: "fmnist-small", graph: folded, normalization: model.normalization),
+                              graph: integer)
+    }
+
+    @Test func writesTheQDQPattern() throws {
+        let q = try quantized(activationBits: 8)
+        let m = try onnxModel(q)
+        let ops = m.graph.node.map(\.opType)
+        // The input and every quantized edge get a Quantize/Dequantize pair; weights and biases a Dequantize.
+        #expect(ops.filter { $0 == "QuantizeLinear" }.count == q.graph.edges.count - 3)   // conv1, conv2, fc1 fused into ReLUs
+        #expect(ops.filter { $0 == "DequantizeLinear" }.count == ops.filter { $0 == "QuantizeLinear" }.count + 4 + 4)
+        let weight = try #require(m.graph.initializer.first { $0.name == "conv1.weight_q" })
+        #expect(weight.dataType == Int32(Onnx_TensorProto.DataType.int8.rawValue) && weight.rawData.count == 8 * 9)
+        let bias = try #require(m.graph.initializer.first { $0.name == "conv1.bias_q" })
+        #expect(bias.dataType == Int32(Onnx_TensorProto.DataType.int32.rawValue))
+        #expect(m.graph.node.first { $0.name == "conv1_weight_dequantize" }?.attribute.first?.i == 0)   // axis 0
+        let error = #expect(throws: ShrinkError.self) { _ = try onnxModel(try quantized(activationBits: 6)) }
+        #expect(error?.message.contains("6-bit activations") == true)
     }
 }

@@ -9,6 +9,10 @@
         Builds a small network in PyTorch (conv, BatchNorm, ReLU, max-pooling, a residual add, a concat, ReLU6,
         global average pooling, flatten, linear), exports it with torch.onnx.export (opset 13, dynamic batch) and
         saves PyTorch's logits on DATA's test inputs scaled to [0, 1].
+    check_onnx.py int8 MODEL.onnx LOGITS.npy [FASHION_MNIST_DIR]
+        An int8 QDQ export passes onnx.checker, ONNX Runtime runs it on its int8 kernels (QLinearConv/QGemm after
+        its graph optimisation), and its predictions on the 10,000 Fashion-MNIST test images agree with Shrink's
+        integer engine (LOGITS.npy from `shrink eval --save-logits`) on at least 99.5% of them.
     check_onnx.py compare A.npy B.npy
         The two logit arrays match (max abs difference <= 1e-4).
 Prints one line per check that passed; exits non-zero with a message on the first that failed.
@@ -89,6 +93,38 @@ def torch_export(out_path, logits_path, data_path):
     print("ok: PyTorch %s exported %s" % (torch.__version__, out_path))
 
 
+def int8_check(model_path, logits_path, data_dir="/usr/share/datasets/fashion-mnist"):
+    import gzip
+    import os
+    import tempfile
+    import onnx
+    import onnxruntime as ort
+    model = onnx.load(model_path)
+    onnx.checker.check_model(model, full_check=True)
+    norm = json.loads({p.key: p.value for p in model.metadata_props}["shrink.normalization"])
+    with gzip.open(os.path.join(data_dir, "t10k-images-idx3-ubyte.gz")) as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
+    with gzip.open(os.path.join(data_dir, "t10k-labels-idx1-ubyte.gz")) as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8)
+    x = ((x.astype(np.float32) / 255.0 - norm["mean"]) / norm["std"]).astype(np.float32)
+    options = ort.SessionOptions()
+    optimized = os.path.join(tempfile.mkdtemp(), "optimized.onnx")
+    options.optimized_model_filepath = optimized
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
+    kernels = sorted(set(n.op_type for n in onnx.load(optimized).graph.node))
+    if not any(k in kernels for k in ("QLinearConv", "QGemm", "QLinearMatMul")):
+        fail("ONNX Runtime did not fuse the QDQ graph into int8 kernels: %s" % kernels)
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    want = np.load(logits_path)
+    agree = float(np.mean(got.argmax(1) == want.argmax(1)))
+    if agree < 0.995:
+        fail("ONNX Runtime's int8 predictions agree with Shrink's integer engine on %.2f%% (< 99.5%%)" % (100 * agree))
+    print("ok: ONNX Runtime %s runs %s on %s; on %d Fashion-MNIST test images it scores %.2f%% (Shrink %.2f%%) and "
+          "agrees with Shrink's integer engine on %.2f%%" % (ort.__version__, model_path, ", ".join(kernels), len(x),
+          100 * float(np.mean(got.argmax(1) == y)), 100 * float(np.mean(want.argmax(1) == y)), 100 * agree))
+
+
 def compare(a_path, b_path):
     a, b = np.load(a_path), np.load(b_path)
     diff = float(np.max(np.abs(a - b)))
@@ -103,6 +139,8 @@ if __name__ == "__main__":
         export_check(*sys.argv[2:5])
     elif command == "torch-export":
         torch_export(*sys.argv[2:5])
+    elif command == "int8":
+        int8_check(*sys.argv[2:5])
     elif command == "compare":
         compare(*sys.argv[2:4])
     else:
