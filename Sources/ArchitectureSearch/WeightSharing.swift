@@ -17,20 +17,25 @@ final class SharedWeights {
 
     /// The shared name of a candidate graph's parameter `node.parameter`: block nodes are keyed by the block's
     /// chosen operation too, since `conv3x3` and `conv5x5` build nodes of the same name.
-    static func key(_ name: String, candidate: Candidate, space: SearchSpace) -> String {
+    ///
+    /// BatchNorm parameters are not sliced but kept per width (switchable BatchNorm, Yu et al. 2019): a channel's
+    /// scale and shift mean different things at different widths.
+    static func key(_ name: String, candidate: Candidate, space: SearchSpace, shape: [Int]) -> String {
+        let perShape = name.contains("_bn.")
+        let suffix = perShape ? "@" + shape.map(String.init).joined(separator: "x") : ""
         guard name.hasPrefix("block"), let underscore = name.firstIndex(of: "_"),
               let block = Int(name[name.index(name.startIndex, offsetBy: 5)..<underscore]),
-              block >= 1, block <= space.blocks.count else { return name }
+              block >= 1, block <= space.blocks.count else { return name + suffix }
         let op = space.blocks[block - 1].operations[candidate.choices[3 * (block - 1)]].rawValue
-        return "block\(block)/\(op)/" + name[name.index(after: underscore)...]
+        return "block\(block)/\(op)/" + name[name.index(after: underscore)...] + suffix
     }
 
     /// Puts the shared values into the candidate graph's parameters, growing the store (from the graph's own
     /// initial values) where it is smaller.
     func load(_ graph: Graph, candidate: Candidate, space: SearchSpace) {
         for (name, parameter) in graph.parameters {
-            let key = SharedWeights.key(name, candidate: candidate, space: space)
             let shape = parameter.value.shape
+            let key = SharedWeights.key(name, candidate: candidate, space: space, shape: shape)
             if let stored = values[key], zip(stored.shape, shape).allSatisfy({ $0 >= $1 }) {
                 parameter.value = corner(of: stored, shape: shape)
                 continue
@@ -52,7 +57,7 @@ final class SharedWeights {
     func update(_ graph: Graph, candidate: Candidate, space: SearchSpace, learningRate: Float, momentum: Float,
                 weightDecay: Float) {
         for (name, parameter) in graph.parameters {
-            let key = SharedWeights.key(name, candidate: candidate, space: space)
+            let key = SharedWeights.key(name, candidate: candidate, space: space, shape: parameter.value.shape)
             guard var stored = values[key] else { continue }
             if parameter.isTrainable {
                 var w = parameter.value, v = corner(of: velocity[key]!, shape: w.shape)
@@ -128,7 +133,12 @@ public final class WeightSharing: PerformanceEstimator {
     /// Samples the supernet trained on (0 until it is trained).
     public private(set) var supernetSamples = 0
 
-    public init(epochs: Int = 3, subset: Double = 1, batchSize: Int = 128, learningRate: Float = 0.05, seed: UInt64 = 0) {
+    /// SGD steps each candidate takes alone, from its inherited weights, before it is measured (not written back).
+    public let finetuneSteps: Int
+
+    public init(epochs: Int = 3, subset: Double = 1, batchSize: Int = 128, learningRate: Float = 0.05,
+                finetuneSteps: Int = 0, seed: UInt64 = 0) {
+        self.finetuneSteps = max(0, finetuneSteps)
         self.epochs = max(1, epochs)
         self.subset = min(max(subset, 0.001), 1)
         self.batchSize = max(1, batchSize)
@@ -173,6 +183,20 @@ public final class WeightSharing: PerformanceEstimator {
         let graph = try context.space.graph(for: candidate, inputShape: context.train.sampleShape,
                                             classes: context.train.classCount, seed: candidateSeed)
         shared!.load(graph, candidate: candidate, space: context.space)
+        var finetuned = 0
+        if finetuneSteps > 0 {
+            var c = TrainingConfiguration()
+            c.epochs = 1
+            c.batchSize = batchSize
+            c.learningRate = learningRate / 5
+            c.warmupEpochs = 0
+            c.seed = candidateSeed
+            let samples = min(context.train.count, finetuneSteps * batchSize)
+            var g = SeededGenerator(seed: candidateSeed, stream: "supernet-finetune")
+            let (x, y) = context.train.batch(g.permutation(context.train.count).prefix(samples))
+            finetuned = Trainer(graph: graph, configuration: c)
+                .fit(train: try Dataset(inputs: x, labels: y, classCount: context.train.classCount)).samplesSeen
+        }
         // BatchNorm statistics of this path: one training-mode forward of up to 2,048 samples with momentum 1.
         let norms = graph.nodes.compactMap { $0.layer as? BatchNorm }
         let saved = norms.map(\.momentum)
@@ -182,6 +206,7 @@ public final class WeightSharing: PerformanceEstimator {
         let (x, _) = context.train.batch(g.permutation(context.train.count).prefix(count))
         _ = graph.forward(x, mode: .training)
         for (norm, m) in zip(norms, saved) { norm.momentum = m }
-        return Estimate(accuracy: evaluate(graph, on: context.validation).top1, epochs: 0, trainSamples: 0, graph: graph)
+        return Estimate(accuracy: evaluate(graph, on: context.validation).top1,
+                        epochs: Double(finetuned) / Double(context.train.count), trainSamples: finetuned, graph: graph)
     }
 }

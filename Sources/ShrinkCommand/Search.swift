@@ -73,6 +73,9 @@ struct Search: ParsableCommand {
     @Option(help: "Evolution: tournament size.")
     var sampleSize: Int = 3
 
+    @Option(help: "Weight sharing: SGD steps each candidate takes alone from its inherited weights before it is measured.")
+    var finetuneSteps: Int = 20
+
     @Option(help: "DARTS: epochs of the bilevel search over the supernet.")
     var dartsEpochs: Int = 2
 
@@ -104,6 +107,7 @@ struct Search: ParsableCommand {
         guard population >= 2 && sampleSize >= 1 && sampleSize <= population else {
             throw ValidationError("--population must be at least 2 and --sample-size in 1…population")
         }
+        guard finetuneSteps >= 0 && finetuneSteps <= 100_000 else { throw ValidationError("--finetune-steps must be in 0…100000") }
         guard dartsEpochs >= 1 && dartsEpochs <= 1000 else { throw ValidationError("--darts-epochs must be in 1…1000") }
         guard dartsSubset > 0 && dartsSubset <= 1 else { throw ValidationError("--darts-subset must be in (0, 1]") }
         if let worker { _ = try Self.parseWorker(worker) }
@@ -174,7 +178,8 @@ struct Search: ParsableCommand {
             case .full: estimatorValue = FullTraining(epochs: epochs ?? 3)
             case .lowFidelity: estimatorValue = LowFidelity(epochs: epochs ?? 1, subset: subset ?? 0.2, widthFactor: widthFactor)
             case .curve: estimatorValue = CurveExtrapolation(epochs: epochs ?? 3, subset: subset ?? 0.2)
-            case .weightSharing: estimatorValue = WeightSharing(epochs: epochs ?? 3, subset: subset ?? 1, seed: seed)
+            case .weightSharing:
+                estimatorValue = WeightSharing(epochs: epochs ?? 3, subset: subset ?? 1, finetuneSteps: finetuneSteps, seed: seed)
             }
             var settings = SearchSettings()
             settings.trials = trials
@@ -188,6 +193,7 @@ struct Search: ParsableCommand {
                 "strategy": strategyValue.name, "estimator": estimatorValue.name, "seed": "\(seed)",
                 "data": data, "validation_samples": "\(validationSamples)", "workers": "\(workers)",
                 "epochs": "\(epochs ?? 0)", "subset": "\(subset ?? 0)", "width_factor": "\(widthFactor)",
+                "finetune_steps": "\(finetuneSteps)",
             ]
             if strategyKind == .evolution { recorded["population"] = "\(population)"; recorded["sample_size"] = "\(sampleSize)" }
             if strategyKind == .darts { recorded["darts_epochs"] = "\(dartsEpochs)"; recorded["darts_subset"] = "\(dartsSubset)" }

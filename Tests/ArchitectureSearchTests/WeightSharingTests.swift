@@ -11,9 +11,12 @@ import Testing
 
     @Test func keysBlocksByOperationAndSlicesLeadingChannels() throws {
         let conv = Candidate([0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]), separable = Candidate([1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1])
-        #expect(SharedWeights.key("block1_conv.weight", candidate: conv, space: space) == "block1/conv3x3/conv.weight")
-        #expect(SharedWeights.key("block1_dw_conv.weight", candidate: separable, space: space) == "block1/dwsep3x3/dw_conv.weight")
-        #expect(SharedWeights.key("classifier.weight", candidate: conv, space: space) == "classifier.weight")
+        #expect(SharedWeights.key("block1_conv.weight", candidate: conv, space: space, shape: [8, 4, 3, 3]) == "block1/conv3x3/conv.weight")
+        #expect(SharedWeights.key("block1_dw_conv.weight", candidate: separable, space: space, shape: [4, 1, 3, 3])
+                == "block1/dwsep3x3/dw_conv.weight")
+        // BatchNorm is kept per width.
+        #expect(SharedWeights.key("block1_bn.weight", candidate: conv, space: space, shape: [8]) == "block1/conv3x3/bn.weight@8")
+        #expect(SharedWeights.key("classifier.weight", candidate: conv, space: space, shape: [3, 8]) == "classifier.weight")
         // Corner and paste on a 2×3 inside a 3×4.
         var whole = Tensor(shape: [3, 4], scalars: (0..<12).map(Float.init))
         #expect(corner(of: whole, shape: [2, 3]).scalars == [0, 1, 2, 4, 5, 6])
