@@ -120,7 +120,8 @@ func paste(_ part: Tensor, into whole: inout Tensor) {
 
 /// Weight sharing: trains the supernet once (`epochs` over a seeded `subset` of the training part, one sampled
 /// feasible candidate per batch of `batchSize`, SGD with momentum 0.9, cosine decay from `learningRate`), then
-/// estimates each candidate with its inherited weights and recomputed BatchNorm statistics. The supernet is trained
+/// estimates each candidate with its inherited weights, after `finetuneSteps` SGD steps of it alone (lr
+/// `learningRate`/5, not written back) and recomputed BatchNorm statistics. The supernet is trained
 /// on first use (again after a resume, with the same result); its cost is in that trial's CPU time, and the journal
 /// records no training per trial.
 public final class WeightSharing: PerformanceEstimator {
@@ -137,7 +138,7 @@ public final class WeightSharing: PerformanceEstimator {
     public let finetuneSteps: Int
 
     public init(epochs: Int = 3, subset: Double = 1, batchSize: Int = 128, learningRate: Float = 0.05,
-                finetuneSteps: Int = 0, seed: UInt64 = 0) {
+                finetuneSteps: Int = 20, seed: UInt64 = 0) {
         self.finetuneSteps = max(0, finetuneSteps)
         self.epochs = max(1, epochs)
         self.subset = min(max(subset, 0.001), 1)
