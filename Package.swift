@@ -45,6 +45,7 @@ let package = Package(
                 "Shrink",
                 "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Tensors"]),
