@@ -23,10 +23,18 @@ struct Bench: ParsableCommand {
     @Option(help: "Seconds of timed calls per figure (after warm-up).")
     var seconds: Double = 1.0
 
+    @Flag(help: "Compare the model files as a recipe's report does (needs --data): accuracy top-1/top-5, parameters, MACs, bytes, batch-1 latency and batch-256 throughput, compression and speed-up against the first file.")
+    var compare = false
+
+    @Option(help: "With --compare: the data spec whose test split measures accuracy.")
+    var data: String?
+
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
         if kernels == !models.isEmpty { throw ValidationError("give model files or --kernels (not both)") }
+        if compare && data == nil { throw ValidationError("--compare needs --data (the accuracy column)") }
+        if compare && kernels { throw ValidationError("--compare compares model files, not --kernels") }
         guard seconds > 0 && seconds <= 600 else { throw ValidationError("--seconds must be in (0, 600]") }
         guard let sizes = try? parseShape(batchSizes, option: "--batch-sizes"), sizes.allSatisfy({ $0 <= 65_536 }) else {
             throw ValidationError("--batch-sizes must be positive integers up to 65536, separated by commas; got '\(batchSizes)'")
@@ -48,7 +56,11 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reporting {
             runtime.apply()
-            if kernels { try runKernels() } else { try runModels() }
+            if compare {
+                let report = try Report.measure(models: models.map { ($0, $0) }, data: data!, benchSeconds: seconds,
+                                                threads: runtime.threads)
+                if runtime.json { print(try jsonString(report.rows)) } else { print(report.table) }
+            } else if kernels { try runKernels() } else { try runModels() }
         }
     }
 

@@ -31,7 +31,7 @@ struct ShrinkCommand: ParsableCommand {
             Architectures: \(Architecture.names).
             """,
         subcommands: [Info.self, Train.self, Eval.self, Bench.self, Quantize.self, Prune.self, Sensitivity.self,
-                      Distill.self, QAT.self, Search.self, Import.self, Export.self, Run.self]
+                      Distill.self, QAT.self, Search.self, Import.self, Export.self, Run.self, Demo.self]
     )
 }
 

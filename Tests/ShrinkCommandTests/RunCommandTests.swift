@@ -120,3 +120,34 @@ func writeRecipeData(to path: String) throws {
         #expect(!FileManager.default.fileExists(atPath: dir + "/out/journal.jsonl"))
     }
 }
+
+@Suite struct DemoAndCompareTests {
+    @Test func theEmbeddedDemoRecipeIsRecipesDemoYaml() throws {
+        let file = try String(contentsOfFile: "\(repositoryRoot)/recipes/demo.yaml", encoding: .utf8)
+        let r = try shrink(["demo", "--help"])
+        #expect(r.status == 0)
+        // The binary writes its embedded copy where it runs; compare through a dry parse of both.
+        let dir = try temporaryDirectory()
+        try file.write(toFile: dir + "/a.yaml", atomically: true, encoding: .utf8)
+        #expect(file.contains("name: dense") && file.contains("from: dense"))
+        let source = try String(contentsOfFile: "\(repositoryRoot)/Sources/ShrinkCommand/Demo.swift", encoding: .utf8)
+        let embedded = source.components(separatedBy: "static let recipe = \"\"\"\n")[1].components(separatedBy: "\n        \"\"\"")[0]
+            .split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : String($0) }
+            .joined(separator: "\n")
+        #expect(embedded + "\n" == file)
+    }
+
+    @Test func benchCompareDrawsTheReportTable() throws {
+        let dir = try temporaryDirectory()
+        let data = dir + "/small.npz", a = dir + "/a.safetensors", b = dir + "/b.safetensors"
+        try writeRecipeData(to: data)
+        #expect(try shrink(["train", "--arch", "fmnist-small", "--data", data, "--epochs", "1", "--out", a]).status == 0)
+        #expect(try shrink(["quantize", a, "--data", data, "--out", b]).status == 0)
+        let r = try shrink(["bench", "--compare", a, b, "--data", data, "--seconds", "0.05", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]
+        #expect(rows?.count == 2 && (rows?[1]["compression"] as? Double ?? 0) > 1.2)   // a tiny model: the metadata is a good part of its file
+        let missing = try shrink(["bench", "--compare", a, b])
+        #expect(missing.status != 0 && missing.stderr.contains("--compare needs --data"))
+    }
+}
