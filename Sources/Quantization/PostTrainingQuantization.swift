@@ -72,6 +72,9 @@ public struct QuantizationSearch: Sendable {
     /// Conv/linear nodes kept in float from the start (the user's choice).
     public var keepFloat: [String]
 
+    /// int8 weights per channel and uint8 activations with min/max ranges, one attempt: the plain default.
+    public static let int8 = try! QuantizationSearch(observers: [.minmax])
+
     /// - Throws: `ShrinkError(.value)` for an empty list, bits outside 2…8 or a negative tolerance.
     public init(observers: [ObserverKind], granularities: [Granularity] = [.perChannel], weightBits: Int = 8,
                 activationBits: Int? = 8, maximumDrop: Double? = nil, maximumFloatLayers: Int = 0,
@@ -221,7 +224,7 @@ public struct QuantizationOutcome {
 /// stays in float, and keeps the 1, 2, … `maximumFloatLayers` most sensitive in float until the tolerance holds.
 /// When nothing meets it, the most accurate try is kept and `withinTolerance` is false. `log` hears of every try.
 public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrationSamples: Int, validation: Dataset,
-                                  search: QuantizationSearch,
+                                  search: QuantizationSearch = QuantizationSearch.int8,
                                   log: (QuantizationAttempt) -> Void = { _ in }) throws -> QuantizationOutcome {
     guard validation.count >= 1 else { throw ShrinkError(.value, "quantization needs validation samples") }
     let folded = try model.graph.foldingBatchNorm()
