@@ -67,8 +67,8 @@ struct Search: ParsableCommand {
     @Option(help: "Epochs of the final training of the best architecture on the whole training split (0: skip).")
     var finalEpochs: Int = 5
 
-    @Option(help: "Evolution: population size (the oldest dies).")
-    var population: Int = 10
+    @Option(help: "Evolution: population size (the oldest dies); default a quarter of --trials, between 2 and 20.")
+    var population: Int?
 
     @Option(help: "Evolution: tournament size.")
     var sampleSize: Int = 3
@@ -104,14 +104,18 @@ struct Search: ParsableCommand {
         guard widthFactor > 0 && widthFactor <= 8 else { throw ValidationError("--width-factor must be in (0, 8]") }
         guard validationSamples >= 1 else { throw ValidationError("--validation-samples must be at least 1") }
         guard finalEpochs >= 0 && finalEpochs <= 10_000 else { throw ValidationError("--final-epochs must be in 0…10000") }
-        guard population >= 2 && sampleSize >= 1 && sampleSize <= population else {
-            throw ValidationError("--population must be at least 2 and --sample-size in 1…population")
+        guard effectivePopulation >= 2 && sampleSize >= 1 && sampleSize <= effectivePopulation else {
+            throw ValidationError("--population must be at least 2 and --sample-size in 1…population (\(effectivePopulation))")
         }
         guard finetuneSteps >= 0 && finetuneSteps <= 100_000 else { throw ValidationError("--finetune-steps must be in 0…100000") }
         guard dartsEpochs >= 1 && dartsEpochs <= 1000 else { throw ValidationError("--darts-epochs must be in 1…1000") }
         guard dartsSubset > 0 && dartsSubset <= 1 else { throw ValidationError("--darts-subset must be in (0, 1]") }
         if let worker { _ = try Self.parseWorker(worker) }
     }
+
+    /// The population: as given, or a quarter of the trials (Real et al. evolve 100 of 20,000; with tens of trials a
+    /// fixed 10 would leave few children).
+    var effectivePopulation: Int { population ?? max(2, min(20, trials / 4)) }
 
     static func parseWorker(_ text: String) throws -> (Int, Int) {
         let parts = text.split(separator: "/")
@@ -166,7 +170,7 @@ struct Search: ParsableCommand {
             let strategyValue: any SearchStrategy
             switch strategyKind {
             case .random: strategyValue = RandomSearch()
-            case .evolution: strategyValue = RegularizedEvolution(population: population, sampleSize: sampleSize)
+            case .evolution: strategyValue = RegularizedEvolution(population: effectivePopulation, sampleSize: sampleSize)
             case .reinforce: strategyValue = Reinforce()
             case .bayesian: strategyValue = BayesianOptimization()
             case .darts:
@@ -195,7 +199,7 @@ struct Search: ParsableCommand {
                 "epochs": "\(epochs ?? 0)", "subset": "\(subset ?? 0)", "width_factor": "\(widthFactor)",
                 "finetune_steps": "\(finetuneSteps)",
             ]
-            if strategyKind == .evolution { recorded["population"] = "\(population)"; recorded["sample_size"] = "\(sampleSize)" }
+            if strategyKind == .evolution { recorded["population"] = "\(effectivePopulation)"; recorded["sample_size"] = "\(sampleSize)" }
             if strategyKind == .darts { recorded["darts_epochs"] = "\(dartsEpochs)"; recorded["darts_subset"] = "\(dartsSubset)" }
             if let maxMacs { recorded["max_macs"] = "\(maxMacs)" }
             if let maxParams { recorded["max_params"] = "\(maxParams)" }
