@@ -138,7 +138,7 @@ public final class WeightSharing: PerformanceEstimator {
     public let finetuneSteps: Int
 
     public init(epochs: Int = 3, subset: Double = 1, batchSize: Int = 128, learningRate: Float = 0.05,
-                finetuneSteps: Int = 20, seed: UInt64 = 0) {
+                finetuneSteps: Int = 10, seed: UInt64 = 0) {
         self.finetuneSteps = max(0, finetuneSteps)
         self.epochs = max(1, epochs)
         self.subset = min(max(subset, 0.001), 1)

@@ -74,7 +74,7 @@ struct Search: ParsableCommand {
     var sampleSize: Int = 3
 
     @Option(help: "Weight sharing: SGD steps each candidate takes alone from its inherited weights before it is measured.")
-    var finetuneSteps: Int = 20
+    var finetuneSteps: Int = 10
 
     @Option(help: "DARTS: epochs of the bilevel search over the supernet.")
     var dartsEpochs: Int = 2
@@ -104,9 +104,10 @@ struct Search: ParsableCommand {
         guard widthFactor > 0 && widthFactor <= 8 else { throw ValidationError("--width-factor must be in (0, 8]") }
         guard validationSamples >= 1 else { throw ValidationError("--validation-samples must be at least 1") }
         guard finalEpochs >= 0 && finalEpochs <= 10_000 else { throw ValidationError("--final-epochs must be in 0…10000") }
-        guard effectivePopulation >= 2 && sampleSize >= 1 && sampleSize <= effectivePopulation else {
-            throw ValidationError("--population must be at least 2 and --sample-size in 1…population (\(effectivePopulation))")
+        if let population, population < 2 || sampleSize > population {
+            throw ValidationError("--population must be at least 2 and --sample-size at most the population")
         }
+        guard sampleSize >= 1 else { throw ValidationError("--sample-size must be at least 1") }
         guard finetuneSteps >= 0 && finetuneSteps <= 100_000 else { throw ValidationError("--finetune-steps must be in 0…100000") }
         guard dartsEpochs >= 1 && dartsEpochs <= 1000 else { throw ValidationError("--darts-epochs must be in 1…1000") }
         guard dartsSubset > 0 && dartsSubset <= 1 else { throw ValidationError("--darts-subset must be in (0, 1]") }
@@ -170,7 +171,10 @@ struct Search: ParsableCommand {
             let strategyValue: any SearchStrategy
             switch strategyKind {
             case .random: strategyValue = RandomSearch()
-            case .evolution: strategyValue = RegularizedEvolution(population: effectivePopulation, sampleSize: sampleSize)
+            case .evolution:
+                // A defaulted population may be smaller than the tournament: the tournament shrinks with it.
+                strategyValue = RegularizedEvolution(population: effectivePopulation,
+                                                     sampleSize: min(sampleSize, effectivePopulation))
             case .reinforce: strategyValue = Reinforce()
             case .bayesian: strategyValue = BayesianOptimization()
             case .darts:
@@ -199,7 +203,10 @@ struct Search: ParsableCommand {
                 "epochs": "\(epochs ?? 0)", "subset": "\(subset ?? 0)", "width_factor": "\(widthFactor)",
                 "finetune_steps": "\(finetuneSteps)",
             ]
-            if strategyKind == .evolution { recorded["population"] = "\(effectivePopulation)"; recorded["sample_size"] = "\(sampleSize)" }
+            if strategyKind == .evolution {
+                recorded["population"] = "\(effectivePopulation)"
+                recorded["sample_size"] = "\(min(sampleSize, effectivePopulation))"
+            }
             if strategyKind == .darts { recorded["darts_epochs"] = "\(dartsEpochs)"; recorded["darts_subset"] = "\(dartsSubset)" }
             if let maxMacs { recorded["max_macs"] = "\(maxMacs)" }
             if let maxParams { recorded["max_params"] = "\(maxParams)" }

@@ -45,7 +45,7 @@ import Testing
             let c = space.randomCandidate(&g)
             let a = try estimator.estimate(c, context: context, seed: 1)
             let b = try estimator.estimate(c, context: context, seed: 1)
-            #expect(a.accuracy == b.accuracy && a.trainSamples == 120 && (0...1).contains(a.accuracy))   // 20 steps of 16, capped at the 120 samples
+            #expect(a.accuracy == b.accuracy && a.trainSamples == 120 && (0...1).contains(a.accuracy))   // 10 steps of 16, capped at the 120 samples
             estimates.append(a.accuracy)
         }
         #expect(estimator.supernetSamples == 20 * 120)
