@@ -123,8 +123,27 @@ struct Run: ParsableCommand {
                     models.append((step.name, output))
                 }
             }
-            let report = try Report.measure(models: models, data: parsed.data, benchSeconds: parsed.benchSeconds,
+            var report = try Report.measure(models: models, data: parsed.data, benchSeconds: parsed.benchSeconds,
                                             threads: runtime.threads)
+            report.steps = try parsed.steps.map { step in
+                let printed = (try? readFile("\(out)/steps/\(step.name).json")) ?? []
+                let object = (try? JSONSerialization.jsonObject(with: Data(printed))) as? [String: Any] ?? [:]
+                // The scalar figures the step printed (accuracies, bytes, sparsity, …), sorted by name.
+                let figures = object.keys.sorted().compactMap { key -> String? in
+                    switch object[key] {
+                    case let flag as Bool where !(object[key] is Int || object[key] is Double):
+                        return "\(key) \(flag)"
+                    case let n as NSNumber:
+                        let v = n.doubleValue
+                        return "\(key) \(v == v.rounded() && abs(v) < 1e15 ? "\(Int(v))" : String(format: "%.4g", v))"
+                    case let text as String where text.count <= 80: return "\(key) \(text)"
+                    default: return nil
+                    }
+                }
+                return Report.Step(name: step.name, pass: step.pass.rawValue, line: step.line,
+                                   settings: step.options.joined(separator: " "), from: step.from,
+                                   figures: figures.joined(separator: ", "))
+            }
             try report.write(to: out, title: "Report of \(recipe)")
             if runtime.json {
                 print(try jsonString(report.rows))
@@ -209,6 +228,13 @@ struct Report {
 
     var rows: [Row]
 
+    /// One recipe step for the per-step log: its pass, settings and the figures it printed.
+    struct Step: Encodable {
+        var name: String, pass: String, line: Int, settings: String, from: String?, figures: String
+    }
+
+    var steps: [Step] = []
+
     /// Evaluates (test split), inspects and benchmarks each model with the `shrink` subcommands.
     static func measure(models: [(step: String, path: String)], data: String, benchSeconds: Double,
                         threads: Int?) throws -> Report {
@@ -282,9 +308,18 @@ struct Report {
         }
         md += "\n![accuracy against bytes](accuracy-bytes.svg)\n"
         if rows.contains(where: { $0.latency_batch1_ms != nil }) { md += "\n![accuracy against latency](accuracy-latency.svg)\n" }
-        md += "\nThe per-step log (what each pass did, with its settings) is in `steps/` (one JSON file per step) and `journal.jsonl`.\n"
+        if !steps.isEmpty {
+            md += "\n## Steps\n\nWhat each pass did, with its settings (the recipe's options) and the figures it printed "
+                + "(all of its JSON is in `steps/STEP.json`).\n\n| step | pass | settings | figures |\n|---|---|---|---|\n"
+            for step in steps {
+                let settings = (step.from.map { "from \($0); " } ?? "") + (step.settings.isEmpty ? "defaults" : step.settings)
+                md += "| \(step.name) (line \(step.line)) | \(step.pass) | `\(settings)` | \(step.figures.replacingOccurrences(of: "|", with: "/")) |\n"
+            }
+        }
         try AtomicFile.write(Array(md.utf8), to: "\(directory)/report.md")
-        try AtomicFile.write(Array((try jsonString(rows) + "\n").utf8), to: "\(directory)/report.json")
+        struct Document: Encodable { var models: [Row]; var steps: [Step] }
+        try AtomicFile.write(Array((try jsonString(Document(models: rows, steps: steps)) + "\n").utf8),
+                             to: "\(directory)/report.json")
         let bytesChart = LineChart(title: "Accuracy against size", xLabel: "file size (KB)", yLabel: "test accuracy (%)",
                                    series: rows.map { .init(name: $0.model, points: [(Double($0.bytes) / 1000, 100 * $0.accuracy)], connected: false) })
         try AtomicFile.write(Array(bytesChart.svg.utf8), to: "\(directory)/accuracy-bytes.svg")

@@ -38,7 +38,9 @@ func writeRecipeData(to path: String) throws {
         let r = try shrink(["run", "\(repositoryRoot)/recipes/\(recipe).yaml", "--out", out, "--data", data, "--fast",
                             "--threads", "1", "--json"])
         #expect(r.status == 0, "\(recipe): \(r.stderr)")
-        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))) as? [[String: Any]]
+        let document = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))) as? [String: Any]
+        let rows = document?["models"] as? [[String: Any]]
+        #expect((document?["steps"] as? [[String: Any]])?.isEmpty == false)
         #expect((rows?.count ?? 0) >= 2)
         for row in rows ?? [] {
             #expect((row["accuracy"] as? Double).map { (0...1).contains($0) } == true)
@@ -46,7 +48,7 @@ func writeRecipeData(to path: String) throws {
         }
         #expect((rows?.first?["compression"] as? Double) == 1)
         let md = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
-        #expect(md.contains("| model | top-1 | top-5 | parameters | MACs | bytes |"))
+        #expect(md.contains("| model | top-1 | top-5 | parameters | MACs | bytes |") && md.contains("## Steps"))
         for chart in ["accuracy-bytes", "accuracy-latency"] {
             let svg = try String(contentsOfFile: out + "/\(chart).svg", encoding: .utf8)
             #expect(XMLParser(data: Data(svg.utf8)).parse(), "\(chart).svg is not well-formed")
