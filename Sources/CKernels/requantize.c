@@ -34,38 +34,28 @@ static void requantize_scalar(const int32_t *acc, int64_t rows, int64_t columns,
             out[i * ldo + j] = requantize_one(acc[i * lda + j], offset[j], multiplier[j], zeroPoint, low, high);
 }
 
-/* Eight lanes: int32 accumulators → double, plus the offsets, product, round half to even, clamp → int32. */
-__attribute__((target("avx512f")))
-static inline __m256i requantize8(__m256i acc, __m512d offset, __m256 multiplier, __m512d lo, __m512d hi) {
-    __m512d sum = _mm512_add_pd(_mm512_cvtepi32_pd(acc), offset);
-    __m512d scaled = _mm512_mul_pd(_mm512_cvtps_pd(multiplier), sum);
-    __m512d r = _mm512_roundscale_pd(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    r = _mm512_min_pd(_mm512_max_pd(r, lo), hi);
-    return _mm512_cvtpd_epi32(r);
-}
-
 __attribute__((target("avx512f,avx512bw")))
 static void requantize_avx512(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const double *offset,
                               const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
                               int64_t ldo) {
-    __m512d lo = _mm512_set1_pd((double)(low - zeroPoint)), hi = _mm512_set1_pd((double)(high - zeroPoint));
-    __m512i zp = _mm512_set1_epi32(zeroPoint);
-    for (int64_t i = 0; i < rows; i++) {
-        const int32_t *a = acc + i * lda;
-        uint8_t *o = out + i * ldo;
-        for (int64_t j = 0; j < columns; j += 16) {
-            int64_t left = columns - j;
-            __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-            __m512i va = _mm512_maskz_loadu_epi32(mask, a + j);
-            __m512d vo0 = _mm512_maskz_loadu_pd((__mmask8)(mask & 0xFF), offset + j);
-            __m512d vo1 = _mm512_maskz_loadu_pd((__mmask8)(mask >> 8), offset + j + 8);
-            __m512 vm = _mm512_maskz_loadu_ps(mask, multiplier + j);
-            __m256i r0 = requantize8(_mm512_castsi512_si256(va), vo0,
-                                     _mm512_castps512_ps256(vm), lo, hi);
-            __m256i r1 = requantize8(_mm512_extracti64x4_epi64(va, 1), vo1,
-                                     _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(vm), 1)), lo, hi);
+    const __m512d lo = _mm512_set1_pd((double)(low - zeroPoint)), hi = _mm512_set1_pd((double)(high - zeroPoint));
+    const __m512i zp = _mm512_set1_epi32(zeroPoint);
+    for (int64_t j = 0; j < columns; j += 16) {
+        int64_t left = columns - j;
+        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        const __m512d o0 = _mm512_maskz_loadu_pd((__mmask8)(mask & 0xFF), offset + j);
+        const __m512d o1 = _mm512_maskz_loadu_pd((__mmask8)(mask >> 8), offset + j + 8);
+        const __m512 vm = _mm512_maskz_loadu_ps(mask, multiplier + j);
+        const __m512d m0 = _mm512_cvtps_pd(_mm512_castps512_ps256(vm));
+        const __m512d m1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(vm), 1)));
+        for (int64_t i = 0; i < rows; i++) {
+            __m512i va = _mm512_maskz_loadu_epi32(mask, acc + i * lda + j);
+            __m512d s0 = _mm512_mul_pd(m0, _mm512_add_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(va)), o0));
+            __m512d s1 = _mm512_mul_pd(m1, _mm512_add_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(va, 1)), o1));
+            __m256i r0 = _mm512_cvtpd_epi32(_mm512_min_pd(_mm512_max_pd(s0, lo), hi));
+            __m256i r1 = _mm512_cvtpd_epi32(_mm512_min_pd(_mm512_max_pd(s1, lo), hi));
             __m512i q = _mm512_add_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1), zp);
-            _mm512_mask_cvtepi32_storeu_epi8(o + j, mask, q);
+            _mm512_mask_cvtepi32_storeu_epi8(out + i * ldo + j, mask, q);
         }
     }
 }

@@ -125,7 +125,7 @@ struct Run: ParsableCommand {
             }
             var report = try Report.measure(models: models, data: parsed.data, benchSeconds: parsed.benchSeconds,
                                             threads: runtime.threads)
-            report.steps = try parsed.steps.map { step in
+            report.steps = parsed.steps.map { step in
                 let printed = (try? readFile("\(out)/steps/\(step.name).json")) ?? []
                 let object = (try? JSONSerialization.jsonObject(with: Data(printed))) as? [String: Any] ?? [:]
                 // The scalar figures the step printed (accuracies, bytes, sparsity, …), sorted by name.
