@@ -160,7 +160,7 @@ public struct CurveExtrapolation: PerformanceEstimator {
         let trainer = Trainer(graph: graph, configuration: trainingSettings(epochs: epochs, seed: seed, batchSize: batchSize))
         var curve: [Double] = []
         var stopped = false
-        trainer.onEpochEnd.append { event in
+        trainer.onEpochEnd.append { [unowned trainer] event in
             curve.append(event.test?.top1 ?? 0)
             guard curve.count >= minimumEpochs, curve.count < epochs, let best = context.bestSoFar else { return }
             if CurveExtrapolation.predict(curve, at: epochs) < best - margin {

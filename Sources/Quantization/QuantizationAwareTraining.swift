@@ -374,7 +374,7 @@ public func quantizationAwareTraining(_ model: Model, train: Dataset, weightBits
         qat.accumulateScaleGradients()
         qat.restoreWeights()
     }
-    trainer.onBatchEnd.append { _ in
+    trainer.onBatchEnd.append { [unowned trainer] _ in
         step += 1
         guard Double(step) >= share * Double(steps), !qat.activationNodes.values.allSatisfy(\.frozen) else { return }
         qat.freezeObservers()
