@@ -126,7 +126,7 @@ public struct Journal {
     public func trials() throws -> [Trial] {
         var result = [Int: Trial]()
         for file in try files(prefix: "journal-") {
-            for trial in try Journal.read(Trial.self, from: file) where result[trial.index] == nil {
+            for trial in try JSONLines.read(Trial.self, from: file) where result[trial.index] == nil {
                 result[trial.index] = trial
             }
         }
@@ -135,7 +135,7 @@ public struct Journal {
 
     /// Every timing record of any worker.
     public func timings() throws -> [TrialTiming] {
-        try files(prefix: "timing-").flatMap { try Journal.read(TrialTiming.self, from: $0) }
+        try files(prefix: "timing-").flatMap { try JSONLines.read(TrialTiming.self, from: $0) }
     }
 
     private func files(prefix: String) throws -> [String] {
@@ -143,51 +143,14 @@ public struct Journal {
         return names.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".jsonl") }.sorted().map { "\(directory)/\($0)" }
     }
 
-    /// The complete lines of a JSON-lines file (a last line without its newline was cut by a kill and is skipped).
-    static func read<T: Decodable>(_ type: T.Type, from path: String) throws -> [T] {
-        guard FileManager.default.fileExists(atPath: path) else { return [] }
-        let bytes = try readFile(path)
-        var result: [T] = []
-        var start = 0, line = 1
-        for (i, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
-            defer { start = i + 1; line += 1 }
-            guard i > start else { continue }
-            do {
-                result.append(try JSONDecoder().decode(T.self, from: Data(bytes[start..<i])))
-            } catch {
-                throw ShrinkError(.format, "\(path):\(line): not a journal record: \(error)")
-            }
-        }
-        return result
-    }
-
     /// Appends one trial (and its timing) as whole lines, flushed to disk.
     public func append(_ trial: Trial, timing: TrialTiming) throws {
-        try Journal.appendLine(trial, to: trialsPath)
-        try Journal.appendLine(timing, to: timingPath)
+        try JSONLines.append(trial, to: trialsPath)
+        try JSONLines.append(timing, to: timingPath)
     }
 
     /// Drops a partial last line left by a kill, so that appends start on a fresh line.
     public func repair() throws {
-        for path in [trialsPath, timingPath] where FileManager.default.fileExists(atPath: path) {
-            let bytes = try readFile(path)
-            guard let last = bytes.last, last != UInt8(ascii: "\n") else { continue }
-            let keep = (bytes.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
-            try AtomicFile.write(Array(bytes[0..<keep]), to: path)
-        }
-    }
-
-    static func appendLine<T: Encodable>(_ value: T, to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var line = Array(try encoder.encode(value))
-        line.append(UInt8(ascii: "\n"))
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        guard fd >= 0 else { throw ShrinkError(.io, "cannot open \(path) for appending: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == line.count, fsync(fd) == 0 else {
-            throw ShrinkError(.io, "cannot append to \(path): \(String(cString: strerror(errno)))")
-        }
+        for path in [trialsPath, timingPath] { try JSONLines.dropPartialLine(path) }
     }
 }
