@@ -73,13 +73,9 @@ struct Demo: ParsableCommand {
             }
             if let threads = runtime.threads { arguments += ["--threads", "\(threads)"] }
             if runtime.json { arguments.append("--json") }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: selfExecutable())
-            process.arguments = arguments
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw ShrinkError(.value, "the demo stopped (status \(process.terminationStatus)); run the same command again to resume")
+            let status = try runShrink(arguments, captureOutput: false).status
+            guard status == 0 else {
+                throw ShrinkError(.value, "the demo stopped (status \(status)); run the same command again to resume")
             }
         }
     }

@@ -116,7 +116,7 @@ struct Run: ParsableCommand {
                     }
                     let entry = JournalEntry(step: step.name, pass: step.pass.rawValue, key: key, output: output,
                                              output_hash: try output.map { fnv1a(try readFile($0)) })
-                    try appendLine(try jsonLine(entry), to: journalPath)
+                    try JSONLines.append(entry, to: journalPath)
                 }
                 if let output {
                     current = output
@@ -156,32 +156,36 @@ struct Run: ParsableCommand {
 
     private func readJournal(_ path: String) throws -> [String: JournalEntry] {
         var result = [String: JournalEntry]()
-        let text = String(decoding: try readFile(path), as: UTF8.self)
-        // A line cut short by a kill has no newline at its end and is not read.
-        var lines = text.components(separatedBy: "\n")
-        lines.removeLast()   // what follows the last newline: empty, or a cut line
-        for line in lines where !line.isEmpty {
-            if let entry = try? JSONDecoder().decode(JournalEntry.self, from: Data(line.utf8)) { result[entry.step] = entry }
+        // An entry that does not decode is not a finished step: it runs again.
+        for line in try JSONLines.lines(of: path) {
+            if let entry = try? JSONDecoder().decode(JournalEntry.self, from: Data(line.bytes)) { result[entry.step] = entry }
         }
         return result
     }
 
     private func runChild(_ arguments: [String], step: RecipeStep) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: selfExecutable())
-        process.arguments = arguments
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle.standardError
-        try process.run()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let (status, stdout) = try runShrink(arguments)
+        guard status == 0 else {
             throw ShrinkError(.value, "step \(step.name) (line \(step.line), \(step.pass.rawValue)) failed with status "
-                + "\(process.terminationStatus); its message is above")
+                + "\(status); its message is above")
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: stdout, as: UTF8.self)
     }
+}
+
+/// Runs this same `shrink` binary with `arguments` as a child process, its stderr passed through; returns its exit
+/// status and, unless `captureOutput` is false (then stdout passes through too), what it printed on stdout.
+func runShrink(_ arguments: [String], captureOutput: Bool = true) throws -> (status: Int32, stdout: Data) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: selfExecutable())
+    process.arguments = arguments
+    let pipe = Pipe()
+    if captureOutput { process.standardOutput = pipe }
+    process.standardError = FileHandle.standardError
+    try process.run()
+    let stdout = captureOutput ? pipe.fileHandleForReading.readDataToEndOfFile() : Data()
+    process.waitUntilExit()
+    return (process.terminationStatus, stdout)
 }
 
 /// This process's executable (to run steps as child processes).
@@ -198,23 +202,6 @@ func fnv1a(_ bytes: [UInt8]) -> String {
 
 extension String {
     func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
-}
-
-func jsonLine<T: Encodable>(_ value: T) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
-}
-
-/// Appends one line, flushed to disk.
-func appendLine(_ line: String, to path: String) throws {
-    let bytes = Array((line + "\n").utf8)
-    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-    guard fd >= 0 else { throw ShrinkError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
-        throw ShrinkError(.io, "cannot append to \(path): \(String(cString: strerror(errno)))")
-    }
 }
 
 /// The comparison of a set of model files: accuracy, size, cost and speed, against the first (dense) one.
@@ -239,18 +226,10 @@ struct Report {
     static func measure(models: [(step: String, path: String)], data: String, benchSeconds: Double,
                         threads: Int?) throws -> Report {
         func child(_ arguments: [String]) throws -> [String: Any] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: selfExecutable())
             // `info` computes nothing and takes no --threads.
-            process.arguments = arguments + ["--json"] + (arguments.first == "info" ? [] : threads.map { ["--threads", "\($0)"] } ?? [])
-            let stdout = Pipe()
-            process.standardOutput = stdout
-            process.standardError = FileHandle.standardError
-            try process.run()
-            let bytes = stdout.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0,
-                  let object = try JSONSerialization.jsonObject(with: bytes) as? [String: Any] else {
+            let (status, bytes) = try runShrink(arguments + ["--json"]
+                + (arguments.first == "info" ? [] : threads.map { ["--threads", "\($0)"] } ?? []))
+            guard status == 0, let object = try JSONSerialization.jsonObject(with: bytes) as? [String: Any] else {
                 throw ShrinkError(.value, "measuring the report: shrink \(arguments.joined(separator: " ")) failed")
             }
             return object
