@@ -57,8 +57,9 @@ extension Onnx_AttributeProto {
     }
 }
 
-func node(_ op: String, name: String, inputs: [String], outputs: [String],
-          attributes: [Onnx_AttributeProto] = []) -> Onnx_NodeProto {
+/// An ONNX node.
+func onnxNode(_ op: String, name: String, inputs: [String], outputs: [String],
+              attributes: [Onnx_AttributeProto] = []) -> Onnx_NodeProto {
     var n = Onnx_NodeProto()
     n.opType = op
     n.name = name
@@ -212,11 +213,6 @@ public func onnxModel(_ model: Model) throws -> Onnx_ModelProto {
     for node in model.graph.nodes { try builder.layer(node, inputs: node.inputs, output: node.name) }
     return try builder.model(model, input: model.graph.inputShape, output: model.graph.outputName,
                              outputShape: model.graph.outputShape)
-}
-
-func onnxNode(_ op: String, name: String, inputs: [String], outputs: [String],
-              attributes: [Onnx_AttributeProto] = []) -> Onnx_NodeProto {
-    node(op, name: name, inputs: inputs, outputs: outputs, attributes: attributes)
 }
 
 /// Writes `model` as an ONNX file, atomically.

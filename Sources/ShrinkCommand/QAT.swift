@@ -131,13 +131,12 @@ struct QAT: ParsableCommand {
             let quantized = QuantizedModel(float: folded, graph: integerGraph)
             let logits = try quantized.predict(test.inputs)
             try quantized.save(to: out)
-            let agree = zip(predictions(fake), predictions(logits)).filter { $0 == $1 }.count
             let output = Output(out: out, weight_bits: qat.weightQuantizer.bits, weights: qat.weightQuantizer.name,
                                 activation_bits: activationBits, learnable_scales: learnableScales, epochs: epochs,
                                 float_test_accuracy: floatAccuracy,
                                 fake_quantized_test_accuracy: Shrink.metrics(logits: fake, labels: test.labels).top1,
                                 integer_test_accuracy: Shrink.metrics(logits: logits, labels: test.labels).top1,
-                                agreement: Double(agree) / Double(max(test.count, 1)), test_samples: test.count,
+                                agreement: agreement(fake, logits), test_samples: test.count,
                                 float_bytes: floatFile.count, quantized_bytes: try readFile(out).count)
             if runtime.json {
                 print(try jsonString(output))
@@ -163,12 +162,11 @@ struct QAT: ParsableCommand {
         ])
         let logits = Shrink.predict(converted.model.graph, test.inputs, batchSize: 256)
         try converted.save(to: out)
-        let agree = zip(predictions(fake), predictions(logits)).filter { $0 == $1 }.count
         let output = BinaryOutput(out: out, epochs: epochs, binary_layers: trained.binaryLayers,
                                   eight_bit_layers: trained.eightBitLayers, float_test_accuracy: floatAccuracy,
                                   trained_test_accuracy: Shrink.metrics(logits: fake, labels: test.labels).top1,
                                   binarized_test_accuracy: Shrink.metrics(logits: logits, labels: test.labels).top1,
-                                  agreement: Double(agree) / Double(max(test.count, 1)), test_samples: test.count,
+                                  agreement: agreement(fake, logits), test_samples: test.count,
                                   float_bytes: floatFile.count, binarized_bytes: try readFile(out).count)
         if runtime.json {
             print(try jsonString(output))
@@ -183,12 +181,8 @@ struct QAT: ParsableCommand {
     }
 }
 
-/// The arg-max class of each row of (N, classes) logits.
-func predictions(_ t: Tensor) -> [Int] {
-    let k = t.shape[1]
-    return (0..<t.shape[0]).map { i in
-        var best = 0
-        for j in 1..<k where t.scalars[i * k + j] > t.scalars[i * k + best] { best = j }
-        return best
-    }
+/// The share of rows of two (N, classes) logit tensors whose arg-max class is the same.
+func agreement(_ a: Tensor, _ b: Tensor) -> Double {
+    let same = zip(a.argmaxRows(), b.argmaxRows()).filter { $0 == $1 }.count
+    return Double(same) / Double(max(a.shape[0], 1))
 }
