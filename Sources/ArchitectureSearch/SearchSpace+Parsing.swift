@@ -28,7 +28,7 @@ extension SearchSpace {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw ShrinkError(.format, "\(file): not valid YAML/JSON: \(describe(error))")
+            throw ShrinkError(.format, "\(file): not valid YAML/JSON: \(error.located)")
         }
         guard let root else { throw ShrinkError(.value, "\(file): the space is empty; it needs at least 'blocks'") }
         let reader = Reader(file: file)
@@ -91,13 +91,18 @@ extension SearchSpace {
         }
     }
 
-    private static func describe(_ error: YamlError) -> String {
-        switch error {
+}
+
+extension YamlError {
+    /// "line L, column C: problem" for syntax errors (libyaml's position), else the error's own description — for
+    /// messages about space files and recipes.
+    public var located: String {
+        switch self {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
              .composer(_, let problem, let mark, _):
             return "line \(mark.line), column \(mark.column): \(problem)"
         default:
-            return "\(error)"
+            return "\(self)"
         }
     }
 }

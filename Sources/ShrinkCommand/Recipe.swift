@@ -60,7 +60,7 @@ struct Recipe {
         do {
             root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
-            throw ShrinkError(.format, "\(file): not valid YAML: \(describe(error))")
+            throw ShrinkError(.format, "\(file): not valid YAML: \(error.located)")
         }
         guard let root, case .mapping(let top) = root else {
             throw ShrinkError(.format, "\(file): a recipe is a mapping with 'data', 'model' or a first 'train' step, and 'steps'")
@@ -178,22 +178,13 @@ struct Recipe {
                 let message = ShrinkCommand.message(for: error)
                 throw ShrinkError(.format, "\(at): \(passName): \(message)")
             }
+            let step = RecipeStep(name: stepName, pass: pass, options: options, line: item.mark?.line ?? 0, from: from)
             if pass.producesModel { haveModel = true }
-            if pass.quantizes { quantizedBy = RecipeStep(name: stepName, pass: pass, options: options, line: item.mark?.line ?? 0) }
+            if pass.quantizes { quantizedBy = step }
             if pass == .train || pass == .search || pass == .distill { quantizedBy = nil }
             if pass.producesModel { lineage[stepName] = .some(quantizedBy) }
-            steps.append(RecipeStep(name: stepName, pass: pass, options: options, line: item.mark?.line ?? 0, from: from))
+            steps.append(step)
         }
         return Recipe(data: data, model: model, steps: steps, benchSeconds: benchSeconds)
-    }
-
-    private static func describe(_ error: YamlError) -> String {
-        switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
-             .composer(_, let problem, let mark, _):
-            return "line \(mark.line), column \(mark.column): \(problem)"
-        default:
-            return "\(error)"
-        }
     }
 }
