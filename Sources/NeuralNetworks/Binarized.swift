@@ -60,9 +60,12 @@ public protocol BinaryWeighted: Layer {
     var binaryWeight: IntegerWeightTensor { get }
 }
 
-/// Signs and per-channel α of a weight [out, …]: α_o = mean |W_o| (XNOR-Net's optimal scale; computed in Double,
-/// so a weight that is already α · sign gives back exactly α), codes +1 where W ≥ 0.
-func binarize(_ weight: Tensor) -> (codes: [Int8], alphas: [Float]) {
+/// The binarized form of a weight [out, …]: codes sign(W) (≥ 0 → +1) and α_o = mean |W_o| per output channel
+/// (XNOR-Net's optimal scale; computed in Double, so a weight that is already α · sign gives back exactly α), as the
+/// file stores it.
+///
+/// - Throws: `ShrinkError(.value)` when a weight is not finite (its α would not be).
+public func binaryWeight(of weight: Tensor) throws -> IntegerWeightTensor {
     let out = weight.shape[0], per = weight.count / max(out, 1)
     var codes = [Int8](repeating: 1, count: weight.count)
     var alphas = [Float](repeating: 0, count: out)
@@ -77,21 +80,23 @@ func binarize(_ weight: Tensor) -> (codes: [Int8], alphas: [Float]) {
             alphas[o] = max(Float(total / Double(per)), .leastNormalMagnitude)
         }
     }
-    return (codes, alphas)
+    return try IntegerWeightTensor(shape: weight.shape, values: codes, scales: alphas, bits: 1, perChannel: true)
 }
 
-/// The binarized value of a weight [out, …]: α_o · sign(W) with α_o = mean |W_o| per output channel (≥ 0 → +1),
-/// what `BinaryConv2d` and `BinaryLinear` compute with. Quantization-aware training of binarized networks puts it
-/// on the forward pass.
-public func binarized(_ weight: Tensor) -> Tensor {
-    let (codes, alphas) = binarize(weight)
-    return binarizedValue(shape: weight.shape, codes: codes, alphas: alphas)
+/// The binarized value of a weight [out, …]: α_o · sign(W) (see `binaryWeight(of:)`), what `BinaryConv2d` and
+/// `BinaryLinear` compute with. Quantization-aware training of binarized networks puts it on the forward pass.
+///
+/// - Throws: `ShrinkError(.value)` when a weight is not finite.
+public func binarized(_ weight: Tensor) throws -> Tensor {
+    try binaryWeight(of: weight).dequantized()
 }
 
-/// α · sign as a float tensor.
-func binarizedValue(shape: [Int], codes: [Int8], alphas: [Float]) -> Tensor {
-    let per = codes.count / max(alphas.count, 1)
-    return Tensor(shape: shape, scalars: codes.enumerated().map { alphas[$0.offset / per] * Float($0.element) })
+/// Backward through a binarized layer's float reference: input gradients only, the reference's own weight gradients
+/// dropped (the binary weight is fixed).
+func backwardWithFixedWeights(_ reference: any Layer, _ outputGradient: Tensor, _ needsInputGradient: [Bool]) -> [Tensor?] {
+    let result = reference.backward(outputGradient, needsInputGradient: needsInputGradient)
+    for (_, parameter) in reference.parameters { parameter.zeroGradient() }
+    return result
 }
 
 /// A binarized 2-D convolution (groups 1): `y[n, o] = α_o · (sign(W_o) ⋆ sign(x[n])) + b_o` with zero padding.
@@ -106,29 +111,29 @@ public final class BinaryConv2d: BinaryWeighted {
     public let bias: Parameter?
     public let stride: Int
     public let padding: Int
-    public let alphas: [Float]
+    public let binaryWeight: IntegerWeightTensor
+    /// α per output channel.
+    public var alphas: [Float] { binaryWeight.scales }
     public var outputChannels: Int { weight.value.shape[0] }
     public var inputChannels: Int { weight.value.shape[1] }
     public var kernelSize: Int { weight.value.shape[2] }
-    private let codes: [Int8]
     private let packed: [UInt64]           // [out][⌈k·k·C/64⌉], taps (ky, kx) then channels
     private let tapSums: [Int32]           // [out][k·k]: Σ_c sign(W[o, c, tap])
     private let reference: Conv2d
     private let lock = NSLock()
     private var corrections: [[Int]: [Int32]] = [:]  // (H, W) → [out][positions]
 
-    /// Builds the layer from a float weight [O, C, k, k]: α_o = mean |W_o|, codes sign(W) (≥ 0 → +1).
+    /// Builds the layer from a finite float weight [O, C, k, k]: α_o = mean |W_o|, codes sign(W) (≥ 0 → +1).
     public init(weight w: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) {
         precondition(w.rank == 4 && w.shape[2] == w.shape[3], "BinaryConv2d weight must be [O, C, k, k]")
         precondition(stride >= 1 && padding >= 0, "BinaryConv2d needs stride ≥ 1 and padding ≥ 0")
-        let (codes, alphas) = binarize(w)
-        let value = binarizedValue(shape: w.shape, codes: codes, alphas: alphas)
+        // The file loader has checked that the weights are finite; a library caller must pass finite ones too.
+        binaryWeight = try! NeuralNetworks.binaryWeight(of: w)
+        let codes = binaryWeight.values, value = binaryWeight.dequantized()
         self.weight = Parameter(value, trainable: false)
         self.bias = bias.map { Parameter($0, trainable: false) }
         self.stride = stride
         self.padding = padding
-        self.alphas = alphas
-        self.codes = codes
         let o = w.shape[0], c = w.shape[1], k = w.shape[2], taps = k * k
         // Reorder to (out, ky, kx, c) so that a row's tap t holds channels at bits t·C…, as ck_im2row_binary writes.
         var reordered = [Float](repeating: 0, count: w.count)
@@ -156,11 +161,6 @@ public final class BinaryConv2d: BinaryWeighted {
         s.inputChannels = inputChannels; s.outputChannels = outputChannels; s.kernelSize = kernelSize
         s.stride = stride; s.padding = padding; s.bias = bias != nil
         return s
-    }
-
-    public var binaryWeight: IntegerWeightTensor {
-        // Codes are ±1 and α > 0 by construction.
-        try! IntegerWeightTensor(shape: weight.value.shape, values: codes, scales: alphas, bits: 1, perChannel: true)
     }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
@@ -210,7 +210,7 @@ public final class BinaryConv2d: BinaryWeighted {
         let planeWords = (c + 63) / 64, rowWords = (k * k * c + 63) / 64
         let fix = correction(height: h, width: w, outHeight: oh, outWidth: ow)
         let ones = [UInt64](repeating: ~0, count: planeWords)
-        let biases = bias?.value.scalars ?? [Float](repeating: 0, count: o)
+        let biases = bias?.value.scalars ?? [Float](repeating: 0, count: o), alphas = binaryWeight.scales
         var y = Tensor(uninitialized: [n, o, oh, ow])
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
@@ -242,10 +242,7 @@ public final class BinaryConv2d: BinaryWeighted {
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
-        let result = reference.backward(outputGradient, needsInputGradient: needsInputGradient)
-        reference.weight.zeroGradient()
-        reference.bias?.zeroGradient()
-        return result
+        backwardWithFixedWeights(reference, outputGradient, needsInputGradient)
     }
 }
 
@@ -254,23 +251,23 @@ public final class BinaryConv2d: BinaryWeighted {
 public final class BinaryLinear: BinaryWeighted {
     public let weight: Parameter
     public let bias: Parameter?
-    public let alphas: [Float]
+    public let binaryWeight: IntegerWeightTensor
+    /// α per output channel.
+    public var alphas: [Float] { binaryWeight.scales }
     public var inputFeatures: Int { weight.value.shape[1] }
     public var outputFeatures: Int { weight.value.shape[0] }
-    private let codes: [Int8]
     private let packed: [UInt64]
     private let reference: Linear
 
-    /// Builds the layer from a float weight [out, in]: α_o = mean |W_o|, codes sign(W) (≥ 0 → +1).
+    /// Builds the layer from a finite float weight [out, in]: α_o = mean |W_o|, codes sign(W) (≥ 0 → +1).
     public init(weight w: Tensor, bias: Tensor?) {
         precondition(w.rank == 2, "BinaryLinear weight must be [out, in], got \(w.shape)")
-        let (codes, alphas) = binarize(w)
-        let value = binarizedValue(shape: w.shape, codes: codes, alphas: alphas)
+        // The file loader has checked that the weights are finite; a library caller must pass finite ones too.
+        binaryWeight = try! NeuralNetworks.binaryWeight(of: w)
+        let value = binaryWeight.dequantized()
         self.weight = Parameter(value, trainable: false)
         self.bias = bias.map { Parameter($0, trainable: false) }
-        self.alphas = alphas
-        self.codes = codes
-        let signs = codes.map(Float.init)
+        let signs = binaryWeight.values.map(Float.init)
         packed = signs.withUnsafeBufferPointer { BinaryGEMM.pack($0.baseAddress!, rows: w.shape[0], columns: w.shape[1]) }
         reference = Linear(weight: value, bias: bias)
     }
@@ -283,10 +280,6 @@ public final class BinaryLinear: BinaryWeighted {
         var s = LayerSpec(kind: kind)
         s.inputFeatures = inputFeatures; s.outputFeatures = outputFeatures; s.bias = bias != nil
         return s
-    }
-
-    public var binaryWeight: IntegerWeightTensor {
-        try! IntegerWeightTensor(shape: weight.value.shape, values: codes, scales: alphas, bits: 1, perChannel: true)
     }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
@@ -303,7 +296,7 @@ public final class BinaryLinear: BinaryWeighted {
         if mode == .training { return reference.forward(inputs, mode: mode) }
         let x = inputs[0]
         let n = x.shape[0], i = inputFeatures, o = outputFeatures, words = (i + 63) / 64
-        let biases = bias?.value.scalars ?? [Float](repeating: 0, count: o)
+        let biases = bias?.value.scalars ?? [Float](repeating: 0, count: o), alphas = binaryWeight.scales
         var y = Tensor(uninitialized: [n, o])
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
@@ -324,10 +317,7 @@ public final class BinaryLinear: BinaryWeighted {
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
-        let result = reference.backward(outputGradient, needsInputGradient: needsInputGradient)
-        reference.weight.zeroGradient()
-        reference.bias?.zeroGradient()
-        return result
+        backwardWithFixedWeights(reference, outputGradient, needsInputGradient)
     }
 }
 

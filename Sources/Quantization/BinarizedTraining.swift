@@ -124,7 +124,7 @@ public final class BinaryQATGraph {
     public func quantizeWeights() throws {
         masters = weights.map(\.parameter.value)
         for (p, isBinary) in weights {
-            p.value = isBinary ? binarized(p.value) : try scheme.quantize(p.value).dequantized()
+            p.value = isBinary ? try binarized(p.value) : try scheme.quantize(p.value).dequantized()
         }
     }
 
@@ -155,11 +155,7 @@ public final class BinaryQATGraph {
         for node in graph.nodes {
             guard let parameter = (node.layer as? Conv2d)?.weight ?? (node.layer as? Linear)?.weight else { continue }
             if binary.contains(node.name) {
-                let value = binarized(parameter.value), out = value.shape[0], per = value.count / out
-                let alphas = (0..<out).map { abs(value.scalars[$0 * per]) }
-                integer[node.name] = try IntegerWeightTensor(
-                    shape: value.shape, values: value.scalars.map { $0 >= 0 ? 1 : -1 },
-                    scales: alphas.map { max($0, .leastNormalMagnitude) }, bits: 1, perChannel: true)
+                integer[node.name] = try binaryWeight(of: parameter.value)
             } else {
                 integer[node.name] = try scheme.quantize(parameter.value)
             }

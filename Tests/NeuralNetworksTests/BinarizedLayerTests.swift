@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test(arguments: [(3, 8, 3, 1, 1, 9), (32, 16, 3, 1, 1, 14), (70, 5, 3, 2, 1, 9), (4, 6, 5, 1, 2, 7), (2, 3, 3, 1, 0, 6)])
-    func binaryConvolutionEqualsTheFloatReference(c: Int, o: Int, k: Int, stride: Int, pad: Int, size: Int) {
+    func binaryConvolutionEqualsTheFloatReference(c: Int, o: Int, k: Int, stride: Int, pad: Int, size: Int) throws {
         var g = SeededGenerator(seed: UInt64(c * 31 + o))
         let x = random([2, c, size, size], &g)
         // ±1 weights (α = 1): every output is an exact integer, so the two paths must agree bit for bit.
@@ -28,7 +28,7 @@ import Testing
         // General weights: α · sign(W) per channel, plus a bias; float rounding is the only difference.
         let weight = random([o, c, k, k], &g), bias = random([o], &g)
         let scaled = BinaryConv2d(weight: weight, bias: bias, stride: stride, padding: pad)
-        let floatReference = Conv2d(weight: binarized(weight), bias: bias, stride: stride, padding: pad)
+        let floatReference = Conv2d(weight: try binarized(weight), bias: bias, stride: stride, padding: pad)
         let want = floatReference.forward([signs(x)], mode: .inference).scalars
         let got = scaled.forward([x], mode: .inference).scalars
         #expect(zip(want, got).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($0)) })
@@ -46,12 +46,12 @@ import Testing
         #expect(layer.forward([x], mode: .inference).scalars == [4, 6, 4, 6, 9, 6, 4, 6, 4])
     }
 
-    @Test func binaryLinearEqualsTheFloatReference() {
+    @Test func binaryLinearEqualsTheFloatReference() throws {
         var g = SeededGenerator(seed: 5)
         for (n, i, o) in [(1, 3136, 128), (7, 65, 10), (3, 1, 4)] {
             let x = random([n, i], &g), weight = random([o, i], &g), bias = random([o], &g)
             let layer = BinaryLinear(weight: weight, bias: bias)
-            let want = Linear(weight: binarized(weight), bias: bias).forward([signs(x)], mode: .inference).scalars
+            let want = Linear(weight: try binarized(weight), bias: bias).forward([signs(x)], mode: .inference).scalars
             let got = layer.forward([x], mode: .inference).scalars
             #expect(zip(want, got).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($0)) }, "\(n)×\(i)→\(o)")
         }
