@@ -5,9 +5,9 @@ import Tensors
 import Foundation
 import Testing
 
-/// A small 3-class image problem in NPZ form: 90 training and 30 test images of 1×8×8.
-func writeSmallImageNPZ(to path: String) throws {
-    var g = SeededGenerator(seed: 11)
+/// A small 3-class image problem in NPZ form: `train` training and `test` test images of 1×8×8 (90 and 30 by default).
+func writeSmallImageNPZ(to path: String, train: Int = 90, test: Int = 30, seed: UInt64 = 11) throws {
+    var g = SeededGenerator(seed: seed)
     func images(_ n: Int) -> (NPYArray, NPYArray) {
         var x: [UInt8] = [], y: [Int64] = []
         for i in 0..<n {
@@ -17,7 +17,7 @@ func writeSmallImageNPZ(to path: String) throws {
         }
         return (NPYArray(uint8: x, shape: [n, 8, 8]), NPYArray(int64: y, shape: [n]))
     }
-    let (xTrain, yTrain) = images(90), (xTest, yTest) = images(30)
+    let (xTrain, yTrain) = images(train), (xTest, yTest) = images(test)
     try NPZ.write([("x_train", xTrain), ("y_train", yTrain), ("x_test", xTest), ("y_test", yTest)], to: path,
                   compressed: true)
 }

@@ -2,9 +2,7 @@
 // parses, SVG charts with labels, the Markdown table); a rerun that skips every step; a run killed with SIGKILL in
 // the middle of a fine-tuning step that, run again, ends with a byte-identical final model; and recipes that are
 // wrong in the ways the issue names, each an error naming the line.
-import Datasets
 import Foundation
-import Tensors
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -15,18 +13,7 @@ let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 
 /// 8×8 images of 3 classes, 300 to train on and 60 to test.
 func writeRecipeData(to path: String) throws {
-    var g = SeededGenerator(seed: 12)
-    func images(_ n: Int) -> (NPYArray, NPYArray) {
-        var x: [UInt8] = [], y: [Int64] = []
-        for i in 0..<n {
-            let label = i % 3
-            for p in 0..<64 { x.append(UInt8(p % 3 == label ? 200 : Int(g.nextInt(below: 60)))) }
-            y.append(Int64(label))
-        }
-        return (NPYArray(uint8: x, shape: [n, 8, 8]), NPYArray(int64: y, shape: [n]))
-    }
-    let (xTrain, yTrain) = images(300), (xTest, yTest) = images(60)
-    try NPZ.write([("x_train", xTrain), ("y_train", yTrain), ("x_test", xTest), ("y_test", yTest)], to: path, compressed: true)
+    try writeSmallImageNPZ(to: path, train: 300, test: 60, seed: 12)
 }
 
 @Suite(.serialized) struct RunCommandTests {
