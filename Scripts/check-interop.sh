@@ -6,11 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shrink="${1:-.build/debug/shrink}"
-venv="${SHRINK_INTEROP_VENV:-.build/interop-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
-fi
-"$venv/bin/python" -c "import safetensors, numpy" 2>/dev/null || "$venv/bin/pip" install -q safetensors numpy
+source Scripts/interop-venv.sh
+interop_require "import safetensors, numpy" safetensors numpy
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$venv/bin/python" - "$work/data.npz" <<'PY'

@@ -10,11 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shrink="${1:-.build/debug/shrink}"
-venv="${SHRINK_INTEROP_VENV:-.build/interop-venv}"
-if [ ! -x "$venv/bin/python" ]; then
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
-fi
-"$venv/bin/python" -c "import onnx, onnxruntime" 2>/dev/null || "$venv/bin/pip" install -q "numpy<2" onnx onnxruntime
+source Scripts/interop-venv.sh
+interop_require "import onnx, onnxruntime" "numpy<2" onnx onnxruntime
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$venv/bin/python" - "$work/data.npz" <<'PY'

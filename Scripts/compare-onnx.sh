@@ -10,9 +10,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 shrink="${1:-$root/.build/release/shrink}"
 model="${2:-${SHRINK_MODEL_DIR:-$root/out/models}/fmnist-cnn.int8.safetensors}"
 seconds="${3:-2}"
-venv="${SHRINK_INTEROP_VENV:-$root/.build/interop-venv}"
-[ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$venv"
-"$venv/bin/python" -c "import onnx, onnxruntime" 2>/dev/null || "$venv/bin/pip" install -q "numpy<2" onnx onnxruntime
+source "$root/Scripts/interop-venv.sh"
+interop_require "import onnx, onnxruntime" "numpy<2" onnx onnxruntime
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$shrink" export "$model" --out "$work/model.onnx" > /dev/null
