@@ -38,14 +38,13 @@ let package = Package(
                                              .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Reports", dependencies: ["Tensors", "NeuralNetworks"]),
         .target(name: "Shrink", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "Quantization", "Pruning",
-                                               "Distillation", "ArchitectureSearch", "ONNX", "Reports"]),
+                                               "Distillation", "ArchitectureSearch", "ONNX", "Reports",
+                                               .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "ShrinkCommand",
             dependencies: [
                 "Shrink",
-                "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Tensors"]),

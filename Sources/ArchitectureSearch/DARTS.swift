@@ -76,7 +76,9 @@ public final class MixedOperation: Layer {
         for (op, weight) in zip(operations, w) {
             var g = outputGradient
             g.scale(by: weight)
-            if let input = op.backward(seeds: [op.outputName: g], inputGradient: true) {
+            // The seed is the operation's own output, with the gradient of this layer's output (the same shape), so
+            // the checks of `Graph.backward` cannot fail here.
+            if let input = try! op.backward(seeds: [op.outputName: g], inputGradient: true) {
                 if dx == nil { dx = input } else { dx!.add(input) }
             }
         }
@@ -175,14 +177,14 @@ public final class DifferentiableSearch: SearchStrategy, @unchecked Sendable {
                 graph.zeroGradients()
                 for a in alphas { a.zeroGradient() }
                 let vLoss = crossEntropy(logits: graph.forward(vx, mode: .training), labels: vy)
-                graph.backward(seeds: [graph.outputName: vLoss.gradient])
+                try graph.backward(seeds: [graph.outputName: vLoss.gradient])
                 alphaOptimizer.step(alphas)
                 // Weights on the training loss.
                 let (x, y) = data.batch(indices)
                 graph.zeroGradients()
                 for a in alphas { a.zeroGradient() }
                 let loss = crossEntropy(logits: graph.forward(x, mode: .training), labels: y)
-                graph.backward(seeds: [graph.outputName: loss.gradient])
+                try graph.backward(seeds: [graph.outputName: loss.gradient])
                 weightOptimizer.learningRate = training.schedule.rate(base: training.effectiveLearningRate, step: step,
                                                                      totalSteps: total, stepsPerEpoch: perEpoch,
                                                                      warmupSteps: 0)

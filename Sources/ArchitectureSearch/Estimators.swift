@@ -75,7 +75,7 @@ public struct FullTraining: PerformanceEstimator {
         let graph = try context.space.graph(for: candidate, inputShape: context.train.sampleShape,
                                             classes: context.train.classCount, seed: seed)
         let trainer = Trainer(graph: graph, configuration: trainingSettings(epochs: epochs, seed: seed, batchSize: batchSize))
-        let history = trainer.fit(train: context.train)
+        let history = try trainer.fit(train: context.train)
         return Estimate(accuracy: evaluate(graph, on: context.validation).top1, epochs: Double(epochs),
                         trainSamples: history.samplesSeen, graph: graph)
     }
@@ -103,7 +103,7 @@ public struct LowFidelity: PerformanceEstimator {
                                     classes: context.train.classCount, seed: seed)
         let train = try subsetOf(context.train, share: subset)
         let trainer = Trainer(graph: graph, configuration: trainingSettings(epochs: epochs, seed: seed, batchSize: batchSize))
-        let history = trainer.fit(train: train)
+        let history = try trainer.fit(train: train)
         return Estimate(accuracy: evaluate(graph, on: context.validation).top1, epochs: Double(epochs) * subset,
                         trainSamples: history.samplesSeen, graph: graph)
     }
@@ -168,7 +168,7 @@ public struct CurveExtrapolation: PerformanceEstimator {
                 trainer.stopRequested = true
             }
         }
-        let history = trainer.fit(train: train, test: context.validation)
+        let history = try trainer.fit(train: train, test: context.validation)
         let accuracy = stopped ? CurveExtrapolation.predict(curve, at: epochs) : (curve.last ?? 0)
         return Estimate(accuracy: accuracy, epochs: Double(curve.count) * subset, trainSamples: history.samplesSeen,
                         curve: curve, stopped: stopped, graph: graph)

@@ -94,20 +94,15 @@ public final class CostMeter {
     }
 }
 
-/// Median latency of batch-1 inference over about 0.2 s of calls after a warm-up, on one thread.
+/// Median latency in milliseconds of batch-1 inference on one thread, by `measureCalls`: 3 warm-up calls, then
+/// timed calls for 0.2 s (at least 5, at most 1000) — shorter than `shrink bench`'s protocol, as a search measures
+/// every candidate.
 public func measureLatency(_ graph: Graph, inputShape: [Int]) -> Double {
     let x = Tensor(shape: [1] + inputShape, repeating: 0.5)
     return Parallel.withThreads(1) {
-        for _ in 0..<3 { _ = graph.forward(x, mode: .inference) }
-        var times: [Double] = []
-        let start = Date()
-        while times.count < 5 || (Date().timeIntervalSince(start) < 0.2 && times.count < 1000) {
-            let t = Date()
+        measureCalls(seconds: 0.2, warmUpSeconds: 0, warmUpCalls: 3, minimumCalls: 5, maximumCalls: 1000) {
             _ = graph.forward(x, mode: .inference)
-            times.append(Date().timeIntervalSince(t) * 1000)
-        }
-        times.sort()
-        return times[times.count / 2]
+        }.median * 1000
     }
 }
 

@@ -168,7 +168,7 @@ public final class WeightSharing: PerformanceEstimator {
                 graph.zeroGradients()
                 let logits = graph.forward(x, mode: .training)
                 let loss = crossEntropy(logits: logits, labels: y)
-                graph.backward(seeds: [graph.outputName: loss.gradient])
+                try graph.backward(seeds: [graph.outputName: loss.gradient])
                 let rate = learningRate * 0.5 * (1 + Float(Foundation.cos(Double.pi * Double(step) / Double(max(total, 1)))))
                 store.update(graph, candidate: candidate, space: context.space, learningRate: rate, momentum: 0.9,
                              weightDecay: 5e-4)
@@ -195,7 +195,7 @@ public final class WeightSharing: PerformanceEstimator {
             let samples = min(context.train.count, finetuneSteps * batchSize)
             var g = SeededGenerator(seed: candidateSeed, stream: "supernet-finetune")
             let (x, y) = context.train.batch(g.permutation(context.train.count).prefix(samples))
-            finetuned = Trainer(graph: graph, configuration: c)
+            finetuned = try Trainer(graph: graph, configuration: c)
                 .fit(train: try Dataset(inputs: x, labels: y, classCount: context.train.classCount)).samplesSeen
         }
         // BatchNorm statistics of this path: one training-mode forward of up to 2,048 samples with momentum 1.

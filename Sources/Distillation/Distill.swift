@@ -33,6 +33,9 @@ public struct FeaturePair: Codable, Sendable, Equatable {
 }
 
 /// How to distil.
+///
+/// JSON: `kind`, `temperature`, `alpha`, then `beta`, `pair` and `loss` (the custom loss's name) when set. A custom
+/// loss cannot be decoded.
 public struct DistillationSettings: Codable, Sendable {
     public var kind: DistillationKind = .response
     /// Softmax temperature of the response loss (> 0).
@@ -45,8 +48,37 @@ public struct DistillationSettings: Codable, Sendable {
     public var beta: Float?
     /// The node pair for feature, attention and relation kinds (nil: chosen from the graphs, see `defaultPair`).
     public var pair: FeaturePair?
+    /// A user-defined loss replacing the loss of `kind` (see `DistillationLoss`); encoded by its name only.
+    public var loss: (any DistillationLoss)?
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case kind, temperature, alpha, beta, pair, loss
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try container.decode(DistillationKind.self, forKey: .kind)
+        temperature = try container.decode(Float.self, forKey: .temperature)
+        alpha = try container.decode(Float.self, forKey: .alpha)
+        beta = try container.decodeIfPresent(Float.self, forKey: .beta)
+        pair = try container.decodeIfPresent(FeaturePair.self, forKey: .pair)
+        if let name = try container.decodeIfPresent(String.self, forKey: .loss) {
+            throw DecodingError.dataCorruptedError(forKey: .loss, in: container, debugDescription: "the custom "
+                + "distillation loss '\(name)' cannot be read back from its name; set DistillationSettings.loss")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(temperature, forKey: .temperature)
+        try container.encode(alpha, forKey: .alpha)
+        try container.encodeIfPresent(beta, forKey: .beta)
+        try container.encodeIfPresent(pair, forKey: .pair)
+        try container.encodeIfPresent(loss?.name, forKey: .loss)
+    }
 
     /// The weight actually used.
     public var effectiveBeta: Float {
@@ -100,7 +132,9 @@ public func distill(student: Model, teacher: Model, train: Dataset, settings: Di
     guard s.inputShape == t.inputShape else {
         throw ShrinkError(.value, "the teacher takes samples of shape \(t.inputShape) and the student \(s.inputShape)")
     }
-    let pair = try settings.pair ?? defaultPair(teacher: t, student: s, kind: settings.kind)
+    // A custom loss takes the place of `kind`; with features it reads the pair raw, as feature distillation does.
+    let builtIn: DistillationKind? = settings.loss == nil ? settings.kind : nil
+    let pair = try settings.pair ?? defaultPair(teacher: t, student: s, kind: builtIn ?? .feature)
     func shape(_ g: Graph, _ name: String, _ role: String) throws -> [Int] {
         if name == Graph.inputName { return g.inputShape }
         guard let i = g.nodes.firstIndex(where: { $0.name == name }) else {
@@ -112,9 +146,10 @@ public func distill(student: Model, teacher: Model, train: Dataset, settings: Di
     let teacherShape = try shape(t, pair.teacher, "teacher"), studentShape = try shape(s, pair.student, "student")
 
     // The teacher's outputs for the whole training set, once: logits, and the pair's value as the loss needs it.
-    let usesPair = settings.kind != .response
+    let usesPair = settings.loss?.usesFeatures ?? (settings.kind != .response)
     let perSample: Int
-    switch settings.kind {
+    switch builtIn {
+    case nil: perSample = usesPair ? teacherShape.reduce(1, *) : 0
     case .response: perSample = 0
     case .attention:
         guard teacherShape.count == 3, studentShape.count == 3, teacherShape.suffix(2) == studentShape.suffix(2) else {
@@ -140,7 +175,7 @@ public func distill(student: Model, teacher: Model, train: Dataset, settings: Di
         cachedLogits.replaceSubrange((start * classes)..<(end * classes), with: logits.scalars)
         if usesPair {
             var value = pair.teacher == Graph.inputName ? train.inputs.slice(rows: start..<end) : values[pair.teacher]!
-            if settings.kind == .attention { value = attentionMap(value) }
+            if builtIn == .attention { value = attentionMap(value) }
             cachedPair.replaceSubrange((start * perSample)..<(end * perSample), with: value.scalars)
         }
         start = end
@@ -154,7 +189,7 @@ public func distill(student: Model, teacher: Model, train: Dataset, settings: Di
 
     // A regressor from the student's feature to the teacher's when they differ (FitNets).
     var regressor: (any Layer)?
-    if settings.kind == .feature && studentShape != teacherShape {
+    if builtIn == .feature && studentShape != teacherShape {
         var generator = SeededGenerator(seed: training.seed, stream: "distillation-regressor")
         if studentShape.count == 3, teacherShape.count == 3, studentShape.suffix(2) == teacherShape.suffix(2) {
             regressor = Conv2d(inputChannels: studentShape[0], outputChannels: teacherShape[0], kernelSize: 1,
@@ -174,6 +209,24 @@ public func distill(student: Model, teacher: Model, train: Dataset, settings: Di
     let beta = settings.effectiveBeta, output = s.outputName
     trainer.loss = { batch in
         let teacherLogits = rows(cachedLogits, width: classes, batch.indices, shape: t.outputShape)
+        if let custom = settings.loss {
+            let feature = !usesPair ? nil : pair.student == Graph.inputName ? batch.inputs : batch.values[pair.student]!
+            let r = try custom.checkedLoss(DistillationBatch(
+                studentLogits: batch.logits, teacherLogits: teacherLogits, labels: batch.labels,
+                studentFeature: feature,
+                teacherFeature: usesPair ? rows(cachedPair, width: perSample, batch.indices, shape: teacherShape) : nil,
+                indices: batch.indices))
+            // The input takes no gradient; a feature at the output adds to the logits' gradient.
+            guard let featureGradient = r.featureGradient, pair.student != Graph.inputName else {
+                return (r.loss, [output: r.logitsGradient])
+            }
+            if pair.student == output {
+                var gradient = r.logitsGradient
+                gradient.add(featureGradient)
+                return (r.loss, [output: gradient])
+            }
+            return (r.loss, [output: r.logitsGradient, pair.student: featureGradient])
+        }
         switch settings.kind {
         case .response:
             let r = responseDistillation(studentLogits: batch.logits, teacherLogits: teacherLogits, labels: batch.labels,
@@ -213,12 +266,18 @@ public func distill(student: Model, teacher: Model, train: Dataset, settings: Di
             return (hard.loss + term.loss, [output: hard.gradient, pair.student: term.gradient])
         }
     }
-    let history = trainer.fit(train: train, test: test)
+    let history = try trainer.fit(train: train, test: test)
     var record = ["kind": settings.kind.rawValue, "teacher": teacher.architecture, "temperature": "\(settings.temperature)",
                   "alpha": "\(settings.alpha)", "epochs": "\(training.epochs)", "seed": "\(training.seed)"]
     if usesPair {
         record["pair"] = "\(pair.teacher):\(pair.student)"
         record["beta"] = "\(beta)"
+    }
+    if let custom = settings.loss {
+        // The custom loss has no temperature, α or β of its own here; it is recorded as "custom" with its name.
+        record = ["kind": "custom", "loss": custom.name, "teacher": teacher.architecture,
+                  "epochs": "\(training.epochs)", "seed": "\(training.seed)"]
+        if usesPair { record["pair"] = "\(pair.teacher):\(pair.student)" }
     }
     student.provenance.append(ProvenanceStep(pass: "distill", settings: record))
     return history

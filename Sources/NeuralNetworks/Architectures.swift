@@ -109,7 +109,7 @@ private func buildTwoConv(_ b: inout GraphBuilder, widths: (Int, Int, Int), _ cl
 /// conv (k×k, no bias) – BatchNorm, named `<prefix>conv<i>` and `<prefix>bn<i>` as in torchvision's ResNet.
 private func convBN(_ b: inout GraphBuilder, _ prefix: String, _ index: String, input: String? = nil,
                     channels: Int, kernel: Int, stride: Int, groups: Int = 1, _ g: inout SeededGenerator) throws {
-    let inChannels = b.shape(of: input ?? b.last)[0]
+    let inChannels = try b.shape(of: input ?? b.last)[0]
     try b.add("\(prefix)conv\(index)", Conv2d(inputChannels: inChannels, outputChannels: channels, kernelSize: kernel,
                                                stride: stride, padding: kernel / 2, groups: groups, bias: false,
                                                generator: &g), inputs: input.map { [$0] })
@@ -127,8 +127,9 @@ private func buildResNet8(_ b: inout GraphBuilder, _ classes: Int, _ g: inout Se
         try convBN(&b, p, "2", channels: channels, kernel: 3, stride: 1, &g)
         let main = b.last
         var shortcut = blockInput
-        if stride != 1 || b.shape(of: blockInput)[0] != channels {
-            try b.add("\(p)downsample_conv", Conv2d(inputChannels: b.shape(of: blockInput)[0], outputChannels: channels,
+        let blockChannels = try b.shape(of: blockInput)[0]
+        if stride != 1 || blockChannels != channels {
+            try b.add("\(p)downsample_conv", Conv2d(inputChannels: blockChannels, outputChannels: channels,
                                                     kernelSize: 1, stride: stride, bias: false, generator: &g),
                       inputs: [blockInput])
             try b.add("\(p)downsample_bn", BatchNorm(features: channels))

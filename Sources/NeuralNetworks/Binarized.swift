@@ -64,8 +64,11 @@ public protocol BinaryWeighted: Layer {
 /// (XNOR-Net's optimal scale; computed in Double, so a weight that is already α · sign gives back exactly α), as the
 /// file stores it.
 ///
-/// - Throws: `ShrinkError(.value)` when a weight is not finite (its α would not be).
+/// - Throws: `ShrinkError(.value)` when a weight is not finite (its α would not be), naming the first such element.
 public func binaryWeight(of weight: Tensor) throws -> IntegerWeightTensor {
+    if let bad = weight.firstNonFiniteIndex() {
+        throw ShrinkError(.value, "weight element \(bad) is \(weight.scalars[bad]); binarization needs finite weights")
+    }
     let out = weight.shape[0], per = weight.count / max(out, 1)
     var codes = [Int8](repeating: 1, count: weight.count)
     var alphas = [Float](repeating: 0, count: out)
@@ -89,6 +92,15 @@ public func binaryWeight(of weight: Tensor) throws -> IntegerWeightTensor {
 /// - Throws: `ShrinkError(.value)` when a weight is not finite.
 public func binarized(_ weight: Tensor) throws -> Tensor {
     try binaryWeight(of: weight).dequantized()
+}
+
+/// `binaryWeight(of:)` for a layer's initialiser, its errors naming the layer kind.
+private func binaryWeightOfLayer(_ weight: Tensor, _ kind: String) throws -> IntegerWeightTensor {
+    do {
+        return try binaryWeight(of: weight)
+    } catch let error as ShrinkError {
+        throw ShrinkError(error.kind, "\(kind): \(error.message)")
+    }
 }
 
 /// Backward through a binarized layer's float reference: input gradients only, the reference's own weight gradients
@@ -123,12 +135,14 @@ public final class BinaryConv2d: BinaryWeighted {
     private let lock = NSLock()
     private var corrections: [[Int]: [Int32]] = [:]  // (H, W) → [out][positions]
 
-    /// Builds the layer from a finite float weight [O, C, k, k]: α_o = mean |W_o|, codes sign(W) (≥ 0 → +1).
-    public init(weight w: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) {
+    /// Builds the layer from a float weight [O, C, k, k]: α_o = mean |W_o|, codes sign(W) (≥ 0 → +1).
+    ///
+    /// - Throws: `ShrinkError(.value)` when a weight is not finite.
+    /// - Precondition: the weight is [O, C, k, k], stride ≥ 1 and padding ≥ 0.
+    public init(weight w: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) throws {
         precondition(w.rank == 4 && w.shape[2] == w.shape[3], "BinaryConv2d weight must be [O, C, k, k]")
         precondition(stride >= 1 && padding >= 0, "BinaryConv2d needs stride ≥ 1 and padding ≥ 0")
-        // The file loader has checked that the weights are finite; a library caller must pass finite ones too.
-        binaryWeight = try! NeuralNetworks.binaryWeight(of: w)
+        binaryWeight = try binaryWeightOfLayer(w, "binary_conv2d")
         let codes = binaryWeight.values, value = binaryWeight.dequantized()
         self.weight = Parameter(value, trainable: false)
         self.bias = bias.map { Parameter($0, trainable: false) }
@@ -259,11 +273,13 @@ public final class BinaryLinear: BinaryWeighted {
     private let packed: [UInt64]
     private let reference: Linear
 
-    /// Builds the layer from a finite float weight [out, in]: α_o = mean |W_o|, codes sign(W) (≥ 0 → +1).
-    public init(weight w: Tensor, bias: Tensor?) {
+    /// Builds the layer from a float weight [out, in]: α_o = mean |W_o|, codes sign(W) (≥ 0 → +1).
+    ///
+    /// - Throws: `ShrinkError(.value)` when a weight is not finite.
+    /// - Precondition: the weight is [out, in].
+    public init(weight w: Tensor, bias: Tensor?) throws {
         precondition(w.rank == 2, "BinaryLinear weight must be [out, in], got \(w.shape)")
-        // The file loader has checked that the weights are finite; a library caller must pass finite ones too.
-        binaryWeight = try! NeuralNetworks.binaryWeight(of: w)
+        binaryWeight = try binaryWeightOfLayer(w, "binary_linear")
         let value = binaryWeight.dequantized()
         self.weight = Parameter(value, trainable: false)
         self.bias = bias.map { Parameter($0, trainable: false) }

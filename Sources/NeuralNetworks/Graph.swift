@@ -36,7 +36,7 @@ public final class Graph {
     private let indexByName: [String: Int]
     private let outputIndex: Int
     /// Inference fusion: for a ReLU/ReLU6 node index, the index of the producer that applies it (its only reader).
-    private let fusedActivations: [Int: (producer: Int, cap: Float)]
+    private let activationFusion: [Int: (producer: Int, cap: Float)]
     /// Per node: the index of the last node that reads its value (−1 when none).
     private let lastUse: [Int]
 
@@ -125,7 +125,16 @@ public final class Graph {
             else { continue }
             fused[i] = (producer, relu.cap)
         }
-        self.fusedActivations = fused
+        self.activationFusion = fused
+    }
+
+    /// The ReLU/ReLU6 nodes inference fuses into the layer before them, keyed by that producer: a ReLU is fused when
+    /// it is the only reader of a conv or linear (`ActivationFusing`) that is not the graph output. The producer then
+    /// clamps its own output; the integer engine fuses the same pairs into requantization.
+    public var fusedActivations: [String: String] {
+        var result = [String: String]()
+        for (relu, fused) in activationFusion { result[nodes[fused.producer].name] = nodes[relu].name }
+        return result
     }
 
     /// The node named `name`, if any.
@@ -162,14 +171,14 @@ public final class Graph {
         // In inference, a producer whose only reader is a ReLU applies it itself (unless its own value is wanted).
         var fusedCaps = [Int: Float]()
         if mode == .inference {
-            for fusion in fusedActivations.values where !names.contains(nodes[fusion.producer].name) {
+            for fusion in activationFusion.values where !names.contains(nodes[fusion.producer].name) {
                 fusedCaps[fusion.producer] = fusion.cap
             }
         }
         var values = [Tensor?](repeating: nil, count: nodes.count)
         var kept = [String: Tensor]()
         for (i, node) in nodes.enumerated() {
-            if let fusion = fusedActivations[i], fusedCaps[fusion.producer] != nil {
+            if let fusion = activationFusion[i], fusedCaps[fusion.producer] != nil {
                 values[i] = values[fusion.producer]  // already clamped by its producer
             } else {
                 let inputs = inputIndices[i].map { $0 < 0 ? input : values[$0]! }
@@ -186,15 +195,25 @@ public final class Graph {
     }
 
     /// Back-propagates gradients seeded at any nodes (usually the output) through the last training forward,
-    /// accumulating into every parameter's gradient. Seeds at the same node add. Returns ∂loss/∂input when
-    /// `inputGradient` is set (a graph nested inside a layer needs it), else nil.
+    /// accumulating into every parameter's gradient. Returns ∂loss/∂input when `inputGradient` is set (a graph nested
+    /// inside a layer needs it), else nil.
+    ///
+    /// - Throws: before any gradient moves, `ShrinkError(.unknownName)` when a seed names no node of the graph and
+    ///   `ShrinkError(.shape)` when a seed (N, …) does not hold N times the node's per-sample output size (a seed may
+    ///   come flattened, (N, D)). That N is the batch of the last training forward is the caller's to keep.
     @discardableResult
-    public func backward(seeds: [String: Tensor], inputGradient: Bool = false) -> Tensor? {
+    public func backward(seeds: [String: Tensor], inputGradient: Bool = false) throws -> Tensor? {
         var input: Tensor?
         var gradients = [Tensor?](repeating: nil, count: nodes.count)
-        for (name, gradient) in seeds {
-            guard let i = indexByName[name] else { preconditionFailure("backward: no node named '\(name)'") }
-            if gradients[i] == nil { gradients[i] = gradient } else { gradients[i]!.add(gradient) }
+        for (name, gradient) in seeds.sorted(by: { $0.key < $1.key }) {
+            guard let i = indexByName[name] else {
+                throw ShrinkError(.unknownName, "backward: a gradient is seeded at '\(name)', which is no node of the graph")
+            }
+            guard gradient.rank >= 1, gradient.count == gradient.shape[0] * outputShapes[i].reduce(1, *) else {
+                throw ShrinkError(.shape, "backward: the gradient seeded at '\(name)' has shape \(gradient.shape); the "
+                    + "node's output is (N, \(outputShapes[i].map(String.init).joined(separator: ", ")))")
+            }
+            gradients[i] = gradient
         }
         for i in stride(from: nodes.count - 1, through: 0, by: -1) {
             guard let gradient = gradients[i] else { continue }

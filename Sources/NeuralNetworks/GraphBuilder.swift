@@ -9,16 +9,25 @@ public struct GraphBuilder {
     private var shapes: [String: [Int]]
     /// The name of the most recently added node (or `input`).
     public private(set) var last: String = Graph.inputName
+    /// The per-sample output shape of the last node (or of `input`).
+    public private(set) var currentShape: [Int]
 
     public init(inputShape: [Int]) {
         self.inputShape = inputShape
         self.shapes = [Graph.inputName: inputShape]
+        self.currentShape = inputShape
     }
 
     /// The per-sample output shape of a node added so far (or of `input`).
-    public func shape(of name: String) -> [Int] { shapes[name]! }
-    /// The per-sample output shape of the last node.
-    public var currentShape: [Int] { shapes[last]! }
+    ///
+    /// - Throws: `ShrinkError(.unknownName)` naming `name` when no node of that name has been added.
+    public func shape(of name: String) throws -> [Int] {
+        guard let shape = shapes[name] else {
+            throw ShrinkError(.unknownName, "the graph being built has no node named '\(name)' (so far: "
+                + ([Graph.inputName] + nodes.map(\.name)).joined(separator: ", ") + ")")
+        }
+        return shape
+    }
 
     /// Appends a node; throws when the layer does not accept its inputs' shapes.
     @discardableResult
@@ -31,13 +40,16 @@ public struct GraphBuilder {
             }
             return shape
         }
+        let shape: [Int]
         do {
-            shapes[name] = try layer.outputShape(for: inputShapes)
+            shape = try layer.outputShape(for: inputShapes)
         } catch let error as ShrinkError {
             throw ShrinkError(error.kind, "node '\(name)': \(error.message)")
         }
+        shapes[name] = shape
         nodes.append(Node(name: name, layer: layer, inputs: inputs))
         last = name
+        currentShape = shape
         return name
     }
 

@@ -52,7 +52,7 @@ extension LayerSpec {
         case "binary_linear":
             let i = try required(inputFeatures, "input_features", node: node)
             let o = try required(outputFeatures, "output_features", node: node)
-            return BinaryLinear(weight: try stored("weight", [o, i]),
+            return try BinaryLinear(weight: try stored("weight", [o, i]),
                                 bias: (bias ?? true) ? try stored("bias", [o]) : nil)
         case "binary_conv2d":
             let c = try required(inputChannels, "input_channels", node: node)
@@ -63,7 +63,7 @@ extension LayerSpec {
             }
             let s = try window(stride, default: 1, "stride", node: node, minimum: 1)
             let p = try window(padding, default: 0, "padding", node: node, minimum: 0)
-            return BinaryConv2d(weight: try stored("weight", [o, c, k, k]),
+            return try BinaryConv2d(weight: try stored("weight", [o, c, k, k]),
                                 bias: (bias ?? true) ? try stored("bias", [o]) : nil, stride: s, padding: p)
         case "sign": return Sign()
         case "quantize_dequantize":

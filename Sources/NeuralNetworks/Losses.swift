@@ -41,6 +41,7 @@ public func logSoftmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
 public func crossEntropy(logits: Tensor, labels: [Int32]) -> LossResult {
     let n = logits.shape[0], k = logits.shape[1]
     precondition(labels.count == n, "crossEntropy: \(labels.count) labels for \(n) rows")
+    precondition(labels.allSatisfy { $0 >= 0 && Int($0) < k }, "crossEntropy: labels must be in 0..<\(k)")
     var gradient = logSoftmax(logits)
     var loss = 0.0
     gradient.withUnsafeMutableBufferPointer { g in

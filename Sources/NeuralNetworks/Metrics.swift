@@ -18,6 +18,8 @@ public struct Metrics: Sendable, Equatable, Codable {
 /// k = min(5, K)). A label ties with a larger logit only if strictly smaller values precede it.
 public func topKCorrect(logits: Tensor, labels: [Int32], k: Int = 5) -> (top1: Int, topK: Int) {
     let n = logits.shape[0], classes = logits.shape[1], k = min(k, classes)
+    precondition(labels.count == n && labels.allSatisfy { $0 >= 0 && Int($0) < classes },
+                 "topKCorrect: \(labels.count) labels in 0..<\(classes) needed for \(n) rows")
     var top1 = 0, topK = 0
     logits.withUnsafeBufferPointer { p in
         for row in 0..<n {

@@ -106,23 +106,22 @@ public final class Model {
         return try stored.floatTensor(name: name, file: file)
     }
 
-    /// Writes the model atomically (temporary file, then rename); nothing is left behind on failure. With `sparse`, every conv
-    /// and linear weight that takes fewer bytes as a bitmask and its nonzero values (`SparseWeightTensor`) is stored
-    /// that way — for pruned models.
-    public func save(to path: String, sparse: Bool = false) throws {
+    /// The model's file bytes. With `sparse`, every conv and linear weight that takes fewer bytes as a bitmask and its
+    /// nonzero values (`SparseWeightTensor`) is stored that way — for pruned models.
+    public func encoded(sparse: Bool = false) throws -> [UInt8] {
         var container = try safeTensors()
         if sparse {
-            for node in graph.nodes {
-                let weight: Tensor
-                if let conv = node.layer as? Conv2d { weight = conv.weight.value }
-                else if let linear = node.layer as? Linear { weight = linear.weight.value }
-                else { continue }
-                if SparseWeightTensor.pays(for: weight) {
-                    try container.store(SparseWeightTensor(dense: weight), as: "\(node.name).weight")
-                }
+            for layer in graph.weightedLayers where SparseWeightTensor.pays(for: layer.weight.value) {
+                try container.store(SparseWeightTensor(dense: layer.weight.value), as: "\(layer.node).weight")
             }
         }
-        try AtomicFile.write(try container.encoded(), to: path)
+        return try container.encoded()
+    }
+
+    /// Writes the model (`encoded(sparse:)`) atomically (temporary file, then rename); nothing is left behind on
+    /// failure.
+    public func save(to path: String, sparse: Bool = false) throws {
+        try AtomicFile.write(try encoded(sparse: sparse), to: path)
     }
 
     /// Reads a model file, checking the graph against the tensors it holds.

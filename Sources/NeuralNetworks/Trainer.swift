@@ -1,4 +1,5 @@
-// Trainer: epochs of seeded mini-batches, a pluggable loss, hooks at batch and epoch end, train/test metrics.
+// Trainer: epochs of seeded mini-batches, a pluggable loss, hooks at batch and epoch end, train/test metrics. The loss
+// and the hooks may throw; the first error ends `fit` at once and reaches its caller.
 import Datasets
 import Foundation
 import Tensors
@@ -89,20 +90,22 @@ public final class Trainer {
     public let graph: Graph
     public let configuration: TrainingConfiguration
     public let optimizer: any Optimizer
-    /// Computes the loss and the gradient seeds (by node name) for a batch.
-    public var loss: (TrainingBatch) -> (loss: Double, seeds: [String: Tensor])
+    /// Computes the loss and the gradient seeds (by node name) for a batch; an error it throws ends `fit`.
+    public var loss: (TrainingBatch) throws -> (loss: Double, seeds: [String: Tensor])
     /// Nodes whose values the loss needs (`TrainingBatch.values`), e.g. features for distillation.
     public var keeping: Set<String> = []
     /// Parameters outside the graph that train with it (a distillation regressor): zeroed and stepped alike.
     public var extraParameters: [Parameter] = []
     /// Called before every forward pass (e.g. to fake-quantize weights for quantization-aware training).
-    public var onBatchStart: [() -> Void] = []
+    ///
+    /// Every hook may throw: the first error ends `fit` at once (no later hook, step or epoch runs) and `fit` rethrows it.
+    public var onBatchStart: [() throws -> Void] = []
     /// Called after the backward pass and before the optimizer step (e.g. to put master weights back).
-    public var beforeStep: [() -> Void] = []
+    public var beforeStep: [() throws -> Void] = []
     /// Called after every optimizer step.
-    public var onBatchEnd: [(BatchEvent) -> Void] = []
+    public var onBatchEnd: [(BatchEvent) throws -> Void] = []
     /// Called after every epoch with its metrics.
-    public var onEpochEnd: [(EpochEvent) -> Void] = []
+    public var onEpochEnd: [(EpochEvent) throws -> Void] = []
     /// Set (by an epoch-end hook) to end `fit` after the current epoch — an early stop; the learning-rate schedule is
     /// still the one of the full run.
     public var stopRequested = false
@@ -120,8 +123,19 @@ public final class Trainer {
 
     /// Runs `configuration.epochs` epochs over `train`, evaluating on `test` after each when given.
     /// The train metrics of an epoch are the running means over its batches (computed in training mode).
-    public func fit(train: Dataset, test: Dataset? = nil) -> TrainingHistory {
+    ///
+    /// - Throws: `ShrinkError(.value)` for fewer than 0 epochs or a batch size below 1; `ShrinkError(.shape)` when a
+    ///   dataset's samples are not the graph's input shape or its labels are not all below the graph's output size
+    ///   (all checked before training starts); the first error of the loss, a hook or the backward pass, which
+    ///   stops training where it happened (the graph keeps the updates made so far).
+    public func fit(train: Dataset, test: Dataset? = nil) throws -> TrainingHistory {
         let c = configuration
+        guard c.epochs >= 0, c.batchSize >= 1 else {
+            throw ShrinkError(.value, "training needs at least 0 epochs and a batch size of at least 1; got \(c.epochs) "
+                + "epochs and batch size \(c.batchSize)")
+        }
+        try checkFits(train, "training")
+        if let test { try checkFits(test, "test") }
         let schedule = BatchSchedule(count: train.count, batchSize: c.batchSize, seed: c.seed)
         let batchesPerEpoch = schedule.batches(epoch: 0).count
         let totalSteps = batchesPerEpoch * c.epochs
@@ -135,16 +149,16 @@ public final class Trainer {
                 let (inputs, labels) = train.batch(indices)
                 optimizer.learningRate = c.schedule.rate(base: c.effectiveLearningRate, step: step, totalSteps: totalSteps,
                                                          stepsPerEpoch: batchesPerEpoch, warmupSteps: warmup)
-                for hook in onBatchStart { hook() }
+                for hook in onBatchStart { try hook() }
                 graph.zeroGradients()
                 for p in extraParameters { p.zeroGradient() }
                 var values = graph.forward(inputs, mode: .training, keeping: keeping)
                 let logits = values.removeValue(forKey: graph.outputName) ?? graph.forward(inputs, mode: .training)
                 if keeping.contains(graph.outputName) { values[graph.outputName] = logits }
-                let (loss, seeds) = self.loss(TrainingBatch(logits: logits, labels: labels, inputs: inputs,
+                let (loss, seeds) = try self.loss(TrainingBatch(logits: logits, labels: labels, inputs: inputs,
                                                             indices: indices, values: values))
-                graph.backward(seeds: seeds)
-                for hook in beforeStep { hook() }
+                try graph.backward(seeds: seeds)
+                for hook in beforeStep { try hook() }
                 optimizer.step(graph.trainableParameters + extraParameters)
                 let correct = topKCorrect(logits: logits, labels: labels)
                 lossTotal += loss * Double(labels.count)
@@ -153,7 +167,7 @@ public final class Trainer {
                 history.samplesSeen += labels.count
                 let event = BatchEvent(epoch: epoch, batch: b, batchesPerEpoch: batchesPerEpoch, loss: loss,
                                        learningRate: optimizer.learningRate, samplesSeen: history.samplesSeen)
-                for hook in onBatchEnd { hook(event) }
+                for hook in onBatchEnd { try hook(event) }
             }
             history.trainSeconds += Date().timeIntervalSince(epochStart)
             let n = Double(max(seen, 1))
@@ -162,9 +176,22 @@ public final class Trainer {
             let event = EpochEvent(epoch: epoch, train: trainMetrics, test: test.map { evaluate(graph, on: $0) },
                                    seconds: Date().timeIntervalSince(epochStart))
             history.epochs.append(event)
-            for hook in onEpochEnd { hook(event) }
+            for hook in onEpochEnd { try hook(event) }
             if stopRequested { break }
         }
         return history
+    }
+
+    /// Throws unless `dataset`'s samples have the graph's input shape and its labels index the graph's output, which
+    /// the accuracy counts read.
+    private func checkFits(_ dataset: Dataset, _ role: String) throws {
+        guard dataset.sampleShape == graph.inputShape else {
+            throw ShrinkError(.shape, "the \(role) samples have shape \(dataset.sampleShape); the graph takes \(graph.inputShape)")
+        }
+        let classes = graph.outputShape.reduce(1, *)
+        if let label = dataset.labels.max(), Int(label) >= classes {
+            throw ShrinkError(.shape, "the \(role) set has label \(label); the graph's output \(graph.outputShape) has "
+                + "\(classes) classes")
+        }
     }
 }

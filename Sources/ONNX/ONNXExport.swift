@@ -220,3 +220,8 @@ public func exportONNX(_ model: Model, to path: String) throws {
     let bytes = try onnxModel(model).serializedBytes() as [UInt8]
     try AtomicFile.write(bytes, to: path)
 }
+
+/// The bytes of an ONNX model as a file holds them.
+public func serializedONNX(_ proto: Onnx_ModelProto) throws -> [UInt8] {
+    try proto.serializedBytes()
+}

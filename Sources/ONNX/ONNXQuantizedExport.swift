@@ -32,8 +32,7 @@ public func onnxModel(_ quantized: QuantizedModel) throws -> Onnx_ModelProto {
         throw ShrinkError(.unsupported, "edge '\(narrow.key)' has \(narrow.value.bits)-bit activations; the QDQ export "
             + "needs 8-bit activations (weights may be narrower)")
     }
-    var readers = [String: [String]]()
-    for node in graph.nodes { for input in node.inputs { readers[input, default: []].append(node.name) } }
+    let fusedReLU = quantized.graph.quantizedEdges.fusedReLU
     var b = ONNXGraphBuilder()
     var renamed = [String: String]()
 
@@ -70,8 +69,7 @@ public func onnxModel(_ quantized: QuantizedModel) throws -> Onnx_ModelProto {
                                     inputs: ["\(name).weight_q", "\(name).weight_scale", "\(name).weight_zero_point"],
                                     outputs: ["\(name).weight"], attributes: perChannel ? [.int("axis", 0)] : []))
             weightValue = "\(name).weight"
-            let bias = (node.layer as? Conv2d)?.bias?.value ?? (node.layer as? Linear)?.bias?.value
-            if let bias {
+            if let bias = WeightedLayer(node)?.bias?.value {
                 // int32 at S_x·S_w per channel, zero point 0: what QLinearConv / QGemm take.
                 let inputScale = try parameters(node.inputs[0]).scales[0]
                 let scales = (0..<bias.count).map { inputScale * w.scales[perChannel ? $0 : 0] }
@@ -89,10 +87,9 @@ public func onnxModel(_ quantized: QuantizedModel) throws -> Onnx_ModelProto {
                 biasValue = .some(nil)
             }
         }
-        // A conv or linear whose only reader is a ReLU is fused with it, as in the integer engine: Conv → Relu → Q/DQ.
-        let fused = weights[node.name] != nil && readers[node.name]?.count == 1
-            && graph.node(named: readers[node.name]![0])?.layer is ClampedReLU && node.name != graph.outputName
-        if fused {
+        // A conv or linear the integer engine fuses with the ReLU after it (`QuantizedEdges`) has no Q/DQ of its own:
+        // Conv → Relu → Q/DQ.
+        if fusedReLU[node.name] != nil {
             try b.layer(node, inputs: inputs, output: node.name, weight: weightValue, bias: biasValue)
         } else {
             try b.layer(node, inputs: inputs, output: "\(node.name)_float", weight: weightValue, bias: biasValue)

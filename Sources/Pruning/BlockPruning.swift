@@ -105,7 +105,7 @@ func pruneBlocks(_ model: Model, train: Dataset, validation: Dataset?, settings:
     let chosen = order.prefix(count).map { blocks[$0] }
     let graph = try removing(chosen, from: model.graph)
     let pruned = validation.map { evaluate(graph, on: $0).top1 }
-    finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed)
+    try finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed)
     let step = PruningStep(round: 1, targetSparsity: settings.sparsity,
                            sparsity: Double(chosen.count) / Double(blocks.count), accuracyAfterPruning: pruned,
                            accuracyAfterFinetuning: settings.finetuneEpochs > 0

@@ -14,13 +14,10 @@ public enum PruningScope: String, CaseIterable, Codable, Sendable, NamedChoice {
 
 }
 
-/// The weights pruning may remove: every conv and linear weight, keyed by node name, in graph order.
+/// The weights pruning may remove: every conv and linear weight (`Graph.weightedLayers`), keyed by node name, in
+/// graph order.
 public func prunableWeights(_ graph: Graph) -> [(node: String, parameter: Parameter)] {
-    graph.nodes.compactMap { node in
-        if let conv = node.layer as? Conv2d { return (node.name, conv.weight) }
-        if let linear = node.layer as? Linear { return (node.name, linear.weight) }
-        return nil
-    }
+    graph.weightedLayers.map { ($0.node, $0.weight) }
 }
 
 /// Masks (1 keep, 0 prune) that remove the lowest-scored fraction `sparsity` of the weights, per layer or globally.
@@ -28,15 +25,37 @@ public func prunableWeights(_ graph: Graph) -> [(node: String, parameter: Parame
 /// Ties break by position (the earlier weight goes first), so the result is a pure function of the scores.
 /// Weights already pruned should carry a score of `-infinity` so that they count towards the target first.
 ///
-/// - Throws: `ShrinkError(.value)` when `sparsity ∉ [0, 1)`, a score is NaN, or the target would remove every
-///   weight of a layer (naming it).
-public func pruningMasks(scores: [(name: String, scores: Tensor)], sparsity: Double,
-                         scope: PruningScope) throws -> [String: Tensor] {
+/// Per-layer settings by name: a layer in `layerSparsity` loses that fraction of its own weights, whatever the scope;
+/// a layer in `excluded` gets no mask (it is not pruned); the others share `sparsity` as `scope` says — with global
+/// scope, one threshold over their weights only.
+///
+/// - Throws: `ShrinkError(.value)` when a sparsity is outside [0, 1) (naming the layer for its own), a score is NaN,
+///   or a target would remove every weight of a layer (naming it); `ShrinkError(.unknownName)` for a name in
+///   `layerSparsity` or `excluded` that no scores carry.
+public func pruningMasks(scores: [(name: String, scores: Tensor)], sparsity: Double, scope: PruningScope,
+                         layerSparsity: [String: Double] = [:], excluded: Set<String> = []) throws -> [String: Tensor] {
     guard sparsity >= 0, sparsity < 1, sparsity.isFinite else {
         throw ShrinkError(.value, "sparsity must be in [0, 1), got \(sparsity)")
     }
     for (name, tensor) in scores where tensor.scalars.contains(where: \.isNaN) {
         throw ShrinkError(.value, "the scores of '\(name)' hold a NaN")
+    }
+    let names = scores.map(\.name)
+    for name in layerSparsity.keys.sorted() + excluded.sorted() where !names.contains(name) {
+        throw ShrinkError(.unknownName, "no scores for a layer named '\(name)'; the layers are: "
+            + names.joined(separator: ", "))
+    }
+    for (name, target) in layerSparsity.sorted(by: { $0.key < $1.key }) where !(target >= 0 && target < 1) {
+        throw ShrinkError(.value, "the sparsity of '\(name)' must be in [0, 1), got \(target)")
+    }
+    if !layerSparsity.isEmpty || !excluded.isEmpty {
+        let shared = scores.filter { layerSparsity[$0.name] == nil && !excluded.contains($0.name) }
+        var masks = try pruningMasks(scores: shared, sparsity: sparsity, scope: scope)
+        for (name, tensor) in scores where !excluded.contains(name) {
+            guard let target = layerSparsity[name] else { continue }
+            masks[name] = try pruningMasks(scores: [(name, tensor)], sparsity: target, scope: .layer)[name]
+        }
+        return masks
     }
     var masks = [String: Tensor]()
     switch scope {

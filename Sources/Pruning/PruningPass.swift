@@ -46,6 +46,9 @@ public enum PruningSchedule: String, CaseIterable, Codable, Sendable, NamedChoic
 }
 
 /// The settings of one pruning run.
+///
+/// JSON: the fields below under their snake-case names; `layer_sparsity` and `excluded_layers` only when set, and
+/// `importance` (the custom importance's name) only when one is set. A custom importance cannot be decoded.
 public struct PruningSettings: Codable, Sendable {
     /// The fraction to remove, in [0, 1): of the prunable weights (unstructured), of each layer's channels (filter),
     /// or of the removable residual blocks (layer).
@@ -67,6 +70,17 @@ public struct PruningSettings: Codable, Sendable {
     /// fine-tuning (see `reconstructAfterFilterPruning`).
     public var reconstruct = false
     public var seed: UInt64 = 0
+    /// The sparsity of single layers by node name, overriding `sparsity` for them in unstructured pruning (each such
+    /// layer loses that fraction of its own weights, in either scope; with global scope the threshold is shared by
+    /// the other layers only) and filter pruning (that fraction of the layer's channels). A filter-pruning layer is a
+    /// set of producers whose channels are coupled (by a residual add, say); naming one of them sets it for all.
+    public var layerSparsity: [String: Double] = [:]
+    /// Conv/linear nodes left alone: not pruned (unstructured), or none of their output channels removed (filter;
+    /// with the producers coupled to them).
+    public var excludedLayers: [String] = []
+    /// A user-defined score replacing `score` for unstructured and filter pruning (see `PruningImportance`); encoded
+    /// by its name only.
+    public var importance: (any PruningImportance)?
 
     public init(sparsity: Double) {
         self.sparsity = sparsity
@@ -76,6 +90,53 @@ public struct PruningSettings: Codable, Sendable {
         case sparsity, structure, score, scope, schedule, rounds, seed
         case finetuneEpochs = "finetune_epochs", learningRate = "learning_rate", batchSize = "batch_size"
         case scoreBatches = "score_batches", reconstruct
+        case layerSparsity = "layer_sparsity", excludedLayers = "excluded_layers", importance
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        sparsity = try container.decode(Double.self, forKey: .sparsity)
+        structure = try container.decode(PruningStructure.self, forKey: .structure)
+        score = try container.decode(PruningScore.self, forKey: .score)
+        scope = try container.decode(PruningScope.self, forKey: .scope)
+        schedule = try container.decode(PruningSchedule.self, forKey: .schedule)
+        rounds = try container.decode(Int.self, forKey: .rounds)
+        finetuneEpochs = try container.decode(Int.self, forKey: .finetuneEpochs)
+        learningRate = try container.decode(Float.self, forKey: .learningRate)
+        batchSize = try container.decode(Int.self, forKey: .batchSize)
+        scoreBatches = try container.decode(Int.self, forKey: .scoreBatches)
+        reconstruct = try container.decode(Bool.self, forKey: .reconstruct)
+        seed = try container.decode(UInt64.self, forKey: .seed)
+        layerSparsity = try container.decodeIfPresent([String: Double].self, forKey: .layerSparsity) ?? [:]
+        excludedLayers = try container.decodeIfPresent([String].self, forKey: .excludedLayers) ?? []
+        if let name = try container.decodeIfPresent(String.self, forKey: .importance) {
+            throw DecodingError.dataCorruptedError(forKey: .importance, in: container, debugDescription: "the custom "
+                + "pruning importance '\(name)' cannot be read back from its name; set PruningSettings.importance")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sparsity, forKey: .sparsity)
+        try container.encode(structure, forKey: .structure)
+        try container.encode(score, forKey: .score)
+        try container.encode(scope, forKey: .scope)
+        try container.encode(schedule, forKey: .schedule)
+        try container.encode(rounds, forKey: .rounds)
+        try container.encode(finetuneEpochs, forKey: .finetuneEpochs)
+        try container.encode(learningRate, forKey: .learningRate)
+        try container.encode(batchSize, forKey: .batchSize)
+        try container.encode(scoreBatches, forKey: .scoreBatches)
+        try container.encode(reconstruct, forKey: .reconstruct)
+        try container.encode(seed, forKey: .seed)
+        if !layerSparsity.isEmpty { try container.encode(layerSparsity, forKey: .layerSparsity) }
+        if !excludedLayers.isEmpty { try container.encode(excludedLayers, forKey: .excludedLayers) }
+        try container.encodeIfPresent(importance?.name, forKey: .importance)
+    }
+
+    /// The final target of node `node`: 0 when excluded, its own when it has one, else `sparsity`.
+    public func targetSparsity(of node: String) -> Double {
+        excludedLayers.contains(node) ? 0 : layerSparsity[node] ?? sparsity
     }
 
     /// - Throws: `ShrinkError(.value)` for a sparsity outside [0, 1), rounds below 1, negative epochs, a gradual
@@ -98,6 +159,29 @@ public struct PruningSettings: Codable, Sendable {
         }
         guard batchSize >= 1, scoreBatches >= 1 else {
             throw ShrinkError(.value, "batch size and score batches must be at least 1")
+        }
+        for (node, target) in layerSparsity.sorted(by: { $0.key < $1.key }) {
+            guard target >= 0, target < 1, target.isFinite else {
+                throw ShrinkError(.value, "the sparsity of '\(node)' must be in [0, 1), got \(target)")
+            }
+            guard !excludedLayers.contains(node) else {
+                throw ShrinkError(.value, "'\(node)' is both excluded from pruning and given a sparsity of \(target); "
+                    + "choose one")
+            }
+        }
+        guard structure != .layer || (layerSparsity.isEmpty && excludedLayers.isEmpty && importance == nil) else {
+            throw ShrinkError(.value, "per-layer sparsity, excluded layers and a custom importance apply to "
+                + "unstructured and filter pruning; layer pruning removes whole residual blocks")
+        }
+    }
+
+    /// Checks the node names of `layerSparsity` and `excludedLayers` against the layers this run may prune.
+    ///
+    /// - Throws: `ShrinkError(.unknownName)` naming the first unknown node and listing the prunable ones.
+    func checkLayerNames(prunable: [String], kind: String) throws {
+        for node in layerSparsity.keys.sorted() + excludedLayers where !prunable.contains(node) {
+            throw ShrinkError(.unknownName, "'\(node)' is not a layer \(kind) can prune; the prunable layers are: "
+                + prunable.joined(separator: ", "))
         }
     }
 }
@@ -152,7 +236,7 @@ public func prune(_ model: Model, train: Dataset, validation: Dataset?, settings
 
 /// Fine-tunes `graph` for `epochs` epochs at `settings.learningRate` (cosine, no warm-up), masks respected.
 func finetune(_ graph: Graph, on train: Dataset, epochs: Int, settings: PruningSettings, seed: UInt64,
-              onBatchEnd: ((BatchEvent) -> Void)? = nil) {
+              onBatchEnd: ((BatchEvent) throws -> Void)? = nil) throws {
     guard epochs >= 1 else { return }
     var configuration = TrainingConfiguration()
     configuration.epochs = epochs
@@ -162,36 +246,46 @@ func finetune(_ graph: Graph, on train: Dataset, epochs: Int, settings: PruningS
     configuration.seed = seed
     let trainer = Trainer(graph: graph, configuration: configuration)
     if let onBatchEnd { trainer.onBatchEnd.append(onBatchEnd) }
-    _ = trainer.fit(train: train)
+    _ = try trainer.fit(train: train)
 }
 
 private func pruneUnstructured(_ model: Model, train: Dataset, validation: Dataset?, settings: PruningSettings,
                                log: (PruningStep) -> Void) throws -> PruningOutcome {
     let graph = model.graph
     let weights = prunableWeights(graph)
+    try settings.checkLayerNames(prunable: weights.map(\.node), kind: "unstructured pruning")
+    let excluded = Set(settings.excludedLayers)
     let data = ScoringData(dataset: train, batches: settings.scoreBatches, batchSize: settings.batchSize)
     func accuracy() -> Double? { validation.map { evaluate(graph, on: $0).top1 } }
     func currentSparsity() -> Double { sparsity(of: weights.map(\.parameter.value)) }
-    /// Scores, masks at `target`, and applies them (values zeroed, masks kept for fine-tuning). OBS instead prunes
-    /// each layer to its share (all at `target` per layer, or the shares a global magnitude threshold gives) and
-    /// updates the remaining weights.
-    func applyMasks(_ target: Double, seed: UInt64) throws {
-        if settings.score == .obs {
+    /// Scores, masks at the targets `progress` gives for the final ones (the global target and each layer's own),
+    /// and applies them (values zeroed, masks kept for fine-tuning); excluded layers are left as they are. OBS
+    /// instead prunes each layer to its share (its target per layer, or the shares a global magnitude threshold
+    /// gives) and updates the remaining weights.
+    func applyMasks(_ progress: (Double) -> Double, seed: UInt64) throws {
+        let target = progress(settings.sparsity)
+        let layerTargets = settings.layerSparsity.mapValues(progress)
+        if settings.score == .obs && settings.importance == nil {
             var targets = [String: Double]()
             if settings.scope == .layer {
-                for (node, _) in weights { targets[node] = target }
+                for (node, _) in weights where !excluded.contains(node) { targets[node] = layerTargets[node] ?? target }
             } else {
                 let masks = try pruningMasks(scores: try weightScores(graph, score: .magnitude, data: nil, seed: seed),
-                                             sparsity: target, scope: .global)
-                for (node, mask) in masks { targets[node] = 1 - Double(mask.scalars.reduce(0, +)) / Double(mask.count) }
+                                             sparsity: target, scope: .global, layerSparsity: layerTargets,
+                                             excluded: excluded)
+                for (node, mask) in masks {
+                    targets[node] = layerTargets[node] ?? 1 - Double(mask.scalars.reduce(0, +)) / Double(mask.count)
+                }
             }
             try secondOrderPruneLayers(graph, targets: targets, data: data)
             return
         }
-        let scores = try weightScores(graph, score: settings.score, data: data, seed: seed)
-        let masks = try pruningMasks(scores: scores, sparsity: target, scope: settings.scope)
+        let scores = try settings.importance.map { try weightScores(graph, importance: $0, data: data, seed: seed) }
+            ?? weightScores(graph, score: settings.score, data: data, seed: seed)
+        let masks = try pruningMasks(scores: scores, sparsity: target, scope: settings.scope,
+                                     layerSparsity: layerTargets, excluded: excluded)
         for (node, parameter) in weights {
-            let mask = masks[node]!
+            guard let mask = masks[node] else { continue }
             parameter.mask = mask
             parameter.value = Tensor(shape: mask.shape, scalars: zip(parameter.value.scalars, mask.scalars).map { $0 * $1 })
         }
@@ -201,11 +295,12 @@ private func pruneUnstructured(_ model: Model, train: Dataset, validation: Datas
     case .oneShot, .iterative:
         let rounds = settings.schedule == .oneShot ? 1 : settings.rounds
         for round in 1...rounds {
-            let target = PruningSchedule.iterativeSparsity(round: round, rounds: rounds, final: settings.sparsity)
-            try applyMasks(target, seed: settings.seed &+ UInt64(round))
+            let progress = { PruningSchedule.iterativeSparsity(round: round, rounds: rounds, final: $0) }
+            let target = progress(settings.sparsity)
+            try applyMasks(progress, seed: settings.seed &+ UInt64(round))
             let pruned = accuracy()
-            finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings,
-                     seed: settings.seed &+ UInt64(round))
+            try finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings,
+                         seed: settings.seed &+ UInt64(round))
             let step = PruningStep(round: round, targetSparsity: target, sparsity: currentSparsity(),
                                    accuracyAfterPruning: pruned,
                                    accuracyAfterFinetuning: settings.finetuneEpochs > 0 ? accuracy() : nil)
@@ -213,7 +308,7 @@ private func pruneUnstructured(_ model: Model, train: Dataset, validation: Datas
             log(step)
         }
     case .gradual:
-        guard settings.score != .obs else {
+        guard settings.score != .obs || settings.importance != nil else {
             throw ShrinkError(.value, "obs solves each layer's reconstruction once per round; use it one-shot or "
                 + "iterative, not gradual")
         }
@@ -224,19 +319,20 @@ private func pruneUnstructured(_ model: Model, train: Dataset, validation: Datas
         let pruningSteps = max(1, Int(0.75 * Double(totalSteps)))
         let interval = max(1, pruningSteps / settings.rounds)
         var step = 0, update = 0
-        var failure: Error?
-        try applyMasks(0, seed: settings.seed)
-        finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed) { _ in
+        try applyMasks({ _ in 0 }, seed: settings.seed)
+        try finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed) { _ in
             step += 1
-            guard failure == nil, step % interval == 0, step <= pruningSteps else { return }
+            guard step % interval == 0, step <= pruningSteps else { return }
             update += 1
-            let target = update >= settings.rounds ? settings.sparsity
-                : PruningSchedule.gradualSparsity(step: step, steps: pruningSteps, final: settings.sparsity)
-            do { try applyMasks(target, seed: settings.seed &+ UInt64(update)) } catch { failure = error }
+            let progress = { (final: Double) in
+                update >= settings.rounds ? final
+                    : PruningSchedule.gradualSparsity(step: step, steps: pruningSteps, final: final)
+            }
+            try applyMasks(progress, seed: settings.seed &+ UInt64(update))
         }
-        if let failure { throw failure }
-        if currentSparsity() + 1e-9 < settings.sparsity * 0.999 {
-            try applyMasks(settings.sparsity, seed: settings.seed &+ UInt64(settings.rounds + 1))
+        if update < settings.rounds {
+            // Training ended before the last mask update: prune to the final targets now.
+            try applyMasks({ $0 }, seed: settings.seed &+ UInt64(settings.rounds + 1))
         }
         let reached = PruningStep(round: update, targetSparsity: settings.sparsity, sparsity: currentSparsity(),
                                   accuracyAfterPruning: nil, accuracyAfterFinetuning: accuracy())
@@ -253,8 +349,16 @@ private func pruneUnstructured(_ model: Model, train: Dataset, validation: Datas
 extension PruningSettings {
     /// The settings as provenance strings.
     var provenance: [String: String] {
-        ["structure": structure.rawValue, "sparsity": "\(sparsity)", "score": score.rawValue, "scope": scope.rawValue,
-         "schedule": schedule.rawValue, "rounds": "\(rounds)", "finetune_epochs": "\(finetuneEpochs)",
-         "learning_rate": "\(learningRate)", "seed": "\(seed)", "reconstruct": "\(reconstruct)"]
+        var record = ["structure": structure.rawValue, "sparsity": "\(sparsity)", "score": score.rawValue,
+                      "scope": scope.rawValue, "schedule": schedule.rawValue, "rounds": "\(rounds)",
+                      "finetune_epochs": "\(finetuneEpochs)", "learning_rate": "\(learningRate)", "seed": "\(seed)",
+                      "reconstruct": "\(reconstruct)"]
+        if !layerSparsity.isEmpty {
+            record["layer_sparsity"] = layerSparsity.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }
+                .joined(separator: ",")
+        }
+        if !excludedLayers.isEmpty { record["excluded_layers"] = excludedLayers.joined(separator: ",") }
+        if let importance { record["importance"] = importance.name }
+        return record
     }
 }

@@ -14,10 +14,14 @@ import Tensors
 /// calibration batches of `data` its outputs (before bias) match the kept outputs of the same layer in `dense`.
 /// Returns the names of the layers re-fitted.
 ///
-/// - Throws: `ShrinkError` when the graphs do not correspond or a normal-equation matrix is singular.
+/// - Throws: `ShrinkError` when the graphs do not correspond, a normal-equation matrix is singular or `data` has a
+///   batch size below 1.
 @discardableResult
 public func reconstructAfterFilterPruning(dense: Graph, pruned: Graph, plan: FilterPruningPlan, data: ScoringData,
                                           ridge: Float = 1e-3) throws -> [String] {
+    guard data.batchSize >= 1 else {
+        throw ShrinkError(.value, "reconstruction needs a batch size of at least 1, got \(data.batchSize)")
+    }
     var refitted: [String] = []
     let batches = Array(BatchSchedule(count: data.dataset.count, batchSize: data.batchSize, seed: 0)
         .batches(epoch: 0).prefix(data.batches))
@@ -28,16 +32,18 @@ public func reconstructAfterFilterPruning(dense: Graph, pruned: Graph, plan: Fil
         let input = node.inputs[0]
         let keptRows = plan.groups.keptPositions(node.name, removing: plan.removed)
         let target: (weight: Tensor, isConv: Conv2d?)
+        let weight: Parameter
         if let conv = node.layer as? Conv2d, conv.groups == 1, let denseConv = denseNode.layer as? Conv2d,
            conv.inputChannels < denseConv.inputChannels {
             target = (select(denseConv.weight.value, rows: keptRows), conv)
+            weight = conv.weight
         } else if let linear = node.layer as? Linear, let denseLinear = denseNode.layer as? Linear,
                   linear.inputFeatures < denseLinear.inputFeatures {
             target = (select(denseLinear.weight.value, rows: keptRows), nil)
+            weight = linear.weight
         } else {
             continue
         }
-        let weight = (node.layer as? Conv2d)?.weight ?? (node.layer as! Linear).weight
         let outputs = weight.value.shape[0], depth = weight.value.count / outputs
         let denseDepth = target.weight.count / outputs
         var gram = [Float](repeating: 0, count: depth * depth)       // Σ X′ᵀ X′

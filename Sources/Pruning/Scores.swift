@@ -94,7 +94,7 @@ func averagedGradients(_ graph: Graph, data: ScoringData, parameters: [Parameter
         let (inputs, labels) = data.dataset.batch(indices)
         graph.zeroGradients()
         let logits = graph.forward(inputs, mode: .training)
-        graph.backward(seeds: [graph.outputName: crossEntropy(logits: logits, labels: labels).gradient])
+        try graph.backward(seeds: [graph.outputName: crossEntropy(logits: logits, labels: labels).gradient])
         for (i, p) in parameters.enumerated() {
             sums[i] = Tensor(shape: sums[i].shape, scalars: zip(sums[i].scalars, p.gradient.scalars).map { $0 + abs($1) })
         }

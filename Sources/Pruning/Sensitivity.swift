@@ -20,12 +20,12 @@ public struct LayerSensitivity: Codable, Sendable {
 }
 
 /// Accuracy of `model` on `data` with each prunable layer pruned alone to each of `sparsities` (layer scope, no
-/// fine-tuning). The model is left as it was.
+/// fine-tuning), ranked by `score` or, when given, by a user-defined `importance`. The model is left as it was.
 ///
 /// - Throws: `ShrinkError(.value)` for a sparsity outside [0, 1), no sparsities, empty data, a model without
 ///   prunable layers, or a score that ranks channels only (bn-scale).
 public func sensitivity(of model: Model, on data: Dataset, sparsities: [Double], score: PruningScore = .magnitude,
-                        scoring: ScoringData? = nil, seed: UInt64 = 0,
+                        scoring: ScoringData? = nil, seed: UInt64 = 0, importance: (any PruningImportance)? = nil,
                         progress: (String) -> Void = { _ in }) throws -> [LayerSensitivity] {
     guard !sparsities.isEmpty else { throw ShrinkError(.value, "sensitivity needs at least one sparsity") }
     for s in sparsities where !(s >= 0 && s < 1) {
@@ -35,7 +35,8 @@ public func sensitivity(of model: Model, on data: Dataset, sparsities: [Double],
     let graph = model.graph
     let weights = prunableWeights(graph)
     guard !weights.isEmpty else { throw ShrinkError(.value, "the model has no conv or linear layer to prune") }
-    let scores = try weightScores(graph, score: score, data: scoring, seed: seed)
+    let scores = try importance.map { try weightScores(graph, importance: $0, data: scoring, seed: seed) }
+        ?? weightScores(graph, score: score, data: scoring, seed: seed)
     var result: [LayerSensitivity] = []
     for ((node, parameter), (_, layerScores)) in zip(weights, scores) {
         let original = parameter.value

@@ -19,12 +19,13 @@ public struct FilterPruningPlan {
     }
 
     /// Chooses, for each layer (the set of producers a group spans, named by joining them with "+"), the
-    /// lowest-scored groups: `fraction` of them (rounded), or down to `counts[layer]` groups when given.
+    /// lowest-scored groups: `fraction` of them (rounded), or down to `counts[layer]` groups when given. Groups are
+    /// ranked by `score`, or by `importance` when given (its channel scores summed over each group's producers).
     ///
     /// - Throws: `ShrinkError(.value)` when `fraction ∉ [0, 1)`, nothing in the graph can be removed, or a layer would
-    ///   lose every channel (naming it).
+    ///   lose every channel (naming it); the importance's errors.
     public init(_ graph: Graph, removing fraction: Double, score: PruningScore, data: ScoringData?,
-                seed: UInt64, keeping counts: [String: Int] = [:]) throws {
+                seed: UInt64, keeping counts: [String: Int] = [:], importance: (any PruningImportance)? = nil) throws {
         guard fraction >= 0, fraction < 1, fraction.isFinite else {
             throw ShrinkError(.value, "sparsity must be in [0, 1), got \(fraction)")
         }
@@ -34,7 +35,9 @@ public struct FilterPruningPlan {
             throw ShrinkError(.value, "the model has no channel that filter pruning could remove (every conv and linear "
                 + "output feeds the network's output)")
         }
-        let scores = try groupScores(graph, groups: groups, candidates: candidates, score: score, data: data, seed: seed)
+        let scores = try importance.map {
+            try groupScores(graph, groups: groups, candidates: candidates, importance: $0, data: data, seed: seed)
+        } ?? groupScores(graph, groups: groups, candidates: candidates, score: score, data: data, seed: seed)
         var byLayer = [[String]: [Int]]()   // layer → indices into candidates
         var layerOrder: [[String]] = []
         for (i, group) in candidates.enumerated() {
@@ -195,6 +198,20 @@ func groupScores(_ graph: Graph, groups: ChannelGroups, candidates: [ChannelGrou
     }
 }
 
+/// The score of each candidate group by a user-defined importance: the sum over its producers of the channel's score.
+func groupScores(_ graph: Graph, groups: ChannelGroups, candidates: [ChannelGroups.Group],
+                 importance: any PruningImportance, data: ScoringData?, seed: UInt64) throws -> [Float] {
+    let producers = Set(candidates.flatMap { $0.members.map(\.node) })
+    var channelScores = [String: [Float]]()
+    for layer in try prunableLayers(graph, importance: importance, data: data, seed: seed)
+    where producers.contains(layer.node) {
+        channelScores[layer.node] = try checkedChannelScores(importance, layer)
+    }
+    return candidates.map { group in
+        group.members.reduce(Float(0)) { $0 + channelScores[$1.node]![$1.channel] }
+    }
+}
+
 /// Filter pruning as a pass: one-shot or iterative rounds of remove → fine-tune (gradual applies to weights only).
 func pruneFilters(_ model: Model, train: Dataset, validation: Dataset?, settings: PruningSettings,
                   log: (PruningStep) -> Void) throws -> PruningOutcome {
@@ -205,23 +222,40 @@ func pruneFilters(_ model: Model, train: Dataset, validation: Dataset?, settings
     let data = ScoringData(dataset: train, batches: settings.scoreBatches, batchSize: settings.batchSize)
     let original = try ChannelGroups(model.graph)
     var originalCounts = [String: Int]()
-    for group in original.removableGroups { originalCounts[group.layer.joined(separator: "+"), default: 0] += 1 }
+    var layerNodes = [String: [String]]()   // layer key → its producers
+    for group in original.removableGroups {
+        originalCounts[group.layer.joined(separator: "+"), default: 0] += 1
+        layerNodes[group.layer.joined(separator: "+")] = group.layer
+    }
+    let producers = Set(layerNodes.values.joined())
+    try settings.checkLayerNames(prunable: model.graph.nodes.map(\.name).filter(producers.contains),
+                                 kind: "filter pruning")
+    let finalTargets = try filterTargets(layers: layerNodes, settings: settings)
     var graph = model.graph
     var steps: [PruningStep] = []
     let rounds = settings.schedule == .oneShot ? 1 : settings.rounds
     for round in 1...rounds {
         let target = PruningSchedule.iterativeSparsity(round: round, rounds: rounds, final: settings.sparsity)
-        // Each layer keeps round(original × (1 − target)) of its groups, whatever earlier rounds left.
-        let keep = originalCounts.mapValues { Int((Double($0) * (1 - target)).rounded()) }
+        // Each layer keeps round(original × (1 − its target)) of its groups, whatever earlier rounds left.
+        var keep = [String: Int]()
+        for (layer, count) in originalCounts {
+            let layerTarget = PruningSchedule.iterativeSparsity(round: round, rounds: rounds, final: finalTargets[layer]!)
+            keep[layer] = Int((Double(count) * (1 - layerTarget)).rounded())
+            guard keep[layer]! >= 1 else {
+                throw ShrinkError(.value, "removing \(layerTarget) of the channels would empty '\(layer)' (\(count) "
+                    + "channels); the most it can lose is \(count - 1)")
+            }
+        }
         let plan = try FilterPruningPlan(graph, removing: target, score: settings.score, data: data,
-                                         seed: settings.seed &+ UInt64(round), keeping: keep)
+                                         seed: settings.seed &+ UInt64(round), keeping: keep,
+                                         importance: settings.importance)
         let before = graph
         graph = try plan.apply(to: graph)
         if settings.reconstruct {
             try reconstructAfterFilterPruning(dense: before, pruned: graph, plan: plan, data: data)
         }
         let pruned = validation.map { evaluate(graph, on: $0).top1 }
-        finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed &+ UInt64(round))
+        try finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed &+ UInt64(round))
         let remaining = try ChannelGroups(graph).removableGroups.count
         let step = PruningStep(round: round, targetSparsity: target,
                                sparsity: 1 - Double(remaining) / Double(max(original.removableGroups.count, 1)),
@@ -235,4 +269,24 @@ func pruneFilters(_ model: Model, train: Dataset, validation: Dataset?, settings
                        provenance: model.provenance + [ProvenanceStep(pass: "prune", settings: settings.provenance)])
     return PruningOutcome(model: result, steps: steps,
                           layerSparsity: prunableWeights(graph).map { ($0.node, sparsity(of: [$0.parameter.value])) })
+}
+
+/// The final fraction of channels each filter-pruning layer (its key → its producers) loses: 0 when one of its
+/// producers is excluded, the producers' own sparsity when one has it, else `settings.sparsity`.
+///
+/// - Throws: `ShrinkError(.value)` when coupled producers are given different settings (naming them).
+private func filterTargets(layers: [String: [String]], settings: PruningSettings) throws -> [String: Double] {
+    var targets = [String: Double]()
+    for (layer, nodes) in layers.sorted(by: { $0.key < $1.key }) {
+        let named = nodes.filter { settings.excludedLayers.contains($0) || settings.layerSparsity[$0] != nil }
+        let values = Set(named.map(settings.targetSparsity(of:)))
+        guard values.count <= 1 else {
+            throw ShrinkError(.value, "the output channels of " + named.map { "'\($0)'" }.joined(separator: " and ")
+                + " are coupled (they go together, across a residual add) and must be pruned alike; they were given "
+                + named.map { settings.excludedLayers.contains($0) ? "excluded" : "\(settings.layerSparsity[$0]!)" }
+                    .joined(separator: " and "))
+        }
+        targets[layer] = values.first ?? settings.sparsity
+    }
+    return targets
 }

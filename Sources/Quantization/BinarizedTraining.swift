@@ -43,16 +43,16 @@ public final class BinaryQATGraph {
     ///   not its last one, a layer to binarize is a grouped convolution, or a ReLU to remove feeds other nodes too.
     public init(_ model: Model) throws {
         let folded = try model.graph.foldingBatchNorm()
-        let weighted = folded.nodes.filter { $0.layer is Conv2d || $0.layer is Linear }
+        let weighted = folded.weightedLayers
         guard weighted.count >= 3 else {
             throw ShrinkError(.unsupported, "binarization keeps the first and last conv/linear layers at 8 bits and "
                 + "binarizes those between; this model has \(weighted.count) such layers, it needs at least 3")
         }
-        guard let first = weighted.first?.name, let last = weighted.last?.name, last == folded.outputName else {
+        guard let first = weighted.first?.node, let last = weighted.last?.node, last == folded.outputName else {
             throw ShrinkError(.unsupported, "binarization needs the graph output to be its last conv/linear layer; "
                 + "the output is '\(folded.outputName)'")
         }
-        let binary = weighted.dropFirst().dropLast().map(\.name)
+        let binary = weighted.dropFirst().dropLast().map(\.node)
         for name in binary {
             if let conv = folded.node(named: name)?.layer as? Conv2d, conv.groups != 1 {
                 throw ShrinkError(.unsupported, "node '\(name)' is a grouped convolution (groups \(conv.groups)); "
@@ -98,9 +98,8 @@ public final class BinaryQATGraph {
                 inputs = ["\(node.name)_sign"]
             }
             nodes.append(Node(name: node.name, layer: node.layer, inputs: inputs))
-            if normalizeAfter.contains(node.name) {
-                let channels = (node.layer as? Conv2d)?.outputChannels ?? (node.layer as! Linear).outputFeatures
-                let norm = BatchNorm(features: channels)
+            if normalizeAfter.contains(node.name), let layer = WeightedLayer(node) {
+                let norm = BatchNorm(features: layer.weight.value.shape[0])
                 norms.append(norm)
                 nodes.append(Node(name: "\(node.name)_bn", layer: norm, inputs: [node.name]))
                 renamed[node.name] = "\(node.name)_bn"
@@ -112,19 +111,23 @@ public final class BinaryQATGraph {
         activationNodes = fakeQuantizers
         batchNorms = norms
         removedActivations = folded.nodes.map(\.name).filter(removed.contains)
-        weights = weighted.map { node in
-            ((node.layer as? Conv2d)?.weight ?? (node.layer as! Linear).weight, binary.contains(node.name))
-        }
+        weights = weighted.map { ($0.weight, binary.contains($0.node)) }
         architecture = model.architecture
         normalization = model.normalization
         provenance = model.provenance
     }
 
-    /// Puts the binarized (α · sign) and 8-bit weights in place of the float masters, which are kept.
+    /// Puts the binarized (α · sign) and 8-bit weights in place of the float masters, which are kept. On an error (a
+    /// weight that is not finite) the masters are back in place.
     public func quantizeWeights() throws {
         masters = weights.map(\.parameter.value)
-        for (p, isBinary) in weights {
-            p.value = isBinary ? try binarized(p.value) : try scheme.quantize(p.value).dequantized()
+        do {
+            for (p, isBinary) in weights {
+                p.value = isBinary ? try binarized(p.value) : try scheme.quantize(p.value).dequantized()
+            }
+        } catch {
+            restoreWeights()
+            throw error
         }
     }
 
@@ -152,16 +155,10 @@ public final class BinaryQATGraph {
         // Each layer's weight as codes and per-channel scales: α · sign for binarized ones, int8 for the others.
         var integer = [String: IntegerWeightTensor]()
         var biases = [String: Tensor]()
-        for node in graph.nodes {
-            guard let parameter = (node.layer as? Conv2d)?.weight ?? (node.layer as? Linear)?.weight else { continue }
-            if binary.contains(node.name) {
-                integer[node.name] = try binaryWeight(of: parameter.value)
-            } else {
-                integer[node.name] = try scheme.quantize(parameter.value)
-            }
-            let out = parameter.value.shape[0]
-            biases[node.name] = ((node.layer as? Conv2d)?.bias ?? (node.layer as? Linear)?.bias)?.value
-                ?? Tensor(zeros: [out])
+        for layer in graph.weightedLayers {
+            let weight = layer.weight.value
+            integer[layer.node] = binary.contains(layer.node) ? try binaryWeight(of: weight) : try scheme.quantize(weight)
+            biases[layer.node] = layer.bias?.value ?? Tensor(zeros: [weight.shape[0]])
         }
         // Fold each inserted BatchNorm into its producer.
         var folded = Set<String>(), renamed = [String: String]()
@@ -195,13 +192,13 @@ public final class BinaryQATGraph {
                 layer = QuantizeDequantize(bits: p.bits, scale: p.scales[0], zeroPoint: Int(p.zeroPoints[0]))
             case let conv as Conv2d:
                 let weight = integer[node.name]!.dequantized(), bias = biases[node.name]!
-                layer = binary.contains(node.name)
+                layer = try binary.contains(node.name)
                     ? BinaryConv2d(weight: weight, bias: bias, stride: conv.stride, padding: conv.padding)
                     : Conv2d(weight: weight, bias: bias, stride: conv.stride, padding: conv.padding, groups: conv.groups)
             case is Linear:
                 let weight = integer[node.name]!.dequantized(), bias = biases[node.name]!
-                layer = binary.contains(node.name) ? BinaryLinear(weight: weight, bias: bias)
-                                                   : Linear(weight: weight, bias: bias)
+                layer = try binary.contains(node.name) ? BinaryLinear(weight: weight, bias: bias)
+                                                       : Linear(weight: weight, bias: bias)
             default:
                 layer = node.layer
             }
@@ -227,18 +224,14 @@ public func binarizedTraining(_ model: Model, train: Dataset, training: Training
     let trainer = Trainer(graph: binary.graph, configuration: training)
     let steps = (train.count + training.batchSize - 1) / training.batchSize * training.epochs
     var step = 0
-    var failure: Error?
-    trainer.onBatchStart.append {
-        do { try binary.quantizeWeights() } catch { failure = error }
-    }
+    trainer.onBatchStart.append { try binary.quantizeWeights() }
     trainer.beforeStep.append { binary.restoreWeights() }
     trainer.onBatchEnd.append { _ in
         step += 1
         if Double(step) >= share * Double(steps) { for node in binary.activationNodes.values { node.frozen = true } }
         if Double(step) >= batchNormShare * Double(steps) { for norm in binary.batchNorms { norm.frozen = true } }
     }
-    _ = trainer.fit(train: train)
-    if let failure { throw failure }
+    _ = try trainer.fit(train: train)
     for node in binary.activationNodes.values { node.frozen = true }
     return binary
 }

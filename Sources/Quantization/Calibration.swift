@@ -22,12 +22,22 @@ public struct CalibrationResult {
 ///   infinite activation) naming the node.
 public func calibrate(_ graph: Graph, on dataset: Dataset, samples: Int, kind: ObserverKind = .minmax,
                       batchSize: Int = 256) throws -> CalibrationResult {
+    try calibrate(graph, on: dataset, samples: samples, observer: .builtIn(kind), batchSize: batchSize)
+}
+
+/// `calibrate(_:on:samples:kind:batchSize:)` with the observers made by `observer`, built-in or user-defined: one
+/// fresh per-tensor observer (`observer.make(axis: nil)`) on every edge.
+///
+/// - Throws: as the built-in form; `ShrinkError(.value)` for a custom observer that is named like a built-in one or
+///   does not keep per-tensor statistics when asked to.
+public func calibrate(_ graph: Graph, on dataset: Dataset, samples: Int, observer: ObserverChoice,
+                      batchSize: Int = 256) throws -> CalibrationResult {
     guard samples >= 1, dataset.count >= 1 else {
         throw ShrinkError(.value, "calibration needs at least one sample; got \(min(samples, dataset.count))")
     }
     let count = min(samples, dataset.count)
-    var observers: [String: any Observer] = [Graph.inputName: kind.make()]
-    for node in graph.nodes { observers[node.name] = kind.make() }
+    var observers: [String: any Observer] = [Graph.inputName: try observer.makeChecked(axis: nil)]
+    for node in graph.nodes { observers[node.name] = try observer.makeChecked(axis: nil) }
     let names = Set(graph.nodes.map(\.name))
     var start = 0
     while start < count {

@@ -27,19 +27,25 @@ public struct MixedPrecisionOutcome {
 public func mixedPrecisionQuantization(_ model: Model, calibration: Dataset, calibrationSamples: Int,
                                        validation: Dataset, budget: Int, candidates: [Int] = [6, 4, 3, 2],
                                        observer: ObserverKind = .minmax) throws -> MixedPrecisionOutcome {
+    try mixedPrecisionQuantization(model, calibration: calibration, calibrationSamples: calibrationSamples,
+                                   validation: validation, budget: budget, candidates: candidates,
+                                   observer: .builtIn(observer))
+}
+
+/// `mixedPrecisionQuantization` with the activations calibrated by `observer`, built-in or user-defined.
+@_disfavoredOverload
+public func mixedPrecisionQuantization(_ model: Model, calibration: Dataset, calibrationSamples: Int,
+                                       validation: Dataset, budget: Int, candidates: [Int] = [6, 4, 3, 2],
+                                       observer: ObserverChoice) throws -> MixedPrecisionOutcome {
     let widths = Array(Set(candidates + [8])).sorted(by: >)
     for b in widths where !(2...8).contains(b) { throw ShrinkError(.value, "weight bits must be in 2…8, got \(b)") }
     let folded = try model.graph.foldingBatchNorm()
     let floatModel = Model(architecture: model.architecture, graph: folded, normalization: model.normalization,
                            provenance: model.provenance)
-    let calibrated = try calibrate(folded, on: calibration, samples: calibrationSamples, kind: observer)
+    let calibrated = try calibrate(folded, on: calibration, samples: calibrationSamples, observer: observer)
     var edges = [String: QuantizationParameters]()
     for (edge, o) in calibrated.observers { edges[edge] = try o.computeParameters(bits: 8, signed: false, symmetric: false) }
-    let layers = folded.nodes.compactMap { node -> (String, Tensor)? in
-        if let conv = node.layer as? Conv2d { return (node.name, conv.weight.value) }
-        if let linear = node.layer as? Linear { return (node.name, linear.weight.value) }
-        return nil
-    }
+    let layers = folded.weightedLayers.map { ($0.node, $0.weight.value) }
     // Every layer's weights at every width, quantized once.
     var quantized = [String: [Int: IntegerWeightTensor]]()
     for (name, weight) in layers {
@@ -49,7 +55,7 @@ public func mixedPrecisionQuantization(_ model: Model, calibration: Dataset, cal
     func build(_ bits: [String: Int]) throws -> QuantizedModel {
         let stored = Dictionary(uniqueKeysWithValues: layers.map { ($0.0, quantized[$0.0]![bits[$0.0]!]!) })
         let step = ProvenanceStep(pass: "quantize", settings: [
-            "mode": "mixed precision", "budget_bytes": "\(budget)", "observer": observer.rawValue,
+            "mode": "mixed precision", "budget_bytes": "\(budget)", "observer": observer.name,
             "weight_bits": layers.map { "\($0.0):\(bits[$0.0]!)" }.joined(separator: ","), "activation_bits": "8",
         ])
         let float = Model(architecture: floatModel.architecture, graph: folded, normalization: floatModel.normalization,

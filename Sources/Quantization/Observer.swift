@@ -1,7 +1,8 @@
 // Observer: the protocol every calibration statistic implements — record with `observe`, compute (S, Z) separately
 // with `computeParameters` — and `ObserverKind`, the names the CLI uses to make one.
 // Modelled on PyTorch's torch/ao/quantization/observer.py. Deliberately left out: the `auto` choice, which is a
-// search over observers done by the quantization pass, not an observer.
+// search over observers done by the quantization pass, not an observer. A user-defined observer implements the
+// protocol and reaches the passes through `ObserverChoice.custom` (ObserverChoice.swift).
 import Tensors
 
 /// Records statistics of the tensors flowing through one edge and turns them into quantization parameters.
@@ -12,7 +13,8 @@ import Tensors
 /// `axis == nil` one for the whole tensor. Observers are reference types: calibration hands the same instance every
 /// batch.
 public protocol Observer: AnyObject, CustomStringConvertible {
-    /// The name the CLI uses (`ObserverKind.rawValue`): `minmax`, `moving-average`, `percentile`, `mse`, `entropy`.
+    /// The name the CLI uses (`ObserverKind.rawValue`): `minmax`, `moving-average`, `percentile`, `mse`, `entropy`;
+    /// a user-defined observer's own name (the passes record the `ObserverChoice`'s name).
     var name: String { get }
     /// nil for per-tensor statistics, else the channel axis (0 for OIHW and [out, in] weights, 1 for NCHW
     /// activations).

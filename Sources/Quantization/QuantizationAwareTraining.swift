@@ -184,24 +184,8 @@ public final class QATGraph {
         weights = try WeightScheme(bits: ternary ? 2 : weightBits, granularity: .perChannel)
         weightQuantizer = ternary ? .ternary : .uniform(bits: weightBits)
         folded = try model.graph.foldingBatchNorm()
-        // The edges with their own parameters in QuantizedGraph: the input; a conv or linear (or the ReLU fused after
-        // it); add, concat and a ReLU that could not be fused. Pooling, flatten and dropout share their input's.
-        var readers = [String: Int]()
-        for node in folded.nodes { for input in node.inputs { readers[input, default: 0] += 1 } }
-        var quantized: [String] = [Graph.inputName]
-        for node in folded.nodes {
-            switch node.layer {
-            case is Conv2d, is Linear:
-                let fusedReLU = folded.nodes.first { $0.layer is ClampedReLU && $0.inputs == [node.name] }
-                if fusedReLU == nil || readers[node.name] != 1 || node.name == folded.outputName { quantized.append(node.name) }
-            case is ClampedReLU:
-                quantized.append(node.name)
-            case is Add, is Concat:
-                quantized.append(node.name)
-            default:
-                break
-            }
-        }
+        // The edges with their own parameters in QuantizedGraph (pooling, flatten and dropout share their input's).
+        let quantized = Set(QuantizedEdges(folded: folded).edges)
         var nodes: [Node] = []
         var renamed = [String: String]()
         var fakeQuantizers = [String: FakeQuantize]()
@@ -227,9 +211,7 @@ public final class QATGraph {
     private var masters: [Tensor] = []
     private var weightFactors: [[Float]] = []   // LSQ: ∂ŵ/∂s per weight element, NaN where the weight is clipped
 
-    private var weightParameters: [Parameter] {
-        folded.nodes.compactMap { ($0.layer as? Conv2d)?.weight ?? ($0.layer as? Linear)?.weight }
-    }
+    private var weightParameters: [Parameter] { folded.weightedLayers.map(\.weight) }
 
     /// Learned step sizes (LSQ, Esser et al. 2020): from now on each conv/linear weight has trainable per-channel
     /// scales (starting from the current quantizer's) and each activation node a trainable scale (starting from its
@@ -248,10 +230,8 @@ public final class QATGraph {
     /// `clamp(round(w/s), ±Qp)` at the learned `s` of each channel.
     public func integerWeights() throws -> [String: IntegerWeightTensor] {
         var result = [String: IntegerWeightTensor]()
-        let named = folded.nodes.compactMap { node in
-            ((node.layer as? Conv2d)?.weight ?? (node.layer as? Linear)?.weight).map { (node.name, $0) }
-        }
-        for (i, (name, p)) in named.enumerated() {
+        for (i, layer) in folded.weightedLayers.enumerated() {
+            let (name, p) = (layer.node, layer.weight)
             let master = masters.isEmpty ? p.value : masters[i]
             result[name] = learnedWeightScales.isEmpty ? try weightQuantizer.quantize(master)
                                                        : try learnedQuantization(master, scales: learnedWeightScales[i]).weight
@@ -277,18 +257,24 @@ public final class QATGraph {
     }
 
     /// Replaces every conv and linear weight by its fake-quantized value, keeping the float master weights.
+    /// On an error (a weight that is not finite) the master weights are back in place.
     public func quantizeWeights() throws {
         let parameters = weightParameters
         masters = parameters.map(\.value)
         weightFactors = []
-        for (i, p) in parameters.enumerated() {
-            if learnedWeightScales.isEmpty {
-                p.value = try weightQuantizer.quantize(p.value).dequantized()
-            } else {
-                let (weight, factors) = try learnedQuantization(p.value, scales: learnedWeightScales[i])
-                p.value = weight.dequantized()
-                weightFactors.append(factors)
+        do {
+            for (i, p) in parameters.enumerated() {
+                if learnedWeightScales.isEmpty {
+                    p.value = try weightQuantizer.quantize(p.value).dequantized()
+                } else {
+                    let (weight, factors) = try learnedQuantization(p.value, scales: learnedWeightScales[i])
+                    p.value = weight.dequantized()
+                    weightFactors.append(factors)
+                }
             }
+        } catch {
+            restoreWeights()
+            throw error
         }
     }
 
@@ -366,10 +352,7 @@ public func quantizationAwareTraining(_ model: Model, train: Dataset, weightBits
     let trainer = Trainer(graph: qat.graph, configuration: training)
     let steps = (train.count + training.batchSize - 1) / training.batchSize * training.epochs
     var step = 0
-    var failure: Error?
-    trainer.onBatchStart.append {
-        do { try qat.quantizeWeights() } catch { failure = error }
-    }
+    trainer.onBatchStart.append { try qat.quantizeWeights() }
     trainer.beforeStep.append {
         qat.accumulateScaleGradients()
         qat.restoreWeights()
@@ -378,12 +361,9 @@ public func quantizationAwareTraining(_ model: Model, train: Dataset, weightBits
         step += 1
         guard Double(step) >= share * Double(steps), !qat.activationNodes.values.allSatisfy(\.frozen) else { return }
         qat.freezeObservers()
-        if learnableScales {
-            do { trainer.extraParameters += try qat.makeScalesLearnable() } catch { failure = error }
-        }
+        if learnableScales { trainer.extraParameters += try qat.makeScalesLearnable() }
     }
-    _ = trainer.fit(train: train)
-    if let failure { throw failure }
+    _ = try trainer.fit(train: train)
     qat.freezeObservers()
     return qat
 }

@@ -48,15 +48,20 @@ public final class QuantizedGraph: @unchecked Sendable {
     public let floatComputedNodes: [String]
     /// The conv and linear nodes kept in float (their weights stay F32 in a file).
     public let floatLayers: [String]
+    /// Which edges have their own parameters and which ReLUs are fused into requantization (the rule the QDQ export
+    /// and quantization-aware training share).
+    public let quantizedEdges: QuantizedEdges
 
     /// Builds the integer graph from `graph` (folded first) and a calibration of the *folded* graph's edges, with
-    /// `activationBits`-bit unsigned activations, weights quantized by `weights`, and the conv/linear nodes in
-    /// `floatLayers` computed in float.
+    /// `activationBits`-bit unsigned activations, weights quantized by `weights` except the nodes whose integer
+    /// weights `stored` supplies (e.g. another bit width per layer), and the conv/linear nodes in `floatLayers`
+    /// computed in float.
     ///
     /// - Throws: `ShrinkError(.unsupported)` naming a node whose kind has no integer form (BatchNorm that could not
     ///   be folded, for one); errors from parameter computation.
     public convenience init(folded graph: Graph, calibration: CalibrationResult, activationBits: Int = 8,
-                            weights: WeightScheme? = nil, floatLayers: Set<String> = []) throws {
+                            weights: WeightScheme? = nil, floatLayers: Set<String> = [],
+                            stored: [String: IntegerWeightTensor] = [:]) throws {
         guard (2...8).contains(activationBits) else {
             throw ShrinkError(.value, "activation bits must be in 2…8 for the integer engine, got \(activationBits)")
         }
@@ -64,7 +69,8 @@ public final class QuantizedGraph: @unchecked Sendable {
         for (edge, observer) in calibration.observers {
             edges[edge] = try observer.computeParameters(bits: activationBits, signed: false, symmetric: false)
         }
-        try self.init(folded: graph, edges: edges, scheme: weights ?? WeightScheme(), floatLayers: floatLayers)
+        try self.init(folded: graph, edges: edges, stored: stored, scheme: weights ?? WeightScheme(),
+                      floatLayers: floatLayers)
     }
 
     /// Builds the integer graph from `graph` (BatchNorms folded) and unsigned per-tensor parameters for its edges
@@ -75,12 +81,9 @@ public final class QuantizedGraph: @unchecked Sendable {
                 stored: [String: IntegerWeightTensor] = [:], scheme: WeightScheme? = nil,
                 floatLayers: Set<String> = []) throws {
         let scheme = try scheme ?? WeightScheme()
-        for name in floatLayers {
-            guard let layer = graph.node(named: name)?.layer, layer is Conv2d || layer is Linear else {
-                throw ShrinkError(.unknownName, "'\(name)' is not a conv or linear node of the graph; the nodes that "
-                    + "can stay in float are: " + graph.nodes.filter { $0.layer is Conv2d || $0.layer is Linear }
-                        .map(\.name).joined(separator: ", "))
-            }
+        for name in floatLayers where graph.weightedLayer(named: name) == nil {
+            throw ShrinkError(.unknownName, "'\(name)' is not a conv or linear node of the graph; the nodes that "
+                + "can stay in float are: " + graph.weightedLayers.map(\.node).joined(separator: ", "))
         }
         func weight(_ node: String, _ value: Tensor) throws -> IntegerWeightTensor {
             if let saved = stored[node] { return saved }
@@ -96,8 +99,6 @@ public final class QuantizedGraph: @unchecked Sendable {
             }
             return p
         }
-        var readers = [String: Int]()
-        for node in graph.nodes { for input in node.inputs { readers[input, default: 0] += 1 } }
         var index = [String: Int]()
         var steps: [Step] = []
         var floatNodes: [String] = []
@@ -107,15 +108,11 @@ public final class QuantizedGraph: @unchecked Sendable {
         func featureMap(_ shape: [Int]) -> Layout {
             .channelsLast(channels: shape[0], height: shape[1], width: shape[2])
         }
-        // Producer name → the ReLU that follows it (its only reader): its clamp cap and the edge whose parameters the
-        // fused output takes.
+        // Producer name → the ReLU fused into it: its clamp cap and the edge whose parameters the fused output takes.
+        let quantizedEdges = QuantizedEdges(folded: graph, floatLayers: floatLayers)
         var fusedInto = [String: (cap: Float, relu: String)]()
-        for node in graph.nodes {
-            if let relu = node.layer as? ClampedReLU, let producer = node.inputs.first, producer != Graph.inputName,
-               readers[producer] == 1, !floatLayers.contains(producer), let layer = graph.node(named: producer)?.layer,
-               layer is Conv2d || layer is Linear {
-                fusedInto[producer] = (relu.cap, node.name)
-            }
+        for (producer, relu) in quantizedEdges.fusedReLU {
+            if let layer = graph.node(named: relu)?.layer as? ClampedReLU { fusedInto[producer] = (layer.cap, relu) }
         }
         for (position, node) in graph.nodes.enumerated() {
             let inputs = node.inputs.map { $0 == Graph.inputName ? -1 : index[$0]! }
@@ -181,6 +178,7 @@ public final class QuantizedGraph: @unchecked Sendable {
         self.inputShape = graph.inputShape
         self.floatComputedNodes = floatNodes
         self.floatLayers = graph.nodes.map(\.name).filter(floatLayers.contains)
+        self.quantizedEdges = quantizedEdges
         self.outputIndex = last
     }
 

@@ -52,7 +52,11 @@ public final class QuantizedModel {
 
     /// Reads a quantized model file.
     public static func load(from path: String) throws -> QuantizedModel {
-        let container = try SafeTensorsFile.decode(try readFile(path), file: path)
+        try load(SafeTensorsFile.decode(try readFile(path), file: path), file: path)
+    }
+
+    /// Rebuilds a quantized model from a parsed container; `path` names the source in errors.
+    public static func load(_ container: SafeTensorsFile, file path: String) throws -> QuantizedModel {
         guard let text = container.metadata[metadataKey] else {
             throw ShrinkError(.format, "\(path) is a float model; quantize it with `shrink quantize` first")
         }
@@ -66,11 +70,11 @@ public final class QuantizedModel {
             throw ShrinkError(.format, "\(path): metadata '\(metadataKey)' is not valid: \(error)")
         }
         var stored: [String: IntegerWeightTensor] = [:], floatLayers = Set<String>()
-        for node in float.graph.nodes where node.layer is Conv2d || node.layer is Linear {
-            if let weight = try IntegerWeightTensor.read("\(node.name).weight", in: container, file: path) {
-                stored[node.name] = weight
+        for layer in float.graph.weightedLayers {
+            if let weight = try IntegerWeightTensor.read("\(layer.node).weight", in: container, file: path) {
+                stored[layer.node] = weight
             } else {
-                floatLayers.insert(node.name)
+                floatLayers.insert(layer.node)
             }
         }
         do {

@@ -1,5 +1,5 @@
-// `shrink demo`: the demo recipe (recipes/demo.yaml, embedded so that an installed binary has it) on Fashion-MNIST,
-// or with --quick on a subset with fast settings, ending with the comparison table.
+// `shrink demo`: the demo recipe (`Demo.recipe`, the same text as recipes/demo.yaml) on Fashion-MNIST, or with
+// --quick on a subset with fast settings, ending with the comparison table.
 import ArgumentParser
 import Foundation
 import Shrink
@@ -16,27 +16,6 @@ struct Demo: ParsableCommand {
             the same command again resumes where it stopped.
             """)
 
-    /// recipes/demo.yaml (a test checks that the two are the same).
-    static let recipe = """
-        # The demo (`shrink demo`, Scripts/demo.sh): a dense fmnist-cnn, then every technique Shrink has, each from the
-        # dense model unless a step says otherwise — unstructured and structured pruning, int8 post-training quantization,
-        # quantization-aware training (W4A4) and a binarized network, distillation into fmnist-small (then int8), and a
-        # short architecture search under 1 M MACs. The report compares every model with the dense one.
-        #   shrink run recipes/demo.yaml --out out/demo          (about 10 minutes on 2 cores)
-        #   shrink demo --quick                                    (a subset and fast settings: about 2 minutes)
-        data: fashion-mnist
-        steps:
-          - train: {arch: fmnist-cnn, epochs: 3, name: dense}
-          - prune: {structure: unstructured, sparsity: 0.9, schedule: iterative, rounds: 3, finetune_epochs: 1, name: sparse-90}
-          - prune: {from: dense, structure: filter, sparsity: 0.5, finetune_epochs: 1, name: filter-50}
-          - quantize: {from: dense, observer: auto, name: int8}
-          - qat: {from: dense, weight_bits: 4, activation_bits: 4, epochs: 1, name: qat-w4a4}
-          - qat: {from: dense, binary: true, epochs: 1, name: binarized}
-          - distill: {from: dense, arch: fmnist-small, epochs: 3, name: student}
-          - quantize: {observer: auto, name: student-int8}
-          - search: {space: mobile-cnn, strategy: bayesian, estimator: low-fidelity, trials: 8, max_macs: 1000000, final_epochs: 3, seed: 3, name: searched}
-        """
-
     @Option(help: "Output directory.")
     var out: String = "out/demo"
 
@@ -47,35 +26,20 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         try reporting {
+            runtime.apply()
             do {
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             } catch {
                 throw ShrinkError(.io, "cannot create \(out): \(error.localizedDescription)")
             }
             let recipePath = "\(out)/demo.yaml"
-            try AtomicFile.write(Array((Demo.recipe + "\n").utf8), to: recipePath)
-            var arguments = ["run", recipePath, "--out", out]
-            if quick {
-                // The subset as an .npz beside the outputs, in the data's own byte form.
-                let subset = "\(out)/fashion-mnist-subset.npz"
-                if !FileManager.default.fileExists(atPath: subset) {
-                    let split = try DataSource.load("fashion-mnist")
-                    let train = split.train.prefix(6000), test = split.test.prefix(2000)
-                    func pixels(_ d: Dataset) -> NPYArray {
-                        NPYArray(uint8: d.inputs.scalars.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) },
-                                 shape: [d.count] + d.sampleShape.filter { $0 != 1 })
-                    }
-                    func labels(_ d: Dataset) -> NPYArray { NPYArray(int64: d.labels.map(Int64.init), shape: [d.count]) }
-                    try NPZ.write([("x_train", pixels(train)), ("y_train", labels(train)), ("x_test", pixels(test)),
-                                   ("y_test", labels(test))], to: subset, compressed: true)
-                }
-                arguments += ["--data", subset, "--fast"]
-            }
-            if let threads = runtime.threads { arguments += ["--threads", "\(threads)"] }
-            if runtime.json { arguments.append("--json") }
-            let status = try runShrink(arguments, captureOutput: false).status
-            guard status == 0 else {
-                throw ShrinkError(.value, "the demo stopped (status \(status)); run the same command again to resume")
+            try AtomicFile.write(Array((DemoRecipe.recipe + "\n").utf8), to: recipePath)
+            let recipe = try Recipe.parse(DemoRecipe.recipe, file: recipePath)
+            do {
+                try runRecipe(recipe, data: quick ? try DemoRecipe.quickData(in: out) : nil, fast: quick, out: out,
+                              title: "Report of \(recipePath)", json: runtime.json)
+            } catch let error as ShrinkError {
+                throw ShrinkError(error.kind, "\(error.message)\nthe demo stopped; run the same command again to resume")
             }
         }
     }

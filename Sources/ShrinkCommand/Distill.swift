@@ -1,6 +1,5 @@
-// `shrink distill`: trains a student against a teacher — response-based (soft targets), feature-based (FitNets hints
-// or attention transfer) or relation-based (RKD) — and, with --seeds K, the same student K times with and K times
-// without distillation, so the gain is read against the spread between seeds.
+// `shrink distill`: DistillPass — a student trained against a teacher (response-, feature-, attention- or
+// relation-based) and, with --seeds K, the same student K times with and K times without distillation.
 import ArgumentParser
 import Foundation
 import Shrink
@@ -24,20 +23,19 @@ struct Distill: ParsableCommand {
     @Option(help: "The teacher model file (.safetensors).")
     var teacher: String
 
-    @Option(help: "Student architecture to train from scratch: \(Architecture.names).")
-    var arch: String?
+    @Option(help: "Student architecture to train from scratch.")
+    var arch: Architecture?
 
     @Option(help: "Student model file to start from (instead of --arch).")
     var student: String?
 
-    @Option(help: "Data spec: fashion-mnist, a directory of IDX files, or an .npz file.")
-    var data: String
+    @OptionGroup var data: DataOptions
 
     @Option(help: "Output model file for the (first) distilled student; written atomically.")
     var out: String
 
-    @Option(help: "response, feature, attention or relation.")
-    var kind: String = "response"
+    @Option(help: "Kind of distillation.")
+    var kind: DistillationKind = .response
 
     @Option(help: "Softmax temperature of the response loss (> 0).")
     var temperature: Float = 4
@@ -71,183 +69,70 @@ struct Distill: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
+    /// The pass, with the student as a placeholder architecture when it is a file (opened in `run`).
+    func pass(student source: StudentSource? = nil) throws -> DistillPass {
+        var p = DistillPass(student: source ?? .architecture(arch ?? .fmnistCNN))
+        p.settings.kind = kind
+        p.settings.temperature = temperature
+        p.settings.alpha = alpha
+        p.settings.beta = beta
+        p.settings.pair = try featurePairs.map { try DistillPass.pair($0) }
+        if let temperatures {
+            let values = temperatures.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+                throw ShrinkError(.value, "--temperatures must be positive numbers separated by commas, got '\(temperatures)'")
+            }
+            p.temperatures = values.compactMap { $0 }
+        }
+        p.epochs = epochs
+        p.seeds = seeds
+        p.learningRate = lr
+        p.batchSize = batchSize
+        return p
+    }
+
     func validate() throws {
         guard (arch == nil) != (student == nil) else { throw ValidationError("give either --arch NAME or --student MODEL") }
-        guard epochs >= 1 && epochs <= 10_000 else { throw ValidationError("--epochs must be in 1…10000, got \(epochs)") }
-        guard seeds >= 1 && seeds <= 100 else { throw ValidationError("--seeds must be in 1…100, got \(seeds)") }
-        guard temperature > 0 && temperature.isFinite else {
-            throw ValidationError("--temperature must be positive, got \(temperature)")
-        }
-        guard alpha >= 0 && alpha <= 1 else { throw ValidationError("--alpha must be in [0, 1], got \(alpha)") }
-        if let beta, !(beta >= 0 && beta.isFinite) { throw ValidationError("--beta must be non-negative, got \(beta)") }
-        guard lr > 0 && lr.isFinite else { throw ValidationError("--lr must be positive, got \(lr)") }
-        guard batchSize >= 1 && batchSize <= 65_536 else {
-            throw ValidationError("--batch-size must be in 1…65536, got \(batchSize)")
-        }
-        _ = try DistillationKind(named: kind)
-        _ = try parsedPair()
-        if temperatures != nil {
-            guard kind == "response" else { throw ValidationError("--temperatures sweeps response distillation only") }
-            _ = try parsedTemperatures()
-        }
         if svg != nil && temperatures == nil { throw ValidationError("--svg draws a --temperatures sweep") }
-    }
-
-    func parsedTemperatures() throws -> [Float] {
-        let values = (temperatures ?? "").split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0 != nil && $0! > 0 && $0!.isFinite }) else {
-            throw ValidationError("--temperatures must be positive numbers separated by commas, got '\(temperatures ?? "")'")
+        do {
+            try validating(try pass())
+        } catch let error as ShrinkError {
+            throw ValidationError(error.message)
         }
-        return values.map { $0! }
-    }
-
-    func parsedPair() throws -> FeaturePair? {
-        guard let featurePairs else { return nil }
-        let parts = featurePairs.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-            throw ValidationError("--feature-pairs must be teacherNode:studentNode, got '\(featurePairs)'")
-        }
-        return FeaturePair(teacher: parts[0], student: parts[1])
-    }
-
-    struct Summary: Encodable {
-        var accuracies: [Double]
-        var mean: Double, std: Double
-    }
-
-    struct Output: Encodable {
-        var out: String, kind: String, temperature: Float, alpha: Float, beta: Float?, pair: FeaturePair?
-        var teacher_accuracy: Double
-        var student_parameters: Int, teacher_parameters: Int
-        var epochs: Int, seeds: Int
-        var with_distillation: Summary
-        var student_alone: Summary?
-        /// With --temperatures: one entry per temperature (with_distillation is then the first's).
-        var sweep: [SweepPoint]?
-    }
-
-    struct SweepPoint: Encodable {
-        var temperature: Float
-        var accuracies: [Double]
-        var mean: Double, std: Double
     }
 
     func run() throws {
         try reporting {
             runtime.apply()
             try checkWritable(out)
-            let teacherModel = try loadFloat(teacher)
-            let split = try DataSource.load(data)
-            let train = try teacherModel.prepare(split.train), test = try teacherModel.prepare(split.test)
-            var settings = DistillationSettings()
-            settings.kind = try DistillationKind(named: kind)
-            settings.temperature = temperature
-            settings.alpha = alpha
-            settings.beta = beta
-            settings.pair = try parsedPair()
-            try settings.validate()
-            let teacherAccuracy = evaluate(teacherModel.graph, on: test).top1
-            /// A fresh student for `seed`: the architecture initialised from it, or the model file as it is.
-            func makeStudent(seed: UInt64) throws -> Model {
-                if let arch {
-                    let graph = try Architecture(named: arch).makeGraph(inputShape: train.sampleShape,
-                                                                        classes: train.classCount, seed: seed)
-                    return Model(architecture: arch, graph: graph, normalization: teacherModel.normalization)
-                }
-                let model = try loadFloat(student!)
-                guard model.graph.outputShape == teacherModel.graph.outputShape else {
-                    throw ShrinkError(.value, "the teacher has \(teacherModel.graph.outputShape.first ?? 0) classes and "
-                        + "the student \(student!) \(model.graph.outputShape.first ?? 0); they must match")
-                }
-                guard model.normalization == teacherModel.normalization else {
-                    throw ShrinkError(.value, "\(student!) normalises inputs differently from \(teacher); distil a "
-                        + "student trained on the same data")
-                }
-                return model
-            }
-            var configuration = TrainingConfiguration()
-            configuration.epochs = epochs
-            configuration.learningRate = lr
-            configuration.batchSize = batchSize
             if let svg { try checkWritable(svg) }
-            let sweepTemperatures = temperatures == nil ? [temperature] : try parsedTemperatures()
-            var sweep: [SweepPoint] = [], alone: [Double] = []
-            var firstStudent: Model?
-            var parameters = 0
-            for t in sweepTemperatures {
-                settings.temperature = t
-                var distilled: [Double] = []
-                for seed in 0..<seeds {
-                    configuration.seed = UInt64(seed)
-                    let model = try makeStudent(seed: UInt64(seed))
-                    parameters = model.graph.cost().parameters
-                    _ = try Shrink.distill(student: model, teacher: teacherModel, train: train, settings: settings,
-                                           training: configuration)
-                    distilled.append(evaluate(model.graph, on: test).top1)
-                    if firstStudent == nil { firstStudent = model }
-                    let label = settings.kind == .response ? String(format: "T %g, ", t) : ""
-                    printError(String(format: "%@seed %d: distilled %.2f%%", label, seed, 100 * distilled.last!))
-                }
-                let summary = meanAndStandardDeviation(distilled)
-                sweep.append(SweepPoint(temperature: t, accuracies: distilled, mean: summary.mean, std: summary.std))
-            }
-            if seeds > 1 || temperatures != nil {
-                for seed in 0..<seeds {
-                    configuration.seed = UInt64(seed)
-                    let baseline = try makeStudent(seed: UInt64(seed))
-                    _ = Trainer(graph: baseline.graph, configuration: configuration).fit(train: train)
-                    alone.append(evaluate(baseline.graph, on: test).top1)
-                    printError(String(format: "seed %d: alone %.2f%%", seed, 100 * alone.last!))
-                }
-            }
-            try firstStudent!.save(to: out)
-            let distilled = sweep[0].accuracies
-            let d = meanAndStandardDeviation(distilled), a = meanAndStandardDeviation(alone)
-            if let svg {
-                var chart = LineChart(title: "Response distillation into \(firstStudent!.architecture): \(seeds) seeds",
-                                      xLabel: "temperature T", yLabel: "test accuracy (%)", series: [
-                    .init(name: "distilled, mean", points: sweep.map { (Double($0.temperature), 100 * $0.mean) }),
-                    .init(name: "distilled, mean − std", points: sweep.map { (Double($0.temperature), 100 * ($0.mean - $0.std)) }),
-                    .init(name: "alone, mean", points: sweep.map { (Double($0.temperature), 100 * a.mean) }),
-                    .init(name: "alone, mean + std", points: sweep.map { (Double($0.temperature), 100 * (a.mean + a.std)) }),
-                ])
-                chart.width = 760
-                try AtomicFile.write(Array(chart.svg.utf8), to: svg)
-            }
-            let pair = settings.kind == .response ? nil
-                : try settings.pair ?? defaultPair(teacher: teacherModel.graph, student: firstStudent!.graph,
-                                                   kind: settings.kind)
-            let output = Output(out: out, kind: kind, temperature: temperature, alpha: alpha,
-                                beta: settings.kind == .response ? nil : settings.effectiveBeta, pair: pair,
-                                teacher_accuracy: teacherAccuracy, student_parameters: parameters,
-                                teacher_parameters: teacherModel.graph.cost().parameters, epochs: epochs, seeds: seeds,
-                                with_distillation: Summary(accuracies: distilled, mean: d.mean, std: d.std),
-                                student_alone: alone.isEmpty ? nil : Summary(accuracies: alone, mean: a.mean, std: a.std),
-                                sweep: temperatures == nil ? nil : sweep)
+            let source: StudentSource = try student.map { .model(try ShrinkModel.load(from: $0)) } ?? .architecture(arch ?? .fmnistCNN)
+            let result = try pass(student: source).run(try ShrinkModel.load(from: teacher), data: try data.load(),
+                                                       progress: ProgressPrinter("distill").handler)
+            try result.model.save(to: out)
+            let d = try details(of: result.report, as: DistillPass.Details.self)
+            if let svg, let chart = d.sweepChart { try AtomicFile.write(Array(chart.svg.utf8), to: svg) }
             if runtime.json {
-                print(try jsonString(output))
-            } else if temperatures != nil {
+                try emit(result.report, out: out, json: true, line: "")
+            } else if let sweep = d.sweep, let alone = d.student_alone {
                 var table = TextTable(headers: ["T", "distilled mean", "std", "− alone"])
                 for point in sweep {
                     table.append([String(format: "%g", point.temperature), String(format: "%.2f%%", 100 * point.mean),
-                                  String(format: "%.2f", 100 * point.std), String(format: "%+.2f", 100 * (point.mean - a.mean))])
+                                  String(format: "%.2f", 100 * point.std),
+                                  String(format: "%+.2f", 100 * (point.mean - alone.mean))])
                 }
-                print(String(format: "student alone: %.2f%% ± %.2f over %d seeds (teacher %.2f%%)", 100 * a.mean,
-                             100 * a.std, seeds, 100 * teacherAccuracy))
+                print(String(format: "student alone: %.2f%% ± %.2f over %d seeds (teacher %.2f%%)", 100 * alone.mean,
+                             100 * alone.std, seeds, 100 * d.teacher_accuracy))
                 print(table)
-            } else if alone.isEmpty {
-                print(String(format: "distilled student: test accuracy %.2f%% (teacher %.2f%%); saved %@",
-                             100 * d.mean, 100 * teacherAccuracy, out))
-            } else {
+            } else if let alone = d.student_alone {
+                let w = d.with_distillation
                 print(String(format: "with distillation %.2f%% ± %.2f, alone %.2f%% ± %.2f over %d seeds (teacher %.2f%%); "
-                             + "difference %+.2f points; saved %@", 100 * d.mean, 100 * d.std, 100 * a.mean, 100 * a.std,
-                             seeds, 100 * teacherAccuracy, 100 * (d.mean - a.mean), out))
+                             + "difference %+.2f points; saved %@", 100 * w.mean, 100 * w.std, 100 * alone.mean,
+                             100 * alone.std, seeds, 100 * d.teacher_accuracy, 100 * (w.mean - alone.mean), out))
+            } else {
+                print(String(format: "distilled student: test accuracy %.2f%% (teacher %.2f%%); saved %@",
+                             100 * d.with_distillation.mean, 100 * d.teacher_accuracy, out))
             }
         }
-    }
-
-    /// A float model file (quantized ones are refused: the engine trains float models).
-    private func loadFloat(_ path: String) throws -> Model {
-        try loadFloatModel(path, advice: "distil with float models").model
     }
 }

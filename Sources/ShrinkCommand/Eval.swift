@@ -1,4 +1,4 @@
-// `shrink eval`: top-1, top-5 and loss of a model file on the test split of a data spec.
+// `shrink eval`: EvaluatePass — top-1, top-5 and loss of a model file on a split of a data spec.
 import ArgumentParser
 import Foundation
 import Shrink
@@ -10,55 +10,47 @@ struct Eval: ParsableCommand {
     @Argument(help: "The model file (.safetensors).")
     var model: String
 
-    @Option(help: "Data spec: fashion-mnist, a directory of IDX files, or an .npz file.")
-    var data: String
+    @OptionGroup var data: DataOptions
 
-    @Option(help: "Evaluate on the first N test samples only.")
+    @Option(help: "Evaluate on the first N samples only.")
     var limit: Int?
 
     @Option(help: "Samples per forward pass.")
     var batchSize: Int = 256
 
-    @Option(help: "Split to evaluate: test or train.")
-    var split: String = "test"
+    @Option(help: "Split to evaluate.")
+    var split: SplitKind = .test
 
     @Option(help: "Also write the logits of every evaluated sample, (N, classes) float32, to this .npy file.")
     var saveLogits: String?
 
     @OptionGroup var runtime: RuntimeOptions
 
-    func validate() throws {
-        guard batchSize >= 1 && batchSize <= 1 << 20 else {
-            throw ValidationError("--batch-size must be in 1…1048576, got \(batchSize)")
-        }
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
-        guard ["test", "train"].contains(split) else { throw ValidationError("--split must be test or train") }
+    var pass: EvaluatePass {
+        var p = EvaluatePass()
+        p.split = split
+        p.limit = limit
+        p.batchSize = batchSize
+        return p
     }
 
-    struct Output: Encodable {
-        var accuracy: Double, top5: Double, loss: Double, samples: Int
-    }
+    func validate() throws { try validating(pass) }
 
     func run() throws {
         try reporting {
             runtime.apply()
-            let loaded = try LoadedModel(path: model)
-            let source = try DataSource.load(data)
-            var dataset = split == "test" ? source.test : source.train
-            if let limit { dataset = dataset.prefix(limit) }
+            let loaded = try ShrinkModel.load(from: model)
             if let saveLogits { try checkWritable(saveLogits) }
-            let prepared = try loaded.float.prepare(dataset)
-            let logits = try loaded.predict(prepared.inputs, batchSize: batchSize)
-            let metrics = Shrink.metrics(logits: logits, labels: prepared.labels)
+            let (logits, metrics) = try pass.logits(of: loaded, data: try data.load())
             if let saveLogits {
                 try AtomicFile.write(NPY.encode(NPYArray(float32: logits.scalars, shape: logits.shape)), to: saveLogits)
             }
             if runtime.json {
-                print(try jsonString(Output(accuracy: metrics.top1, top5: metrics.top5, loss: metrics.loss,
-                                            samples: metrics.samples)))
+                print(try jsonString(EvaluatePass.Details(metrics)))
             } else {
                 print(String(format: "%@ on %@ (%@, %d samples): accuracy %.2f%%, top-5 %.2f%%, loss %.4f",
-                             model, data, split, metrics.samples, 100 * metrics.top1, 100 * metrics.top5, metrics.loss))
+                             model, data.data, split.rawValue, metrics.samples, 100 * metrics.top1, 100 * metrics.top5,
+                             metrics.loss))
             }
         }
     }

@@ -1,4 +1,5 @@
-// `shrink info`: parameters, MACs and bytes of an architecture or a model file, per layer and in total.
+// `shrink info`: parameters, MACs and bytes of an architecture or a model file, per layer and in total, with how a
+// file stores each layer (`ShrinkModel.layerStorage`).
 import ArgumentParser
 import Foundation
 import Shrink
@@ -16,8 +17,8 @@ struct Info: ParsableCommand {
     @Argument(help: "A model file (.safetensors).")
     var model: String?
 
-    @Option(help: "A built-in architecture instead of a file: \(Architecture.names).")
-    var arch: String?
+    @Option(help: "A built-in architecture instead of a file.")
+    var arch: Architecture?
 
     @Option(help: "Sample shape for --arch, comma-separated (C,H,W or D).")
     var inputShape: String = "1,28,28"
@@ -37,6 +38,8 @@ struct Info: ParsableCommand {
         var parameters: Int, macs: Int, bytes: Int
         /// The model file's size, for a file.
         var file_bytes: Int?
+        /// For a file: the engine that runs it and its nonzero parameters.
+        var engine: String?, nonzero_parameters: Int?
         var layers: [LayerOutput]
     }
 
@@ -51,85 +54,36 @@ struct Info: ParsableCommand {
         var weight_density: Double?
     }
 
-    /// How a model file stores each layer.
-    struct Storage {
-        var weightBits: [String: (bits: Int, perChannel: Bool)] = [:]
-        var activationBits: [String: Int] = [:]
-        var fileBytes: [String: Int] = [:]
-        var hasWeights: Set<String> = []
-        /// Nonzero fraction of the weights stored sparse (bitmask and values), by node.
-        var sparseDensity: [String: Double] = [:]
-
-        init(_ container: SafeTensorsFile, path: String) throws {
-            for (name, encoding) in IntegerWeightTensor.storedBits(in: container) where name.hasSuffix(".weight") {
-                weightBits[String(name.dropLast(".weight".count))] = encoding
-            }
-            for (name, tensor) in container.tensors {
-                guard let dot = name.firstIndex(of: ".") else { continue }
-                let node = String(name[..<dot])
-                fileBytes[node, default: 0] += tensor.bytes.count
-                if name.hasSuffix(".weight") { hasWeights.insert(node) }
-            }
-            for node in Set(fileBytes.keys) {
-                if let sparse = try SparseWeightTensor.read("\(node).weight", in: container, file: path) {
-                    sparseDensity[node] = sparse.density
-                    hasWeights.insert(node)
-                }
-            }
-            if QuantizedModel.isQuantized(container) {
-                for (edge, parameters) in try QuantizedModel.load(from: path).graph.edges {
-                    activationBits[edge] = parameters.bits
-                }
-            }
-        }
-
-        func weightBits(of node: String) -> Int? {
-            weightBits[node]?.bits ?? (hasWeights.contains(node) ? 32 : nil)
-        }
-
-        func describe(_ node: String) -> (weights: String, activations: String) {
-            let weights = weightBits[node].map {
-                "\($0.bits == 1 ? "binary" : "int\($0.bits)") \($0.perChannel ? "per-channel" : "per-tensor")"
-            }
-                ?? sparseDensity[node].map { String(format: "f32 sparse %.1f%%", 100 * $0) }
-                ?? (hasWeights.contains(node) ? "f32" : "")
-            return (weights, activationBits[node].map { "u\($0)" } ?? "f32")
-        }
-    }
-
     func run() throws {
         try reporting {
             let name: String, graph: Graph
-            var storage: Storage?, fileSize: Int?
+            var file: ShrinkModel?, storage: [String: LayerStorage]?
             if let arch {
                 let shape = try parseShape(inputShape, option: "--input-shape")
-                graph = try Architecture(named: arch).makeGraph(inputShape: shape, classes: classes)
-                name = arch
-            } else {
-                let bytes = try readFile(model!)
-                fileSize = bytes.count
-                let container = try SafeTensorsFile.decode(bytes, file: model!)
-                let loaded = try Model.load(container, file: model!)
-                graph = loaded.graph
+                graph = try arch.makeGraph(inputShape: shape, classes: classes)
+                name = arch.rawValue
+            } else if let model {
+                let loaded = try ShrinkModel.load(from: model)
+                graph = loaded.float.graph
                 name = loaded.architecture
-                storage = try Storage(container, path: model!)
+                storage = try loaded.layerStorage()
+                file = loaded
+            } else {
+                return
             }
             let cost = graph.cost()
             if json {
                 let layers = cost.layers.map { layer in
-                    LayerOutput(name: layer.name, kind: layer.kind, output_shape: layer.outputShape,
-                                parameters: layer.parameters, macs: layer.macs, bytes: layer.bytes,
-                                weight_bits: storage?.weightBits(of: layer.name),
-                                weight_granularity: storage?.weightBits[layer.name].map {
-                                    $0.perChannel ? "per-channel" : "per-tensor"
-                                },
-                                activation_bits: storage.map { $0.activationBits[layer.name] ?? 32 },
-                                file_bytes: storage.map { $0.fileBytes[layer.name] ?? 0 },
-                                weight_density: storage?.sparseDensity[layer.name])
+                    let s = storage?[layer.name]
+                    return LayerOutput(name: layer.name, kind: layer.kind, output_shape: layer.outputShape,
+                                       parameters: layer.parameters, macs: layer.macs, bytes: layer.bytes,
+                                       weight_bits: s?.weightBits, weight_granularity: s?.weightGranularity,
+                                       activation_bits: s?.activationBits, file_bytes: s?.fileBytes,
+                                       weight_density: s?.weightDensity)
                 }
-                let output = Output(arch: name, parameters: cost.parameters, macs: cost.macs, bytes: cost.bytes,
-                                    file_bytes: fileSize, layers: layers)
-                print(try jsonString(output))
+                print(try jsonString(Output(arch: name, parameters: cost.parameters, macs: cost.macs, bytes: cost.bytes,
+                                            file_bytes: file?.bytes.count, engine: file?.engine.rawValue,
+                                            nonzero_parameters: file?.cost.nonzeroParameters, layers: layers)))
                 return
             }
             let extra = storage == nil ? [] : ["weights", "activations", "file bytes"]
@@ -137,27 +91,22 @@ struct Info: ParsableCommand {
             for layer in cost.layers {
                 var row = [layer.name, layer.kind, layer.outputShape.map(String.init).joined(separator: "×"),
                            groupedThousands(layer.parameters), groupedThousands(layer.macs)]
-                if let storage {
-                    let (weights, activations) = storage.describe(layer.name)
-                    row += [weights, activations, groupedThousands(storage.fileBytes[layer.name] ?? 0)]
+                if let s = storage?[layer.name] {
+                    row += [s.weightDescription, s.activationDescription, groupedThousands(s.fileBytes)]
+                } else if storage != nil {
+                    row += ["", "f32", "0"]
                 }
                 table.append(row)
             }
             table.append(["total", "", "", groupedThousands(cost.parameters), groupedThousands(cost.macs)]
-                + (storage.map { ["", "", groupedThousands($0.fileBytes.values.reduce(0, +))] } ?? []))
+                + (storage.map { ["", "", groupedThousands($0.values.reduce(0) { $0 + $1.fileBytes })] } ?? []))
             print("\(name): input \(graph.inputShape.map(String.init).joined(separator: "×"))")
             print(table)
             print("bytes as float32: \(groupedThousands(cost.bytes)) (\(formattedBytes(cost.bytes)))")
-            if let fileSize { print("file: \(groupedThousands(fileSize)) bytes (\(formattedBytes(fileSize)))") }
+            if let file {
+                print("file: \(groupedThousands(file.bytes.count)) bytes (\(formattedBytes(file.bytes.count))), "
+                    + "\(file.engine.rawValue) engine")
+            }
         }
     }
-}
-
-/// Parses "1,28,28" into [1, 28, 28]; every extent must be a positive integer.
-func parseShape(_ text: String, option: String) throws -> [Int] {
-    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= Graph.maximumElementsPerSample }) else {
-        throw ShrinkError(.value, "\(option) must be positive integers separated by commas, got '\(text)'")
-    }
-    return parts.map { $0! }
 }

@@ -1,4 +1,4 @@
-// `shrink import` and `shrink export`: ONNX files in and out (see docs/onnx.md).
+// `shrink import` and `shrink export`: ImportPass and ExportPass — ONNX files in and out (see docs/onnx.md).
 import ArgumentParser
 import Foundation
 import Shrink
@@ -37,30 +37,17 @@ struct Import: ParsableCommand {
         if let mean, !mean.isFinite { throw ValidationError("--mean must be finite") }
     }
 
-    struct Output: Encodable {
-        var out: String, architecture: String, nodes: Int, parameters: Int, macs: Int, input_shape: [Int], classes: Int
-        var opset: String
-    }
-
     func run() throws {
         try reporting {
             runtime.apply()
             try checkWritable(out)
-            let normalization = mean.map { Normalization(mean: $0, std: std!) }
-            let imported = try importONNX(from: model, normalization: normalization)
-            try imported.save(to: out)
-            let cost = imported.graph.cost()
-            let output = Output(out: out, architecture: imported.architecture, nodes: imported.graph.nodes.count,
-                                parameters: cost.parameters, macs: cost.macs, input_shape: imported.graph.inputShape,
-                                classes: imported.classCount,
-                                opset: imported.provenance.last?.settings["opset"] ?? "")
-            if runtime.json {
-                print(try jsonString(output))
-            } else {
-                print("imported \(model) (opset \(output.opset)): \(output.nodes) nodes, "
-                      + "\(groupedThousands(cost.parameters)) parameters, \(groupedThousands(cost.macs)) MACs, "
-                      + "input \(imported.graph.inputShape), \(imported.classCount) classes; saved \(out)")
-            }
+            let normalization = mean.map { Normalization(mean: $0, std: std ?? 1) }
+            let result = try ImportPass(file: model, normalization: normalization).run(nil, data: nil)
+            try result.model.save(to: out)
+            let d = try details(of: result.report, as: ImportPass.Details.self)
+            try emit(result.report, out: out, json: runtime.json, line:
+                "imported \(model) (opset \(d.opset)): \(d.nodes) nodes, \(groupedThousands(d.parameters)) parameters, "
+                + "\(groupedThousands(d.macs)) MACs, input \(d.input_shape), \(d.classes) classes; saved \(out)")
         }
     }
 }
@@ -91,23 +78,10 @@ struct Export: ParsableCommand {
         try reporting {
             runtime.apply()
             try checkWritable(out)
-            let loaded = try LoadedModel(path: model)
-            if let quantized = loaded.quantized {
-                try exportONNX(quantized, to: out)
-            } else {
-                let container = try SafeTensorsFile.decode(try readFile(model), file: model)
-                guard IntegerWeightTensor.storedBits(in: container).isEmpty else {
-                    throw ShrinkError(.unsupported, "\(model) stores weight-only or binarized integer weights, which have no "
-                        + "ONNX form here; export the float model, or an integer-engine model from 'shrink quantize'")
-                }
-                try exportONNX(loaded.float, to: out)
-            }
-            let bytes = try readFile(out).count
-            if runtime.json {
-                print(try jsonString(["out": out, "bytes": "\(bytes)", "opset": "\(exportOpset)"]))
-            } else {
-                print("exported \(model) → \(out) (opset \(exportOpset), \(groupedThousands(bytes)) bytes)")
-            }
+            let result = try ExportPass(out: out).run(try ShrinkModel.load(from: model), data: nil)
+            let d = try details(of: result.report, as: ExportPass.Details.self)
+            try emit(result.report, out: out, json: runtime.json, line:
+                "exported \(model) → \(out) (opset \(d.opset), \(groupedThousands(Int(d.bytes) ?? 0)) bytes)")
         }
     }
 }

@@ -1,4 +1,5 @@
-// `shrink qat`: quantization-aware training of a float model, then conversion to the integer engine.
+// `shrink qat`: QATPass — quantization-aware training of a float model, then conversion to the integer engine (or
+// binarized training and conversion to the XNOR-popcount engine).
 import ArgumentParser
 import Foundation
 import Shrink
@@ -27,8 +28,7 @@ struct QAT: ParsableCommand {
     @Argument(help: "The float model file (.safetensors).")
     var model: String
 
-    @Option(help: "Data spec: fashion-mnist, a directory of IDX files, or an .npz file.")
-    var data: String
+    @OptionGroup var data: DataOptions
 
     @Option(help: "Output model file (.safetensors, integer engine); written atomically.")
     var out: String
@@ -62,127 +62,46 @@ struct QAT: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
-    func validate() throws {
-        guard (2...8).contains(weightBits) else { throw ValidationError("--weight-bits must be in 2…8, got \(weightBits)") }
-        guard (2...8).contains(activationBits) else {
-            throw ValidationError("--activation-bits must be in 2…8, got \(activationBits)")
-        }
-        guard epochs >= 1 && epochs <= 10_000 else { throw ValidationError("--epochs must be in 1…10000, got \(epochs)") }
-        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be positive, got \(lr)") }
-        if binary && (learnableScales || ternary) {
-            throw ValidationError("--binary trains its own scales (α = mean |W|); --learnable-scales and --ternary apply to uniform QAT")
-        }
-        if ternary && weightBits != 8 {
-            throw ValidationError("--ternary sets the weights to {−α, 0, +α} (2-bit codes); drop --weight-bits")
-        }
-        if binary && (weightBits != 8 || activationBits != 8) {
-            throw ValidationError("--binary sets the bits itself (1 inside, 8 for the first and last layers); drop --weight-bits and --activation-bits")
-        }
-        guard batchSize >= 1 && batchSize <= 65_536 else {
-            throw ValidationError("--batch-size must be in 1…65536, got \(batchSize)")
-        }
+    var pass: QATPass {
+        var p = QATPass()
+        p.weightBits = weightBits
+        p.activationBits = activationBits
+        p.learnableScales = learnableScales
+        p.ternary = ternary
+        p.binary = binary
+        p.epochs = epochs
+        p.learningRate = lr
+        p.batchSize = batchSize
+        p.seed = seed
+        return p
     }
 
-    struct Output: Encodable {
-        var out: String, weight_bits: Int, weights: String, activation_bits: Int, learnable_scales: Bool, epochs: Int
-        var float_test_accuracy: Double, fake_quantized_test_accuracy: Double, integer_test_accuracy: Double
-        var agreement: Double, test_samples: Int
-        var float_bytes: Int, quantized_bytes: Int
-    }
-
-    struct BinaryOutput: Encodable {
-        var out: String, epochs: Int, binary_layers: [String], eight_bit_layers: [String]
-        var float_test_accuracy: Double, trained_test_accuracy: Double, binarized_test_accuracy: Double
-        var agreement: Double, test_samples: Int
-        var float_bytes: Int, binarized_bytes: Int
-    }
+    func validate() throws { try validating(pass) }
 
     func run() throws {
         try reporting {
             runtime.apply()
             try checkWritable(out)
-            let (float, floatFile) = try loadFloatModel(model, advice: "train the float model it came from")
-            let split = try DataSource.load(data)
-            let train = try float.prepare(split.train), test = try float.prepare(split.test)
-            var training = TrainingConfiguration()
-            training.epochs = epochs
-            training.learningRate = lr ?? (binary ? 0.001 : 0.01)
-            training.batchSize = batchSize
-            training.warmupEpochs = 0
-            training.seed = seed
-            if binary {
-                training.optimizer = .adam
-                training.weightDecay = 0
+            let result = try pass.run(try ShrinkModel.load(from: model), data: try data.load(),
+                                      progress: ProgressPrinter("qat").handler)
+            try result.model.save(to: out)
+            if let b = result.report.details(as: QATPass.BinaryDetails.self) {
+                try emit(result.report, out: out, json: runtime.json, line: String(
+                    format: "binarized (%@; 8-bit %@): test accuracy %.2f%% (trained graph %.2f%%, float %.2f%%), "
+                        + "predictions agree on %.2f%%; %@ → %@ bytes; saved %@",
+                    b.binary_layers.joined(separator: ", "), b.eight_bit_layers.joined(separator: ", "),
+                    100 * b.binarized_test_accuracy, 100 * b.trained_test_accuracy, 100 * b.float_test_accuracy,
+                    100 * b.agreement, groupedThousands(b.float_bytes), groupedThousands(b.binarized_bytes), out))
+                return
             }
-            let floatAccuracy = evaluate(float.graph, on: test).top1
-            if binary { return try runBinary(float, floatFile: floatFile, train: train, test: test, training: training,
-                                             floatAccuracy: floatAccuracy) }
-            let qat = try quantizationAwareTraining(float, train: train, weightBits: weightBits,
-                                                    activationBits: activationBits, training: training,
-                                                    learnableScales: learnableScales, ternary: ternary)
-            let fake = try qat.predict(test.inputs)
-            let integerGraph = try qat.converted()
-            let folded = Model(architecture: float.architecture, graph: qat.folded, normalization: float.normalization,
-                               provenance: float.provenance + [ProvenanceStep(pass: "qat", settings: [
-                                   "weights": qat.weightQuantizer.name, "activation_bits": "\(activationBits)",
-                                   "learnable_scales": "\(learnableScales)",
-                                   "epochs": "\(epochs)", "lr": "\(training.effectiveLearningRate)", "seed": "\(seed)",
-                               ])])
-            let quantized = QuantizedModel(float: folded, graph: integerGraph)
-            let logits = try quantized.predict(test.inputs)
-            try quantized.save(to: out)
-            let output = Output(out: out, weight_bits: qat.weightQuantizer.bits, weights: qat.weightQuantizer.name,
-                                activation_bits: activationBits, learnable_scales: learnableScales, epochs: epochs,
-                                float_test_accuracy: floatAccuracy,
-                                fake_quantized_test_accuracy: Shrink.metrics(logits: fake, labels: test.labels).top1,
-                                integer_test_accuracy: Shrink.metrics(logits: logits, labels: test.labels).top1,
-                                agreement: agreement(fake, logits), test_samples: test.count,
-                                float_bytes: floatFile.count, quantized_bytes: try readFile(out).count)
-            if runtime.json {
-                print(try jsonString(output))
-            } else {
-                let label = (ternary ? "ternary-a\(activationBits)" : "w\(weightBits)a\(activationBits)")
-                    + (learnableScales ? " LSQ" : "")
-                print(String(format: "%@ QAT: integer test accuracy %.2f%% (fake-quantized %.2f%%, float %.2f%%), "
-                             + "predictions agree on %.2f%%; %@ → %@ bytes; saved %@", label,
-                             100 * output.integer_test_accuracy, 100 * output.fake_quantized_test_accuracy,
-                             100 * floatAccuracy, 100 * output.agreement, groupedThousands(output.float_bytes),
-                             groupedThousands(output.quantized_bytes), out))
-            }
+            let d = try details(of: result.report, as: QATPass.Details.self)
+            let label = (ternary ? "ternary-a\(activationBits)" : "w\(weightBits)a\(activationBits)")
+                + (learnableScales ? " LSQ" : "")
+            try emit(result.report, out: out, json: runtime.json, line: String(
+                format: "%@ QAT: integer test accuracy %.2f%% (fake-quantized %.2f%%, float %.2f%%), predictions agree "
+                    + "on %.2f%%; %@ → %@ bytes; saved %@", label, 100 * d.integer_test_accuracy,
+                100 * d.fake_quantized_test_accuracy, 100 * d.float_test_accuracy, 100 * d.agreement,
+                groupedThousands(d.float_bytes), groupedThousands(d.quantized_bytes), out))
         }
     }
-
-    private func runBinary(_ float: Model, floatFile: [UInt8], train: Dataset, test: Dataset,
-                           training: TrainingConfiguration, floatAccuracy: Double) throws {
-        let trained = try binarizedTraining(float, train: train, training: training)
-        let fake = try trained.predict(test.inputs)
-        let converted = try trained.converted(settings: [
-            "epochs": "\(epochs)", "lr": "\(training.effectiveLearningRate)", "optimizer": "adam", "seed": "\(seed)",
-            "binary_layers": trained.binaryLayers.joined(separator: ","),
-        ])
-        let logits = Shrink.predict(converted.model.graph, test.inputs, batchSize: 256)
-        try converted.save(to: out)
-        let output = BinaryOutput(out: out, epochs: epochs, binary_layers: trained.binaryLayers,
-                                  eight_bit_layers: trained.eightBitLayers, float_test_accuracy: floatAccuracy,
-                                  trained_test_accuracy: Shrink.metrics(logits: fake, labels: test.labels).top1,
-                                  binarized_test_accuracy: Shrink.metrics(logits: logits, labels: test.labels).top1,
-                                  agreement: agreement(fake, logits), test_samples: test.count,
-                                  float_bytes: floatFile.count, binarized_bytes: try readFile(out).count)
-        if runtime.json {
-            print(try jsonString(output))
-        } else {
-            print(String(format: "binarized (%@; 8-bit %@): test accuracy %.2f%% (trained graph %.2f%%, float %.2f%%), "
-                         + "predictions agree on %.2f%%; %@ → %@ bytes; saved %@",
-                         trained.binaryLayers.joined(separator: ", "), trained.eightBitLayers.joined(separator: ", "),
-                         100 * output.binarized_test_accuracy, 100 * output.trained_test_accuracy, 100 * floatAccuracy,
-                         100 * output.agreement, groupedThousands(output.float_bytes),
-                         groupedThousands(output.binarized_bytes), out))
-        }
-    }
-}
-
-/// The share of rows of two (N, classes) logit tensors whose arg-max class is the same.
-func agreement(_ a: Tensor, _ b: Tensor) -> Double {
-    let same = zip(a.argmaxRows(), b.argmaxRows()).filter { $0 == $1 }.count
-    return Double(same) / Double(max(a.shape[0], 1))
 }

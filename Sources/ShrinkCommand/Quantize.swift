@@ -1,5 +1,5 @@
-// `shrink quantize`: post-training quantization to the integer engine (uint8 activations, per-channel int8
-// weights), with calibration on the training split and an accuracy-driven choice of observer.
+// `shrink quantize`: QuantizePass — post-training quantization to the integer engine or of the weights only, with
+// calibration and validation on the training split, or mixed precision under a size budget.
 import ArgumentParser
 import Foundation
 import Shrink
@@ -23,11 +23,8 @@ struct Quantize: ParsableCommand {
     @Argument(help: "The float model file (.safetensors).")
     var model: String
 
-    @Option(help: "Data spec: fashion-mnist, a directory of IDX files, or an .npz file.")
-    var data: String
-
-    @Option(help: "Output model file (.safetensors); written atomically.")
-    var out: String
+    @OptionGroup var data: DataOptions
+    @OptionGroup var output: OutputOptions
 
     @Option(help: "Training samples used for calibration (at most half of a small training split).")
     var calibrationSamples: Int = 1000
@@ -35,11 +32,11 @@ struct Quantize: ParsableCommand {
     @Option(help: "Further training samples that judge each attempt.")
     var validationSamples: Int = 2000
 
-    @Option(help: "Observer: \(ObserverKind.allCases.map(\.rawValue).joined(separator: ", ")), or auto.")
-    var observer: String = "auto"
+    @Option(help: "Observer, or auto (the pass's list).")
+    var observer: ObserverOption = .auto
 
-    @Option(help: "Weight granularity: per-channel, per-tensor, or auto (per-channel, then per-tensor).")
-    var granularity: String = "auto"
+    @Option(help: "Weight granularity, or auto (per-channel, then per-tensor).")
+    var granularity: GranularityOption = .auto
 
     @Option(help: "Weight bits, 2…8 (symmetric, narrow range: 2 bits is ternary).")
     var weightBits: Int = 8
@@ -67,150 +64,45 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
-    func validate() throws {
-        guard calibrationSamples >= 1 && calibrationSamples <= 1_000_000 else {
-            throw ValidationError("--calibration-samples must be in 1…1000000, got \(calibrationSamples)")
-        }
-        guard validationSamples >= 1 && validationSamples <= 1_000_000 else {
-            throw ValidationError("--validation-samples must be in 1…1000000, got \(validationSamples)")
-        }
-        guard maxAccuracyDrop >= 0 && maxAccuracyDrop <= 100 else {
-            throw ValidationError("--max-accuracy-drop must be in 0…100 points, got \(maxAccuracyDrop)")
-        }
-        guard (2...8).contains(weightBits) else {
-            throw ValidationError("--weight-bits must be in 2…8, got \(weightBits)")
-        }
-        if let activationBits {
-            guard !weightOnly else { throw ValidationError("--activation-bits does not apply with --weight-only") }
-            guard (2...8).contains(activationBits) else {
-                throw ValidationError("--activation-bits must be in 2…8, got \(activationBits)")
-            }
-        }
-        guard maxFloatLayers >= 0 && maxFloatLayers <= 10_000 else {
-            throw ValidationError("--max-float-layers must be in 0…10000, got \(maxFloatLayers)")
-        }
-        if observer != "auto" { _ = try ObserverKind(named: observer) }
-        if mixedPrecision {
-            guard let sizeBudget, sizeBudget >= 1 else {
-                throw ValidationError("--mixed-precision needs --size-budget BYTES (a positive number of bytes)")
-            }
-            guard !weightOnly, activationBits == nil, weightBits == 8 else {
-                throw ValidationError("--mixed-precision chooses the weight bits itself (8-bit activations); drop "
-                    + "--weight-only, --weight-bits and --activation-bits")
-            }
-        } else if sizeBudget != nil {
-            throw ValidationError("--size-budget applies with --mixed-precision")
-        }
-        if granularity != "auto" { _ = try Granularity(named: granularity) }
+    var pass: QuantizePass {
+        var p = QuantizePass()
+        p.split = CalibrationSplit(calibrationSamples: calibrationSamples, validationSamples: validationSamples)
+        if case .kind(let kind) = observer { p.observers = [kind] }
+        if case .one(let g) = granularity { p.granularities = [g] }
+        p.weightBits = weightBits
+        p.activationBits = activationBits
+        p.weightOnly = weightOnly
+        p.maxAccuracyDrop = maxAccuracyDrop
+        p.maxFloatLayers = maxFloatLayers
+        p.keepFloat = keepFloat.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        p.mixedPrecision = mixedPrecision
+        p.sizeBudget = sizeBudget
+        return p
     }
 
-    struct Output: Encodable {
-        var out: String, mode: String, within_tolerance: Bool
-        var chosen: QuantizationSettings
-        var attempts: [QuantizationAttempt]
-        var float_validation_accuracy: Double, quantized_validation_accuracy: Double
-        var float_test_accuracy: Double, quantized_test_accuracy: Double, test_samples: Int
-        var float_bytes: Int, quantized_bytes: Int
-        var float_layers: [String]
-        var float_nodes: [String]
-    }
+    func validate() throws { try validating(pass) }
 
     func run() throws {
         try reporting {
             runtime.apply()
-            try checkWritable(out)
-            let (float, floatFile) = try loadFloatModel(model, advice: "quantize the float model it came from")
-            let split = try DataSource.load(data)
-            let train = try float.prepare(split.train), test = try float.prepare(split.test)
-            guard train.count >= 2 else {
-                throw ShrinkError(.value, "the training split of \(data) has \(train.count) samples; quantization needs "
-                    + "at least 2 (calibration, then validation)")
-            }
-            // A small training split is shared half and half between calibration and validation.
-            let calibrationCount = min(calibrationSamples, max(1, train.count / 2))
-            let validationCount = min(validationSamples, train.count - calibrationCount)
-            let validation = train.rows(calibrationCount..<(calibrationCount + validationCount))
-            if mixedPrecision {
-                try runMixedPrecision(float: float, floatBytes: floatFile.count, train: train, test: test,
-                                      calibrationCount: calibrationCount, validation: validation)
+            try output.check()
+            let input = try ShrinkModel.load(from: model)
+            let result = try pass.run(input, data: try data.load(), progress: ProgressPrinter("quantize").handler)
+            try result.model.save(to: output.out)
+            let report = result.report
+            if let mixed = report.details(as: QuantizePass.MixedDetails.self) {
+                let chosen = mixed.bits.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                try emit(report, out: output.out, json: runtime.json, line: String(
+                    format: "mixed precision (%@): test accuracy %.2f%% (float %.2f%%), %@ bytes within a budget of %@; saved %@",
+                    chosen, 100 * mixed.quantized_test_accuracy, 100 * mixed.float_test_accuracy,
+                    groupedThousands(mixed.bytes), groupedThousands(mixed.size_budget), output.out))
                 return
             }
-            let autoObservers: [ObserverKind] = weightOnly ? [.minmax, .mse, .percentile]
-                : [.minmax, .percentile, .entropy, .mse, .movingAverage]
-            let search = try QuantizationSearch(
-                observers: observer == "auto" ? autoObservers : [try ObserverKind(named: observer)],
-                granularities: granularity == "auto" ? [.perChannel, .perTensor] : [try Granularity(named: granularity)],
-                weightBits: weightBits, activationBits: weightOnly ? nil : (activationBits ?? 8),
-                maximumDrop: maxAccuracyDrop, maximumFloatLayers: maxFloatLayers,
-                keepFloat: keepFloat.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-            let outcome = try quantizeAfterTraining(float, calibration: train.prefix(calibrationCount),
-                                                    calibrationSamples: calibrationCount, validation: validation,
-                                                    search: search) { attempt in
-                printError(String(format: "attempt (%@) %@: validation accuracy %.2f%%", attempt.stage,
-                                  attempt.settings.summary, 100 * attempt.validationAccuracy))
-            }
-            let floatValidation = outcome.floatValidationAccuracy
-            if !outcome.withinTolerance {
-                printError(String(format: "warning: no attempt came within %.2f points of the float model's %.2f%%; "
-                    + "saving the most accurate (%.2f%%)", maxAccuracyDrop, 100 * floatValidation,
-                    100 * outcome.chosenAccuracy))
-            }
-            try outcome.product.save(to: out)
-            let floatTest = evaluate(float.graph, on: test)
-            let quantizedTest = Shrink.metrics(logits: try outcome.product.predict(test.inputs), labels: test.labels)
-            let floatBytes = floatFile.count, quantizedBytes = try readFile(out).count
-            let output = Output(out: out, mode: weightOnly ? "weight-only" : "integer",
-                                within_tolerance: outcome.withinTolerance, chosen: outcome.chosen,
-                                attempts: outcome.attempts, float_validation_accuracy: floatValidation,
-                                quantized_validation_accuracy: outcome.chosenAccuracy,
-                                float_test_accuracy: floatTest.top1, quantized_test_accuracy: quantizedTest.top1,
-                                test_samples: test.count, float_bytes: floatBytes, quantized_bytes: quantizedBytes,
-                                float_layers: outcome.chosen.floatLayers, float_nodes: outcome.product.floatNodes)
-            if runtime.json {
-                print(try jsonString(output))
-            } else {
-                print(String(format: "%@: test accuracy %.2f%% (float %.2f%%), %@ → %@ bytes (%.3f×); saved %@",
-                             outcome.chosen.summary, 100 * quantizedTest.top1, 100 * floatTest.top1,
-                             groupedThousands(floatBytes), groupedThousands(quantizedBytes),
-                             Double(quantizedBytes) / Double(floatBytes), out))
-            }
-        }
-    }
-
-    struct MixedOutput: Encodable {
-        var out: String, mode: String, size_budget: Int, bytes: Int, float_bytes: Int
-        var bits: [String: Int]
-        var sensitivity: [Sensitivity]
-        var float_validation_accuracy: Double, quantized_validation_accuracy: Double
-        var float_test_accuracy: Double, quantized_test_accuracy: Double, test_samples: Int
-
-        struct Sensitivity: Encodable { var node: String, bits: Int, validation_accuracy: Double }
-    }
-
-    /// `--mixed-precision`: per-layer weight bits under `--size-budget`.
-    private func runMixedPrecision(float: Model, floatBytes: Int, train: Dataset, test: Dataset, calibrationCount: Int,
-                                   validation: Dataset) throws {
-        let outcome = try mixedPrecisionQuantization(
-            float, calibration: train.prefix(calibrationCount), calibrationSamples: calibrationCount,
-            validation: validation, budget: sizeBudget!,
-            observer: observer == "auto" ? .minmax : try ObserverKind(named: observer))
-        try outcome.model.save(to: out)
-        let floatTest = evaluate(float.graph, on: test)
-        let quantizedTest = Shrink.metrics(logits: try outcome.model.predict(test.inputs), labels: test.labels)
-        let output = MixedOutput(
-            out: out, mode: "mixed-precision", size_budget: sizeBudget!, bytes: try readFile(out).count,
-            float_bytes: floatBytes, bits: Dictionary(uniqueKeysWithValues: outcome.bits.map { ($0.node, $0.bits) }),
-            sensitivity: outcome.sensitivity.map { .init(node: $0.node, bits: $0.bits, validation_accuracy: $0.accuracy) },
-            float_validation_accuracy: outcome.floatValidationAccuracy,
-            quantized_validation_accuracy: outcome.validationAccuracy, float_test_accuracy: floatTest.top1,
-            quantized_test_accuracy: quantizedTest.top1, test_samples: test.count)
-        if runtime.json {
-            print(try jsonString(output))
-        } else {
-            let chosen = outcome.bits.map { "\($0.node) \($0.bits)" }.joined(separator: ", ")
-            print(String(format: "mixed precision (%@): test accuracy %.2f%% (float %.2f%%), %@ bytes within a budget of "
-                         + "%@; saved %@", chosen, 100 * quantizedTest.top1, 100 * floatTest.top1,
-                         groupedThousands(output.bytes), groupedThousands(sizeBudget!), out))
+            let d = try details(of: report, as: QuantizePass.Details.self)
+            try emit(report, out: output.out, json: runtime.json, line: String(
+                format: "%@: test accuracy %.2f%% (float %.2f%%), %@ → %@ bytes (%.3f×); saved %@", d.chosen.summary,
+                100 * d.quantized_test_accuracy, 100 * d.float_test_accuracy, groupedThousands(d.float_bytes),
+                groupedThousands(d.quantized_bytes), Double(d.quantized_bytes) / Double(d.float_bytes), output.out))
         }
     }
 }

@@ -1,6 +1,9 @@
-// The `shrink` command: subcommands over the library's passes. Progress and logs go to stderr; `--json` prints
-// one JSON document on stdout; errors exit with status 1 and a message naming the file or field.
+// The `shrink` command: subcommands over the library's passes. Each maps its flags to a pass's settings, calls the
+// pass and prints its report; the compression policies (defaults, data splits, conversions, retraining,
+// measurement) live in the library. Progress and logs go to stderr; `--json` prints one JSON document on stdout;
+// errors exit with status 1 and a message naming the file or field.
 import ArgumentParser
+import Foundation
 import Shrink
 
 @main
@@ -35,6 +38,58 @@ struct ShrinkCommand: ParsableCommand {
     )
 }
 
+// Every named choice is an argument whose help lists its values.
+extension Architecture: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+extension ScheduleKind: ExpressibleByArgument {}
+extension SplitKind: ExpressibleByArgument {}
+extension Granularity: ExpressibleByArgument {}
+extension PruningStructure: ExpressibleByArgument {}
+extension PruningScore: ExpressibleByArgument {}
+extension PruningScope: ExpressibleByArgument {}
+extension PruningSchedule: ExpressibleByArgument {}
+extension DistillationKind: ExpressibleByArgument {}
+extension StrategyKind: ExpressibleByArgument {}
+extension EstimatorKind: ExpressibleByArgument {}
+
+/// An observer choice: a built-in observer, or `auto` (the pass's automatic list).
+enum ObserverOption: ExpressibleByArgument, CustomStringConvertible {
+    case auto
+    case kind(ObserverKind)
+
+    init?(argument: String) {
+        if argument == "auto" { self = .auto } else if let kind = ObserverKind(rawValue: argument) { self = .kind(kind) } else { return nil }
+    }
+
+    static var allValueStrings: [String] { ["auto"] + ObserverKind.allCases.map(\.rawValue) }
+    var description: String {
+        switch self {
+        case .auto: "auto"
+        case .kind(let kind): kind.rawValue
+        }
+    }
+    var defaultValueDescription: String { description }
+}
+
+/// A granularity choice: per-channel, per-tensor, or `auto` (per-channel, then per-tensor).
+enum GranularityOption: ExpressibleByArgument, CustomStringConvertible {
+    case auto
+    case one(Granularity)
+
+    init?(argument: String) {
+        if argument == "auto" { self = .auto } else if let g = Granularity(rawValue: argument) { self = .one(g) } else { return nil }
+    }
+
+    static var allValueStrings: [String] { ["auto"] + Granularity.allCases.map(\.rawValue) }
+    var description: String {
+        switch self {
+        case .auto: "auto"
+        case .one(let g): g.rawValue
+        }
+    }
+    var defaultValueDescription: String { description }
+}
+
 /// Options every subcommand that computes shares.
 struct RuntimeOptions: ParsableArguments {
     @Option(help: "Threads in total (OpenBLAS's pool). Default: all cores.")
@@ -55,6 +110,23 @@ struct RuntimeOptions: ParsableArguments {
     }
 }
 
+/// The data spec a pass reads.
+struct DataOptions: ParsableArguments {
+    @Option(help: "Data spec: fashion-mnist, a directory of IDX files, or an .npz file.")
+    var data: String
+
+    func load() throws -> DataSplit { try loadData(data) }
+}
+
+/// The model file a pass writes.
+struct OutputOptions: ParsableArguments {
+    @Option(help: "Output model file (.safetensors); written atomically.")
+    var out: String
+
+    /// Fails early, before any work, when the output's directory does not exist or is not writable.
+    func check() throws { try checkWritable(out) }
+}
+
 /// Turns a library error into the message ArgumentParser prints before exiting with status 1.
 struct CommandError: Error, CustomStringConvertible {
     let description: String
@@ -67,4 +139,96 @@ func reporting<T>(_ body: () throws -> T) throws -> T {
     } catch let error as ShrinkError {
         throw CommandError(description: error.message)
     }
+}
+
+/// Checks a pass's settings in the command's `validate()` (the pass is the one place they are validated), so a bad
+/// value is a usage error before anything runs; the message names the command-line options (`--weight-bits`) where the
+/// pass names its settings by their recipe keys (`weight_bits`).
+func validating<P: RecipePass>(_ pass: P) throws {
+    try validating(pass, keys: P.optionKeys)
+}
+
+func validating(_ pass: some Pass, keys: [String]) throws {
+    do {
+        try pass.validate()
+    } catch let error as ShrinkError {
+        throw ValidationError(optionNames(in: error.message, keys: keys))
+    }
+}
+
+/// `message` with each recipe key among `keys` written as its command-line option (`weight_bits` → `--weight-bits`).
+func optionNames(in message: String, keys: [String]) -> String {
+    var result = message
+    for key in keys.sorted(by: { $0.count > $1.count }) {
+        let pattern = "(?<![A-Za-z0-9_-])" + NSRegularExpression.escapedPattern(for: key) + "(?![A-Za-z0-9_])"
+        guard let regex = try? NSRegularExpression(pattern: pattern) else { continue }
+        let option = "--" + key.replacingOccurrences(of: "_", with: "-")
+        result = regex.stringByReplacingMatches(in: result, range: NSRange(result.startIndex..., in: result),
+                                                withTemplate: NSRegularExpression.escapedTemplate(for: option))
+    }
+    return result
+}
+
+/// The progress of a pass on stderr: a progress bar for counted steps (only when stderr is a terminal), a line for
+/// each milestone.
+final class ProgressPrinter: @unchecked Sendable {
+    private var bar: ProgressBar?
+    let title: String
+    let quiet: Bool
+
+    init(_ title: String, quiet: Bool = false) {
+        self.title = title
+        self.quiet = quiet
+    }
+
+    func callAsFunction(_ event: PassProgress) {
+        guard !quiet else { return }
+        if let completed = event.completed, let total = event.total {
+            if bar == nil { bar = ProgressBar(title: title, total: total) }
+            bar?.update(completed, status: event.message)
+        } else if let bar {
+            bar.finish(event.message)
+        } else {
+            printError(event.message)
+        }
+    }
+
+    var handler: ProgressHandler { { [self] event in self(event) } }
+}
+
+/// Prints `report` as JSON (with `out` set), or `line` for people.
+func emit(_ report: PassReport, out: String?, json: Bool, line: @autoclosure () -> String) throws {
+    var report = report
+    report.out = out ?? report.out
+    if json { print(try jsonString(report)) } else { print(line()) }
+}
+
+/// Fails early, before any work, when `path`'s directory does not exist or is not writable.
+func checkWritable(_ path: String) throws {
+    let directory = (path as NSString).deletingLastPathComponent
+    let dir = directory.isEmpty ? "." : directory
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw ShrinkError(.io, "cannot write \(path): directory \(dir) does not exist")
+    }
+    guard FileManager.default.isWritableFile(atPath: dir) else {
+        throw ShrinkError(.io, "cannot write \(path): directory \(dir) is not writable")
+    }
+}
+
+/// Parses "1,28,28" into [1, 28, 28]; every extent must be a positive integer.
+func parseShape(_ text: String, option: String) throws -> [Int] {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= Graph.maximumElementsPerSample }) else {
+        throw ShrinkError(.value, "\(option) must be positive integers separated by commas, got '\(text)'")
+    }
+    return parts.map { $0! }
+}
+
+/// A report's details as the pass's own type.
+func details<T>(of report: PassReport, as type: T.Type) throws -> T {
+    guard let details = report.details(as: type) else {
+        throw CommandError(description: "\(report.pass) reported \(Swift.type(of: report.details)), not \(type)")
+    }
+    return details
 }

@@ -32,7 +32,7 @@ import Testing
         let y = graph.forward(x, mode: .training)
         #expect(y.shape == [2, 10])
         graph.zeroGradients()
-        graph.backward(seeds: [graph.outputName: crossEntropy(logits: y, labels: [1, 7]).gradient])
+        try graph.backward(seeds: [graph.outputName: crossEntropy(logits: y, labels: [1, 7]).gradient])
         #expect(graph.trainableParameters.allSatisfy { $0.gradient.firstNonFiniteIndex() == nil })
         #expect(graph.trainableParameters.contains { $0.gradient.maxAbsolute() > 0 })
         #expect(graph.forward(x, mode: .inference).shape == [2, 10])
@@ -73,6 +73,36 @@ import Testing
         let nodes = [Node(name: "b", layer: ReLU(), inputs: ["a"]), Node(name: "a", layer: ReLU(), inputs: ["input"])]
         let graph = try Graph(inputShape: [3], nodes: nodes, output: "b")
         #expect(graph.nodes.map(\.name) == ["a", "b"])
+    }
+
+    @Test func weightedLayersAreTheConvAndLinearNodesInOrder() throws {
+        let resnet = try Architecture.resnet8.makeGraph(inputShape: [1, 28, 28], classes: 10)
+        let layers = resnet.weightedLayers
+        #expect(layers.map(\.node) == resnet.nodes.filter { $0.layer is Conv2d || $0.layer is Linear }.map(\.name))
+        #expect(layers.first?.node == "conv1" && layers.first?.bias == nil && layers.last?.node == "fc")
+        #expect(layers.last?.bias != nil && layers.last?.weight.value.shape == [10, 64])
+        #expect(resnet.weightedLayer(named: "fc")?.weight === layers.last?.weight)
+        #expect(resnet.weightedLayer(named: "bn1") == nil && resnet.weightedLayer(named: "nope") == nil)
+        // Binarized layers hold fixed codes: they are not weighted layers.
+        let binary = try Graph(inputShape: [3], nodes: [
+            Node(name: "b", layer: try BinaryLinear(weight: Tensor(shape: [2, 3], repeating: 1), bias: nil), inputs: ["input"]),
+        ])
+        #expect(binary.weightedLayers.isEmpty)
+    }
+
+    @Test func unknownNamesThrowInsteadOfTrapping() throws {
+        var builder = GraphBuilder(inputShape: [3])
+        try builder.add("relu", ReLU())
+        #expect(try builder.shape(of: "relu") == [3] && builder.currentShape == [3])
+        #expect(throws: ShrinkError(.unknownName, "the graph being built has no node named 'fc' (so far: input, relu)")) {
+            try builder.shape(of: "fc")
+        }
+        let graph = try builder.build()
+        _ = graph.forward(Tensor(shape: [2, 3], repeating: 1), mode: .training)
+        #expect(throws: ShrinkError(.unknownName, "backward: a gradient is seeded at 'fc', which is no node of the graph")) {
+            try graph.backward(seeds: ["fc": Tensor(shape: [2, 3], repeating: 1)])
+        }
+        #expect(throws: ShrinkError.self) { try graph.backward(seeds: ["relu": Tensor(shape: [2, 4], repeating: 1)]) }
     }
 }
 

@@ -20,14 +20,14 @@ import Testing
         let x = random([2, c, size, size], &g)
         // ±1 weights (α = 1): every output is an exact integer, so the two paths must agree bit for bit.
         let unit = signs(random([o, c, k, k], &g))
-        let binary = BinaryConv2d(weight: unit, bias: nil, stride: stride, padding: pad)
+        let binary = try BinaryConv2d(weight: unit, bias: nil, stride: stride, padding: pad)
         let reference = Conv2d(weight: unit, bias: nil, stride: stride, padding: pad)
         let expected = reference.forward([signs(x)], mode: .inference)
         #expect(binary.forward([x], mode: .inference).scalars == expected.scalars)
         #expect(binary.alphas.allSatisfy { $0 == 1 })
         // General weights: α · sign(W) per channel, plus a bias; float rounding is the only difference.
         let weight = random([o, c, k, k], &g), bias = random([o], &g)
-        let scaled = BinaryConv2d(weight: weight, bias: bias, stride: stride, padding: pad)
+        let scaled = try BinaryConv2d(weight: weight, bias: bias, stride: stride, padding: pad)
         let floatReference = Conv2d(weight: try binarized(weight), bias: bias, stride: stride, padding: pad)
         let want = floatReference.forward([signs(x)], mode: .inference).scalars
         let got = scaled.forward([x], mode: .inference).scalars
@@ -38,11 +38,11 @@ import Testing
         #expect(scaled.backward(Tensor(shape: t.shape, repeating: 1), needsInputGradient: [true])[0]?.shape == x.shape)
     }
 
-    @Test func paddingCountsAsZeroNotAsPlusOne() {
+    @Test func paddingCountsAsZeroNotAsPlusOne() throws {
         // One channel of +1s, 3×3 +1 weights, padding 1: a corner sees 4 real inputs (sum 4), an edge 6, the
         // centre 9 — padding taps contribute nothing.
         let x = Tensor(shape: [1, 1, 3, 3], repeating: 1)
-        let layer = BinaryConv2d(weight: Tensor(shape: [1, 1, 3, 3], repeating: 1), bias: nil, stride: 1, padding: 1)
+        let layer = try BinaryConv2d(weight: Tensor(shape: [1, 1, 3, 3], repeating: 1), bias: nil, stride: 1, padding: 1)
         #expect(layer.forward([x], mode: .inference).scalars == [4, 6, 4, 6, 9, 6, 4, 6, 4])
     }
 
@@ -50,7 +50,7 @@ import Testing
         var g = SeededGenerator(seed: 5)
         for (n, i, o) in [(1, 3136, 128), (7, 65, 10), (3, 1, 4)] {
             let x = random([n, i], &g), weight = random([o, i], &g), bias = random([o], &g)
-            let layer = BinaryLinear(weight: weight, bias: bias)
+            let layer = try BinaryLinear(weight: weight, bias: bias)
             let want = Linear(weight: try binarized(weight), bias: bias).forward([signs(x)], mode: .inference).scalars
             let got = layer.forward([x], mode: .inference).scalars
             #expect(zip(want, got).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($0)) }, "\(n)×\(i)→\(o)")
@@ -61,11 +61,11 @@ import Testing
         var g = SeededGenerator(seed: 9)
         let nodes = [
             Node(name: "sign1", layer: Sign(), inputs: ["input"]),
-            Node(name: "conv", layer: BinaryConv2d(weight: random([8, 3, 3, 3], &g), bias: random([8], &g), stride: 1,
+            Node(name: "conv", layer: try BinaryConv2d(weight: random([8, 3, 3, 3], &g), bias: random([8], &g), stride: 1,
                                                    padding: 1), inputs: ["sign1"]),
             Node(name: "flatten", layer: Flatten(), inputs: ["conv"]),
             Node(name: "qdq", layer: QuantizeDequantize(bits: 8, scale: 0.05, zeroPoint: 128), inputs: ["flatten"]),
-            Node(name: "fc", layer: BinaryLinear(weight: random([4, 8 * 5 * 5], &g), bias: nil), inputs: ["qdq"]),
+            Node(name: "fc", layer: try BinaryLinear(weight: random([4, 8 * 5 * 5], &g), bias: nil), inputs: ["qdq"]),
         ]
         let model = Model(architecture: "test", graph: try Graph(inputShape: [3, 5, 5], nodes: nodes),
                           normalization: Normalization(mean: 0, std: 1))
@@ -80,6 +80,17 @@ import Testing
         #expect(loaded.graph.forward(x, mode: .inference).scalars == model.graph.forward(x, mode: .inference).scalars)
         #expect((loaded.graph.node(named: "conv")!.layer as! BinaryConv2d).alphas
                 == (model.graph.node(named: "conv")!.layer as! BinaryConv2d).alphas)
+    }
+
+    @Test func nonFiniteWeightsThrowInsteadOfTrapping() {
+        var weight = Tensor(shape: [2, 1, 3, 3], repeating: 0.5)
+        weight.scalars[4] = .nan
+        #expect(throws: ShrinkError(.value, "binary_conv2d: weight element 4 is nan; binarization needs finite weights")) {
+            try BinaryConv2d(weight: weight, bias: nil)
+        }
+        #expect(throws: ShrinkError(.value, "binary_linear: weight element 1 is inf; binarization needs finite weights")) {
+            try BinaryLinear(weight: Tensor(shape: [1, 2], scalars: [1, .infinity]), bias: nil)
+        }
     }
 
     @Test func signUsesTheHardTanhStraightThroughEstimator() {

@@ -82,7 +82,7 @@ import Testing
         let x = randomTensor([3, 2, 4, 4], seed: 31), r = randomTensor([3, 3], seed: 32)
         graph.zeroGradients()
         _ = graph.forward(x, mode: .training)
-        graph.backward(seeds: ["fc": r])
+        try graph.backward(seeds: ["fc": r])
         let h: Float = 5e-3
         for (name, p) in graph.parameters where p.isTrainable {
             for i in stride(from: 0, to: p.value.count, by: max(1, p.value.count / 5)) {

@@ -1,4 +1,5 @@
-// Trainer: learns a small separable problem, is deterministic for a seed, and calls its hooks.
+// Trainer: learns a small separable problem, is deterministic for a seed, calls its hooks, stops at the first error
+// of a hook or the loss, and rejects data that does not fit the graph before training.
 import Datasets
 import NeuralNetworks
 import Tensors
@@ -27,7 +28,7 @@ private func blobs(seed: UInt64) throws -> Dataset {
         var batches = 0, epochs = 0
         trainer.onBatchEnd.append { _ in batches += 1 }
         trainer.onEpochEnd.append { _ in epochs += 1 }
-        let history = trainer.fit(train: data, test: test)
+        let history = try trainer.fit(train: data, test: test)
         #expect(batches == 30 && epochs == 3)
         #expect(history.samplesSeen == 900)
         #expect(history.epochs.last!.test!.top1 > 0.95)
@@ -43,10 +44,54 @@ private func blobs(seed: UInt64) throws -> Dataset {
             var g = SeededGenerator(seed: 4)
             let x = Tensor(shape: [48, 1, 12, 12], scalars: (0..<(48 * 144)).map { _ in g.nextUniform() })
             let data = try Dataset(inputs: x, labels: (0..<48).map { Int32($0 % 3) }, classCount: 3)
-            _ = Trainer(graph: graph, configuration: c).fit(train: data)
+            _ = try Trainer(graph: graph, configuration: c).fit(train: data)
             return graph.parameters.map(\.parameter.value)
         }
         #expect(try run(seed: 5) == run(seed: 5))
         #expect(try run(seed: 5) != run(seed: 6))
+    }
+
+    struct HookFailure: Error, Equatable {}
+
+    @Test func theFirstErrorOfAHookOrTheLossEndsFitAtOnce() throws {
+        let data = try blobs(seed: 1)
+        var c = TrainingConfiguration()
+        c.epochs = 3
+        c.batchSize = 32
+        // A batch-end hook failing at the 4th batch: no later hook, batch or epoch runs.
+        let trainer = Trainer(graph: try Architecture.mlp.makeGraph(inputShape: [8], classes: 3, seed: 1), configuration: c)
+        var batches = 0, laterHooks = 0, epochs = 0
+        trainer.onBatchEnd.append { event in
+            batches += 1
+            if event.batch == 3 { throw HookFailure() }
+        }
+        trainer.onBatchEnd.append { _ in laterHooks += 1 }
+        trainer.onEpochEnd.append { _ in epochs += 1 }
+        #expect(throws: HookFailure()) { try trainer.fit(train: data) }
+        #expect(batches == 4 && laterHooks == 3 && epochs == 0)
+        // The loss failing at the first batch: the graph's weights are untouched.
+        let graph = try Architecture.mlp.makeGraph(inputShape: [8], classes: 3, seed: 1)
+        let before = graph.parameters.map(\.parameter.value)
+        let failing = Trainer(graph: graph, configuration: c)
+        failing.loss = { _ in throw HookFailure() }
+        #expect(throws: HookFailure()) { try failing.fit(train: data) }
+        #expect(graph.parameters.map(\.parameter.value) == before)
+    }
+
+    @Test func dataThatDoesNotFitTheGraphIsRejectedBeforeTraining() throws {
+        let data = try blobs(seed: 1)
+        var c = TrainingConfiguration()
+        c.epochs = 1
+        let narrow = try Architecture.mlp.makeGraph(inputShape: [7], classes: 3, seed: 1)
+        #expect(throws: ShrinkError(.shape, "the training samples have shape [8]; the graph takes [7]")) {
+            try Trainer(graph: narrow, configuration: c).fit(train: data)
+        }
+        let twoClasses = try Architecture.mlp.makeGraph(inputShape: [8], classes: 2, seed: 1)
+        #expect(throws: ShrinkError(.shape, "the test set has label 2; the graph's output [2] has 2 classes")) {
+            try Trainer(graph: twoClasses, configuration: c).fit(train: data.prefix(0), test: data)
+        }
+        c.batchSize = 0
+        let graph = try Architecture.mlp.makeGraph(inputShape: [8], classes: 3, seed: 1)
+        #expect(throws: ShrinkError.self) { try Trainer(graph: graph, configuration: c).fit(train: data) }
     }
 }

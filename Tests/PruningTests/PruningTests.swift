@@ -7,34 +7,6 @@ import Pruning
 import Tensors
 import Testing
 
-private func images(_ count: Int, shape: [Int], classes: Int, seed: UInt64) throws -> Dataset {
-    var g = SeededGenerator(seed: seed)
-    let size = shape.reduce(1, *)
-    var scalars = [Float](), labels = [Int32]()
-    for i in 0..<count {
-        let label = i % classes
-        // A class-dependent bright band, so that a network can learn it quickly.
-        for p in 0..<size { scalars.append(g.nextNormal() * 0.3 + (p % classes == label ? 1 : 0)) }
-        labels.append(Int32(label))
-    }
-    return try Dataset(inputs: Tensor(shape: [count] + shape, scalars: scalars), labels: labels, classCount: classes)
-}
-
-private func model(_ architecture: Architecture, shape: [Int] = [1, 12, 12], classes: Int = 4) throws -> Model {
-    Model(architecture: architecture.rawValue,
-          graph: try architecture.makeGraph(inputShape: shape, classes: classes, seed: 3),
-          normalization: Normalization(mean: 0, std: 1))
-}
-
-private func expectError(_ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation,
-                         _ body: () throws -> Void) {
-    let error = #expect(throws: ShrinkError.self, sourceLocation: sourceLocation) { try body() }
-    for fragment in fragments {
-        #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "") lacks \(fragment)",
-                sourceLocation: sourceLocation)
-    }
-}
-
 @Suite struct MaskTests {
     @Test func layerScopeRemovesTheLowestScoresTiesByPosition() throws {
         let a = Tensor(shape: [2, 3], scalars: [0.5, -.infinity, 0.1, 0.1, 2, 0.3])
@@ -211,9 +183,7 @@ private func expectError(_ fragments: [String], sourceLocation: SourceLocation =
         settings.finetuneEpochs = 0
         let a = try prune(dense, train: train, validation: nil, settings: settings)
         for (name, value) in a.layerSparsity {
-            let count = dense.graph.node(named: name).map { node -> Int in
-                (node.layer as? Conv2d)?.weight.value.count ?? (node.layer as! Linear).weight.value.count
-            }!
+            let count = try #require(dense.graph.weightedLayer(named: name)).weight.value.count
             #expect(abs(value - Double(Int((Double(count) * 0.5).rounded())) / Double(count)) < 1e-9, "\(name)")
         }
         // The same seed prunes the same weights.

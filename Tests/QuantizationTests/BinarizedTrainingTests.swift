@@ -40,7 +40,7 @@ import Testing
         var floatTraining = TrainingConfiguration()
         floatTraining.epochs = 5
         floatTraining.batchSize = 16
-        _ = Trainer(graph: model.graph, configuration: floatTraining).fit(train: data)
+        _ = try Trainer(graph: model.graph, configuration: floatTraining).fit(train: data)
         var training = TrainingConfiguration()
         training.epochs = 4
         training.batchSize = 16

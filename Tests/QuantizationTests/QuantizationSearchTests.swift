@@ -123,7 +123,7 @@ private func modelAndData(seed: UInt64) throws -> (Model, Dataset, Dataset) {
         let order = [(ObserverKind.minmax, Granularity.perChannel), (.mse, .perChannel), (.minmax, .perTensor),
                      (.mse, .perTensor)]
         for (i, attempt) in attempts.prefix(4).enumerated() where attempt.stage == "search" {
-            #expect(attempt.settings.observer == order[i].0 && attempt.settings.granularity == order[i].1)
+            #expect(attempt.settings.observer.kind == order[i].0 && attempt.settings.granularity == order[i].1)
             #expect(attempt.settings.weightBits == 2 && attempt.settings.activationBits == activationBits)
         }
         let firstWithin = attempts.firstIndex { $0.validationAccuracy == 1 && $0.stage != "sensitivity" }

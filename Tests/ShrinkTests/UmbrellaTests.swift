@@ -19,7 +19,7 @@ import Testing
         var settings = TrainingConfiguration()
         settings.epochs = 3
         settings.batchSize = 16
-        _ = Trainer(graph: graph, configuration: settings).fit(train: prepared)
+        _ = try Trainer(graph: graph, configuration: settings).fit(train: prepared)
         #expect(evaluate(graph, on: prepared).top1 > 0.9)
         var table = TextTable(headers: ["parameters"])
         table.append([groupedThousands(graph.cost().parameters)])

@@ -150,7 +150,7 @@ let benchmarks: @Sendable () -> Void = {
             for _ in benchmark.scaledIterations {
                 graph.zeroGradients()
                 let logits = graph.forward(x, mode: .training)
-                graph.backward(seeds: [graph.outputName: crossEntropy(logits: logits, labels: labels).gradient])
+                try graph.backward(seeds: [graph.outputName: crossEntropy(logits: logits, labels: labels).gradient])
                 optimizer.step(graph.trainableParameters)
             }
         }

@@ -23,7 +23,7 @@ let graph = try Architecture.fmnistSmall.makeGraph(inputShape: [1, 8, 8], classe
 var training = TrainingConfiguration()
 training.epochs = 4
 training.batchSize = 32
-_ = Trainer(graph: graph, configuration: training).fit(train: train)
+_ = try Trainer(graph: graph, configuration: training).fit(train: train)
 try Model(architecture: "fmnist-small", graph: graph, normalization: Normalization(mean: 0, std: 1))
     .save(to: directory + "/dense.safetensors")
 let dense = try Model.load(from: directory + "/dense.safetensors")

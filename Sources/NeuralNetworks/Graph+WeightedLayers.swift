@@ -1,0 +1,45 @@
+// The weighted layers of a graph: its conv and linear nodes with their weights and biases — the one enumeration that
+// pruning (what it may remove), quantization (what becomes integers or stays float), the sparse model file and the
+// ONNX export share.
+import Tensors
+
+/// A conv or linear node of a graph, with its weight and bias.
+public struct WeightedLayer {
+    /// The node's name.
+    public let node: String
+    /// The layer: a `Conv2d` or a `Linear`.
+    public let layer: any Layer
+    /// The weight: [out, in / groups, k, k] for a conv, [out, in] for a linear.
+    public let weight: Parameter
+    /// The bias [out], when the layer has one.
+    public let bias: Parameter?
+
+    /// The node as a weighted layer, or nil when its layer is no `Conv2d` or `Linear`.
+    public init?(_ node: Node) {
+        switch node.layer {
+        case let conv as Conv2d:
+            weight = conv.weight
+            bias = conv.bias
+        case let linear as Linear:
+            weight = linear.weight
+            bias = linear.bias
+        default:
+            return nil
+        }
+        self.node = node.name
+        self.layer = node.layer
+    }
+}
+
+extension Graph {
+    /// The conv and linear nodes with their weights and biases, in node (topological) order.
+    ///
+    /// Binarized layers (`BinaryConv2d`, `BinaryLinear`) are not among them — their weights are fixed ±1 codes, not
+    /// trained, pruned or quantized further — and neither is BatchNorm's per-channel affine map.
+    public var weightedLayers: [WeightedLayer] { nodes.compactMap(WeightedLayer.init) }
+
+    /// The conv or linear node named `name`; nil when there is no such node or it is of another kind.
+    public func weightedLayer(named name: String) -> WeightedLayer? {
+        node(named: name).flatMap(WeightedLayer.init)
+    }
+}

@@ -1,0 +1,43 @@
+// QuantizedEdges: the one rule for which edges of a folded graph the integer engine quantizes and which ReLUs it
+// fuses into requantization. `QuantizedGraph` builds on it, quantization-aware training puts its fake quantizers on
+// exactly these edges, and the QDQ export writes its QuantizeLinear/DequantizeLinear pairs by it — so the three agree
+// by construction.
+import NeuralNetworks
+
+/// The quantized edges of a folded graph and the ReLU fusion of the integer engine.
+///
+/// A ReLU or ReLU6 is fused into the conv or linear before it — the producer requantizes straight to the ReLU's edge,
+/// clamping on the way — when it is that producer's only reader, the producer is not the graph output (the float
+/// engine's inference fusion, `Graph.fusedActivations`) and the producer computes on integers (not kept in float).
+///
+/// An edge has its own parameters when its values are new: the graph input; the output of a conv or linear that is
+/// not fused; every ReLU (a fused one's edge is its producer's requantization target); add and concat. Max and
+/// average pooling, flatten and dropout keep the parameters of their input.
+public struct QuantizedEdges: Sendable, Equatable {
+    /// The edges with their own quantization parameters: `input` first, then node names in graph order.
+    public let edges: [String]
+    /// For each fused producer (a conv or linear computed on integers), the ReLU/ReLU6 node fused into it.
+    public let fusedReLU: [String: String]
+
+    /// The rule applied to `graph` (BatchNorm folded), with the conv/linear nodes in `floatLayers` computed in float.
+    public init(folded graph: Graph, floatLayers: Set<String> = []) {
+        var fused = [String: String]()
+        for (producer, relu) in graph.fusedActivations where !floatLayers.contains(producer)
+            && graph.weightedLayer(named: producer) != nil {
+            fused[producer] = relu
+        }
+        var edges = [Graph.inputName]
+        for node in graph.nodes {
+            switch node.layer {
+            case is Conv2d, is Linear:
+                if fused[node.name] == nil { edges.append(node.name) }
+            case is ClampedReLU, is Add, is Concat:
+                edges.append(node.name)
+            default:
+                break
+            }
+        }
+        self.edges = edges
+        self.fusedReLU = fused
+    }
+}
