@@ -238,7 +238,7 @@ func pruneFilters(_ model: Model, train: Dataset, validation: Dataset?, settings
         let target = PruningSchedule.iterativeSparsity(round: round, rounds: rounds, final: settings.sparsity)
         // Each layer keeps round(original × (1 − its target)) of its groups, whatever earlier rounds left.
         var keep = [String: Int]()
-        for (layer, count) in originalCounts {
+        for (layer, count) in originalCounts.sorted(by: { $0.key < $1.key }) {
             let layerTarget = PruningSchedule.iterativeSparsity(round: round, rounds: rounds, final: finalTargets[layer]!)
             keep[layer] = Int((Double(count) * (1 - layerTarget)).rounded())
             guard keep[layer]! >= 1 else {

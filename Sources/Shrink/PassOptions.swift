@@ -157,3 +157,19 @@ extension RecipePass {
         return pass
     }
 }
+
+/// Per-layer settings written as "node=value" entries (`conv1=4`, or a YAML list of them), keyed by node name;
+/// `location` names where they were written in errors.
+public func layerSettings<T>(_ entries: [String], key: String, at location: String, _ parse: (String) -> T?) throws -> [String: T] {
+    var result: [String: T] = [:]
+    for entry in entries {
+        let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count == 2, !parts[0].isEmpty, let value = parse(parts[1]) else {
+            throw ShrinkError(.format, "\(location): '\(key)' entries are node=value, got '\(entry)'")
+        }
+        guard result.updateValue(value, forKey: parts[0]) == nil else {
+            throw ShrinkError(.format, "\(location): '\(key)' names '\(parts[0])' twice")
+        }
+    }
+    return result
+}

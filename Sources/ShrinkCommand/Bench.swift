@@ -19,10 +19,10 @@ struct Bench: ParsableCommand {
     var kernels = false
 
     @Option(help: "Batch sizes, comma-separated.")
-    var batchSizes: String = "1,256"
+    var batchSizes: String = BenchmarkPass().batchSizes.map(String.init).joined(separator: ",")
 
     @Option(help: "Seconds of timed calls per figure (after warm-up).")
-    var seconds: Double = 1.0
+    var seconds: Double = BenchmarkPass().seconds
 
     @Flag(help: "Compare the model files as a recipe's report does (needs --data): accuracy top-1/top-5, parameters, MACs, bytes, batch-1 latency and batch-256 throughput, compression and speed-up against the first file.")
     var compare = false

@@ -35,13 +35,13 @@ struct Distill: ParsableCommand {
     var out: String
 
     @Option(help: "Kind of distillation.")
-    var kind: DistillationKind = .response
+    var kind: DistillationKind = DistillPass(student: .architecture(.mlp)).settings.kind
 
     @Option(help: "Softmax temperature of the response loss (> 0).")
-    var temperature: Float = 4
+    var temperature: Float = DistillPass(student: .architecture(.mlp)).settings.temperature
 
     @Option(help: "Weight of the soft term in the response loss, in [0, 1].")
-    var alpha: Float = 0.5
+    var alpha: Float = DistillPass(student: .architecture(.mlp)).settings.alpha
 
     @Option(help: "Weight of the feature, attention or relation term (default 1, 1000 and 25).")
     var beta: Float?
@@ -56,16 +56,16 @@ struct Distill: ParsableCommand {
     var svg: String?
 
     @Option(help: "Training epochs of each student.")
-    var epochs: Int = 3
+    var epochs: Int = DistillPass(student: .architecture(.mlp)).epochs
 
     @Option(help: "Students trained with and without distillation (seeds 0…K−1).")
-    var seeds: Int = 1
+    var seeds: Int = DistillPass(student: .architecture(.mlp)).seeds
 
     @Option(help: "Base learning rate (SGD with Nesterov momentum, warm-up and cosine decay).")
-    var lr: Float = 0.05
+    var lr: Float = DistillPass(student: .architecture(.mlp)).learningRate
 
     @Option(help: "Samples per step.")
-    var batchSize: Int = 128
+    var batchSize: Int = DistillPass(student: .architecture(.mlp)).batchSize
 
     @OptionGroup var runtime: RuntimeOptions
 

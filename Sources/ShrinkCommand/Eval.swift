@@ -16,10 +16,10 @@ struct Eval: ParsableCommand {
     var limit: Int?
 
     @Option(help: "Samples per forward pass.")
-    var batchSize: Int = 256
+    var batchSize: Int = EvaluatePass().batchSize
 
     @Option(help: "Split to evaluate.")
-    var split: SplitKind = .test
+    var split: SplitKind = EvaluatePass().split
 
     @Option(help: "Also write the logits of every evaluated sample, (N, classes) float32, to this .npy file.")
     var saveLogits: String?

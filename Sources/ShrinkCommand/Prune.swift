@@ -30,41 +30,47 @@ struct Prune: ParsableCommand {
     var sparsity: Double
 
     @Option(help: "What to remove: unstructured (single weights), filter (channels and neurons) or layer (residual blocks).")
-    var structure: PruningStructure = .unstructured
+    var structure: PruningStructure = PruningSettings(sparsity: 0).structure
 
     @Option(help: "Ranking: magnitude, taylor, bn-scale (filter and layer), random, or obs (unstructured: second-order, updates the remaining weights).")
-    var score: PruningScore = .magnitude
+    var score: PruningScore = PruningSettings(sparsity: 0).score
 
     @Option(help: "Unstructured: global (one threshold across layers) or layer (each layer loses the same share).")
-    var scope: PruningScope = .global
+    var scope: PruningScope = PruningSettings(sparsity: 0).scope
 
     @Option(help: "one-shot, iterative or gradual (unstructured only).")
-    var schedule: PruningSchedule = .oneShot
+    var schedule: PruningSchedule = PruningSettings(sparsity: 0).schedule
 
     @Option(help: "Rounds of an iterative schedule, or mask updates of a gradual one.")
-    var rounds: Int = 5
+    var rounds: Int = PruningSettings(sparsity: 0).rounds
 
     @Option(help: "Fine-tuning epochs: after one-shot pruning, after each iterative round, or in total for gradual.")
-    var finetuneEpochs: Int = 1
+    var finetuneEpochs: Int = PruningSettings(sparsity: 0).finetuneEpochs
 
     @Option(help: "Fine-tuning learning rate (SGD with Nesterov momentum, cosine decay).")
-    var lr: Float = 0.01
+    var lr: Float = PruningSettings(sparsity: 0).learningRate
 
     @Option(help: "Samples per fine-tuning step.")
-    var batchSize: Int = 128
+    var batchSize: Int = PruningSettings(sparsity: 0).batchSize
 
     @Flag(help: "Filter pruning: re-fit the layers that lost input channels by least squares on training batches before fine-tuning.")
     var reconstruct = false
 
     @Option(help: "Training samples held out (from the end of the split) to measure each step.")
-    var validationSamples: Int = 5000
+    var validationSamples: Int = PrunePass(settings: PruningSettings(sparsity: 0)).validationSamples
 
     @Option(help: "Seed of every random choice (random scores, shuffling).")
-    var seed: UInt64 = 0
+    var seed: UInt64 = PruningSettings(sparsity: 0).seed
+
+    @Option(help: "Per-layer sparsity by node name, overriding --sparsity for those nodes: node=fraction, comma-separated (conv1=0.3,fc1=0.9).")
+    var layerSparsity: String?
+
+    @Option(help: "Conv/linear nodes left alone (never pruned), comma-separated.")
+    var excludedLayers: String?
 
     @OptionGroup var runtime: RuntimeOptions
 
-    var pass: PrunePass {
+    func pass() throws -> PrunePass {
         var s = PruningSettings(sparsity: sparsity)
         s.structure = structure
         s.score = score
@@ -76,19 +82,30 @@ struct Prune: ParsableCommand {
         s.batchSize = batchSize
         s.seed = seed
         s.reconstruct = reconstruct
+        s.excludedLayers = (excludedLayers ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if let layerSparsity {
+            s.layerSparsity = try Shrink.layerSettings(layerSparsity.split(separator: ",").map(String.init),
+                                                       key: "--layer-sparsity", at: "--layer-sparsity") { Double($0) }
+        }
         var p = PrunePass(settings: s)
         p.validationSamples = validationSamples
         return p
     }
 
-    func validate() throws { try validating(pass) }
+    func validate() throws {
+        do {
+            try validating(try pass())
+        } catch let error as ShrinkError {
+            throw ValidationError(error.message)
+        }
+    }
 
     func run() throws {
         try reporting {
             runtime.apply()
             try output.check()
             let input = try ShrinkModel.load(from: model)
-            let result = try pass.run(input, data: try data.load(), progress: ProgressPrinter("prune").handler)
+            let result = try pass().run(input, data: try data.load(), progress: ProgressPrinter("prune").handler)
             try result.model.save(to: output.out)
             let d = try details(of: result.report, as: PrunePass.Details.self)
             try emit(result.report, out: output.out, json: runtime.json, line: String(

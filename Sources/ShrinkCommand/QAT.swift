@@ -34,10 +34,10 @@ struct QAT: ParsableCommand {
     var out: String
 
     @Option(help: "Weight bits, 2…8 (symmetric, per output channel).")
-    var weightBits: Int = 8
+    var weightBits: Int = QATPass().weightBits
 
     @Option(help: "Activation bits, 2…8 (unsigned, per tensor).")
-    var activationBits: Int = 8
+    var activationBits: Int = QATPass().activationBits
 
     @Flag(help: "Learned step sizes (LSQ): when the observers freeze, the activation scales and per-channel weight scales become trainable.")
     var learnableScales = false
@@ -49,16 +49,16 @@ struct QAT: ParsableCommand {
     var binary = false
 
     @Option(help: "Fine-tuning epochs.")
-    var epochs: Int = 1
+    var epochs: Int = QATPass().epochs
 
     @Option(help: "Fine-tuning learning rate (default 0.01, SGD with Nesterov momentum; with --binary 0.001, Adam), cosine decay.")
     var lr: Float?
 
     @Option(help: "Samples per step.")
-    var batchSize: Int = 128
+    var batchSize: Int = QATPass().batchSize
 
     @Option(help: "Seed of the shuffling.")
-    var seed: UInt64 = 0
+    var seed: UInt64 = QATPass().seed
 
     @OptionGroup var runtime: RuntimeOptions
 

@@ -27,10 +27,10 @@ struct Quantize: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     @Option(help: "Training samples used for calibration (at most half of a small training split).")
-    var calibrationSamples: Int = 1000
+    var calibrationSamples: Int = QuantizePass().split.calibrationSamples
 
     @Option(help: "Further training samples that judge each attempt.")
-    var validationSamples: Int = 2000
+    var validationSamples: Int = QuantizePass().split.validationSamples
 
     @Option(help: "Observer, or auto (the pass's list).")
     var observer: ObserverOption = .auto
@@ -39,7 +39,7 @@ struct Quantize: ParsableCommand {
     var granularity: GranularityOption = .auto
 
     @Option(help: "Weight bits, 2…8 (symmetric, narrow range: 2 bits is ternary).")
-    var weightBits: Int = 8
+    var weightBits: Int = QuantizePass().weightBits
 
     @Option(help: "Activation bits, 2…8 (unsigned, per tensor); not with --weight-only.")
     var activationBits: Int?
@@ -48,13 +48,16 @@ struct Quantize: ParsableCommand {
     var weightOnly = false
 
     @Option(help: "Tolerated drop in validation accuracy, in percentage points.")
-    var maxAccuracyDrop: Double = 0.3
+    var maxAccuracyDrop: Double = QuantizePass().maxAccuracyDrop
 
     @Option(help: "How many of the most sensitive conv/linear layers the last retry may keep in float (0: none).")
-    var maxFloatLayers: Int = 2
+    var maxFloatLayers: Int = QuantizePass().maxFloatLayers
 
     @Option(help: "Conv/linear nodes to keep in float from the start, comma-separated.")
     var keepFloat: String = ""
+
+    @Option(help: "Weight bits by conv/linear node name, overriding --weight-bits for those nodes: node=bits, comma-separated (conv1=8,fc1=4).")
+    var layerWeightBits: String?
 
     @Flag(help: "Choose each conv/linear layer's weight bits (8, 6, 4, 3 or 2) so the file fits --size-budget, losing the least validation accuracy (activations 8-bit).")
     var mixedPrecision = false
@@ -64,10 +67,10 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup var runtime: RuntimeOptions
 
-    var pass: QuantizePass {
+    func pass() throws -> QuantizePass {
         var p = QuantizePass()
         p.split = CalibrationSplit(calibrationSamples: calibrationSamples, validationSamples: validationSamples)
-        if case .kind(let kind) = observer { p.observers = [kind] }
+        if case .kind(let kind) = observer { p.observers = [.builtIn(kind)] }
         if case .one(let g) = granularity { p.granularities = [g] }
         p.weightBits = weightBits
         p.activationBits = activationBits
@@ -75,19 +78,29 @@ struct Quantize: ParsableCommand {
         p.maxAccuracyDrop = maxAccuracyDrop
         p.maxFloatLayers = maxFloatLayers
         p.keepFloat = keepFloat.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if let layerWeightBits {
+            p.layerWeightBits = try layerSettings(layerWeightBits.split(separator: ",").map(String.init),
+                                                  key: "--layer-weight-bits", at: "--layer-weight-bits") { Int($0) }
+        }
         p.mixedPrecision = mixedPrecision
         p.sizeBudget = sizeBudget
         return p
     }
 
-    func validate() throws { try validating(pass) }
+    func validate() throws {
+        do {
+            try validating(try pass())
+        } catch let error as ShrinkError {
+            throw ValidationError(error.message)
+        }
+    }
 
     func run() throws {
         try reporting {
             runtime.apply()
             try output.check()
             let input = try ShrinkModel.load(from: model)
-            let result = try pass.run(input, data: try data.load(), progress: ProgressPrinter("quantize").handler)
+            let result = try pass().run(input, data: try data.load(), progress: ProgressPrinter("quantize").handler)
             try result.model.save(to: output.out)
             let report = result.report
             if let mixed = report.details(as: QuantizePass.MixedDetails.self) {

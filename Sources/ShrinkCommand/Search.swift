@@ -20,7 +20,7 @@ struct Search: ParsableCommand {
             """)
 
     @Option(help: "The search space: mobile-cnn, mlp, or a YAML/JSON file (see docs/nas.md).")
-    var space: String = "mobile-cnn"
+    var space: String = SearchPass(journal: "").space
 
     @OptionGroup var data: DataOptions
 
@@ -28,13 +28,13 @@ struct Search: ParsableCommand {
     var out: String
 
     @Option(help: "The search strategy.")
-    var strategy: StrategyKind = .random
+    var strategy: StrategyKind = SearchPass(journal: "").strategy
 
     @Option(help: "The performance estimator.")
-    var estimator: EstimatorKind = .lowFidelity
+    var estimator: EstimatorKind = SearchPass(journal: "").estimator
 
     @Option(help: "Trials in total (over all workers).")
-    var trials: Int = 20
+    var trials: Int = SearchPass(journal: "").trials
 
     @Option(help: "CPU seconds the search may spend in total (all workers); stops before the next trial once spent.")
     var budgetSeconds: Double?
@@ -49,7 +49,7 @@ struct Search: ParsableCommand {
     var maxLatencyMs: Double?
 
     @Option(help: "Seed of every random choice (proposals and training).")
-    var seed: UInt64 = 0
+    var seed: UInt64 = SearchPass(journal: "").seed
 
     @Option(help: "Training epochs per estimate (default: full 3, low-fidelity 1, curve 3).")
     var epochs: Int?
@@ -58,28 +58,28 @@ struct Search: ParsableCommand {
     var subset: Double?
 
     @Option(help: "Low-fidelity only: widths scaled by this factor while estimating.")
-    var widthFactor: Double = 1
+    var widthFactor: Double = SearchPass(journal: "").widthFactor
 
     @Option(help: "Samples at the end of the training split that measure candidates.")
-    var validationSamples: Int = 10_000
+    var validationSamples: Int = SearchPass(journal: "").validationSamples
 
     @Option(help: "Epochs of the final training of the best architecture on the whole training split (0: skip).")
-    var finalEpochs: Int = 5
+    var finalEpochs: Int = SearchPass(journal: "").finalEpochs
 
     @Option(help: "Evolution: population size (the oldest dies); default a quarter of --trials, between 2 and 20.")
     var population: Int?
 
     @Option(help: "Evolution: tournament size.")
-    var sampleSize: Int = 3
+    var sampleSize: Int = SearchPass(journal: "").sampleSize
 
     @Option(help: "Weight sharing: SGD steps each candidate takes alone from its inherited weights before it is measured.")
-    var finetuneSteps: Int = 10
+    var finetuneSteps: Int = SearchPass(journal: "").finetuneSteps
 
     @Option(help: "DARTS: epochs of the bilevel search over the supernet.")
-    var dartsEpochs: Int = 2
+    var dartsEpochs: Int = SearchPass(journal: "").dartsEpochs
 
     @Option(help: "DARTS: share of the training part the supernet's weights train on (α trains on the validation part).")
-    var dartsSubset: Double = 0.2
+    var dartsSubset: Double = SearchPass(journal: "").dartsSubset
 
     @Option(help: "Run worker I of N (0-based, e.g. 2/4) on a shared --journal directory; workers skip the final training.")
     var worker: String?

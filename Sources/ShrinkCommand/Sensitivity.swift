@@ -20,22 +20,22 @@ struct Sensitivity: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     @Option(help: "Sparsities to measure, comma-separated, each in [0, 1).")
-    var sparsities: String = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
+    var sparsities: String = SensitivityPass().sparsities.map { "\($0)" }.joined(separator: ",")
 
     @Option(help: "Ranking.")
-    var score: PruningScore = .magnitude
+    var score: PruningScore = SensitivityPass().score
 
     @Option(help: "Where to measure: train (the last --samples training samples) or test.")
-    var split: SplitKind = .train
+    var split: SplitKind = SensitivityPass().split
 
     @Option(help: "Samples to measure on.")
-    var samples: Int = 2000
+    var samples: Int = SensitivityPass().samples
 
     @Option(help: "Also write the curves as an SVG chart to this file (written atomically).")
     var svg: String?
 
     @Option(help: "Seed of random scores.")
-    var seed: UInt64 = 0
+    var seed: UInt64 = SensitivityPass().seed
 
     @OptionGroup var runtime: RuntimeOptions
 

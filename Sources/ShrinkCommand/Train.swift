@@ -19,31 +19,31 @@ struct Train: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     @Option(help: "Passes over the training set.")
-    var epochs: Int = 3
+    var epochs: Int = TrainPass(arch: .mlp).epochs
 
     @Option(help: "Samples per optimizer step.")
-    var batchSize: Int = 128
+    var batchSize: Int = TrainPass(arch: .mlp).batchSize
 
     @Option(help: "Base learning rate (default: 0.05 for sgd, 0.001 for adam/adamw).")
     var lr: Float?
 
     @Option(help: "Optimizer.")
-    var optimizer: OptimizerKind = .sgd
+    var optimizer: OptimizerKind = TrainPass(arch: .mlp).optimizer
 
     @Option(help: "Momentum for sgd (0 disables it).")
-    var momentum: Float = 0.9
+    var momentum: Float = TrainPass(arch: .mlp).momentum
 
     @Option(help: "Weight decay (L2 for sgd and adam, decoupled for adamw).")
-    var weightDecay: Float = 5e-4
+    var weightDecay: Float = TrainPass(arch: .mlp).weightDecay
 
     @Option(help: "Learning-rate schedule: cosine, step (×0.1 every --step-epochs) or constant.")
-    var schedule: ScheduleKind = .cosine
+    var schedule: ScheduleKind = TrainPass(arch: .mlp).schedule
 
     @Option(help: "Epochs between decays of the step schedule.")
-    var stepEpochs: Int = 1
+    var stepEpochs: Int = TrainPass(arch: .mlp).stepEpochs
 
     @Option(help: "Seed of every random choice (initialisation, shuffling, dropout).")
-    var seed: UInt64 = 0
+    var seed: UInt64 = TrainPass(arch: .mlp).seed
 
     @Option(help: "Train on the first N training samples only.")
     var trainLimit: Int?

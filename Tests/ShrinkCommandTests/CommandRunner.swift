@@ -63,3 +63,14 @@ func expectFailure(_ result: CommandResult, mentioning text: String, noFile: Str
         #expect(!FileManager.default.fileExists(atPath: noFile), "\(noFile) was left behind", sourceLocation: sourceLocation)
     }
 }
+
+/// A usage error: the argument parser's status 64 (bad options, settings a pass refuses), the message, no output.
+func expectUsageError(_ result: CommandResult, mentioning text: String, noFile: String? = nil,
+                      sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(result.status == 64, "status \(result.status), stderr: \(result.stderr)", sourceLocation: sourceLocation)
+    #expect(result.stderr.contains(text), "stderr: \(result.stderr)", sourceLocation: sourceLocation)
+    #expect(!result.stderr.contains("Fatal error") && !result.stderr.contains("Stack dump"), sourceLocation: sourceLocation)
+    if let noFile {
+        #expect(!FileManager.default.fileExists(atPath: noFile), "\(noFile) was left behind", sourceLocation: sourceLocation)
+    }
+}

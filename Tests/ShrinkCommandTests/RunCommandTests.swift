@@ -89,8 +89,8 @@ func writeRecipeData(to path: String) throws {
     }
 
     @Test(arguments: [
-        ("data: X\nsteps:\n  - train: {arch: mlp, epochs: 1}\n  - prune: {sparsity: 0.5, colour: red}\n", "recipe.yaml:4: prune: Unknown option '--colour'"),
-        ("data: X\nsteps:\n  - train: {arch: mlp, epochs: 1}\n  - prune: {sparsity: lots}\n", "recipe.yaml:4: prune:"),
+        ("data: X\nsteps:\n  - train: {arch: mlp, epochs: 1}\n  - prune: {sparsity: 0.5, colour: red}\n", "recipe.yaml:4: unknown option 'colour'; the options are: batch_size,"),
+        ("data: X\nsteps:\n  - train: {arch: mlp, epochs: 1}\n  - prune: {sparsity: lots}\n", "recipe.yaml:4: 'sparsity' must be a number, got 'lots'"),
         ("data: X\nsteps:\n  - train: {arch: mlp}\n  - shrinkify: {}\n", "recipe.yaml:4: unknown pass 'shrinkify'"),
         ("data: X\nsteps:\n  - train: {arch: mlp}\n  - quantize: {}\n  - prune: {sparsity: 0.5}\n",
          "recipe.yaml:5: 'prune' needs a float model, but step '2-quantize' (line 4) quantized it"),

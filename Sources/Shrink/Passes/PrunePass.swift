@@ -16,7 +16,8 @@ public struct PrunePass: RecipePass {
     public init(settings: PruningSettings) { self.settings = settings }
 
     public static let optionKeys = ["sparsity", "structure", "score", "scope", "schedule", "rounds", "finetune_epochs",
-                                    "lr", "batch_size", "reconstruct", "validation_samples", "seed"]
+                                    "lr", "batch_size", "reconstruct", "validation_samples", "seed", "layer_sparsity",
+                                    "excluded_layers"]
 
     public init(options: inout PassOptions) throws {
         guard let sparsity = try options.double("sparsity") else {
@@ -33,6 +34,10 @@ public struct PrunePass: RecipePass {
         s.batchSize = try options.int("batch_size") ?? s.batchSize
         s.reconstruct = try options.bool("reconstruct") ?? s.reconstruct
         s.seed = try options.uint64("seed") ?? s.seed
+        if let entries = options.list("layer_sparsity") {
+            s.layerSparsity = try layerSettings(entries, key: "layer_sparsity", at: options.location) { Double($0) }
+        }
+        s.excludedLayers = options.list("excluded_layers") ?? s.excludedLayers
         settings = s
         validationSamples = try options.int("validation_samples") ?? validationSamples
     }

@@ -47,8 +47,8 @@ public struct CalibrationSplit: Sendable, Equatable {
 public struct QuantizePass: RecipePass {
     public static let name = "quantize"
     public var split = CalibrationSplit()
-    /// The observers to try, in order; nil: the automatic list.
-    public var observers: [ObserverKind]?
+    /// The observers to try, in order — built-in or user-defined (`ObserverChoice.custom`); nil: the automatic list.
+    public var observers: [ObserverChoice]?
     /// The weight granularities to try; nil: per-channel, then per-tensor.
     public var granularities: [Granularity]?
     public var weightBits = 8
@@ -62,6 +62,8 @@ public struct QuantizePass: RecipePass {
     public var maxFloatLayers = 2
     /// Conv/linear nodes kept in float from the start.
     public var keepFloat: [String] = []
+    /// Weight bits by conv/linear node name, overriding `weightBits` for those nodes.
+    public var layerWeightBits: [String: Int] = [:]
     /// Choose each conv/linear layer's weight bits (8, 6, 4, 3 or 2) to fit `sizeBudget`.
     public var mixedPrecision = false
     /// With `mixedPrecision`: the largest model file, in bytes.
@@ -70,24 +72,24 @@ public struct QuantizePass: RecipePass {
     public init() {}
 
     /// The observers the automatic search tries.
-    public var automaticObservers: [ObserverKind] {
+    public var automaticObservers: [ObserverChoice] {
         weightOnly ? [.minmax, .mse, .percentile] : [.minmax, .percentile, .entropy, .mse, .movingAverage]
     }
 
     public static let optionKeys = ["calibration_samples", "validation_samples", "observer", "granularity",
                                     "weight_bits", "activation_bits", "weight_only", "max_accuracy_drop",
-                                    "max_float_layers", "keep_float", "mixed_precision", "size_budget"]
+                                    "max_float_layers", "keep_float", "layer_weight_bits", "mixed_precision", "size_budget"]
 
     public init(options: inout PassOptions) throws {
         split.calibrationSamples = try options.int("calibration_samples") ?? split.calibrationSamples
         split.validationSamples = try options.int("validation_samples") ?? split.validationSamples
         if let observer = options.string("observer"), observer != "auto" {
             var one = PassOptions(["observer": observer])
-            observers = [try one.choice("observer", ObserverKind.self)!]
+            if let kind = try one.choice("observer", ObserverKind.self) { observers = [.builtIn(kind)] }
         }
         if let granularity = options.string("granularity"), granularity != "auto" {
             var one = PassOptions(["granularity": granularity])
-            granularities = [try one.choice("granularity", Granularity.self)!]
+            if let g = try one.choice("granularity", Granularity.self) { granularities = [g] }
         }
         weightBits = try options.int("weight_bits") ?? weightBits
         activationBits = try options.int("activation_bits")
@@ -95,6 +97,9 @@ public struct QuantizePass: RecipePass {
         maxAccuracyDrop = try options.double("max_accuracy_drop") ?? maxAccuracyDrop
         maxFloatLayers = try options.int("max_float_layers") ?? maxFloatLayers
         keepFloat = options.list("keep_float") ?? keepFloat
+        if let entries = options.list("layer_weight_bits") {
+            layerWeightBits = try layerSettings(entries, key: "layer_weight_bits", at: options.location) { Int($0) }
+        }
         mixedPrecision = try options.bool("mixed_precision") ?? mixedPrecision
         sizeBudget = try options.int("size_budget")
     }
@@ -116,13 +121,14 @@ public struct QuantizePass: RecipePass {
             guard let sizeBudget, sizeBudget >= 1 else {
                 throw ShrinkError(.value, "mixed_precision needs size_budget BYTES (a positive number of bytes)")
             }
-            guard !weightOnly, activationBits == nil, weightBits == 8 else {
+            guard !weightOnly, activationBits == nil, weightBits == 8, layerWeightBits.isEmpty else {
                 throw ShrinkError(.value, "mixed_precision chooses the weight bits itself (8-bit activations); drop "
-                    + "weight_only, weight_bits and activation_bits")
+                    + "weight_only, weight_bits, layer_weight_bits and activation_bits")
             }
         } else if sizeBudget != nil {
             throw ShrinkError(.value, "size_budget applies with mixed_precision")
         }
+        if !mixedPrecision { _ = try search() }
     }
 
     /// The library's search for these settings.
@@ -130,7 +136,8 @@ public struct QuantizePass: RecipePass {
         try QuantizationSearch(
             observers: observers ?? automaticObservers, granularities: granularities ?? [.perChannel, .perTensor],
             weightBits: weightBits, activationBits: weightOnly ? nil : (activationBits ?? 8),
-            maximumDrop: maxAccuracyDrop, maximumFloatLayers: maxFloatLayers, keepFloat: keepFloat)
+            maximumDrop: maxAccuracyDrop, maximumFloatLayers: maxFloatLayers, keepFloat: keepFloat,
+            layerWeightBits: layerWeightBits)
     }
 
     /// The `shrink quantize --json` document.

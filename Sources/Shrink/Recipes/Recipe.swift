@@ -73,6 +73,8 @@ public struct Recipe: @unchecked Sendable {
     public var steps: [RecipeStep]
     /// Seconds of timed calls per figure in the report's benchmark (0 skips latency).
     public var benchSeconds: Double
+    /// The file the recipe was parsed from, for errors ("recipe.yaml:12: …").
+    public var source: String?
 
     /// A recipe built in Swift; `check()` validates it as parsing would.
     public init(data: String, model: String? = nil, steps: [RecipeStep], benchSeconds: Double = 0.5) throws {
@@ -101,7 +103,7 @@ public struct Recipe: @unchecked Sendable {
         // Per model-producing step: the step that quantized its line of descent (nil: still float).
         var lineage = [String: RecipeStep?]()
         for step in steps {
-            let at = step.line > 0 ? "line \(step.line)" : "step '\(step.name)'"
+            let at = step.line > 0 ? (source.map { "\($0):\(step.line)" } ?? "line \(step.line)") : "step '\(step.name)'"
             let kind = step.kind
             guard !step.name.isEmpty, step.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
                 throw ShrinkError(.format, "\(at): a step name is letters, digits, '-' and '_', got '\(step.name)'")
@@ -249,12 +251,9 @@ public struct Recipe: @unchecked Sendable {
             }
             steps.append(RecipeStep(stepName, pass, from: from, line: item.mark?.line ?? 0))
         }
-        let recipe = Recipe(unchecked: data, model: model, steps: steps, benchSeconds: benchSeconds)
-        do {
-            try recipe.check()
-        } catch let error as ShrinkError {
-            throw ShrinkError(error.kind, "\(file): \(error.message)")
-        }
+        var recipe = Recipe(unchecked: data, model: model, steps: steps, benchSeconds: benchSeconds)
+        recipe.source = file
+        try recipe.check()
         return recipe
     }
 }
