@@ -58,9 +58,9 @@ public struct RecipeStep: @unchecked Sendable {
         self.line = line
     }
 
-    /// The pass's kind.
-    public var kind: RecipePassKind {
-        RecipePassKind(rawValue: type(of: pass).name) ?? .eval
+    /// The pass's kind (nil for a pass that is none of the built-in kinds, which `Recipe.check` refuses).
+    public var kind: RecipePassKind? {
+        RecipePassKind(rawValue: type(of: pass).name)
     }
 }
 
@@ -104,7 +104,13 @@ public struct Recipe: @unchecked Sendable {
         var lineage = [String: RecipeStep?]()
         for step in steps {
             let at = step.line > 0 ? (source.map { "\($0):\(step.line)" } ?? "line \(step.line)") : "step '\(step.name)'"
-            let kind = step.kind
+            guard let kind = step.kind else {
+                throw ShrinkError(.format, "\(at): a recipe step is one of the passes "
+                    + RecipePassKind.allCases.map(\.rawValue).joined(separator: ", ") + ", not \(type(of: step.pass).name)")
+            }
+            if let search = step.pass as? SearchPass, search.finalEpochs == 0 {
+                throw ShrinkError(.format, "\(at): a search step produces the retrained best model; give it final_epochs ≥ 1")
+            }
             guard !step.name.isEmpty, step.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
                 throw ShrinkError(.format, "\(at): a step name is letters, digits, '-' and '_', got '\(step.name)'")
             }
@@ -224,7 +230,10 @@ public struct Recipe: @unchecked Sendable {
                         guard let s = v.string else { throw ShrinkError(.format, "\(line(v)): a step name is a string") }
                         stepName = s
                         continue
-                    case "data", "out", "json", "model", "teacher", "student", "journal":
+                    case "teacher", "student":
+                        throw ShrinkError(.format, "\(line(k)): a distill step's teacher is the current model and its "
+                            + "student the architecture 'arch' names; remove '\(optionName)'")
+                    case "data", "out", "json", "model", "journal":
                         throw ShrinkError(.format, "\(line(k)): '\(optionName)' is set by the recipe itself; remove it "
                             + "from the step")
                     default: break

@@ -52,8 +52,9 @@ public struct RecipeRunner: Sendable {
         var current: (path: String, model: ShrinkModel)? = try recipe.model.map { ($0, try ShrinkModel.load(from: $0)) }
         var produced: [(step: String, path: String, model: ShrinkModel)] = current.map { [("input", $0.path, $0.model)] } ?? []
         var stepLog: [ComparisonReport.Step] = []
+        try recipe.check()
         for step in recipe.steps {
-            let kind = step.kind
+            guard let kind = step.kind else { continue }
             if let from = step.from {
                 let path = "\(models)/\(from).safetensors"
                 current = (path, try ShrinkModel.load(from: path))
