@@ -231,7 +231,7 @@ public struct ShrinkModel: @unchecked Sendable {
 extension ShrinkModel: CustomReflectable, CustomStringConvertible {
     /// The model in logs and journal fingerprints: its origin, engine and a fingerprint of its bytes (not the bytes).
     public var customMirror: Mirror {
-        Mirror(self, children: ["origin": origin, "engine": engine.rawValue, "bytes": fnv1a(bytes)])
+        Mirror(self, children: ["origin": origin, "engine": engine.rawValue, "bytes": fnv1a(bytes)], displayStyle: .struct)
     }
 
     public var description: String { "\(origin) (\(engine.rawValue), \(bytes.count) bytes)" }

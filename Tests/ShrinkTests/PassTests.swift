@@ -203,4 +203,18 @@ func trainedModel(_ data: DataSplit) throws -> ShrinkModel {
         #expect(recipe.steps.map(\.name) == ["dense", "sparse-90", "filter-50", "int8", "qat-w4a4", "binarized", "student",
                                              "student-int8", "searched"])
     }
+
+    @Test func aStudentModelEntersTheSettingsByItsBytesFingerprint() throws {
+        let data = try blobs()
+        let a = try trainedModel(data)
+        var other = TrainPass(arch: .mlp)
+        other.epochs = 1
+        other.batchSize = 32
+        other.seed = 7
+        let b = try other.run(nil, data: data).model
+        let first = describe(DistillPass(student: .model(a))), second = describe(DistillPass(student: .model(b)))
+        #expect(first.contains(fnv1a(a.bytes)) && second.contains(fnv1a(b.bytes)))
+        #expect(first != second && !first.contains("\(a.bytes.prefix(8))"))
+        #expect(describe(DistillPass(student: .model(a))) == first)
+    }
 }

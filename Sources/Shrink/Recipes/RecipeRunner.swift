@@ -160,8 +160,9 @@ func canonical(_ value: Any) -> String {
         if mirror.children.isEmpty { return "\(value)" }
         return "(" + mirror.children.map { "\($0.label ?? "_"): \(canonical($0.value))" }.joined(separator: ", ") + ")"
     case .enum:
-        if mirror.children.isEmpty { return "\(value)" }
-        return "\(value)"
+        // A case with a payload: its name and the payload, looked into (a model payload shows its byte fingerprint).
+        guard let payload = mirror.children.first else { return "\(value)" }
+        return "\(payload.label ?? "case")(\(canonical(payload.value)))"
     default:
         return "\(value)"
     }
