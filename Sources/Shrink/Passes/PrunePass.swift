@@ -45,7 +45,8 @@ public struct PrunePass: RecipePass {
     public func fast() -> PrunePass {
         var copy = self
         copy.settings.finetuneEpochs = min(settings.finetuneEpochs, 1)
-        copy.settings.rounds = min(settings.rounds, 1)
+        // Rounds cost time only when the schedule has them (a one-shot schedule keeps its recorded setting).
+        if settings.schedule != .oneShot { copy.settings.rounds = min(settings.rounds, 1) }
         return copy
     }
 
