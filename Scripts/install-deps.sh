@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Shrink needs when any is missing (idempotent; uses sudo when not root).
 set -euo pipefail
-# Usage: install-deps.sh [--with-test-tools]   (the tests also need Debian's Python venv module)
+# Usage: install-deps.sh [--with-test-tools]
 packages=(libopenblas-dev liblapacke-dev zlib1g-dev pkg-config dataset-fashion-mnist)
-if [ "${1:-}" = "--with-test-tools" ]; then packages+=(python3-venv); fi
+# The tests also need Debian's Python venv module, and PyTorch (with Debian's numpy) for the ONNX cross-checks.
+if [ "${1:-}" = "--with-test-tools" ]; then packages+=(python3-venv python3-torch python3-numpy); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

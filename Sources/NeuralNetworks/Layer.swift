@@ -50,11 +50,14 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var seed: UInt64?
     /// Bits of a quantizer (`quantize_dequantize`).
     public var bits: Int?
+    /// A pointwise activation's parameters: hard-sigmoid's slope and offset, leaky ReLU's negative slope.
+    public var alpha: Float?
+    public var beta: Float?
 
     public init(kind: String) { self.kind = kind }
 
     enum CodingKeys: String, CodingKey {
-        case kind, stride, padding, groups, bias, features, epsilon, momentum, probability, seed, bits
+        case kind, stride, padding, groups, bias, features, epsilon, momentum, probability, seed, bits, alpha, beta
         case inputFeatures = "input_features", outputFeatures = "output_features"
         case inputChannels = "input_channels", outputChannels = "output_channels"
         case kernelSize = "kernel_size"

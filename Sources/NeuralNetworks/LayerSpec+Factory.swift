@@ -32,6 +32,13 @@ extension LayerSpec {
             }
             return t
         }
+        if let function = PointwiseFunction(rawValue: kind) {
+            do {
+                return try PointwiseActivation(function, alpha: alpha, beta: beta)
+            } catch let error as ShrinkError {
+                throw ShrinkError(.format, "node '\(node)': \(error.message)")
+            }
+        }
         switch kind {
         case "linear":
             let i = try required(inputFeatures, "input_features", node: node)

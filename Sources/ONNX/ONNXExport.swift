@@ -146,6 +146,8 @@ struct ONNXGraphBuilder {
                 initializers.append(Onnx_TensorProto(name: "\(name).max", Tensor(shape: [], scalars: [relu.cap])))
                 nodes.append(onnxNode("Clip", name: name, inputs: [inputs[0], "\(name).min", "\(name).max"], outputs: [out]))
             }
+        case let activation as PointwiseActivation:
+            try pointwise(activation, name: name, input: inputs[0], output: out)
         case let pool as MaxPool2d:
             nodes.append(onnxNode("MaxPool", name: name, inputs: inputs, outputs: [out], attributes: [
                 .ints("kernel_shape", [pool.kernelSize, pool.kernelSize]), .ints("strides", [pool.stride, pool.stride]),
@@ -170,8 +172,57 @@ struct ONNXGraphBuilder {
             nodes.append(onnxNode("Concat", name: name, inputs: inputs, outputs: [out], attributes: [.int("axis", 1)]))
         default:
             throw ShrinkError(.unsupported, "node '\(name)' (\(node.layer.kind)) has no ONNX export; exportable "
-                + "layers are conv2d, linear, batchnorm, relu, relu6, maxpool2d, avgpool2d, globalavgpool, flatten, "
+                + "layers are conv2d, linear, batchnorm, relu, relu6, sigmoid, hardsigmoid, silu, hardswish, gelu, gelu_tanh, "
+                + "leaky_relu, maxpool2d, avgpool2d, globalavgpool, flatten, "
                 + "dropout, add and concat")
+        }
+    }
+
+    /// The ONNX form of a pointwise activation: one operator where opset 17 has it (Sigmoid, HardSigmoid, HardSwish,
+    /// LeakyRelu); SiLU as Sigmoid and Mul; GELU through Erf (x/2 · (1 + erf(x/√2))) or, for the tanh form, Tanh of
+    /// the cubic, with the constants as initializers.
+    mutating func pointwise(_ activation: PointwiseActivation, name: String, input x: String, output out: String) throws {
+        func constant(_ suffix: String, _ value: Float) -> String {
+            let constantName = "\(name).\(suffix)"
+            initializers.append(Onnx_TensorProto(name: constantName, Tensor(shape: [], scalars: [value])))
+            return constantName
+        }
+        func step(_ op: String, _ suffix: String, _ inputs: [String]) -> String {
+            let stepName = "\(name)_\(suffix)"
+            nodes.append(onnxNode(op, name: stepName, inputs: inputs, outputs: [stepName]))
+            return stepName
+        }
+        switch activation.function {
+        case .sigmoid:
+            nodes.append(onnxNode("Sigmoid", name: name, inputs: [x], outputs: [out]))
+        case .hardSigmoid:
+            nodes.append(onnxNode("HardSigmoid", name: name, inputs: [x], outputs: [out], attributes: [
+                .float("alpha", activation.alpha), .float("beta", activation.beta),
+            ]))
+        case .hardSwish:
+            nodes.append(onnxNode("HardSwish", name: name, inputs: [x], outputs: [out]))
+        case .leakyReLU:
+            nodes.append(onnxNode("LeakyRelu", name: name, inputs: [x], outputs: [out],
+                                  attributes: [.float("alpha", activation.alpha)]))
+        case .silu:
+            let gate = step("Sigmoid", "sigmoid", [x])
+            nodes.append(onnxNode("Mul", name: name, inputs: [x, gate], outputs: [out]))
+        case .gelu:
+            let scaled = step("Mul", "scaled", [x, constant("inverse_sqrt2", PointwiseActivation.sqrtHalf)])
+            let erf = step("Erf", "erf", [scaled])
+            let plusOne = step("Add", "plus_one", [erf, constant("one", 1)])
+            let gated = step("Mul", "gated", [x, plusOne])
+            nodes.append(onnxNode("Mul", name: name, inputs: [gated, constant("half", 0.5)], outputs: [out]))
+        case .geluTanh:
+            let square = step("Mul", "square", [x, x])
+            let cube = step("Mul", "cube", [square, x])
+            let cubic = step("Mul", "cubic", [cube, constant("c", 0.044715)])
+            let sum = step("Add", "sum", [x, cubic])
+            let inner = step("Mul", "inner", [sum, constant("sqrt_2_over_pi", PointwiseActivation.sqrtTwoOverPi)])
+            let tanh = step("Tanh", "tanh", [inner])
+            let plusOne = step("Add", "plus_one", [tanh, constant("one", 1)])
+            let gated = step("Mul", "gated", [x, plusOne])
+            nodes.append(onnxNode("Mul", name: name, inputs: [gated, constant("half", 0.5)], outputs: [out]))
         }
     }
 

@@ -291,6 +291,21 @@ private struct ONNXImporter {
         case "Relu":
             let x = try data(n.input[0], n, index)
             try emit(n, index, ReLU(), inputs: [x.name], rank: x.rank)
+        case "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu":
+            let x = try data(n.input[0], n, index)
+            let layer: PointwiseActivation
+            do {
+                switch n.opType {
+                case "Sigmoid": layer = try PointwiseActivation(.sigmoid)
+                case "HardSigmoid":
+                    layer = try PointwiseActivation(.hardSigmoid, alpha: float(n, "alpha", 0.2), beta: float(n, "beta", 0.5))
+                case "HardSwish": layer = try PointwiseActivation(.hardSwish)
+                default: layer = try PointwiseActivation(.leakyReLU, alpha: float(n, "alpha", 0.01))
+                }
+            } catch let error as ShrinkError {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): \(error.message)")
+            }
+            try emit(n, index, layer, inputs: [x.name], rank: x.rank)
         case "Clip":
             let x = try data(n.input[0], n, index)
             func bound(_ i: Int) throws -> Float? {
@@ -394,7 +409,8 @@ private struct ONNXImporter {
             values[n.output[0]] = .shape(v)
         default:
             throw ShrinkError(.unsupported, "\(describe(n, index)): operator '\(n.opType)' is not supported; Shrink imports "
-                + "Conv, Gemm, MatMul(+Add), BatchNormalization, Relu, Clip, MaxPool, AveragePool, GlobalAveragePool, "
+                + "Conv, Gemm, MatMul(+Add), BatchNormalization, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, "
+                + "MaxPool, AveragePool, GlobalAveragePool, "
                 + "Flatten, Reshape (flatten), Add, Concat, Dropout, Identity and Constant")
         }
     }

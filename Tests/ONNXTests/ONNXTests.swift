@@ -38,6 +38,39 @@ func randomInputs(_ shape: [Int], count: Int, seed: UInt64) -> Tensor {
     }
 }
 
+@Suite struct ONNXActivationTests {
+    /// conv → the activation → flatten → linear, on 1×4×4 inputs.
+    func model(_ function: PointwiseFunction, alpha: Float? = nil, beta: Float? = nil) throws -> Model {
+        var builder = GraphBuilder(inputShape: [1, 4, 4])
+        try builder.add("conv", Conv2d(weight: randomInputs([1, 3, 3], count: 3, seed: 1), bias: Tensor(shape: [3], repeating: 0.1),
+                                       stride: 1, padding: 1))
+        try builder.add("act", try PointwiseActivation(function, alpha: alpha, beta: beta))
+        try builder.add("flatten", Flatten())
+        try builder.add("fc", Linear(weight: randomInputs([48], count: 2, seed: 2), bias: nil))
+        return Model(architecture: "act", graph: try builder.build(), normalization: Normalization(mean: 0, std: 1))
+    }
+
+    @Test(arguments: [(PointwiseFunction.sigmoid, "Sigmoid"), (.hardSigmoid, "HardSigmoid"), (.hardSwish, "HardSwish"),
+                      (.leakyReLU, "LeakyRelu")])
+    func oneOperatorActivationsRoundTripExactly(_ function: PointwiseFunction, _ op: String) throws {
+        let original = try model(function, alpha: function == .leakyReLU ? 0.2 : nil)
+        let proto = try onnxModel(original)
+        #expect(proto.graph.node.map(\.opType) == ["Conv", op, "Flatten", "Gemm"])
+        let back = try importONNX(try serializedONNX(proto), file: "act.onnx")
+        let layer = try #require(back.graph.node(named: "act")?.layer as? PointwiseActivation)
+        #expect(layer.function == function && layer.alpha == (original.graph.node(named: "act")?.layer as? PointwiseActivation)?.alpha)
+        let x = randomInputs([1, 4, 4], count: 5, seed: 7)
+        #expect(back.graph.forward(x, mode: .inference).scalars == original.graph.forward(x, mode: .inference).scalars)
+    }
+
+    @Test func composedActivationsExportAsTheirFormulas() throws {
+        #expect(try onnxModel(try model(.silu)).graph.node.map(\.opType) == ["Conv", "Sigmoid", "Mul", "Flatten", "Gemm"])
+        #expect(try onnxModel(try model(.gelu)).graph.node.map(\.opType)
+            == ["Conv", "Mul", "Erf", "Add", "Mul", "Mul", "Flatten", "Gemm"])
+        #expect(try onnxModel(try model(.geluTanh)).graph.node.map(\.opType).filter { $0 == "Tanh" }.count == 1)
+    }
+}
+
 /// A small hand-built ONNX model: input (N, 2, 3, 3) → `body` → output.
 func handModel(opset: Int64 = 13, inputDims: [Onnx_TensorShapeProto.Dimension]? = nil, nodes: [Onnx_NodeProto],
                initializers: [Onnx_TensorProto], output: String) -> Onnx_ModelProto {
@@ -124,9 +157,14 @@ func handModel(opset: Int64 = 13, inputDims: [Onnx_TensorShapeProto.Dimension]? 
     let flatten = onnxNode("Flatten", name: "flatten", inputs: ["x"], outputs: ["y"], attributes: [.int("axis", 1)])
 
     @Test func namesWhatItCannotImport() throws {
-        let sigmoid = onnxNode("Sigmoid", name: "gate", inputs: ["x"], outputs: ["y"])
-        #expect(failure(handModel(nodes: [sigmoid], initializers: [], output: "y"))
-            .contains("node 'gate' (Sigmoid): operator 'Sigmoid' is not supported"))
+        let softsign = onnxNode("Softsign", name: "gate", inputs: ["x"], outputs: ["y"])
+        #expect(failure(handModel(nodes: [softsign], initializers: [], output: "y"))
+            .contains("node 'gate' (Softsign): operator 'Softsign' is not supported"))
+        // A hard-sigmoid whose slope is not positive has no Shrink form.
+        let flat = onnxNode("HardSigmoid", name: "hs", inputs: ["x"], outputs: ["h"], attributes: [.float("alpha", 0)])
+        #expect(failure(handModel(nodes: [flat, onnxNode("Flatten", name: "flatten", inputs: ["h"], outputs: ["y"],
+                                                        attributes: [.int("axis", 1)])], initializers: [], output: "y"))
+            .contains("node 'hs' (HardSigmoid)"))
         #expect(failure(handModel(opset: 9, nodes: [flatten], initializers: [], output: "y"))
             .contains("field 'opset_import': ai.onnx version 9 is outside 11…17"))
         var dynamic = Onnx_TensorShapeProto.Dimension()

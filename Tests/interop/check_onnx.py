@@ -9,6 +9,9 @@
         Builds a small network in PyTorch (conv, BatchNorm, ReLU, max-pooling, a residual add, a concat, ReLU6,
         global average pooling, flatten, linear), exports it with torch.onnx.export (opset 13, dynamic batch) and
         saves PyTorch's logits on DATA's test inputs scaled to [0, 1].
+    check_onnx.py torch-activations OUT.onnx LOGITS_OUT.npy DATA.npz
+        The same for a network of the mobile families' activations (hard-swish, hard-sigmoid, leaky ReLU, sigmoid)
+        between convs, exported at opset 14 (where HardSwish is one operator).
     check_onnx.py int8 MODEL.onnx LOGITS.npy [FASHION_MNIST_DIR]
         An int8 QDQ export passes onnx.checker, ONNX Runtime runs it on its int8 kernels (QLinearConv/QGemm after
         its graph optimisation), and its predictions on the 10,000 Fashion-MNIST test images agree with Shrink's
@@ -93,6 +96,34 @@ def torch_export(out_path, logits_path, data_path):
     print("ok: PyTorch %s exported %s" % (torch.__version__, out_path))
 
 
+def torch_activations(out_path, logits_path, data_path):
+    try:
+        import torch
+        import torch.nn as nn
+    except ImportError:
+        print("skip: PyTorch is not importable")
+        sys.exit(3)
+
+    net = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.Hardswish(),
+        nn.Conv2d(8, 8, 3, padding=1), nn.Hardsigmoid(),
+        nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.LeakyReLU(0.1),
+        nn.Conv2d(8, 4, 1), nn.Sigmoid(),
+        nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    torch.manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.uniform_(m.weight, -1, 1)
+    net.eval()
+    data = np.load(data_path)
+    x = torch.from_numpy(data["x_test"].astype(np.float32) / 255.0).reshape(-1, 1, 12, 12)
+    torch.onnx.export(net, x[:1], out_path, opset_version=14, input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    with torch.no_grad():
+        np.save(logits_path, net(x).numpy())
+    print("ok: PyTorch %s exported %s" % (torch.__version__, out_path))
+
+
 def int8_check(model_path, logits_path, data_dir="/usr/share/datasets/fashion-mnist"):
     import gzip
     import os
@@ -137,6 +168,8 @@ if __name__ == "__main__":
     command = sys.argv[1]
     if command == "export":
         export_check(*sys.argv[2:5])
+    elif command == "torch-activations":
+        torch_activations(*sys.argv[2:5])
     elif command == "torch-export":
         torch_export(*sys.argv[2:5])
     elif command == "int8":

@@ -1,0 +1,73 @@
+// The pointwise activations of the mobile families: values worked out by hand, exact backward against finite
+// differences away from the kinks, the file spec round trip, and bad parameters refused.
+import Foundation
+import NeuralNetworks
+import Tensors
+import Testing
+
+@Suite struct PointwiseActivationTests {
+    func values(_ function: PointwiseFunction, _ xs: [Float], alpha: Float? = nil, beta: Float? = nil) throws -> [Float] {
+        let layer = try PointwiseActivation(function, alpha: alpha, beta: beta)
+        return layer.forward([Tensor(shape: [1, xs.count], scalars: xs)], mode: .inference).scalars
+    }
+
+    func expectClose(_ a: [Float], _ b: [Float], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(a.count == b.count, sourceLocation: sourceLocation)
+        for (x, y) in zip(a, b) {
+            #expect(abs(x - y) <= 1e-6 * max(1, abs(y)), "\(what): \(a) against \(b)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func valuesWorkedOutByHand() throws {
+        expectClose(try values(.sigmoid, [0, 2, -2]), [0.5, 0.880797078, 0.119202922], "sigmoid")
+        expectClose(try values(.hardSigmoid, [1, -4, 4, 0]), [0.666666667, 0, 1, 0.5], "hardsigmoid")
+        expectClose(try values(.hardSigmoid, [1], alpha: 0.2, beta: 0.5), [0.7], "hardsigmoid α 0.2")
+        expectClose(try values(.silu, [1, -1, 0]), [0.731058579, -0.268941421, 0], "silu")
+        expectClose(try values(.hardSwish, [1, -1, -4, 4, 3]), [0.666666667, -0.333333333, 0, 4, 3], "hardswish")
+        expectClose(try values(.gelu, [1, -1, 0]), [0.841344746, -0.158655254, 0], "gelu")
+        expectClose(try values(.geluTanh, [1, -1]), [0.841191990, -0.158808010], "gelu_tanh")
+        expectClose(try values(.leakyReLU, [-2, 3]), [-0.02, 3], "leaky_relu")
+        expectClose(try values(.leakyReLU, [-2], alpha: 0.2), [-0.4], "leaky_relu α 0.2")
+    }
+
+    @Test(arguments: PointwiseFunction.allCases)
+    func backwardMatchesFiniteDifferences(_ function: PointwiseFunction) throws {
+        // Inputs in (−2.5, 2.5), kept off 0 (leaky ReLU's kink); the hard forms' kinks at ±3 are outside.
+        var x = randomTensor([3, 2, 2, 2], seed: 5)
+        for i in 0..<x.count {
+            let v = x.scalars[i] * 2.5
+            x.scalars[i] = abs(v) < 0.05 ? 0.1 : v
+        }
+        checkGradients(try PointwiseActivation(function), inputs: [x], h: 1e-3, tolerance: 1e-2)
+    }
+
+    @Test func theBackwardAtTheKinksFollowsPyTorch() throws {
+        let hardSwish = try PointwiseActivation(.hardSwish)
+        _ = hardSwish.forward([Tensor(shape: [1, 4], scalars: [-3, 3, -4, 4])], mode: .training)
+        #expect(hardSwish.backward(Tensor(shape: [1, 4], scalars: [1, 1, 1, 1]), needsInputGradient: [true])[0]?.scalars
+            == [-0.5, 1.5, 0, 1])
+        let leaky = try PointwiseActivation(.leakyReLU)
+        _ = leaky.forward([Tensor(shape: [1, 1], scalars: [0])], mode: .training)
+        #expect(leaky.backward(Tensor(shape: [1, 1], scalars: [1]), needsInputGradient: [true])[0]?.scalars == [0.01])
+    }
+
+    @Test(arguments: PointwiseFunction.allCases)
+    func theSpecRebuildsTheSameLayer(_ function: PointwiseFunction) throws {
+        let layer = try PointwiseActivation(function, alpha: function == .leakyReLU ? 0.3 : nil)
+        let rebuilt = try layer.spec.makeLayer(node: "act") { _ in Tensor(zeros: [0]) }
+        let x = randomTensor([2, 5], seed: 3)
+        #expect(rebuilt.kind == function.rawValue)
+        #expect(rebuilt.forward([x], mode: .inference) == layer.forward([x], mode: .inference))
+        #expect(layer.macs(for: [[5]]) == 5)
+        #expect(try layer.outputShape(for: [[3, 4, 4]]) == [3, 4, 4])
+    }
+
+    @Test func badParametersAreRefused() throws {
+        #expect(throws: ShrinkError.self) { try PointwiseActivation(.hardSigmoid, alpha: 0) }
+        #expect(throws: ShrinkError.self) { try PointwiseActivation(.leakyReLU, alpha: .nan) }
+        var spec = LayerSpec(kind: "hardsigmoid")
+        spec.alpha = -1
+        let refused = #expect(throws: ShrinkError.self) { try spec.makeLayer(node: "gate") { _ in Tensor(zeros: [0]) } }
+        #expect(refused?.message.contains("node 'gate'") == true)
+    }
+}
