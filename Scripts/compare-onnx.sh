@@ -11,7 +11,7 @@ shrink="${1:-$root/.build/release/shrink}"
 model="${2:-${SHRINK_MODEL_DIR:-$root/out/models}/fmnist-cnn.int8.safetensors}"
 seconds="${3:-2}"
 source "$root/Scripts/interop-venv.sh"
-interop_require "import onnx, onnxruntime" "numpy<2" onnx onnxruntime
+ort_require "import onnx, onnxruntime" "numpy<2" onnx onnxruntime
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$shrink" export "$model" --out "$work/model.onnx" > /dev/null
@@ -19,7 +19,7 @@ trap 'rm -rf "$work"' EXIT
 for threads in 1 2; do
   "$shrink" bench "$model" --threads "$threads" --batch-sizes 1,256 --seconds "$seconds" --json > "$work/shrink-$threads.json"
 done
-"$venv/bin/python" - "$work" "$seconds" <<'PY'
+"$ortvenv/bin/python" - "$work" "$seconds" <<'PY'
 import gzip, json, sys, time
 import numpy as np
 import onnx

@@ -8,7 +8,8 @@ struct Import: ParsableCommand {
         commandName: "import",
         abstract: "Import an ONNX model (opsets 11–17) as a Shrink model file.",
         discussion: """
-            Supported operators: Conv (groups, pads, strides), Gemm, MatMul (+ Add as its bias), \
+            Supported operators: Conv (groups, pads, strides), Gemm, MatMul (+ Add as its bias), Sigmoid, HardSigmoid, \
+            HardSwish, LeakyRelu, \
             BatchNormalization, Relu, Clip (ReLU and ReLU6-like caps), MaxPool, AveragePool, GlobalAveragePool, \
             Flatten and the Reshape of the flatten pattern (constant or computed from Shape), Add, Concat, \
             Dropout, Identity, Constant. Initializers become the weights. Anything else is an error naming the \
