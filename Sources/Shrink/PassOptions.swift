@@ -159,16 +159,17 @@ extension RecipePass {
 }
 
 /// Per-layer settings written as "node=value" entries (`conv1=4`, or a YAML list of them), keyed by node name;
-/// `location` names where they were written in errors.
+/// `location` names where they were written in errors (empty: the key alone says it).
 public func layerSettings<T>(_ entries: [String], key: String, at location: String, _ parse: (String) -> T?) throws -> [String: T] {
     var result: [String: T] = [:]
+    let at = location.isEmpty ? "" : "\(location): "
     for entry in entries {
         let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
         guard parts.count == 2, !parts[0].isEmpty, let value = parse(parts[1]) else {
-            throw ShrinkError(.format, "\(location): '\(key)' entries are node=value, got '\(entry)'")
+            throw ShrinkError(.format, "\(at)'\(key)' entries are node=value, got '\(entry)'")
         }
         guard result.updateValue(value, forKey: parts[0]) == nil else {
-            throw ShrinkError(.format, "\(location): '\(key)' names '\(parts[0])' twice")
+            throw ShrinkError(.format, "\(at)'\(key)' names '\(parts[0])' twice")
         }
     }
     return result

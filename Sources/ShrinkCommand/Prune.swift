@@ -85,7 +85,7 @@ struct Prune: ParsableCommand {
         s.excludedLayers = (excludedLayers ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         if let layerSparsity {
             s.layerSparsity = try Shrink.layerSettings(layerSparsity.split(separator: ",").map(String.init),
-                                                       key: "--layer-sparsity", at: "--layer-sparsity") { Double($0) }
+                                                       key: "--layer-sparsity", at: "") { Double($0) }
         }
         var p = PrunePass(settings: s)
         p.validationSamples = validationSamples

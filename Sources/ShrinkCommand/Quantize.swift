@@ -80,7 +80,7 @@ struct Quantize: ParsableCommand {
         p.keepFloat = keepFloat.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         if let layerWeightBits {
             p.layerWeightBits = try layerSettings(layerWeightBits.split(separator: ",").map(String.init),
-                                                  key: "--layer-weight-bits", at: "--layer-weight-bits") { Int($0) }
+                                                  key: "--layer-weight-bits", at: "") { Int($0) }
         }
         p.mixedPrecision = mixedPrecision
         p.sizeBudget = sizeBudget

@@ -166,6 +166,17 @@ func writeSmallImageNPZ(to path: String, train: Int = 90, test: Int = 30, seed: 
         let evalMixed = try shrink(["eval", mixed, "--data", data, "--json"])
         let em = try JSONSerialization.jsonObject(with: Data(evalMixed.stdout.utf8)) as? [String: Any]
         #expect(em?["accuracy"] as? Double == rm["quantized_test_accuracy"] as? Double)
+        // Per-layer weight bits on the integer engine: fc1 at 4, the rest at the default 8.
+        let layered = dir + "/layered.safetensors"
+        let rl = try report(["--out", layered, "--layer-weight-bits", "fc1=4", "--observer", "minmax",
+                             "--max-accuracy-drop", "100"])
+        #expect((rl["chosen"] as? [String: Any])?["layer_weight_bits"] as? [String: Int] == ["fc1": 4])
+        let layeredInfo = try info(layered)
+        #expect(layeredInfo.first { $0["name"] as? String == "fc1" }?["weight_bits"] as? Int == 4)
+        #expect(layeredInfo.first { $0["name"] as? String == "conv1" }?["weight_bits"] as? Int == 8)
+        let unknown = try shrink(["quantize", model, "--data", data, "--out", dir + "/x.safetensors",
+                                  "--layer-weight-bits", "fc9=4"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("fc9"), "\(unknown.stderr)")
     }
 
     @Test func badQuantizationSettingsWriteNothing() throws {
@@ -233,6 +244,21 @@ func writeSmallImageNPZ(to path: String, train: Int = 90, test: Int = 30, seed: 
         #expect(layers.first { $0["name"] as? String == "conv1" }?["output_shape"] as? [Int] == [4, 8, 8])
         let provenance = try SafeTensorsFile.decode(try readFile(small), file: small).metadata["shrink.provenance"] ?? ""
         #expect(provenance.contains("\"prune\"") && provenance.contains("filter"))
+        // Per-layer settings: conv1 keeps its weights, fc1 loses 90%, the rest the global 50%; the report has the
+        // pass shape's keys beside the old ones.
+        let layered = try report(["--out", dir + "/layered.safetensors", "--sparsity", "0.5", "--scope", "layer",
+                                  "--layer-sparsity", "fc1=0.9", "--excluded-layers", "conv1"])
+        let shares = layered["layer_sparsity"] as? [String: Double] ?? [:]
+        #expect(shares["conv1"] == 0 && abs((shares["fc1"] ?? 0) - 0.9) < 0.01 && abs((shares["conv2"] ?? 0) - 0.5) < 0.01,
+                "\(shares)")
+        #expect(layered["pass"] as? String == "prune" && layered["before"] != nil && layered["after"] != nil)
+        #expect((layered["settings"] as? [String: String])?["excluded_layers"] == "conv1")
+        let unknown = try shrink(["prune", model, "--data", data, "--out", dir + "/x.safetensors", "--sparsity", "0.5",
+                                  "--excluded-layers", "conv9"])
+        #expect(unknown.status == 1 && unknown.stderr.contains("conv9"), "\(unknown.stderr)")
+        let malformed = try shrink(["prune", model, "--data", data, "--out", dir + "/x.safetensors", "--sparsity", "0.5",
+                                    "--layer-sparsity", "fc1"])
+        #expect(malformed.status == 64 && malformed.stderr.contains("'--layer-sparsity' entries are node=value, got 'fc1'"))
     }
 
     @Test func badPruningRequestsWriteNothing() throws {
