@@ -100,6 +100,8 @@ extension LayerSpec {
                              epsilon: e, momentum: m)
         case "relu": return ReLU()
         case "relu6": return ReLU6()
+        case "global_mean": return GlobalMean()
+        case "mul": return Multiply()
         case "maxpool2d", "avgpool2d":
             let k = try required(kernelSize, "kernel_size", node: node, maximum: LayerSpec.maximumWindow)
             let s = try window(stride, default: k, "stride", node: node, minimum: 1)

@@ -81,7 +81,7 @@ public final class PointwiseActivation: Layer {
 
     /// f(x).
     @inline(__always)
-    func value(_ x: Float) -> Float {
+    public func value(_ x: Float) -> Float {
         switch function {
         case .sigmoid: return Self.sigmoid(x)
         case .hardSigmoid: return min(max(alpha * x + beta, 0), 1)
@@ -95,7 +95,7 @@ public final class PointwiseActivation: Layer {
 
     /// f′(x).
     @inline(__always)
-    func derivative(_ x: Float) -> Float {
+    public func derivative(_ x: Float) -> Float {
         switch function {
         case .sigmoid:
             let s = Self.sigmoid(x)

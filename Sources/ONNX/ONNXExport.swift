@@ -162,6 +162,10 @@ struct ONNXGraphBuilder {
             // Shrink's global pooling also flattens: GlobalAveragePool (N, C, 1, 1), then Flatten.
             nodes.append(onnxNode("GlobalAveragePool", name: "\(name)_pool", inputs: inputs, outputs: ["\(name)_pool"]))
             nodes.append(onnxNode("Flatten", name: name, inputs: ["\(name)_pool"], outputs: [out], attributes: [.int("axis", 1)]))
+        case is GlobalMean:
+            nodes.append(onnxNode("GlobalAveragePool", name: name, inputs: inputs, outputs: [out]))
+        case is Multiply:
+            nodes.append(onnxNode("Mul", name: name, inputs: inputs, outputs: [out]))
         case is Flatten:
             nodes.append(onnxNode("Flatten", name: name, inputs: inputs, outputs: [out], attributes: [.int("axis", 1)]))
         case is Dropout:
@@ -173,7 +177,7 @@ struct ONNXGraphBuilder {
         default:
             throw ShrinkError(.unsupported, "node '\(name)' (\(node.layer.kind)) has no ONNX export; exportable "
                 + "layers are conv2d, linear, batchnorm, relu, relu6, sigmoid, hardsigmoid, silu, hardswish, gelu, gelu_tanh, "
-                + "leaky_relu, maxpool2d, avgpool2d, globalavgpool, flatten, "
+                + "leaky_relu, maxpool2d, avgpool2d, globalavgpool, global_mean, mul, flatten, "
                 + "dropout, add and concat")
         }
     }

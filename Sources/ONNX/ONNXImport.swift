@@ -343,9 +343,9 @@ private struct ONNXImporter {
         case "GlobalAveragePool":
             let x = try data(n.input[0], n, index)
             guard x.rank == 4 else { throw ShrinkError(.unsupported, "\(describe(n, index)): input of rank \(x.rank)") }
-            // Shrink's global pooling also flattens: the (N, C, 1, 1) value is (N, C) here, and a Flatten of it is
-            // a no-op (rank −1 marks that).
-            try emit(n, index, GlobalAvgPool(), inputs: [x.name], rank: -1)
+            // (N, C, 1, 1), which a 1×1 conv can read (squeeze-excitation); when a flatten reads it first, `flatten`
+            // turns it into Shrink's flattening global pooling.
+            try emit(n, index, GlobalMean(), inputs: [x.name], rank: 4)
         case "Flatten":
             let x = try data(n.input[0], n, index)
             guard int(n, "axis", 1) == 1 else { throw ShrinkError(.unsupported, "\(describe(n, index)): Flatten axis \(int(n, "axis", 1)); Shrink flattens from axis 1") }
@@ -361,6 +361,16 @@ private struct ONNXImporter {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): Reshape to [\(target.map { $0 == batch ? "N" : "\($0)" }.joined(separator: ", "))]; Shrink supports the flatten pattern (N, -1)")
             }
             try flatten(n, index, x)
+        case "Mul":
+            guard n.input.count == 2, case .node(let left, let rank)? = values[n.input[0]],
+                  case .node(let right, _)? = values[n.input[1]] else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Shrink multiplies two computed tensors (a gate, "
+                    + "x · sigmoid(x)); a constant operand is not supported")
+            }
+            // A gate may come first; Shrink's mul takes the map first and the (C, 1, 1) gate second.
+            let swapped = shapes[left].map { $0.count == 3 && $0[1] == 1 && $0[2] == 1 } == true
+                && shapes[right].map { $0.count == 3 && ($0[1] != 1 || $0[2] != 1) } == true
+            try emit(n, index, Multiply(), inputs: swapped ? [right, left] : [left, right], rank: rank)
         case "Add":
             let a = values[n.input[0]], b = values[n.input[1]]
             if case .node(let left, let rank)? = a, case .node(let right, _)? = b {
@@ -411,7 +421,7 @@ private struct ONNXImporter {
             throw ShrinkError(.unsupported, "\(describe(n, index)): operator '\(n.opType)' is not supported; Shrink imports "
                 + "Conv, Gemm, MatMul(+Add), BatchNormalization, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, "
                 + "MaxPool, AveragePool, GlobalAveragePool, "
-                + "Flatten, Reshape (flatten), Add, Concat, Dropout, Identity and Constant")
+                + "Flatten, Reshape (flatten), Add, Mul, Concat, Dropout, Identity and Constant")
         }
     }
 
@@ -423,7 +433,15 @@ private struct ONNXImporter {
     }
 
     mutating func flatten(_ n: Onnx_NodeProto, _ index: Int, _ x: (name: String, rank: Int)) throws {
-        if x.rank == 2 || x.rank == -1 {
+        // A global mean that nothing has read yet, flattened: Shrink's global average pooling, which flattens.
+        if let i = nodes.firstIndex(where: { $0.name == x.name }), nodes[i].layer is GlobalMean,
+           !nodes.contains(where: { $0.inputs.contains(x.name) }), let channels = shapes[x.name]?.first {
+            nodes[i] = Node(name: x.name, layer: GlobalAvgPool(), inputs: nodes[i].inputs)
+            shapes[x.name] = [channels]
+            values[n.output[0]] = .node(x.name, rank: 2)
+            return
+        }
+        if x.rank == 2 {
             values[n.output[0]] = .node(x.name, rank: 2)   // already (batch, features)
         } else {
             try emit(n, index, Flatten(), inputs: [x.name], rank: 2)

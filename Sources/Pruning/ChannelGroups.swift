@@ -63,6 +63,14 @@ public struct ChannelGroups {
                 output = (0..<linear.outputFeatures).map { fresh((node.name, $0)) }
             case is BatchNorm, is ClampedReLU, is MaxPool2d, is AvgPool2d, is GlobalAvgPool, is Dropout:
                 output = inputs[0]
+            case let activation as PointwiseActivation:
+                // Removed channels are zeros; an activation that maps 0 elsewhere would make them carry a constant.
+                guard activation.value(0) == 0 else {
+                    throw ShrinkError(.unsupported, "node '\(node.name)' (\(activation.kind)): filter pruning removes a "
+                        + "channel as zeros, and \(activation.kind) maps 0 to \(activation.value(0)), so removing it would "
+                        + "change what the next layer reads")
+                }
+                output = inputs[0]
             case is Flatten:
                 let shape = inputShapes[0]
                 let plane = shape.dropFirst().reduce(1, *)

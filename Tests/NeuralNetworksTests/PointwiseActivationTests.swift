@@ -71,3 +71,57 @@ import Testing
         #expect(refused?.message.contains("node 'gate'") == true)
     }
 }
+
+@Suite struct GatingTests {
+    @Test func theGlobalMeanKeepsTheLayoutAndMatchesTheFlatteningPool() throws {
+        let x = randomTensor([2, 3, 4, 5], seed: 4)
+        let mean = GlobalMean(), pool = GlobalAvgPool()
+        #expect(try mean.outputShape(for: [[3, 4, 5]]) == [3, 1, 1])
+        let y = mean.forward([x], mode: .inference)
+        #expect(y.shape == [2, 3, 1, 1] && y.scalars == pool.forward([x], mode: .inference).scalars)
+        checkGradients(GlobalMean(), inputs: [x], h: 1e-3, tolerance: 1e-2)
+        #expect(throws: ShrinkError.self) { try mean.outputShape(for: [[12]]) }
+    }
+
+    @Test func aChannelGateScalesEachPlane() throws {
+        let map = Tensor(shape: [1, 2, 1, 2], scalars: [1, 2, 3, 4]), gate = Tensor(shape: [1, 2, 1, 1], scalars: [10, -1])
+        #expect(Multiply().forward([map, gate], mode: .inference).scalars == [10, 20, -3, -4])
+        #expect(try Multiply().outputShape(for: [[2, 1, 2], [2, 1, 1]]) == [2, 1, 2])
+        #expect(throws: ShrinkError.self) { try Multiply().outputShape(for: [[2, 1, 2], [3, 1, 1]]) }
+        #expect(throws: ShrinkError.self) { try Multiply().outputShape(for: [[2, 1, 1], [2, 1, 2]]) }
+        checkGradients(Multiply(), inputs: [randomTensor([2, 3, 2, 2], seed: 1), randomTensor([2, 3, 1, 1], seed: 2)],
+                       h: 1e-3, tolerance: 1e-2)
+        checkGradients(Multiply(), inputs: [randomTensor([2, 3, 2, 2], seed: 1), randomTensor([2, 3, 2, 2], seed: 2)],
+                       h: 1e-3, tolerance: 1e-2)
+    }
+
+    @Test func aSqueezeExcitationBlockTrainsAndRoundTripsThroughItsSpec() throws {
+        var g = SeededGenerator(seed: 1)
+        var b = GraphBuilder(inputShape: [1, 6, 6])
+        try b.add("conv", Conv2d(inputChannels: 1, outputChannels: 4, kernelSize: 3, padding: 1, generator: &g))
+        let features = try b.add("act", try PointwiseActivation(.hardSwish))
+        try b.add("squeeze", GlobalMean())
+        try b.add("reduce", Conv2d(inputChannels: 4, outputChannels: 2, kernelSize: 1, generator: &g))
+        try b.add("reduce_act", ReLU())
+        try b.add("expand", Conv2d(inputChannels: 2, outputChannels: 4, kernelSize: 1, generator: &g))
+        let gate = try b.add("gate", try PointwiseActivation(.hardSigmoid))
+        try b.add("excite", Multiply(), inputs: [features, gate])
+        try b.add("pool", GlobalAvgPool())
+        try b.add("fc", Linear(inputFeatures: 4, outputFeatures: 2, generator: &g))
+        let graph = try b.build()
+        #expect(graph.outputShape == [2])
+        let rebuilt = try Graph(inputShape: [1, 6, 6], nodes: graph.nodes.map { node in
+            Node(name: node.name, layer: try node.layer.spec.makeLayer(node: node.name) { name in
+                node.layer.parameters.first { $0.name == name }?.parameter.value ?? Tensor(zeros: [0])
+            }, inputs: node.inputs)
+        })
+        let x = randomTensor([3, 1, 6, 6], seed: 8)
+        #expect(rebuilt.forward(x, mode: .inference) == graph.forward(x, mode: .inference))
+        // Gradients reach the first conv through both the map and the gate.
+        let logits = graph.forward(x, mode: .training)
+        for p in graph.parameters { p.parameter.zeroGradient() }
+        _ = try graph.backward(seeds: [graph.outputName: Tensor(shape: logits.shape, repeating: 1)])
+        let first = try #require(graph.parameters.first { $0.name == "conv.weight" })
+        #expect(first.parameter.gradient.scalars.contains { $0 != 0 })
+    }
+}

@@ -63,6 +63,33 @@ func randomInputs(_ shape: [Int], count: Int, seed: UInt64) -> Tensor {
         #expect(back.graph.forward(x, mode: .inference).scalars == original.graph.forward(x, mode: .inference).scalars)
     }
 
+    @Test func aSqueezeExcitationBlockRoundTripsAndAGateMayComeFirst() throws {
+        var g = SeededGenerator(seed: 2)
+        var b = GraphBuilder(inputShape: [1, 6, 6])
+        try b.add("conv", Conv2d(inputChannels: 1, outputChannels: 4, kernelSize: 3, padding: 1, generator: &g))
+        let features = try b.add("act", try PointwiseActivation(.hardSwish))
+        try b.add("squeeze", GlobalMean())
+        try b.add("reduce", Conv2d(inputChannels: 4, outputChannels: 2, kernelSize: 1, generator: &g))
+        try b.add("reduce_act", ReLU())
+        try b.add("expand", Conv2d(inputChannels: 2, outputChannels: 4, kernelSize: 1, generator: &g))
+        let gate = try b.add("gate", try PointwiseActivation(.sigmoid))
+        try b.add("excite", Multiply(), inputs: [features, gate])
+        try b.add("pool", GlobalAvgPool())
+        try b.add("fc", Linear(inputFeatures: 4, outputFeatures: 2, generator: &g))
+        let model = Model(architecture: "se", graph: try b.build(), normalization: Normalization(mean: 0, std: 1))
+        var proto = try onnxModel(model)
+        #expect(proto.graph.node.map(\.opType).filter { $0 == "GlobalAveragePool" }.count == 2)
+        let x = randomInputs([1, 6, 6], count: 4, seed: 3)
+        let back = try importONNX(try serializedONNX(proto), file: "se.onnx")
+        #expect(back.graph.node(named: "squeeze")?.layer is GlobalMean)
+        #expect(back.graph.nodes.filter { $0.layer is GlobalAvgPool }.count == 1 && back.graph.nodes.count == model.graph.nodes.count)
+        #expect(back.graph.forward(x, mode: .inference).scalars == model.graph.forward(x, mode: .inference).scalars)
+        // Mul(gate, map), as some exporters write it: the same network.
+        for i in proto.graph.node.indices where proto.graph.node[i].opType == "Mul" { proto.graph.node[i].input.reverse() }
+        let swapped = try importONNX(try serializedONNX(proto), file: "se.onnx")
+        #expect(swapped.graph.forward(x, mode: .inference).scalars == model.graph.forward(x, mode: .inference).scalars)
+    }
+
     @Test func composedActivationsExportAsTheirFormulas() throws {
         #expect(try onnxModel(try model(.silu)).graph.node.map(\.opType) == ["Conv", "Sigmoid", "Mul", "Flatten", "Gemm"])
         #expect(try onnxModel(try model(.gelu)).graph.node.map(\.opType)
