@@ -399,7 +399,25 @@ private struct ONNXImporter {
             guard axis == 1 || axis == 1 - rank else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): Concat axis \(axis); Shrink concatenates channels (axis 1)")
             }
+            if inputs.count == 1 {   // a concat of one tensor (DenseNet's first layer of a block) is that tensor
+                values[n.output[0]] = .node(inputs[0].name, rank: inputs[0].rank)
+                return
+            }
             try emit(n, index, Concat(), inputs: inputs.map(\.name), rank: rank)
+        case "ReduceMean":
+            // The mean over H and W (MNASNet's x.mean([2, 3])): Shrink's global pooling, flattened or kept 4-D. The
+            // axes are an attribute up to opset 17 (an input from opset 18 on).
+            let x = try data(n.input[0], n, index)
+            let axes = (ints(n, "axes") ?? []).map { $0 < 0 ? $0 + x.rank : $0 }.sorted()
+            guard x.rank == 4, axes == [2, 3] else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): ReduceMean over axes \(ints(n, "axes") ?? []) of a rank-\(x.rank) "
+                    + "tensor; Shrink supports the mean over H and W (axes 2, 3) of an (N, C, H, W) tensor")
+            }
+            if int(n, "keepdims", 1) == 1 {
+                try emit(n, index, GlobalMean(), inputs: [x.name], rank: 4)
+            } else {
+                try emit(n, index, GlobalAvgPool(), inputs: [x.name], rank: 2)
+            }
         case "Shape":
             let x = try data(n.input[0], n, index)
             values[n.output[0]] = .shape([batch] + (shapes[x.name] ?? []).map(Int64.init))
@@ -420,7 +438,7 @@ private struct ONNXImporter {
         default:
             throw ShrinkError(.unsupported, "\(describe(n, index)): operator '\(n.opType)' is not supported; Shrink imports "
                 + "Conv, Gemm, MatMul(+Add), BatchNormalization, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, "
-                + "MaxPool, AveragePool, GlobalAveragePool, "
+                + "MaxPool, AveragePool, GlobalAveragePool, ReduceMean (over H and W), "
                 + "Flatten, Reshape (flatten), Add, Mul, Concat, Dropout, Identity and Constant")
         }
     }

@@ -169,6 +169,28 @@ func handModel(opset: Int64 = 13, inputDims: [Onnx_TensorShapeProto.Dimension]? 
     }
 }
 
+@Suite struct ONNXReductionTests {
+    @Test func aMeanOverHeightAndWidthIsGlobalPoolingAndAConcatOfOneIsItsInput() throws {
+        let x = randomInputs([2, 3, 3], count: 4, seed: 5)
+        for keep in [0, 1] {
+            var nodes = [onnxNode("Concat", name: "one", inputs: ["x"], outputs: ["c"], attributes: [.int("axis", 1)]),
+                         onnxNode("ReduceMean", name: "mean", inputs: ["c"], outputs: [keep == 1 ? "m" : "y"],
+                                  attributes: [.ints("axes", [2, -1]), .int("keepdims", keep)])]
+            if keep == 1 {
+                nodes.append(onnxNode("Flatten", name: "flatten", inputs: ["m"], outputs: ["y"], attributes: [.int("axis", 1)]))
+            }
+            let model = try importONNX(try handModel(nodes: nodes, initializers: [], output: "y").serializedBytes(), file: "m.onnx")
+            #expect(model.graph.nodes.map(\.layer.kind) == ["globalavgpool"], "keepdims \(keep)")
+            #expect(model.graph.forward(x, mode: .inference).scalars == GlobalAvgPool().forward([x], mode: .inference).scalars)
+        }
+        let other = onnxNode("ReduceMean", name: "mean", inputs: ["x"], outputs: ["y"], attributes: [.ints("axes", [1])])
+        let refused = #expect(throws: ShrinkError.self) {
+            try importONNX(try handModel(nodes: [other], initializers: [], output: "y").serializedBytes(), file: "m.onnx")
+        }
+        #expect(refused?.message.contains("node 'mean' (ReduceMean): ReduceMean over axes [1]") == true)
+    }
+}
+
 @Suite struct ONNXBadInputTests {
     func failure(_ m: Onnx_ModelProto) -> String {
         do {
