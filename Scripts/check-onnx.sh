@@ -52,6 +52,13 @@ done
 "$ortvenv/bin/python" Tests/interop/check_onnx.py compare "$work/act.npy" "$work/act-shrink.npy"
 "$shrink" export "$work/act.safetensors" --out "$work/act-back.onnx" > /dev/null
 "$ortvenv/bin/python" Tests/interop/check_onnx.py export "$work/act-back.onnx" "$work/act-shrink.npy" "$work/data.npz"
+# torchvision's mobile networks at 224×224 with random weights: imported, Shrink's logits against PyTorch's.
+for net in mobilenet_v3_small efficientnet_b0; do
+  /usr/bin/python3 Tests/interop/check_onnx.py torchvision "$net" "$work/$net.onnx" "$work/$net.npy" "$work/$net.npz" 2>/dev/null
+  "$shrink" import "$work/$net.onnx" --out "$work/$net.safetensors" --mean 0 --std 1 > /dev/null
+  "$shrink" eval "$work/$net.safetensors" --data "$work/$net.npz" --save-logits "$work/$net-shrink.npy" > /dev/null
+  "$ortvenv/bin/python" Tests/interop/check_onnx.py relative "$work/$net.npy" "$work/$net-shrink.npy"
+done
 fmnist="${SHRINK_DATA_DIR:-/usr/share/datasets/fashion-mnist}"
 if [ -f "$fmnist/t10k-images-idx3-ubyte.gz" ]; then
   "$shrink" train --arch fmnist-small --data fashion-mnist --train-limit 12000 --epochs 1 --out "$work/small.safetensors" > /dev/null 2>&1

@@ -3,8 +3,9 @@
 set -euo pipefail
 # Usage: install-deps.sh [--with-test-tools]
 packages=(libopenblas-dev liblapacke-dev zlib1g-dev pkg-config dataset-fashion-mnist)
-# The tests also need Debian's Python venv module, and PyTorch (with Debian's numpy) for the ONNX cross-checks.
-if [ "${1:-}" = "--with-test-tools" ]; then packages+=(python3-venv python3-torch python3-numpy); fi
+# The tests also need Debian's Python venv module, and PyTorch and torchvision (with Debian's numpy) for the ONNX
+# cross-checks.
+if [ "${1:-}" = "--with-test-tools" ]; then packages+=(python3-venv python3-torch python3-torchvision python3-numpy); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,6 +12,11 @@
     check_onnx.py torch-activations OUT.onnx LOGITS_OUT.npy DATA.npz
         The same for a network of the mobile families' activations (hard-swish, hard-sigmoid, leaky ReLU, sigmoid)
         between convs, exported at opset 14 (where HardSwish is one operator).
+    check_onnx.py torchvision NAME OUT.onnx LOGITS_OUT.npy DATA_OUT.npz
+        Builds torchvision's NAME with random weights (seed 0), exports it (opset 13, dynamic batch, 224×224) and saves
+        two random images as DATA (float32, train and test splits) and PyTorch's logits on them.
+    check_onnx.py relative A.npy B.npy
+        The two logit arrays match within 1e-4 of the largest |logit|.
     check_onnx.py int8 MODEL.onnx LOGITS.npy [FASHION_MNIST_DIR]
         An int8 QDQ export passes onnx.checker, ONNX Runtime runs it on its int8 kernels (QLinearConv/QGemm after
         its graph optimisation), and its predictions on the 10,000 Fashion-MNIST test images agree with Shrink's
@@ -156,6 +161,29 @@ def int8_check(model_path, logits_path, data_dir="/usr/share/datasets/fashion-mn
           100 * float(np.mean(got.argmax(1) == y)), 100 * float(np.mean(want.argmax(1) == y)), 100 * agree))
 
 
+def torchvision_export(name, out_path, logits_path, data_path):
+    import torch
+    import torchvision
+    torch.manual_seed(0)
+    net = getattr(torchvision.models, name)(weights=None).eval()
+    x = torch.rand(2, 3, 224, 224)
+    torch.onnx.export(net, x, out_path, opset_version=13, input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    with torch.no_grad():
+        np.save(logits_path, net(x).numpy())
+    labels = np.zeros(2, np.int64)
+    np.savez(data_path, x_train=x.numpy(), y_train=labels, x_test=x.numpy(), y_test=labels)
+    print("ok: torchvision %s exported %s" % (torchvision.__version__, name))
+
+
+def relative(a_path, b_path):
+    a, b = np.load(a_path), np.load(b_path)
+    error = float(np.max(np.abs(a - b))) / float(np.max(np.abs(a)))
+    if a.shape != b.shape or error > 1e-4:
+        fail("logits differ: shapes %s / %s, max error %g of the largest logit" % (a.shape, b.shape, error))
+    print("ok: %s and %s match: max error %.1e of the largest logit" % (a_path, b_path, error))
+
+
 def compare(a_path, b_path):
     a, b = np.load(a_path), np.load(b_path)
     diff = float(np.max(np.abs(a - b)))
@@ -174,6 +202,10 @@ if __name__ == "__main__":
         torch_export(*sys.argv[2:5])
     elif command == "int8":
         int8_check(*sys.argv[2:5])
+    elif command == "torchvision":
+        torchvision_export(*sys.argv[2:6])
+    elif command == "relative":
+        relative(*sys.argv[2:4])
     elif command == "compare":
         compare(*sys.argv[2:4])
     else:
