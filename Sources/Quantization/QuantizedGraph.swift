@@ -166,8 +166,9 @@ public final class QuantizedGraph: @unchecked Sendable {
                             layout: elementwise && layouts.allSatisfy({ $0 == layouts[0] }) ? layouts[0] : .canonical)
                 floatNodes.append(node.name)
             default:
-                throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)) has no integer form; fold "
-                    + "BatchNorm into the layer before it first")
+                throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)) has no integer form"
+                    + (node.layer is BatchNorm ? "; fold BatchNorm into the layer before it first"
+                       : "; the integer engine runs conv, linear, relu, relu6, pooling, flatten, add and concat"))
             }
             index[node.name] = steps.count
             steps.append(step)

@@ -184,7 +184,8 @@ final class ProgressPrinter: @unchecked Sendable {
     func callAsFunction(_ event: PassProgress) {
         guard !quiet else { return }
         if let completed = event.completed, let total = event.total {
-            if bar == nil { bar = ProgressBar(title: title, total: total) }
+            // A new bar for each counted run (a recipe's steps train one after the other).
+            if bar == nil || bar?.total != total || completed == 1 { bar = ProgressBar(title: title, total: total) }
             bar?.update(completed, status: event.message)
         } else if let bar {
             bar.finish(event.message)
