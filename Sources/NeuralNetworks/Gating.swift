@@ -24,34 +24,13 @@ public final class GlobalMean: Layer {
     public func macs(for inputShapes: [[Int]]) -> Int { inputShapes.first?.reduce(1, *) ?? 0 }
 
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
-        let x = inputs[0]
-        let n = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3]
-        var y = Tensor(uninitialized: [n, c, 1, 1])
-        x.withUnsafeBufferPointer { px in
-            y.withUnsafeMutableBufferPointer { py in
-                for i in 0..<(n * c) {
-                    var total: Float = 0
-                    for j in 0..<plane { total += px[i * plane + j] }
-                    py[i] = total / Float(plane)
-                }
-            }
-        }
-        if mode == .training { savedInputShape = x.shape }
-        return y
+        if mode == .training { savedInputShape = inputs[0].shape }
+        return planeMeans(inputs[0], shape: [inputs[0].shape[0], inputs[0].shape[1], 1, 1])
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
         guard needsInputGradient[0] else { return [nil] }
-        let s = savedInputShape, plane = s[2] * s[3]
-        var dx = Tensor(uninitialized: s)
-        outputGradient.withUnsafeBufferPointer { pdy in
-            dx.withUnsafeMutableBufferPointer { pdx in
-                for i in 0..<(s[0] * s[1]) {
-                    (pdx.baseAddress! + i * plane).update(repeating: pdy[i] / Float(plane), count: plane)
-                }
-            }
-        }
-        return [dx]
+        return [spreadOverPlanes(outputGradient, inputShape: savedInputShape)]
     }
 }
 

@@ -181,32 +181,42 @@ public final class GlobalAvgPool: Layer {
     }
 
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
-        let x = inputs[0]
-        let n = x.shape[0], c = x.shape[1], plane = x.shape[2] * x.shape[3]
-        var y = Tensor(uninitialized: [n, c])
-        x.withUnsafeBufferPointer { px in
-            y.withUnsafeMutableBufferPointer { py in
-                for i in 0..<(n * c) {
-                    var total: Float = 0
-                    for j in 0..<plane { total += px[i * plane + j] }
-                    py[i] = total / Float(plane)
-                }
-            }
-        }
-        if mode == .training { savedInputShape = x.shape }
-        return y
+        if mode == .training { savedInputShape = inputs[0].shape }
+        return planeMeans(inputs[0], shape: [inputs[0].shape[0], inputs[0].shape[1]])
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
         guard needsInputGradient[0] else { return [nil] }
-        let s = savedInputShape, plane = s[2] * s[3]
-        var dx = Tensor(zeros: s)
-        dx.withUnsafeMutableBufferPointer { pdx in
-            for i in 0..<(s[0] * s[1]) {
-                let g = outputGradient.scalars[i] / Float(plane)
-                (pdx.baseAddress! + i * plane).update(repeating: g, count: plane)
+        return [spreadOverPlanes(outputGradient, inputShape: savedInputShape)]
+    }
+}
+
+/// The mean of each (sample, channel) plane of an (N, C, H, W) tensor, in an output of `shape` (N·C elements).
+func planeMeans(_ x: Tensor, shape: [Int]) -> Tensor {
+    let planes = x.shape[0] * x.shape[1], plane = x.shape[2] * x.shape[3]
+    var y = Tensor(uninitialized: shape)
+    x.withUnsafeBufferPointer { px in
+        y.withUnsafeMutableBufferPointer { py in
+            for i in 0..<planes {
+                var total: Float = 0
+                for j in 0..<plane { total += px[i * plane + j] }
+                py[i] = total / Float(plane)
             }
         }
-        return [dx]
     }
+    return y
+}
+
+/// The gradient of `planeMeans`: each plane's output gradient spread evenly over the plane.
+func spreadOverPlanes(_ outputGradient: Tensor, inputShape s: [Int]) -> Tensor {
+    let plane = s[2] * s[3]
+    var dx = Tensor(uninitialized: s)
+    outputGradient.withUnsafeBufferPointer { pdy in
+        dx.withUnsafeMutableBufferPointer { pdx in
+            for i in 0..<(s[0] * s[1]) {
+                (pdx.baseAddress! + i * plane).update(repeating: pdy[i] / Float(plane), count: plane)
+            }
+        }
+    }
+    return dx
 }

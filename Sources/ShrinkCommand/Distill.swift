@@ -94,11 +94,7 @@ struct Distill: ParsableCommand {
     func validate() throws {
         guard (arch == nil) != (student == nil) else { throw ValidationError("give either --arch NAME or --student MODEL") }
         if svg != nil && temperatures == nil { throw ValidationError("--svg draws a --temperatures sweep") }
-        do {
-            try validating(try pass())
-        } catch let error as ShrinkError {
-            throw ValidationError(error.message)
-        }
+        try validating { try pass() }
     }
 
     func run() throws {

@@ -92,13 +92,7 @@ struct Prune: ParsableCommand {
         return p
     }
 
-    func validate() throws {
-        do {
-            try validating(try pass())
-        } catch let error as ShrinkError {
-            throw ValidationError(error.message)
-        }
-    }
+    func validate() throws { try validating { try pass() } }
 
     func run() throws {
         try reporting {

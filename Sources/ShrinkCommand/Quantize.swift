@@ -87,13 +87,7 @@ struct Quantize: ParsableCommand {
         return p
     }
 
-    func validate() throws {
-        do {
-            try validating(try pass())
-        } catch let error as ShrinkError {
-            throw ValidationError(error.message)
-        }
-    }
+    func validate() throws { try validating { try pass() } }
 
     func run() throws {
         try reporting {

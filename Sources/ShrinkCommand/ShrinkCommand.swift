@@ -148,6 +148,15 @@ func validating<P: RecipePass>(_ pass: P) throws {
     try validating(pass, keys: P.optionKeys)
 }
 
+/// `validating` of a pass whose construction from the flags can itself fail (a malformed per-layer list).
+func validating<P: RecipePass>(_ make: () throws -> P) throws {
+    do {
+        try validating(try make())
+    } catch let error as ShrinkError {
+        throw ValidationError(error.message)
+    }
+}
+
 func validating(_ pass: some Pass, keys: [String]) throws {
     do {
         try pass.validate()
