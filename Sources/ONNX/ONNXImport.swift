@@ -188,7 +188,31 @@ private struct ONNXImporter {
 
     mutating func emit(_ n: Onnx_NodeProto, _ index: Int, _ layer: any Layer, inputs: [String], rank: Int) throws {
         var base = n.name.isEmpty ? "\(n.opType.lowercased())\(index)" : n.name
-        base = String(base.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" })
+        // torch.onnx.export names a node by its module path and operator ("/features/features.0/features.0.0/Conv"):
+        // the node is named by its module ("features_0_0", its state_dict prefix with '_' for '.'), and a second node
+        // of the same module by the module and the operator ("features_0_2_mul").
+        // Each component of the path repeats its parent's ("/layer1/layer1.0/conv1/Conv" is layer1.0.conv1).
+        let path = base.split(separator: "/").map(String.init).dropLast()
+        var module: String?
+        if base.hasPrefix("/"), !path.isEmpty {
+            var full = "", parent = ""
+            for component in path {
+                full += !parent.isEmpty && component.hasPrefix(parent + ".") ? String(component.dropFirst(parent.count))
+                    : (full.isEmpty ? component : "." + component)
+                parent = component
+            }
+            module = full
+        }
+        func sanitized(_ text: String) -> String {
+            String(text.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" })
+        }
+        if let module {
+            base = sanitized(module)
+            if names.contains(base) { base += "_" + sanitized(n.opType.lowercased()) }
+        } else {
+            // A node outside any module ("/Flatten") is named by its last component.
+            base = sanitized(base.hasPrefix("/") ? base.split(separator: "/").last.map(String.init) ?? base : base)
+        }
         if base.isEmpty || base == Graph.inputName { base = "\(n.opType.lowercased())\(index)" }
         var name = base, k = 1
         while names.contains(name) { k += 1; name = "\(base)_\(k)" }

@@ -169,6 +169,17 @@ func handModel(opset: Int64 = 13, inputDims: [Onnx_TensorShapeProto.Dimension]? 
     }
 }
 
+@Suite struct ONNXNamingTests {
+    @Test func nodesAreNamedByThePyTorchModuleTheyComeFrom() throws {
+        let nodes = [onnxNode("Relu", name: "/layer1/layer1.0/relu/Relu", inputs: ["x"], outputs: ["a"]),
+                     onnxNode("Sigmoid", name: "/layer1/layer1.0/relu/Sigmoid", inputs: ["a"], outputs: ["b"]),
+                     onnxNode("Relu", name: "/features/features.1/block/block.0/Relu", inputs: ["b"], outputs: ["c"]),
+                     onnxNode("Flatten", name: "/Flatten", inputs: ["c"], outputs: ["y"], attributes: [.int("axis", 1)])]
+        let model = try importONNX(try handModel(nodes: nodes, initializers: [], output: "y").serializedBytes(), file: "m.onnx")
+        #expect(model.graph.nodes.map(\.name) == ["layer1_0_relu", "layer1_0_relu_sigmoid", "features_1_block_0", "Flatten"])
+    }
+}
+
 @Suite struct ONNXReductionTests {
     @Test func aMeanOverHeightAndWidthIsGlobalPoolingAndAConcatOfOneIsItsInput() throws {
         let x = randomInputs([2, 3, 3], count: 4, seed: 5)
