@@ -53,11 +53,14 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     /// A pointwise activation's parameters: hard-sigmoid's slope and offset, leaky ReLU's negative slope.
     public var alpha: Float?
     public var beta: Float?
+    /// Max pooling that rounds its output length up.
+    public var ceilMode: Bool?
 
     public init(kind: String) { self.kind = kind }
 
     enum CodingKeys: String, CodingKey {
         case kind, stride, padding, groups, bias, features, epsilon, momentum, probability, seed, bits, alpha, beta
+        case ceilMode = "ceil_mode"
         case inputFeatures = "input_features", outputFeatures = "output_features"
         case inputChannels = "input_channels", outputChannels = "output_channels"
         case kernelSize = "kernel_size"

@@ -109,7 +109,10 @@ extension LayerSpec {
             guard p <= k / 2 else {
                 throw ShrinkError(.format, "node '\(node)' (\(kind)): padding \(p) must be at most kernel_size/2 = \(k / 2)")
             }
-            return kind == "maxpool2d" ? MaxPool2d(kernelSize: k, stride: s, padding: p)
+            if ceilMode == true && kind != "maxpool2d" {
+                throw ShrinkError(.format, "node '\(node)' (\(kind)): ceil_mode applies to max pooling only")
+            }
+            return kind == "maxpool2d" ? MaxPool2d(kernelSize: k, stride: s, padding: p, ceilMode: ceilMode ?? false)
                                        : AvgPool2d(kernelSize: k, stride: s, padding: p)
         case "globalavgpool": return GlobalAvgPool()
         case "flatten": return Flatten()

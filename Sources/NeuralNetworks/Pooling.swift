@@ -2,47 +2,65 @@
 import CKernels
 import Tensors
 
-private func poolShape(_ kind: String, _ shapes: [[Int]], kernel: Int, stride: Int, padding: Int) throws -> [Int] {
+private func poolShape(_ kind: String, _ shapes: [[Int]], kernel: Int, stride: Int, padding: Int,
+                       ceilMode: Bool = false) throws -> [Int] {
     try expectInputs(shapes, count: 1, kind)
     let s = shapes[0]
     guard s.count == 3 else { throw ShrinkError(.shape, "\(kind) expects input (C, H, W), got \(s)") }
-    let ho = (s[1] + 2 * padding - kernel) / stride + 1, wo = (s[2] + 2 * padding - kernel) / stride + 1
-    guard s[1] + 2 * padding >= kernel, s[2] + 2 * padding >= kernel, ho >= 1, wo >= 1 else {
+    guard s[1] + 2 * padding >= kernel, s[2] + 2 * padding >= kernel else {
         throw ShrinkError(.shape, "\(kind) window \(kernel) does not fit input \(s)")
     }
-    return [s[0], ho, wo]
+    let size = { pooledSize($0, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode) }
+    return [s[0], size(s[1]), size(s[2])]
+}
+
+/// The pooled length of `n` cells: ⌊(n + 2p − k)/s⌋ + 1, or with `ceilMode` ⌈(n + 2p − k)/s⌉ + 1 less a last window
+/// that would start in the right padding (PyTorch's and ONNX's rule).
+public func pooledSize(_ n: Int, kernel: Int, stride: Int, padding: Int, ceilMode: Bool) -> Int {
+    let span = n + 2 * padding - kernel
+    guard ceilMode else { return span / stride + 1 }
+    var size = (span + stride - 1) / stride + 1
+    if (size - 1) * stride >= n + padding { size -= 1 }
+    return size
 }
 
 /// Max pooling with a square window: `y[n, c, i, j] = max over the window of x`.
-/// Shapes: (N, C, H, W) → (N, C, Ho, Wo), `Ho = (H + 2p − k)/s + 1`. Gradient goes to the first maximum.
+/// Shapes: (N, C, H, W) → (N, C, Ho, Wo), `Ho = ⌊(H + 2p − k)/s⌋ + 1`; with `ceilMode` the last windows may run past
+/// the bottom and right edges (`⌈…⌉`, as SqueezeNet and GoogLeNet pool), taking the maximum of the cells inside.
+/// Gradient goes to the first maximum.
 public final class MaxPool2d: Layer {
     public let kernelSize: Int, stride: Int, padding: Int
+    /// Whether the output length rounds up (PyTorch's `ceil_mode`).
+    public let ceilMode: Bool
     private var savedArgmax: [Int32] = []
     private var savedInputShape: [Int] = []
 
-    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false) {
         precondition(kernelSize >= 1 && (stride ?? 1) >= 1 && padding >= 0 && padding <= kernelSize / 2,
                      "MaxPool2d needs kernel ≥ 1, stride ≥ 1, 0 ≤ padding ≤ kernel/2")
         self.kernelSize = kernelSize
         self.stride = stride ?? kernelSize
         self.padding = padding
+        self.ceilMode = ceilMode
     }
 
     public var kind: String { "maxpool2d" }
     public var spec: LayerSpec {
         var s = LayerSpec(kind: kind)
         s.kernelSize = kernelSize; s.stride = stride; s.padding = padding
+        if ceilMode { s.ceilMode = true }
         return s
     }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
-        try poolShape(kind, inputShapes, kernel: kernelSize, stride: stride, padding: padding)
+        try poolShape(kind, inputShapes, kernel: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode)
     }
 
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
         let x = inputs[0]
         let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-        let ho = (h + 2 * padding - kernelSize) / stride + 1, wo = (w + 2 * padding - kernelSize) / stride + 1
+        let ho = pooledSize(h, kernel: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode)
+        let wo = pooledSize(w, kernel: kernelSize, stride: stride, padding: padding, ceilMode: ceilMode)
         var y = Tensor(uninitialized: [n, c, ho, wo])
         let training = mode == .training
         // Inference touches no layer state, so concurrent inference on one layer is safe.

@@ -152,7 +152,7 @@ struct ONNXGraphBuilder {
             nodes.append(onnxNode("MaxPool", name: name, inputs: inputs, outputs: [out], attributes: [
                 .ints("kernel_shape", [pool.kernelSize, pool.kernelSize]), .ints("strides", [pool.stride, pool.stride]),
                 .ints("pads", Array(repeating: pool.padding, count: 4)),
-            ]))
+            ] + (pool.ceilMode ? [.int("ceil_mode", 1)] : [])))
         case let pool as AvgPool2d:
             nodes.append(onnxNode("AveragePool", name: name, inputs: inputs, outputs: [out], attributes: [
                 .ints("kernel_shape", [pool.kernelSize, pool.kernelSize]), .ints("strides", [pool.stride, pool.stride]),

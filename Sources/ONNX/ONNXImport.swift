@@ -348,7 +348,10 @@ private struct ONNXImporter {
             try checkAutoPad(n, index)
             let x = try data(n.input[0], n, index)
             guard x.rank == 4 else { throw ShrinkError(.unsupported, "\(describe(n, index)): input of rank \(x.rank); Shrink pools (batch, C, H, W)") }
-            guard int(n, "ceil_mode", 0) == 0 else { throw ShrinkError(.unsupported, "\(describe(n, index)): ceil_mode = 1 is not supported") }
+            let ceilMode = int(n, "ceil_mode", 0) == 1
+            guard !ceilMode || n.opType == "MaxPool" else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): ceil_mode = 1 is supported for MaxPool only")
+            }
             if let d = ints(n, "dilations"), d.contains(where: { $0 != 1 }) {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): dilations \(d) are not supported")
             }
@@ -361,7 +364,7 @@ private struct ONNXImporter {
             if n.opType == "AveragePool" && pad > 0 && int(n, "count_include_pad", 0) == 0 {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): count_include_pad = 0 with padding; Shrink's average pooling counts the padding")
             }
-            let layer: any Layer = n.opType == "MaxPool" ? MaxPool2d(kernelSize: k, stride: stride, padding: pad)
+            let layer: any Layer = n.opType == "MaxPool" ? MaxPool2d(kernelSize: k, stride: stride, padding: pad, ceilMode: ceilMode)
                                                          : AvgPool2d(kernelSize: k, stride: stride, padding: pad)
             try emit(n, index, layer, inputs: [x.name], rank: 4)
         case "GlobalAveragePool":

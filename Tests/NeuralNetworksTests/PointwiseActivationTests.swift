@@ -125,3 +125,25 @@ import Testing
         #expect(first.parameter.gradient.scalars.contains { $0 != 0 })
     }
 }
+
+@Suite struct CeilModePoolingTests {
+    @Test func ceilModeKeepsTheWindowsThatRunPastTheEdge() throws {
+        // 5 × 5, window 2, stride 2: floor gives 2 × 2, ceil 3 × 3 (the last row and column see one cell each).
+        let x = Tensor(shape: [1, 1, 5, 5], scalars: (0..<25).map(Float.init))
+        #expect(try MaxPool2d(kernelSize: 2).outputShape(for: [[1, 5, 5]]) == [1, 2, 2])
+        let pool = MaxPool2d(kernelSize: 2, ceilMode: true)
+        #expect(try pool.outputShape(for: [[1, 5, 5]]) == [1, 3, 3])
+        #expect(pool.forward([x], mode: .inference).scalars == [6, 8, 9, 16, 18, 19, 21, 23, 24])
+        // A last window that would start in the right padding is dropped: 5 cells, window 2, stride 2, pad 1 (⌈5/2⌉ + 1 = 4 → 3).
+        #expect(pooledSize(5, kernel: 2, stride: 2, padding: 1, ceilMode: true) == 3)
+        #expect(pooledSize(6, kernel: 3, stride: 2, padding: 0, ceilMode: true) == 3)   // SqueezeNet's 3/2 on even sizes
+        // Distinct values 0.01 apart, so that no finite-difference step moves a window's maximum.
+        let distinct = Tensor(shape: [2, 2, 6, 6], scalars: (0..<144).map { Float($0 * 37 % 144) * 0.01 })
+        checkGradients(MaxPool2d(kernelSize: 3, stride: 2, ceilMode: true), inputs: [distinct], h: 1e-3, tolerance: 1e-2)
+        let rebuilt = try pool.spec.makeLayer(node: "pool") { _ in Tensor(zeros: [0]) }
+        #expect(rebuilt.forward([x], mode: .inference) == pool.forward([x], mode: .inference))
+        var average = AvgPool2d(kernelSize: 2).spec
+        average.ceilMode = true
+        #expect(throws: ShrinkError.self) { try average.makeLayer(node: "avg") { _ in Tensor(zeros: [0]) } }
+    }
+}
