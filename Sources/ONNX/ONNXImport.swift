@@ -254,6 +254,24 @@ private struct ONNXImporter {
             values[n.output[0]] = try constant(value.t)
         case "Identity", "Dropout":
             values[n.output[0]] = values[n.input[0]]
+        case "Pad":
+            // torch.onnx.export writes a Pad of zeros before some poolings (DenseNet's transitions): a no-op.
+            _ = try data(n.input[0], n, index)
+            var pads: [Int64] = []
+            if n.input.count > 1, !n.input[1].isEmpty {
+                switch values[n.input[1]] {
+                case .shape(let v)?: pads = v
+                case .constant(let t)?: pads = t.scalars.map { Int64($0) }
+                default: throw ShrinkError(.unsupported, "\(describe(n, index)): its pads must be a constant")
+                }
+            } else if let attribute = ints(n, "pads") {
+                pads = attribute.map(Int64.init)
+            }
+            guard pads.allSatisfy({ $0 == 0 }) else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Pad \(pads); Shrink imports a Pad of zeros (a no-op), "
+                    + "not one that changes the shape")
+            }
+            values[n.output[0]] = values[n.input[0]]
         case "Conv":
             try checkAutoPad(n, index)
             let x = try data(n.input[0], n, index)
@@ -466,7 +484,7 @@ private struct ONNXImporter {
             throw ShrinkError(.unsupported, "\(describe(n, index)): operator '\(n.opType)' is not supported; Shrink imports "
                 + "Conv, Gemm, MatMul(+Add), BatchNormalization, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, "
                 + "MaxPool, AveragePool, GlobalAveragePool, ReduceMean (over H and W), "
-                + "Flatten, Reshape (flatten), Add, Mul, Concat, Dropout, Identity and Constant")
+                + "Flatten, Reshape (flatten), Add, Mul, Concat, Pad (of zeros), Dropout, Identity and Constant")
         }
     }
 

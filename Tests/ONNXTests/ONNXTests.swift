@@ -194,6 +194,20 @@ func handModel(opset: Int64 = 13, inputDims: [Onnx_TensorShapeProto.Dimension]? 
             #expect(model.graph.nodes.map(\.layer.kind) == ["globalavgpool"], "keepdims \(keep)")
             #expect(model.graph.forward(x, mode: .inference).scalars == GlobalAvgPool().forward([x], mode: .inference).scalars)
         }
+        // A Pad of zeros (as exporters write before some poolings) is nothing; one that pads is refused.
+        for (pads, imported) in [([Int64](repeating: 0, count: 8), true), ([0, 0, 1, 1, 0, 0, 1, 1], false)] {
+            let nodes = [onnxNode("Pad", name: "pad", inputs: ["x", "pads"], outputs: ["p"]),
+                         onnxNode("GlobalAveragePool", name: "pool", inputs: ["p"], outputs: ["g"]),
+                         onnxNode("Flatten", name: "flatten", inputs: ["g"], outputs: ["y"], attributes: [.int("axis", 1)])]
+            let file = handModel(nodes: nodes, initializers: [Onnx_TensorProto(name: "pads", int64: pads, dims: [8])], output: "y")
+            if imported {
+                let model = try importONNX(try file.serializedBytes(), file: "m.onnx")
+                #expect(model.graph.nodes.map(\.layer.kind) == ["globalavgpool"])
+            } else {
+                let refused = #expect(throws: ShrinkError.self) { try importONNX(try file.serializedBytes(), file: "m.onnx") }
+                #expect(refused?.message.contains("node 'pad' (Pad): Pad [0, 0, 1, 1, 0, 0, 1, 1]") == true)
+            }
+        }
         let other = onnxNode("ReduceMean", name: "mean", inputs: ["x"], outputs: ["y"], attributes: [.ints("axes", [1])])
         let refused = #expect(throws: ShrinkError.self) {
             try importONNX(try handModel(nodes: [other], initializers: [], output: "y").serializedBytes(), file: "m.onnx")
