@@ -45,8 +45,8 @@ public final class Multiply: Layer {
     public var kind: String { "mul" }
     public var spec: LayerSpec { LayerSpec(kind: kind) }
 
-    /// Whether the second input is one value per channel of the first.
-    static func isChannelGate(_ a: [Int], _ b: [Int]) -> Bool {
+    /// Whether the per-sample shape `b` is one value per channel of `a`.
+    public static func isChannelGate(_ a: [Int], _ b: [Int]) -> Bool {
         a.count == 3 && b == [a[0], 1, 1] && a != b
     }
 

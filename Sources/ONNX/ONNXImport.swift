@@ -413,8 +413,7 @@ private struct ONNXImporter {
                     + "x · sigmoid(x)); a constant operand is not supported")
             }
             // A gate may come first; Shrink's mul takes the map first and the (C, 1, 1) gate second.
-            let swapped = shapes[left].map { $0.count == 3 && $0[1] == 1 && $0[2] == 1 } == true
-                && shapes[right].map { $0.count == 3 && ($0[1] != 1 || $0[2] != 1) } == true
+            let swapped = Multiply.isChannelGate(shapes[right] ?? [], shapes[left] ?? [])
             try emit(n, index, Multiply(), inputs: swapped ? [right, left] : [left, right], rank: rank)
         case "Add":
             let a = values[n.input[0]], b = values[n.input[1]]

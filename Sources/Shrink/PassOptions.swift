@@ -39,12 +39,6 @@ public struct PassOptions: Sendable {
         self.init(values.mapValues { .scalar($0) })
     }
 
-    /// Whether `key` was given.
-    public func has(_ key: String) -> Bool { values[key] != nil }
-
-    /// Sets or replaces a value.
-    public mutating func set(_ key: String, _ value: String) { values[key] = .scalar(value) }
-
     private func at(_ key: String) -> String { locations[key] ?? location }
 
     private func fail(_ key: String, _ expected: String, _ got: String) -> ShrinkError {
@@ -116,17 +110,6 @@ public struct PassOptions: Sendable {
         guard let first = unknown.first else { return }
         throw ShrinkError(.format, "\(at(first)): unknown option '\(first)'; the options are: "
             + known.sorted().joined(separator: ", "))
-    }
-
-    /// Caps the numeric value of `key`, when given, at `cap` (`--fast`).
-    public mutating func cap(_ key: String, at cap: Double) {
-        guard let value = values[key], case .scalar(let text) = value, let number = Double(text), number > cap else { return }
-        values[key] = .scalar(cap == cap.rounded() ? "\(Int(cap))" : "\(cap)")
-    }
-
-    /// The options as `key=value` lines sorted by key: the journal's fingerprint of a step's settings.
-    public var canonical: String {
-        values.keys.sorted().map { "\($0)=\(values[$0]!.text)" }.joined(separator: "\n")
     }
 }
 

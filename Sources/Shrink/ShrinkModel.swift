@@ -80,7 +80,7 @@ public struct ShrinkModel: @unchecked Sendable {
     /// The parsed container (tensors and metadata).
     public let container: SafeTensorsFile
     /// What the model is called in messages (its path, or the pass that made it).
-    public let origin: String
+    public private(set) var origin: String
 
     /// Opens a model from its file bytes; `origin` names it in errors.
     public init(bytes: [UInt8], origin: String = "model") throws {
@@ -130,6 +130,13 @@ public struct ShrinkModel: @unchecked Sendable {
         case .integer(let model): try self.init(model)
         case .weightOnly(let model): try self.init(model)
         }
+    }
+
+    /// The same model, called `origin` in messages (the path it was saved to).
+    public func named(_ origin: String) -> ShrinkModel {
+        var copy = self
+        copy.origin = origin
+        return copy
     }
 
     /// Writes the file atomically (temporary file, then rename).

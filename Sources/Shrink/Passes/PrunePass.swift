@@ -89,17 +89,18 @@ public struct PrunePass: RecipePass {
         // Unstructured zeros are stored as a bitmask and the nonzero values where that is smaller.
         let result = try ShrinkModel(outcome.model, sparse: settings.structure == .unstructured)
         let denseTest = try testMetrics(input, split), prunedTest = try testMetrics(result, split)
-        func figures(_ model: ShrinkModel, _ test: Metrics?) -> Figures {
-            let cost = model.cost
-            return Figures(test_accuracy: test?.top1 ?? 0, test_top5: test?.top5 ?? 0, parameters: cost.parameters,
-                           nonzero_parameters: cost.nonzeroParameters, macs: cost.macs, bytes: cost.bytes)
+        // `cost` counts the zeros of every weight: once per model.
+        let denseCost = input.cost, prunedCost = result.cost
+        func figures(_ cost: ModelCost, _ test: Metrics?) -> Figures {
+            Figures(test_accuracy: test?.top1 ?? 0, test_top5: test?.top5 ?? 0, parameters: cost.parameters,
+                    nonzero_parameters: cost.nonzeroParameters, macs: cost.macs, bytes: cost.bytes)
         }
-        let details = Details(steps: outcome.steps, dense: figures(input, denseTest), pruned: figures(result, prunedTest),
+        let details = Details(steps: outcome.steps, dense: figures(denseCost, denseTest), pruned: figures(prunedCost, prunedTest),
                               layer_sparsity: Dictionary(uniqueKeysWithValues: outcome.layerSparsity.map { ($0.name, $0.sparsity) }))
         let validationAccuracy = outcome.steps.last.flatMap { $0.accuracyAfterFinetuning ?? $0.accuracyAfterPruning }
         return PassResult(model: result, report: PassReport(
             pass: Self.name, settings: result.provenance.last?.settings ?? [:],
-            before: ModelFigures(input.cost, test: denseTest),
-            after: ModelFigures(result.cost, validationAccuracy: validationAccuracy, test: prunedTest), details: details))
+            before: ModelFigures(denseCost, test: denseTest),
+            after: ModelFigures(prunedCost, validationAccuracy: validationAccuracy, test: prunedTest), details: details))
     }
 }

@@ -50,7 +50,7 @@ public struct RecipeRunner: Sendable {
         let done = try readJournal(journalPath)
         let data = try loadData(recipe.data)
         var current: (path: String, model: ShrinkModel)? = try recipe.model.map { ($0, try ShrinkModel.load(from: $0)) }
-        var produced: [(step: String, path: String, model: ShrinkModel)] = current.map { [("input", $0.path, $0.model)] } ?? []
+        var outputs: [(step: String, path: String, model: ShrinkModel)] = current.map { [("input", $0.path, $0.model)] } ?? []
         var stepLog: [ComparisonReport.Step] = []
         try recipe.check()
         for step in recipe.steps {
@@ -70,9 +70,12 @@ public struct RecipeRunner: Sendable {
             let key = fnv1a(Array(([kind.rawValue, fingerprint(pass), recipe.data, "threads \(BLAS.threads)"]
                 .joined(separator: "\u{1}")).utf8) + (current?.model.bytes ?? []))
             let reportPath = "\(stepsDirectory)/\(step.name).json"
+            let existing = done[step.name]?.key == key ? output.flatMap { try? readFile($0) } : nil
+            var produced: ShrinkModel?
             if let entry = done[step.name], entry.key == key,
-               output.map({ path in (try? readFile(path)).map(fnv1a) == entry.output_hash }) ?? true {
+               output == nil || existing.map(fnv1a) == entry.output_hash {
                 progress(PassProgress(pass: kind.rawValue, message: "step \(step.name): done before, skipped"))
+                if let existing, let output { produced = try ShrinkModel(bytes: existing, origin: output) }
             } else {
                 progress(PassProgress(pass: kind.rawValue, message: "step \(step.name): \(kind.rawValue) "
                     + describe(pass)))
@@ -97,21 +100,21 @@ public struct RecipeRunner: Sendable {
                 let entry = JournalEntry(step: step.name, pass: kind.rawValue, key: key, output: output,
                                          output_hash: output.map { _ in fnv1a(result.model.bytes) })
                 try JSONLines.append(entry, to: journalPath)
+                if let output { produced = result.model.named(output) }
             }
-            if let output {
-                let model = try ShrinkModel.load(from: output)
+            if let output, let model = produced {
                 current = (output, model)
-                produced.append((step.name, output, model))
+                outputs.append((step.name, output, model))
             }
             stepLog.append(ComparisonReport.Step(name: step.name, pass: kind.rawValue, line: step.line,
                                                  settings: describe(pass), from: step.from,
                                                  figures: scalarFigures(ofJSONFile: reportPath)))
         }
-        var report = try ComparisonReport.measure(produced.map { ($0.step, $0.path, $0.model) }, data: data,
+        var report = try ComparisonReport.measure(outputs.map { ($0.step, $0.path, $0.model) }, data: data,
                                                   benchSeconds: recipe.benchSeconds, progress: progress)
         report.steps = stepLog
         try report.write(to: directory, title: title)
-        return RecipeOutcome(models: produced.map { ($0.step, $0.path) }, finalModel: current?.path, report: report)
+        return RecipeOutcome(models: outputs.map { ($0.step, $0.path) }, finalModel: current?.path, report: report)
     }
 
     private func readJournal(_ path: String) throws -> [String: JournalEntry] {
