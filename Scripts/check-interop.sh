@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Interoperability check run by Scripts/test.sh: a model file written by `shrink train` opens in Python's
-# `safetensors` package, and (where PyTorch is installed, e.g. Debian's python3-torch) the same architecture in
-# PyTorch loads its tensors unchanged and reproduces Shrink's logits.
+# `safetensors` package, and the same architecture in PyTorch (Debian's python3-torch, which Scripts/install-deps.sh
+# installs) loads its tensors unchanged and reproduces Shrink's logits.
 # Usage: Scripts/check-interop.sh [SHRINK_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -53,8 +53,8 @@ def main():
         import torch
         import torch.nn as nn
     except ImportError:
-        print("skip: PyTorch is not importable; the output comparison needs it")
-        return
+        fail("PyTorch is not importable; the output comparison needs Debian's python3-torch "
+             "(Scripts/install-deps.sh --with-test-tools installs it)")
 
     class Net(nn.Module):
         """The Shrink graph as torch modules with the same names, run in topological order."""

@@ -65,8 +65,7 @@ def torch_export(out_path, logits_path, data_path):
         import torch
         import torch.nn as nn
     except ImportError:
-        print("skip: PyTorch is not importable")
-        sys.exit(3)
+        fail("PyTorch is not importable; Debian's python3-torch is needed (Scripts/install-deps.sh --with-test-tools)")
 
     class Net(nn.Module):
         def __init__(self):
@@ -106,8 +105,7 @@ def torch_activations(out_path, logits_path, data_path):
         import torch
         import torch.nn as nn
     except ImportError:
-        print("skip: PyTorch is not importable")
-        sys.exit(3)
+        fail("PyTorch is not importable; Debian's python3-torch is needed (Scripts/install-deps.sh --with-test-tools)")
 
     net = nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), nn.Hardswish(),
