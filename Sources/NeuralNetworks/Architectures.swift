@@ -30,6 +30,41 @@ public enum Architecture: String, CaseIterable, Sendable, NamedChoice {
     /// 16→32 (stride 1), 32→64 (stride 2), 64→128 (stride 2), 128→128 (stride 1); global average pool – fc (128→K).
     /// [1] Howard et al., "MobileNets", 2017.
     case mobilenetTiny = "mobilenet-tiny"
+    /// MobileNetV3-small [1] sized for small inputs: stem conv (C→16, 3×3, no bias) – bn – hard-swish, then six
+    /// inverted-residual blocks (expand 1×1 – bn – act, depthwise k×k – bn – act, optional squeeze-excitation,
+    /// project 1×1 – bn, added to the input where the shape allows):
+    ///
+    /// | block | kernel | expand | out | SE | act | stride |
+    /// |---|---|---|---|---|---|---|
+    /// | 1 | 3 | 16 | 16 | yes | ReLU | 2 |
+    /// | 2 | 3 | 72 | 24 | no | ReLU | 2 |
+    /// | 3 | 3 | 88 | 24 | no | ReLU | 1 |
+    /// | 4 | 5 | 96 | 40 | yes | hard-swish | 1 |
+    /// | 5 | 5 | 120 | 48 | yes | hard-swish | 1 |
+    /// | 6 | 5 | 144 | 48 | yes | hard-swish | 1 |
+    ///
+    /// Squeeze-excitation: global mean – fc1 (1×1 conv to the expand width / 4, rounded to a multiple of 8) – ReLU –
+    /// fc2 (1×1 conv back) – hard-sigmoid – times the block's features. Then a 1×1 conv (48→288) – bn – hard-swish,
+    /// global average pool, fc1 (288→256) – hard-swish – fc2 (256→K). [1] Howard et al., "Searching for
+    /// MobileNetV3", 2019.
+    case mobilenetV3 = "mobilenet-v3"
+    /// EfficientNet-B0 [1] sized for small inputs: stem conv (C→16, 3×3, stride 2, no bias) – bn – SiLU, then six
+    /// MBConv blocks
+    /// (expand 1×1 – bn – SiLU when the ratio is not 1, depthwise k×k – bn – SiLU, squeeze-excitation to a quarter of
+    /// the block's input channels with a sigmoid gate, project 1×1 – bn, added to the input where the shape allows):
+    ///
+    /// | block | kernel | expand ratio | out | stride |
+    /// |---|---|---|---|---|
+    /// | 1 | 3 | 1 | 16 | 1 |
+    /// | 2 | 3 | 6 | 24 | 2 |
+    /// | 3 | 3 | 6 | 24 | 1 |
+    /// | 4 | 5 | 6 | 40 | 1 |
+    /// | 5 | 5 | 6 | 40 | 1 |
+    /// | 6 | 3 | 6 | 80 | 1 |
+    ///
+    /// Then a 1×1 conv (80→320) – bn – SiLU, global average pool, fc (320→K). [1] Tan and Le, "EfficientNet:
+    /// Rethinking Model Scaling for Convolutional Neural Networks", 2019.
+    case efficientnet
 
     /// Every name, for help texts and errors.
     public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
@@ -59,6 +94,8 @@ public enum Architecture: String, CaseIterable, Sendable, NamedChoice {
             case .fmnistSmall: try buildTwoConv(&b, widths: (8, 16, 32), classes, &generator)
             case .resnet8: try buildResNet8(&b, classes, &generator)
             case .mobilenetTiny: try buildMobileNetTiny(&b, classes, &generator)
+            case .mobilenetV3: try buildMobileNetV3(&b, classes, &generator)
+            case .efficientnet: try buildEfficientNet(&b, classes, &generator)
             }
         } catch let error as ShrinkError {
             throw ShrinkError(error.kind, "\(rawValue) does not fit samples of shape \(inputShape): \(error.message)")
@@ -154,4 +191,92 @@ private func buildMobileNetTiny(_ b: inout GraphBuilder, _ classes: Int, _ g: in
     }
     try b.add("pool", GlobalAvgPool())
     try b.add("fc", Linear(inputFeatures: 128, outputFeatures: classes, generator: &g))
+}
+
+/// conv (no bias) – bn – activation, named `<prefix>_conv`, `<prefix>_bn` and `<prefix>_act`; padding k / 2.
+private func convBNActivation(_ b: inout GraphBuilder, _ prefix: String, channels: Int, kernel: Int, stride: Int = 1,
+                              depthwise: Bool = false, activation: (any Layer)?, _ g: inout SeededGenerator) throws {
+    let inChannels = b.currentShape[0]
+    try b.add("\(prefix)_conv", Conv2d(inputChannels: inChannels, outputChannels: channels, kernelSize: kernel,
+                                       stride: stride, padding: kernel / 2, groups: depthwise ? inChannels : 1,
+                                       bias: false, generator: &g))
+    try b.add("\(prefix)_bn", BatchNorm(features: channels))
+    if let activation { try b.add("\(prefix)_act", activation) }
+}
+
+/// Squeeze-excitation [1] on the current (C, H, W) features: global mean – fc1 (1×1 conv C→`squeezed`, bias) – ReLU –
+/// fc2 (1×1 conv `squeezed`→C, bias) – `gate` – times the features. Nodes `<prefix>_pool`, `_fc1`, `_relu`, `_fc2`,
+/// `_gate`, `_scale`. [1] Hu et al., "Squeeze-and-Excitation Networks", 2018.
+private func squeezeExcitation(_ b: inout GraphBuilder, _ prefix: String, squeezed: Int, gate: any Layer,
+                               _ g: inout SeededGenerator) throws {
+    let features = b.last, channels = b.currentShape[0]
+    try b.add("\(prefix)_pool", GlobalMean())
+    try b.add("\(prefix)_fc1", Conv2d(inputChannels: channels, outputChannels: squeezed, kernelSize: 1, generator: &g))
+    try b.add("\(prefix)_relu", ReLU())
+    try b.add("\(prefix)_fc2", Conv2d(inputChannels: squeezed, outputChannels: channels, kernelSize: 1, generator: &g))
+    try b.add("\(prefix)_gate", gate)
+    try b.add("\(prefix)_scale", Multiply(), inputs: [features, b.last])
+}
+
+/// An inverted-residual block: expand (when `expanded` differs from the input width), depthwise, squeeze-excitation
+/// (when `squeezed` is given), project, and the residual add when stride is 1 and the widths match.
+private func invertedResidual(_ b: inout GraphBuilder, _ prefix: String, kernel: Int, expanded: Int, out: Int,
+                              stride: Int, squeezed: Int?, activation: () throws -> any Layer, gate: () throws -> any Layer,
+                              _ g: inout SeededGenerator) throws {
+    let input = b.last, inChannels = b.currentShape[0]
+    if expanded != inChannels {
+        try convBNActivation(&b, "\(prefix)_expand", channels: expanded, kernel: 1, activation: try activation(), &g)
+    }
+    try convBNActivation(&b, "\(prefix)_dw", channels: expanded, kernel: kernel, stride: stride, depthwise: true,
+                         activation: try activation(), &g)
+    if let squeezed { try squeezeExcitation(&b, "\(prefix)_se", squeezed: squeezed, gate: try gate(), &g) }
+    try convBNActivation(&b, "\(prefix)_project", channels: out, kernel: 1, activation: nil, &g)
+    if stride == 1 && inChannels == out {
+        try b.add("\(prefix)_add", Add(), inputs: [b.last, input])
+    }
+}
+
+/// A multiple of 8 near `value` and no less than 90% of it (MobileNet's `_make_divisible`).
+private func divisibleByEight(_ value: Int) -> Int {
+    let rounded = max(8, (value + 4) / 8 * 8)
+    return rounded * 10 < value * 9 ? rounded + 8 : rounded
+}
+
+private func buildMobileNetV3(_ b: inout GraphBuilder, _ classes: Int, _ g: inout SeededGenerator) throws {
+    let hardSwish = { try PointwiseActivation(.hardSwish) as any Layer }
+    let relu = { ReLU() as any Layer }
+    let hardSigmoid = { try PointwiseActivation(.hardSigmoid) as any Layer }
+    try convBNActivation(&b, "stem", channels: 16, kernel: 3, activation: try hardSwish(), &g)
+    let blocks: [(kernel: Int, expanded: Int, out: Int, se: Bool, hardSwish: Bool, stride: Int)] = [
+        (3, 16, 16, true, false, 2), (3, 72, 24, false, false, 2), (3, 88, 24, false, false, 1),
+        (5, 96, 40, true, true, 1), (5, 120, 48, true, true, 1), (5, 144, 48, true, true, 1),
+    ]
+    for (i, block) in blocks.enumerated() {
+        try invertedResidual(&b, "block\(i + 1)", kernel: block.kernel, expanded: block.expanded, out: block.out,
+                             stride: block.stride, squeezed: block.se ? divisibleByEight(block.expanded / 4) : nil,
+                             activation: block.hardSwish ? hardSwish : relu, gate: hardSigmoid, &g)
+    }
+    try convBNActivation(&b, "last", channels: 288, kernel: 1, activation: try hardSwish(), &g)
+    try b.add("pool", GlobalAvgPool())
+    try b.add("classifier_fc1", Linear(inputFeatures: 288, outputFeatures: 256, generator: &g))
+    try b.add("classifier_act", try hardSwish())
+    try b.add("classifier_fc2", Linear(inputFeatures: 256, outputFeatures: classes, generator: &g))
+}
+
+private func buildEfficientNet(_ b: inout GraphBuilder, _ classes: Int, _ g: inout SeededGenerator) throws {
+    let silu = { try PointwiseActivation(.silu) as any Layer }
+    let sigmoid = { try PointwiseActivation(.sigmoid) as any Layer }
+    try convBNActivation(&b, "stem", channels: 16, kernel: 3, stride: 2, activation: try silu(), &g)
+    let blocks: [(kernel: Int, ratio: Int, out: Int, stride: Int)] = [
+        (3, 1, 16, 1), (3, 6, 24, 2), (3, 6, 24, 1), (5, 6, 40, 1), (5, 6, 40, 1), (3, 6, 80, 1),
+    ]
+    for (i, block) in blocks.enumerated() {
+        let inChannels = b.currentShape[0]
+        try invertedResidual(&b, "block\(i + 1)", kernel: block.kernel, expanded: inChannels * block.ratio,
+                             out: block.out, stride: block.stride, squeezed: max(1, inChannels / 4),
+                             activation: silu, gate: sigmoid, &g)
+    }
+    try convBNActivation(&b, "head", channels: 320, kernel: 1, activation: try silu(), &g)
+    try b.add("pool", GlobalAvgPool())
+    try b.add("fc", Linear(inputFeatures: 320, outputFeatures: classes, generator: &g))
 }

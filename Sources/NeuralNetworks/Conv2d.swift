@@ -1,11 +1,14 @@
-// Conv2d: 2-D convolution (stride, padding, groups; dilation 1) as im2col + one sgemm per (sample, group).
+// Conv2d: 2-D convolution (stride, padding, groups; dilation 1) as im2col + one sgemm per (sample, group), and a
+// depthwise convolution by a direct kernel (ck_depthwise_*).
+import CKernels
 import Tensors
 
 /// A 2-D convolution with square kernels, `y[n, o] = b[o] + Σ_c W[o, c] ⋆ x[n, g(o)·C/G + c]`.
 ///
 /// Shapes: x (N, C, H, W), W [O, C/G, k, k] (OIHW), b [O], y (N, O, Ho, Wo) with `Ho = (H + 2p − k)/s + 1`.
 /// Groups G split input and output channels into G independent convolutions; G = C = O is depthwise.
-/// 1×1 convolutions with stride 1 and no padding skip im2col and go straight to sgemm.
+/// 1×1 convolutions with stride 1 and no padding skip im2col and go straight to sgemm; depthwise convolutions (G = C,
+/// any channel multiplier O/C) run a direct kernel, forward and backward.
 /// MACs per sample: `Ho · Wo · O · (C/G) · k²`. Initialisation: He uniform over fan-in `(C/G)·k²`, zero bias.
 public final class Conv2d: ActivationFusing {
     public let weight: Parameter
@@ -60,6 +63,8 @@ public final class Conv2d: ActivationFusing {
     }
 
     private var isPointwise: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
+    /// Depthwise: one input channel per group, run by the direct kernel.
+    private var isDepthwise: Bool { groups > 1 && groups == inputChannels }
 
     public func outputShape(for inputShapes: [[Int]]) throws -> [Int] {
         try expectInputs(inputShapes, count: 1, kind)
@@ -89,6 +94,7 @@ public final class Conv2d: ActivationFusing {
     }
 
     private func compute(_ x: Tensor, mode: Mode, clampAt cap: Float?) -> Tensor {
+        if isDepthwise { return depthwise(x, mode: mode, clampAt: cap) }
         // x (N, C, H, W) → y (N, O, Ho, Wo)
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)
@@ -159,8 +165,95 @@ public final class Conv2d: ActivationFusing {
 
     private var savedPointwiseInput = Tensor(zeros: [0])
 
+    /// The depthwise forward: the direct kernel per sample, samples split across threads.
+    private func depthwise(_ x: Tensor, mode: Mode, clampAt cap: Float?) -> Tensor {
+        let n = x.shape[0], h = x.shape[2], w = x.shape[3]
+        let g = geometry(height: h, width: w)
+        let (oh, ow) = (g.outputHeight, g.outputWidth)
+        var y = Tensor(uninitialized: [n, outputChannels, oh, ow])
+        let inSample = inputChannels * h * w, outSample = outputChannels * oh * ow
+        let multiplier = Int64(outputChannels / groups), k = Int64(kernelSize)
+        let (channels, strideValue, pad) = (Int64(outputChannels), Int64(stride), Int64(padding))
+        let biasValues = bias?.value
+        x.withUnsafeBufferPointer { px in
+            weight.value.withUnsafeBufferPointer { pw in
+                y.withUnsafeMutableBufferPointer { py in
+                    nonisolated(unsafe) let (px, pw, py) = (px, pw, py)
+                    let run = { (pb: UnsafePointer<Float>?) in
+                        nonisolated(unsafe) let pb = pb
+                        Parallel.forEachChunk(count: n) { _, samples in
+                            for sample in samples {
+                                let out = py.baseAddress! + sample * outSample
+                                ck_depthwise_forward(px.baseAddress! + sample * inSample, channels, multiplier,
+                                                     Int64(h), Int64(w), pw.baseAddress!, k, strideValue, pad,
+                                                     pb, out, Int64(oh), Int64(ow))
+                                if let cap { clamp(out, count: outSample, cap: cap) }
+                            }
+                        }
+                    }
+                    if let biasValues {
+                        biasValues.withUnsafeBufferPointer { run($0.baseAddress!) }
+                    } else {
+                        run(nil)
+                    }
+                }
+            }
+        }
+        if mode == .training {
+            savedGeometry = g
+            savedBatch = n
+            savedPointwiseInput = x
+        }
+        return y
+    }
+
+    /// The depthwise backward: per-chunk weight gradients summed in chunk order (the same bits for any thread count).
+    private func depthwiseBackward(_ dy: Tensor, _ g: ConvolutionGeometry, wantInput: Bool) -> Tensor? {
+        let n = savedBatch, h = g.height, w = g.width, (oh, ow) = (g.outputHeight, g.outputWidth)
+        let inSample = inputChannels * h * w, outSample = outputChannels * oh * ow
+        let multiplier = Int64(outputChannels / groups), k = Int64(kernelSize)
+        var dx = wantInput ? Tensor(zeros: [n, inputChannels, h, w]) : Tensor(zeros: [0])
+        let chunks = Parallel.chunkCount(count: n)
+        let weightCount = weight.value.count
+        var partial = [Float](repeating: 0, count: max(chunks - 1, 0) * weightCount)
+        savedPointwiseInput.withUnsafeBufferPointer { px in
+            dy.withUnsafeBufferPointer { pdy in
+                weight.value.withUnsafeBufferPointer { pw in
+                    weight.gradient.withUnsafeMutableBufferPointer { pdw in
+                        dx.withUnsafeMutableBufferPointer { pdx in
+                            partial.withUnsafeMutableBufferPointer { ppart in
+                                nonisolated(unsafe) let (px, pdy, pw, pdw, pdx, ppart) = (px, pdy, pw, pdw, pdx, ppart)
+                                Parallel.forEachChunk(count: n) { chunk, samples in
+                                    let dW = chunk == 0 ? pdw.baseAddress! : ppart.baseAddress! + (chunk - 1) * weightCount
+                                    for sample in samples {
+                                        ck_depthwise_backward(px.baseAddress! + sample * inSample,
+                                                              pdy.baseAddress! + sample * outSample, Int64(outputChannels),
+                                                              multiplier, Int64(h), Int64(w), pw.baseAddress!, k,
+                                                              Int64(stride), Int64(padding), dW,
+                                                              wantInput ? pdx.baseAddress! + sample * inSample : nil,
+                                                              Int64(oh), Int64(ow))
+                                    }
+                                }
+                                for chunk in 1..<max(chunks, 1) {
+                                    let part = ppart.baseAddress! + (chunk - 1) * weightCount
+                                    for i in 0..<weightCount { pdw[i] += part[i] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return wantInput ? dx : nil
+    }
+
     public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
         guard let g = savedGeometry else { preconditionFailure("Conv2d.backward before forward(mode: .training)") }
+        if isDepthwise {
+            let dx = depthwiseBackward(outputGradient, g, wantInput: needsInputGradient[0])
+            addBiasGradient(outputGradient, columns: g.outputHeight * g.outputWidth)
+            return [dx]
+        }
         let dy = outputGradient  // (N, O, Ho, Wo)
         let n = savedBatch, og = outputChannels / groups, kRows = g.columnRows, cols = g.columnCount
         let perSample = groups * kRows * cols
@@ -221,19 +314,26 @@ public final class Conv2d: ActivationFusing {
                     }
                 }
             }
-            if let bias {
-                bias.gradient.withUnsafeMutableBufferPointer { pdb in
-                    for sample in 0..<n {
-                        for o in 0..<outputChannels {
-                            let row = pdy.baseAddress! + (sample * outputChannels + o) * cols
-                            var total: Float = 0
-                            for j in 0..<cols { total += row[j] }
-                            pdb[o] += total
-                        }
+        }
+        addBiasGradient(dy, columns: cols)
+        return [wantInput ? dx : nil]
+    }
+
+    /// bias gradient += the output gradient summed over samples and positions.
+    private func addBiasGradient(_ dy: Tensor, columns cols: Int) {
+        guard let bias else { return }
+        let n = dy.shape[0]
+        dy.withUnsafeBufferPointer { pdy in
+            bias.gradient.withUnsafeMutableBufferPointer { pdb in
+                for sample in 0..<n {
+                    for o in 0..<outputChannels {
+                        let row = pdy.baseAddress! + (sample * outputChannels + o) * cols
+                        var total: Float = 0
+                        for j in 0..<cols { total += row[j] }
+                        pdb[o] += total
                     }
                 }
             }
         }
-        return [wantInput ? dx : nil]
     }
 }

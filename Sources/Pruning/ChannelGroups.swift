@@ -1,9 +1,17 @@
 // ChannelGroups: which channels must go together when filters are removed. Every position along the channel axis
 // of every edge carries the id of the channel that produced it; convs and linears make new ids, channel-wise layers
-// (BatchNorm, ReLU, pooling, dropout, a depthwise conv) pass their input's ids on, a flatten repeats each id over
-// its H·W features, concat joins lists, and add unites the ids it sums (a residual couples the channels of both
-// branches). Ids united are one group: removing it removes that output channel from every producer in the group,
-// and the matching input channels from every reader. The graph input's and output's channels are pinned.
+// (BatchNorm, ReLU and the other activations, pooling, the global mean, dropout, a depthwise conv) pass their input's
+// ids on, a flatten repeats each id over its H·W features, concat joins lists, and add and multiply unite the ids
+// they combine (a residual couples the channels of both branches; a squeeze-excitation gate couples the expand conv
+// that makes the gate with the channels it scales). Ids united are one group: removing it removes that output channel
+// from every producer in the group, and the matching input channels from every reader. The graph input's and
+// output's channels are pinned.
+//
+// Removing a channel must not change what the kept channels compute, so a removed channel must carry 0 wherever a
+// layer with weights would have read it (the dense graph with the channel silenced is the pruned graph). Every edge
+// tracks whether that holds: producers make zeros, activations with f(0) = 0 keep them, an activation with
+// f(0) ≠ 0 (sigmoid, hard-sigmoid) breaks them, and a product keeps them when either factor does (a gate times a
+// silenced channel is 0). Channels that reach a conv or linear without zeros are pinned instead of removed.
 // The same structure as Torch-Pruning's dependency graph [1], computed by propagation and union-find.
 //
 // [1] Fang et al., "DepGraph: Towards Any Structural Pruning", CVPR 2023.
@@ -42,10 +50,25 @@ public struct ChannelGroups {
         ids[Graph.inputName] = (0..<inputChannels).map { _ in fresh(nil) }
         var pinned = Set(ids[Graph.inputName]!)
         var shapes = [Graph.inputName: graph.inputShape]
+        // Whether the silenced channels of an edge carry 0 (see the file comment).
+        var zeros = [Graph.inputName: true]
+        func unite(_ a: [Int], _ b: [Int]) {
+            for (x, y) in zip(a, b) {
+                let (rx, ry) = (find(x), find(y))
+                if rx != ry { parents[ry] = rx }
+            }
+        }
         for (position, node) in graph.nodes.enumerated() {
             shapes[node.name] = graph.outputShapes[position]
             let inputs = node.inputs.map { ids[$0]! }
             let inputShapes = node.inputs.map { shapes[$0]! }
+            let inputZeros = node.inputs.map { zeros[$0]! }
+            var outputZeros = inputZeros.allSatisfy { $0 }
+            if node.layer is Conv2d || node.layer is Linear {
+                // A reader whose input channels would not be 0 when silenced: those channels stay.
+                if !inputZeros[0] { pinned.formUnion(inputs[0]) }
+                outputZeros = true
+            }
             let output: [Int]
             switch node.layer {
             case let conv as Conv2d:
@@ -61,27 +84,26 @@ public struct ChannelGroups {
                 }
             case let linear as Linear:
                 output = (0..<linear.outputFeatures).map { fresh((node.name, $0)) }
-            case is BatchNorm, is ClampedReLU, is MaxPool2d, is AvgPool2d, is GlobalAvgPool, is Dropout:
+            case is BatchNorm:
+                // Silencing zeroes its scale and shift, so a silenced channel leaves it as 0.
+                outputZeros = true
+                output = inputs[0]
+            case is ClampedReLU, is MaxPool2d, is AvgPool2d, is GlobalAvgPool, is GlobalMean, is Dropout:
                 output = inputs[0]
             case let activation as PointwiseActivation:
-                // Removed channels are zeros; an activation that maps 0 elsewhere would make them carry a constant.
-                guard activation.value(0) == 0 else {
-                    throw ShrinkError(.unsupported, "node '\(node.name)' (\(activation.kind)): filter pruning removes a "
-                        + "channel as zeros, and \(activation.kind) maps 0 to \(activation.value(0)), so removing it would "
-                        + "change what the next layer reads")
-                }
+                outputZeros = inputZeros[0] && activation.value(0) == 0
+                output = inputs[0]
+            case is Multiply:
+                // Same shape (x · σ(x)) or a (C, 1, 1) gate: channel c of one factor scales channel c of the other.
+                unite(inputs[0], inputs[1])
+                outputZeros = inputZeros[0] || inputZeros[1]
                 output = inputs[0]
             case is Flatten:
                 let shape = inputShapes[0]
                 let plane = shape.dropFirst().reduce(1, *)
                 output = inputs[0].flatMap { [Int](repeating: $0, count: plane) }
             case is Add:
-                for other in inputs.dropFirst() {
-                    for (a, b) in zip(inputs[0], other) {
-                        let (ra, rb) = (find(a), find(b))
-                        if ra != rb { parents[rb] = ra }
-                    }
-                }
+                for other in inputs.dropFirst() { unite(inputs[0], other) }
                 output = inputs[0]
             case is Concat:
                 output = inputs.flatMap { $0 }
@@ -90,6 +112,7 @@ public struct ChannelGroups {
                     + "how this layer maps channels")
             }
             ids[node.name] = output
+            zeros[node.name] = outputZeros
         }
         pinned.formUnion(ids[graph.outputName]!)
         self.edgeIDs = ids

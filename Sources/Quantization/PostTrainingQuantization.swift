@@ -274,7 +274,7 @@ public enum QuantizationProduct {
         }
     }
 
-    /// Nodes computing in float: for the integer engine, those without an integer form on codes (add, concat, …)
+    /// Nodes computing in float: for the integer engine, those without an integer form on codes (concat, …)
     /// and the conv/linear layers kept in float; for weight-only, the conv/linear layers whose weights stayed float.
     public var floatNodes: [String] {
         switch self {

@@ -11,8 +11,9 @@ import NeuralNetworks
 /// engine's inference fusion, `Graph.fusedActivations`) and the producer computes on integers (not kept in float).
 ///
 /// An edge has its own parameters when its values are new: the graph input; the output of a conv or linear that is
-/// not fused; every ReLU (a fused one's edge is its producer's requantization target); add and concat. Max and
-/// average pooling, flatten and dropout keep the parameters of their input.
+/// not fused; every ReLU (a fused one's edge is its producer's requantization target); the other activations
+/// (sigmoid, hard-swish, …, computed as a table over codes); add, multiply and concat. Max and average pooling, the
+/// global mean, flatten and dropout keep the parameters of their input.
 public struct QuantizedEdges: Sendable, Equatable {
     /// The edges with their own quantization parameters: `input` first, then node names in graph order.
     public let edges: [String]
@@ -31,7 +32,7 @@ public struct QuantizedEdges: Sendable, Equatable {
             switch node.layer {
             case is Conv2d, is Linear:
                 if fused[node.name] == nil { edges.append(node.name) }
-            case is ClampedReLU, is Add, is Concat:
+            case is ClampedReLU, is PointwiseActivation, is Add, is Multiply, is Concat:
                 edges.append(node.name)
             default:
                 break

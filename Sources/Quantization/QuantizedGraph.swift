@@ -1,8 +1,9 @@
 // QuantizedGraph: the integer engine for a whole network — a float graph with its BatchNorms folded, every edge
 // given uint8 parameters from calibration, convs and linears run on the u8 × s8 GEMM with a following ReLU fused
-// into requantization, and the rest (pooling, flatten, add, concat) on codes. Feature maps travel channels-last
-// between integer layers; a linear after a flatten reads its weight columns in that order, and the float edges of
-// the graph (input, output, average pools, concat) see NCHW.
+// into requantization, the other activations as a 256-entry table over codes, products (squeeze-excitation gates,
+// x · σ(x)) and sums as integer arithmetic requantized, and the rest (pooling, the global mean, flatten, concat) on
+// codes. Feature maps travel channels-last between integer layers; a linear after a flatten reads its weight columns
+// in that order, and the float edges of the graph (input, output, average pools, concat) see NCHW.
 import CKernels
 import NeuralNetworks
 import Tensors
@@ -10,8 +11,12 @@ import Tensors
 /// An integer version of a graph: float input → quantize → integer layers → dequantize → float logits.
 ///
 /// Max pooling, flatten and dropout pass codes through with the parameters of their input (the maximum commutes
-/// with the monotonic map `R = S·(Q − Z)`); average pools average `Q − Z` and add `Z` back, so padding stays real 0;
-/// add, concat and a ReLU that could not be fused dequantize, compute and requantize to their output edge.
+/// with the monotonic map `R = S·(Q − Z)`); average pools and the global mean average `Q − Z` and add `Z` back, so
+/// padding stays real 0; sigmoid, hard-sigmoid, SiLU, hard-swish, GELU and leaky ReLU look their output code up in a
+/// table of 256 built from the two edges' parameters; a product of two edges (one of them may be a (C, 1, 1) gate) is
+/// `Z_y + round(S_a·S_b/S_y · (Q_a − Z_a)(Q_b − Z_b))` on integer products; an add of same-shaped edges is
+/// `Z_y + round(Σ S_j/S_y · (Q_j − Z_j))`; concat and a ReLU that could not be fused dequantize, compute and
+/// requantize to their output edge.
 /// Batches are split across `BLAS.threads` threads.
 public final class QuantizedGraph: @unchecked Sendable {
     /// How a step's codes lie in memory, per sample.
@@ -27,8 +32,11 @@ public final class QuantizedGraph: @unchecked Sendable {
         case conv(QuantizedConv2d)
         case passThrough          // max pool handled apart; flatten, dropout, a fused ReLU
         case maxPool(MaxPool2d)
-        case averagePool(any Layer)   // AvgPool2d or GlobalAvgPool, run on Q − Z
-        case float(any Layer)     // add, concat, unfused ReLU: dequantize, compute, requantize
+        case averagePool(any Layer)   // AvgPool2d, GlobalAvgPool or GlobalMean, run on Q − Z
+        case table([UInt8])       // an elementwise activation: output code = table[input code]
+        case multiply(Double)     // Q_y = Z_y + round(M · (Q_a − Z_a)(Q_b − Z_b)), M = S_a·S_b/S_y
+        case add([Double])        // Q_y = Z_y + round(Σ M_j · (Q_j − Z_j)), M_j = S_j/S_y
+        case float(any Layer)     // concat, unfused ReLU, kept-float layers: dequantize, compute, requantize
     }
 
     struct Step {
@@ -43,8 +51,8 @@ public final class QuantizedGraph: @unchecked Sendable {
     let steps: [Step]
     public let inputParameters: QuantizationParameters
     let inputShape: [Int]
-    /// Names of the nodes that kept float arithmetic on codes (add, concat, unfused ReLU, and convs or linears kept
-    /// in float); for reports.
+    /// Names of the nodes that kept float arithmetic on codes (concat, a ReLU that could not be fused, and convs or
+    /// linears kept in float); for reports. Empty when the whole network runs on integers.
     public let floatComputedNodes: [String]
     /// The conv and linear nodes kept in float (their weights stay F32 in a file).
     public let floatLayers: [String]
@@ -154,9 +162,26 @@ public final class QuantizedGraph: @unchecked Sendable {
             case is Flatten, is Dropout:
                 step = Step(name: node.name, inputs: inputs, operation: .passThrough, output: inputParameter, shape: shape,
                             layout: edgeLayout(inputs[0]))
-            case is AvgPool2d, is GlobalAvgPool:
+            case is AvgPool2d, is GlobalAvgPool, is GlobalMean:
                 step = Step(name: node.name, inputs: inputs, operation: .averagePool(node.layer), output: inputParameter,
                             shape: shape)
+            case let activation as PointwiseActivation:
+                let out = try parameters(node.name)
+                step = Step(name: node.name, inputs: inputs,
+                            operation: .table(activationTable(activation, input: inputParameter, output: out)),
+                            output: out, shape: shape, layout: edgeLayout(inputs[0]))
+            case is Multiply:
+                let out = try parameters(node.name), b = edgeParameters(inputs[1])
+                let multiplier = Double(inputParameter.scales[0]) * Double(b.scales[0]) / Double(out.scales[0])
+                // A gate (C, 1, 1) lies the same in every layout; a factor of the same shape is read in the first's.
+                step = Step(name: node.name, inputs: inputs, operation: .multiply(multiplier), output: out, shape: shape,
+                            layout: edgeLayout(inputs[0]))
+            case is Add where Set(inputs.map { i in i < 0 ? graph.inputShape : steps[i].shape }).count == 1:
+                // Every input in the first one's layout.
+                let out = try parameters(node.name)
+                let multipliers = inputs.map { Double(edgeParameters($0).scales[0]) / Double(out.scales[0]) }
+                step = Step(name: node.name, inputs: inputs, operation: .add(multipliers), output: out, shape: shape,
+                            layout: edgeLayout(inputs[0]))
             case is Add, is Concat, is ClampedReLU:
                 // Elementwise layers keep a layout all their inputs share; the rest compute in the float order.
                 let layouts = inputs.map(edgeLayout)
@@ -168,7 +193,8 @@ public final class QuantizedGraph: @unchecked Sendable {
             default:
                 throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)) has no integer form"
                     + (node.layer is BatchNorm ? "; fold BatchNorm into the layer before it first"
-                       : "; the integer engine runs conv, linear, relu, relu6, pooling, flatten, add and concat"))
+                       : "; the integer engine runs conv, linear, the activations, pooling, the global mean, flatten, "
+                         + "add, mul and concat"))
             }
             index[node.name] = steps.count
             steps.append(step)
@@ -286,6 +312,17 @@ public final class QuantizedGraph: @unchecked Sendable {
                 values[i] = pool.forward([centred], mode: .inference).scalars.map {
                     UInt8(clamping: Int(($0 + z).rounded(.toNearestOrEven)))
                 }
+            case .table(let table):
+                values[i] = codes(first, as: step.layout).map { table[Int($0)] }
+            case .multiply(let multiplier):
+                let a = codes(first, as: step.layout)
+                let second = step.inputs[1]
+                let b = shape(second) == step.shape ? codes(second, as: step.layout) : codes(second, as: .canonical)
+                values[i] = multiplyCodes(a, parameters(first), b, parameters(second), multiplier: multiplier,
+                                          output: step.output, layout: step.layout, shape: step.shape, batch: n)
+            case .add(let multipliers):
+                values[i] = addCodes(step.inputs.map { codes($0, as: step.layout) }, step.inputs.map(parameters),
+                                     multipliers: multipliers, output: step.output)
             case .float(let layer):
                 // Elementwise layers run in the step's layout; the others in the float order.
                 let inputs = try step.inputs.map { j in
@@ -300,6 +337,61 @@ public final class QuantizedGraph: @unchecked Sendable {
                                               values: codes(outputIndex, as: .canonical).map(Int32.init),
                                               parameters: out.output))
     }
+}
+
+/// The output code of each input code of an elementwise activation: `Q_y = clamp(Z_y + round(f(S_x·(q − Z_x)) / S_y))`.
+func activationTable(_ activation: PointwiseActivation, input: QuantizationParameters,
+                     output: QuantizationParameters) -> [UInt8] {
+    let sx = input.scales[0], zx = Float(input.zeroPoints[0])
+    let sy = output.scales[0], zy = Float(output.zeroPoints[0])
+    let low = Float(output.qmin), high = Float(output.qmax)
+    return (0..<256).map { q in
+        let y = activation.value(sx * (Float(q) - zx))
+        return UInt8(min(max((y / sy).rounded(.toNearestOrEven) + zy, low), high))
+    }
+}
+
+/// `Z_y + round(M · (Q_a − Z_a)(Q_b − Z_b))`, clamped to the output's codes, for a batch of `shape` (per sample): `b`
+/// has `a`'s size (and layout) or holds one code per channel and sample (a gate, in channel order).
+private func multiplyCodes(_ a: [UInt8], _ pa: QuantizationParameters, _ b: [UInt8], _ pb: QuantizationParameters,
+                           multiplier: Double, output: QuantizationParameters, layout: QuantizedGraph.Layout,
+                           shape: [Int], batch: Int) -> [UInt8] {
+    let za = Int32(pa.zeroPoints[0]), zb = Int32(pb.zeroPoints[0]), zy = Double(output.zeroPoints[0])
+    let low = Double(output.qmin), high = Double(output.qmax)
+    @inline(__always) func product(_ x: UInt8, _ y: UInt8) -> UInt8 {
+        let p = Double((Int32(x) - za) * (Int32(y) - zb))
+        return UInt8(min(max((multiplier * p).rounded(.toNearestOrEven) + zy, low), high))
+    }
+    if a.count == b.count { return zip(a, b).map(product) }
+    let channels = shape[0], plane = shape.dropFirst().reduce(1, *)
+    var y = [UInt8](repeating: 0, count: a.count)
+    let channelsLast: Bool
+    if case .channelsLast(let c, _, _) = layout, c > 1 { channelsLast = true } else { channelsLast = false }
+    for s in 0..<batch {
+        let base = s * channels * plane
+        for c in 0..<channels {
+            let gate = b[s * channels + c]
+            for p in 0..<plane {
+                let index = base + (channelsLast ? p * channels + c : c * plane + p)
+                y[index] = product(a[index], gate)
+            }
+        }
+    }
+    return y
+}
+
+/// `Z_y + round(Σ M_j · (Q_j − Z_j))`, clamped to the output's codes, over inputs of one size and layout.
+private func addCodes(_ inputs: [[UInt8]], _ parameters: [QuantizationParameters], multipliers: [Double],
+                      output: QuantizationParameters) -> [UInt8] {
+    let zeros = parameters.map { Double($0.zeroPoints[0]) }, zy = Double(output.zeroPoints[0])
+    let low = Double(output.qmin), high = Double(output.qmax)
+    var y = [UInt8](repeating: 0, count: inputs[0].count)
+    for index in 0..<y.count {
+        var total = 0.0
+        for j in 0..<inputs.count { total += multipliers[j] * (Double(inputs[j][index]) - zeros[j]) }
+        y[index] = UInt8(min(max(total.rounded(.toNearestOrEven) + zy, low), high))
+    }
+    return y
 }
 
 /// NCHW ↔ channels-last for a batch of uint8 feature maps.

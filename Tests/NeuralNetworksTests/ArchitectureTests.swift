@@ -46,6 +46,28 @@ import Testing
         #expect(depthwise.count == 4)
     }
 
+    @Test func mobileFamiliesHaveTheDocumentedCostAndSqueezeExcitation() throws {
+        let v3 = try Architecture.mobilenetV3.makeGraph(inputShape: [1, 28, 28], classes: 10)
+        #expect(v3.cost().parameters == 166_658 && v3.cost().macs == 3_598_016)
+        let efficient = try Architecture.efficientnet.makeGraph(inputShape: [1, 28, 28], classes: 10)
+        #expect(efficient.cost().parameters == 130_722 && efficient.cost().macs == 5_829_040)
+        for (graph, blocks, gate) in [(v3, 4, PointwiseFunction.hardSigmoid), (efficient, 6, .sigmoid)] {
+            func shape(_ name: String) -> [Int] { graph.outputShapes[graph.nodes.firstIndex { $0.name == name }!] }
+            let scales = graph.nodes.filter { $0.layer is Multiply }
+            #expect(scales.count == blocks)
+            for scale in scales {
+                // features × gate(fc2(relu(fc1(mean(features))))), the gate one value per channel.
+                let gateNode = graph.node(named: scale.inputs[1])!
+                #expect((gateNode.layer as? PointwiseActivation)?.function == gate)
+                let fc2 = graph.node(named: gateNode.inputs[0])!.layer as! Conv2d
+                #expect(fc2.kernelSize == 1 && fc2.outputChannels == shape(scale.inputs[0])[0])
+                #expect(shape(scale.inputs[1]) == [fc2.outputChannels, 1, 1])
+            }
+        }
+        #expect(v3.nodes.contains { ($0.layer as? PointwiseActivation)?.function == .hardSwish })
+        #expect(efficient.nodes.contains { ($0.layer as? PointwiseActivation)?.function == .silu })
+    }
+
     @Test func sameSeedSameWeightsDifferentSeedDifferentWeights() throws {
         let a = try Architecture.lenet5.makeGraph(inputShape: [1, 28, 28], classes: 10, seed: 7)
         let b = try Architecture.lenet5.makeGraph(inputShape: [1, 28, 28], classes: 10, seed: 7)

@@ -25,6 +25,9 @@ import Testing
                               generator: &g), inputs: [randomTensor([2, 3, 4, 4], seed: 7)])
         checkGradients(Conv2d(inputChannels: 3, outputChannels: 5, kernelSize: 1, generator: &g),
                        inputs: [randomTensor([2, 3, 3, 3], seed: 8)])
+        // The direct depthwise kernel: 5×5, stride 2, a channel multiplier of 2, a plane that is not square, bias.
+        checkGradients(Conv2d(inputChannels: 2, outputChannels: 4, kernelSize: 5, stride: 2, padding: 2, groups: 2,
+                              generator: &g), inputs: [randomTensor([3, 2, 7, 5], seed: 9)])
     }
 
     @Test func batchNormTrainingAndInference() {

@@ -1,5 +1,5 @@
-// Filter pruning through the mobile families' activations: those that keep 0 at 0 pass channels through; sigmoid-like
-// ones and squeeze-excitation gates are refused with the node and the reason.
+// Filter pruning through the mobile families' activations: those that keep 0 at 0 pass channels through; the
+// channels a sigmoid-like one would carry into a conv as a non-zero constant are kept; a gate couples its channels.
 import NeuralNetworks
 import Pruning
 import Tensors
@@ -27,10 +27,33 @@ import Testing
         #expect(groups.removableGroups.filter { $0.layer == ["conv1"] }.count == 4)
     }
 
-    @Test func sigmoidAndGatesAreRefusedByName() throws {
-        let sigmoid = #expect(throws: ShrinkError.self) { try ChannelGroups(try graph(try PointwiseActivation(.sigmoid))) }
-        #expect(sigmoid?.message.contains("node 'act' (sigmoid)") == true && sigmoid?.message.contains("maps 0 to 0.5") == true)
-        let gate = #expect(throws: ShrinkError.self) { try ChannelGroups(try graph(ReLU(), gate: true)) }
-        #expect(gate?.message.contains("node 'squeeze'") == true || gate?.message.contains("node 'excite'") == true)
+    @Test func channelsAnActivationMovesOffZeroIntoAConvAreKept() throws {
+        // conv1 → sigmoid → conv2: a silenced conv1 channel would reach conv2 as σ(0) = 0.5, so conv1 keeps them all.
+        let graph = try graph(try PointwiseActivation(.sigmoid))
+        let plan = try FilterPruningPlan(graph, removing: 0.5, score: .magnitude, data: nil, seed: 0)
+        #expect(plan.groups.removableGroups.map(\.layer) == [[String]](repeating: ["conv2"], count: 4))
+        let pruned = try plan.apply(to: graph)
+        #expect((pruned.node(named: "conv1")!.layer as! Conv2d).outputChannels == 4)
+        #expect((pruned.node(named: "conv2")!.layer as! Conv2d).outputChannels == 2)
+        let x = randomTensor(2)
+        let masked = try plan.masking(graph).forward(x, mode: .inference)
+        #expect((pruned.forward(x, mode: .inference) - masked).maxAbsolute() < 1e-5 * max(1, masked.maxAbsolute()))
+    }
+
+    @Test func aGateTimesTheChannelsItScalesKeepsThemRemovable() throws {
+        // conv1 × mean(relu(conv1)): the product of a silenced channel is 0 whatever the gate.
+        let graph = try graph(ReLU(), gate: true)
+        let plan = try FilterPruningPlan(graph, removing: 0.5, score: .magnitude, data: nil, seed: 0)
+        #expect(plan.groups.removableGroups.filter { $0.layer == ["conv1"] }.count == 4)
+        let pruned = try plan.apply(to: graph)
+        #expect((pruned.node(named: "conv1")!.layer as! Conv2d).outputChannels == 2)
+        let x = randomTensor(2)
+        let masked = try plan.masking(graph).forward(x, mode: .inference)
+        #expect((pruned.forward(x, mode: .inference) - masked).maxAbsolute() < 1e-5 * max(1, masked.maxAbsolute()))
+    }
+
+    func randomTensor(_ count: Int) -> Tensor {
+        var g = SeededGenerator(seed: 11)
+        return Tensor(shape: [count, 1, 6, 6], scalars: (0..<(count * 36)).map { _ in g.nextNormal() })
     }
 }

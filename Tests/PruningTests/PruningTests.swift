@@ -112,6 +112,32 @@ import Testing
         #expect((pruned.forward(x, mode: .inference) - masked).maxAbsolute() < 1e-4 * max(1, masked.maxAbsolute()))
     }
 
+    @Test(arguments: [Architecture.mobilenetV3, .efficientnet])
+    func squeezeExcitationCouplesTheGateWithTheChannelsItScales(architecture: Architecture) throws {
+        let graph = try architecture.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 6)
+        let data = try images(8, shape: [1, 12, 12], classes: 4, seed: 3)
+        _ = graph.forward(data.inputs, mode: .training)
+        let plan = try FilterPruningPlan(graph, removing: 0.5, score: .magnitude, data: nil, seed: 0)
+        let pruned = try plan.apply(to: graph)
+        for node in pruned.nodes where node.layer is Multiply {
+            // The block's features and its gate keep the same channels; fc1 reads them, fc2 writes them.
+            let prefix = String(node.name.dropLast("_scale".count))
+            let fc1 = pruned.node(named: "\(prefix)_fc1")!.layer as! Conv2d
+            let fc2 = pruned.node(named: "\(prefix)_fc2")!.layer as! Conv2d
+            let dense = graph.node(named: "\(prefix)_fc2")!.layer as! Conv2d
+            let shapes = Dictionary(uniqueKeysWithValues: zip(pruned.nodes.map(\.name), pruned.outputShapes))
+            #expect(fc2.outputChannels == shapes[node.inputs[0]]![0] && fc1.inputChannels == fc2.outputChannels)
+            #expect(fc2.outputChannels < dense.outputChannels && fc1.outputChannels < dense.inputChannels)
+        }
+        // Silenced channels carry 0 through the gate (σ(0) ≠ 0, but it multiplies a silenced channel), so the pruned
+        // network computes what the dense one computes with them silenced.
+        let x = data.inputs.slice(rows: 0..<3)
+        let masked = try plan.masking(graph).forward(x, mode: .inference)
+        let small = pruned.forward(x, mode: .inference)
+        #expect((small - masked).maxAbsolute() < 1e-4 * max(1, masked.maxAbsolute()), "\((small - masked).maxAbsolute())")
+        #expect(pruned.cost().macs < graph.cost().macs * 6 / 10)
+    }
+
     @Test func concatAndFlattenMapChannels() throws {
         var g = SeededGenerator(seed: 8)
         var b = GraphBuilder(inputShape: [1, 6, 6])

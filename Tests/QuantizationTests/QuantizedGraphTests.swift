@@ -62,3 +62,68 @@ private func inputs(_ count: Int, shape: [Int], seed: UInt64) -> Tensor {
         }
     }
 }
+
+@Suite struct MobileIntegerEngineTests {
+    /// Trained-ish BatchNorm statistics, folded, calibrated on 64 samples: the integer graph of `architecture`.
+    func integerGraph(_ architecture: Architecture) throws -> (Graph, QuantizedGraph) {
+        let graph = try architecture.makeGraph(inputShape: [1, 16, 16], classes: 6, seed: 4)
+        for step in 0..<2 { _ = graph.forward(inputs(16, shape: [1, 16, 16], seed: UInt64(30 + step)), mode: .training) }
+        let folded = try graph.foldingBatchNorm()
+        let data = try Dataset(inputs: inputs(64, shape: [1, 16, 16], seed: 7), labels: [Int32](repeating: 0, count: 64),
+                               classCount: 6)
+        return (graph, try QuantizedGraph(folded: folded, calibration: try calibrate(folded, on: data, samples: 64)))
+    }
+
+    @Test(arguments: [Architecture.mobilenetV3, .efficientnet])
+    func squeezeExcitationNetworksRunWithoutFloatNodes(architecture: Architecture) throws {
+        let (graph, quantized) = try integerGraph(architecture)
+        #expect(quantized.floatComputedNodes.isEmpty, "\(quantized.floatComputedNodes)")
+        let x = inputs(8, shape: [1, 16, 16], seed: 2)
+        let expected = graph.forward(x, mode: .inference)
+        let native = try quantized.forward(x, backend: .native)
+        #expect(native == (try quantized.forward(x, backend: .openBLAS)))
+        let worst = (native - expected).maxAbsolute(), spread = expected.maxAbsolute()
+        #expect(worst < 0.15 * spread, "\(architecture): worst \(worst), spread \(spread)")
+        // One thread and two give the same bytes.
+        #expect(native == (try Parallel.withThreads(1) { try quantized.forward(x) }))
+    }
+
+    @Test(arguments: PointwiseFunction.allCases)
+    func activationTablesGiveTheNearestCode(function: PointwiseFunction) throws {
+        var b = GraphBuilder(inputShape: [2, 5, 5])
+        try b.add("act", try PointwiseActivation(function))
+        let graph = try b.build()
+        let x = inputs(4, shape: [2, 5, 5], seed: 5) * 3
+        // Calibrated on the very inputs, so nothing is clamped: the table's code is f of the input code, rounded.
+        let data = try Dataset(inputs: x, labels: [Int32](repeating: 0, count: 4), classCount: 2)
+        let quantized = try QuantizedGraph(folded: graph, calibration: try calibrate(graph, on: data, samples: 4))
+        #expect(quantized.floatComputedNodes.isEmpty)
+        let input = quantized.edges[Graph.inputName]!, output = quantized.edges["act"]!
+        let seen = dequantize(try quantize(x, with: input))
+        let layer = try PointwiseActivation(function)
+        let y = try quantized.forward(x)
+        let worst = zip(y.scalars, seen.scalars.map(layer.value)).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 0.5 * output.scales[0] * 1.001, "\(function): \(worst) against a step of \(output.scales[0])")
+    }
+
+    @Test func gatesMultiplyCodesPerChannel() throws {
+        var b = GraphBuilder(inputShape: [3, 4, 4])
+        var g = SeededGenerator(seed: 2)
+        try b.add("conv", Conv2d(inputChannels: 3, outputChannels: 3, kernelSize: 3, padding: 1, generator: &g))
+        try b.add("pool", GlobalMean())
+        try b.add("gate", try PointwiseActivation(.sigmoid))
+        try b.add("scale", Multiply(), inputs: ["conv", "gate"])
+        let graph = try b.build()
+        let x = inputs(6, shape: [3, 4, 4], seed: 8)
+        let data = try Dataset(inputs: x, labels: [Int32](repeating: 0, count: 6), classCount: 2)
+        let quantized = try QuantizedGraph(folded: graph, calibration: try calibrate(graph, on: data, samples: 6))
+        #expect(quantized.floatComputedNodes.isEmpty)
+        let edges = quantized.edges
+        let values = graph.forward(x, mode: .inference, keeping: ["conv"])
+        // Errors: half a step of the product, plus each factor's half step times the other factor's size.
+        let (sa, sg, sy) = (edges["conv"]!.scales[0], edges["gate"]!.scales[0], edges["scale"]!.scales[0])
+        let tolerance = sy + sa + values["conv"]!.maxAbsolute() * sg
+        let worst = (try quantized.forward(x) - graph.forward(x, mode: .inference)).maxAbsolute()
+        #expect(worst <= tolerance, "worst \(worst), tolerance \(tolerance)")
+    }
+}

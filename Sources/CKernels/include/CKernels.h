@@ -167,3 +167,23 @@ void ck_pack_signs_channels(const float *x, int64_t channels, int64_t positions,
 void ck_im2row_binary(const uint64_t *planes, int64_t channels, int64_t height, int64_t width, int64_t kernel,
                       int64_t stride, int64_t padding, int64_t out_height, int64_t out_width, const uint64_t *ones,
                       uint64_t *rows);
+
+/// Direct depthwise convolution of one sample: x (C, H, W), k [O, 1, ks, ks] with O = C · multiplier (output o
+/// reads input o / multiplier), optional bias [O], y (O, Ho, Wo) written. Square kernel, one stride and padding.
+void ck_depthwise_forward(const float *x, int64_t outChannels, int64_t multiplier, int64_t height, int64_t width,
+                          const float *k, int64_t ks, int64_t stride, int64_t pad, const float *bias, float *y,
+                          int64_t outHeight, int64_t outWidth);
+
+/// The gradients of `ck_depthwise_forward` for one sample: dk [O, 1, ks, ks] += and, when `dx` is not NULL,
+/// dx (C, H, W) +=, from the output gradient dy (O, Ho, Wo).
+void ck_depthwise_backward(const float *x, const float *dy, int64_t outChannels, int64_t multiplier, int64_t height,
+                           int64_t width, const float *k, int64_t ks, int64_t stride, int64_t pad, float *dk,
+                           float *dx, int64_t outHeight, int64_t outWidth);
+
+/// The two on a chosen path (2 = AVX-512, 1 = AVX2, 0 = portable); return 0 (writing nothing) when the CPU lacks it.
+int ck_depthwise_forward_with(int path, const float *x, int64_t outChannels, int64_t multiplier, int64_t height,
+                              int64_t width, const float *k, int64_t ks, int64_t stride, int64_t pad, const float *bias,
+                              float *y, int64_t outHeight, int64_t outWidth);
+int ck_depthwise_backward_with(int path, const float *x, const float *dy, int64_t outChannels, int64_t multiplier,
+                               int64_t height, int64_t width, const float *k, int64_t ks, int64_t stride, int64_t pad,
+                               float *dk, float *dx, int64_t outHeight, int64_t outWidth);

@@ -1,0 +1,180 @@
+// Direct depthwise convolution (groups = input channels, a channel multiplier m: output channel o reads input
+// channel o / m), forward and backward, for the float engine: im2col + a 1 × k² GEMM per channel spends its time
+// copying, and the planes of mobile networks are small (7 × 7 to 56 × 56), so a loop per output row is all overhead.
+//
+// Each input plane is copied once, zero-padded, into s² phase planes (for stride s, phase (a, b) holds the padded
+// pixels (s·i + a, s·j + b)), all of one width Wq = ⌈(W + 2p) / s⌉. Output pixel (r, c) then reads tap (kh, kw) at
+// phase (kh mod s, kw mod s), position (r + kh / s, c + kw / s): in flat indices, i + offset(kh, kw) with
+// i = r·Wq + c. So every tap is one contiguous axpy over the whole output plane in width Wq (the columns past Wo
+// are computed and dropped), and backward's weight gradient one dot product. Contraction into FMA is off and the
+// dot products keep eight fixed partial sums, so the AVX-512, AVX2 and portable builds of the same body add the
+// same products in the same order and give the same bits.
+#include "CKernels.h"
+#include "features.h"
+#include <stdlib.h>
+#include <string.h>
+
+#pragma clang fp contract(off)
+
+typedef struct {
+    int64_t phaseWidth, phaseHeight, phaseSize, flat;  /* flat = Ho · Wq, the output plane in width Wq */
+} Phases;
+
+static Phases phases_of(int64_t height, int64_t width, int64_t ks, int64_t stride, int64_t pad, int64_t outHeight) {
+    Phases p;
+    p.phaseWidth = (width + 2 * pad + stride - 1) / stride;
+    /* Rows a tap may reach: r + kh / s for r < Ho, plus one row of slack for the columns read past Wo. */
+    p.phaseHeight = outHeight + (ks - 1) / stride + 1;
+    p.phaseSize = p.phaseWidth * p.phaseHeight;
+    p.flat = outHeight * p.phaseWidth;
+    return p;
+}
+
+/* The zero-padded plane split into its s² phases (`out` holds s² · phaseSize floats). */
+static void fill_phases(const float *plane, int64_t height, int64_t width, int64_t stride, int64_t pad, Phases p,
+                        float *out) {
+    memset(out, 0, (size_t)(stride * stride * p.phaseSize) * sizeof(float));
+    for (int64_t y = 0; y < height; y++) {
+        int64_t py = y + pad;
+        for (int64_t x = 0; x < width; x++) {
+            int64_t px = x + pad;
+            out[((py % stride) * stride + px % stride) * p.phaseSize + (py / stride) * p.phaseWidth + px / stride] =
+                plane[y * width + x];
+        }
+    }
+}
+
+/* Where tap (kh, kw) starts in the phase buffer. */
+static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases p) {
+    return ((kh % stride) * stride + kw % stride) * p.phaseSize + (kh / stride) * p.phaseWidth + kw / stride;
+}
+
+#define FORWARD_BODY                                                                                              \
+    for (int64_t o = 0; o < outChannels; o++) {                                                                   \
+        if (o % multiplier == 0) fill_phases(x + (o / multiplier) * height * width, height, width, stride, pad, p, \
+                                             buffer);                                                             \
+        const float *kernel = k + o * ks * ks;                                                                    \
+        const float b = bias ? bias[o] : 0.0f;                                                                    \
+        for (int64_t i = 0; i < p.flat; i++) acc[i] = b;                                                          \
+        for (int64_t kh = 0; kh < ks; kh++)                                                                       \
+            for (int64_t kw = 0; kw < ks; kw++) {                                                                 \
+                const float kv = kernel[kh * ks + kw];                                                            \
+                const float *restrict source = buffer + tap_offset(kh, kw, stride, p);                            \
+                for (int64_t i = 0; i < p.flat; i++) acc[i] = acc[i] + kv * source[i];                            \
+            }                                                                                                     \
+        float *out = y + o * outHeight * outWidth;                                                                \
+        for (int64_t r = 0; r < outHeight; r++)                                                                   \
+            memcpy(out + r * outWidth, acc + r * p.phaseWidth, (size_t)outWidth * sizeof(float));                 \
+    }
+
+#define BACKWARD_BODY                                                                                             \
+    for (int64_t o = 0; o < outChannels; o++) {                                                                   \
+        if (o % multiplier == 0) {                                                                                \
+            fill_phases(x + (o / multiplier) * height * width, height, width, stride, pad, p, buffer);            \
+            if (dx) memset(dbuffer, 0, (size_t)(stride * stride * p.phaseSize) * sizeof(float));                  \
+        }                                                                                                         \
+        const float *kernel = k + o * ks * ks;                                                                    \
+        float *dkernel = dk + o * ks * ks;                                                                        \
+        const float *gradient = dy + o * outHeight * outWidth;                                                    \
+        memset(g, 0, (size_t)p.flat * sizeof(float));                                                             \
+        for (int64_t r = 0; r < outHeight; r++)                                                                   \
+            memcpy(g + r * p.phaseWidth, gradient + r * outWidth, (size_t)outWidth * sizeof(float));              \
+        for (int64_t kh = 0; kh < ks; kh++)                                                                       \
+            for (int64_t kw = 0; kw < ks; kw++) {                                                                 \
+                const int64_t offset = tap_offset(kh, kw, stride, p);                                             \
+                const float *restrict source = buffer + offset;                                                   \
+                float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                        \
+                int64_t i = 0;                                                                                    \
+                for (; i + 8 <= p.flat; i += 8)                                                                   \
+                    for (int j = 0; j < 8; j++) lanes[j] = lanes[j] + g[i + j] * source[i + j];                   \
+                for (; i < p.flat; i++) lanes[i & 7] = lanes[i & 7] + g[i] * source[i];                           \
+                float sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +                                     \
+                            ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));                                      \
+                dkernel[kh * ks + kw] = dkernel[kh * ks + kw] + sum;                                              \
+                if (!dx) continue;                                                                                \
+                const float kv = kernel[kh * ks + kw];                                                            \
+                float *restrict target = dbuffer + offset;                                                        \
+                for (int64_t t = 0; t < p.flat; t++) target[t] = target[t] + kv * g[t];                           \
+            }                                                                                                     \
+        if (dx && (o + 1) % multiplier == 0) {                                                                    \
+            float *dplane = dx + (o / multiplier) * height * width;                                               \
+            for (int64_t yy = 0; yy < height; yy++) {                                                             \
+                int64_t py = yy + pad;                                                                            \
+                for (int64_t xx = 0; xx < width; xx++) {                                                          \
+                    int64_t px = xx + pad;                                                                        \
+                    dplane[yy * width + xx] = dplane[yy * width + xx] +                                           \
+                        dbuffer[((py % stride) * stride + px % stride) * p.phaseSize + (py / stride) * p.phaseWidth + \
+                                px / stride];                                                                     \
+                }                                                                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+    }
+
+#define FORWARD_ARGS                                                                                              \
+    const float *x, int64_t outChannels, int64_t multiplier, int64_t height, int64_t width, const float *k,       \
+        int64_t ks, int64_t stride, int64_t pad, const float *bias, float *y, int64_t outHeight, int64_t outWidth, \
+        Phases p, float *buffer, float *acc
+#define BACKWARD_ARGS                                                                                             \
+    const float *x, const float *dy, int64_t outChannels, int64_t multiplier, int64_t height, int64_t width,      \
+        const float *k, int64_t ks, int64_t stride, int64_t pad, float *dk, float *dx, int64_t outHeight,         \
+        int64_t outWidth, Phases p, float *buffer, float *dbuffer, float *g
+#define FORWARD_CALL x, outChannels, multiplier, height, width, k, ks, stride, pad, bias, y, outHeight, outWidth, p, buffer, acc
+#define BACKWARD_CALL x, dy, outChannels, multiplier, height, width, k, ks, stride, pad, dk, dx, outHeight, outWidth, p, buffer, dbuffer, g
+
+__attribute__((target("avx512f"))) static void forward_avx512(FORWARD_ARGS) { FORWARD_BODY }
+__attribute__((target("avx2"))) static void forward_avx2(FORWARD_ARGS) { FORWARD_BODY }
+static void forward_portable(FORWARD_ARGS) { FORWARD_BODY }
+__attribute__((target("avx512f"))) static void backward_avx512(BACKWARD_ARGS) { BACKWARD_BODY }
+__attribute__((target("avx2"))) static void backward_avx2(BACKWARD_ARGS) { BACKWARD_BODY }
+static void backward_portable(BACKWARD_ARGS) { BACKWARD_BODY }
+
+static int path_available(int path) {
+    return path == 0 || (path == 1 && ck_has(CK_FEATURE_AVX2)) || (path == 2 && ck_has(CK_FEATURE_AVX512F));
+}
+
+int ck_depthwise_forward_with(int path, const float *x, int64_t outChannels, int64_t multiplier, int64_t height,
+                              int64_t width, const float *k, int64_t ks, int64_t stride, int64_t pad, const float *bias,
+                              float *y, int64_t outHeight, int64_t outWidth) {
+    if (!path_available(path)) return 0;
+    Phases p = phases_of(height, width, ks, stride, pad, outHeight);
+    float *buffer = malloc((size_t)(stride * stride * p.phaseSize + p.flat) * sizeof(float));
+    if (!buffer) abort();
+    float *acc = buffer + stride * stride * p.phaseSize;
+    if (path == 2) forward_avx512(FORWARD_CALL);
+    else if (path == 1) forward_avx2(FORWARD_CALL);
+    else forward_portable(FORWARD_CALL);
+    free(buffer);
+    return 1;
+}
+
+int ck_depthwise_backward_with(int path, const float *x, const float *dy, int64_t outChannels, int64_t multiplier,
+                               int64_t height, int64_t width, const float *k, int64_t ks, int64_t stride, int64_t pad,
+                               float *dk, float *dx, int64_t outHeight, int64_t outWidth) {
+    if (!path_available(path)) return 0;
+    Phases p = phases_of(height, width, ks, stride, pad, outHeight);
+    int64_t phaseFloats = stride * stride * p.phaseSize;
+    float *buffer = malloc((size_t)(2 * phaseFloats + p.flat) * sizeof(float));
+    if (!buffer) abort();
+    float *dbuffer = buffer + phaseFloats, *g = dbuffer + phaseFloats;
+    if (path == 2) backward_avx512(BACKWARD_CALL);
+    else if (path == 1) backward_avx2(BACKWARD_CALL);
+    else backward_portable(BACKWARD_CALL);
+    free(buffer);
+    return 1;
+}
+
+static int best_path(void) { return ck_has(CK_FEATURE_AVX512F) ? 2 : (ck_has(CK_FEATURE_AVX2) ? 1 : 0); }
+
+void ck_depthwise_forward(const float *x, int64_t outChannels, int64_t multiplier, int64_t height, int64_t width,
+                          const float *k, int64_t ks, int64_t stride, int64_t pad, const float *bias, float *y,
+                          int64_t outHeight, int64_t outWidth) {
+    ck_depthwise_forward_with(best_path(), x, outChannels, multiplier, height, width, k, ks, stride, pad, bias, y,
+                              outHeight, outWidth);
+}
+
+void ck_depthwise_backward(const float *x, const float *dy, int64_t outChannels, int64_t multiplier, int64_t height,
+                           int64_t width, const float *k, int64_t ks, int64_t stride, int64_t pad, float *dk,
+                           float *dx, int64_t outHeight, int64_t outWidth) {
+    ck_depthwise_backward_with(best_path(), x, dy, outChannels, multiplier, height, width, k, ks, stride, pad, dk, dx,
+                               outHeight, outWidth);
+}
