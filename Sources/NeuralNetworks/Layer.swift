@@ -55,11 +55,13 @@ public struct LayerSpec: Codable, Equatable, Sendable {
     public var beta: Float?
     /// Max pooling that rounds its output length up.
     public var ceilMode: Bool?
+    /// The input channel of each output channel (`channel_select`).
+    public var channels: [Int]?
 
     public init(kind: String) { self.kind = kind }
 
     enum CodingKeys: String, CodingKey {
-        case kind, stride, padding, groups, bias, features, epsilon, momentum, probability, seed, bits, alpha, beta
+        case kind, stride, padding, groups, bias, features, epsilon, momentum, probability, seed, bits, alpha, beta, channels
         case ceilMode = "ceil_mode"
         case inputFeatures = "input_features", outputFeatures = "output_features"
         case inputChannels = "input_channels", outputChannels = "output_channels"

@@ -102,6 +102,12 @@ extension LayerSpec {
         case "relu6": return ReLU6()
         case "global_mean": return GlobalMean()
         case "mul": return Multiply()
+        case "channel_select":
+            guard let channels, !channels.isEmpty, channels.allSatisfy({ $0 >= 0 && $0 <= Int(Int32.max) }) else {
+                throw ShrinkError(.format, "node '\(node)' (channel_select): field 'channels' must be a non-empty list of "
+                    + "channel indices ≥ 0")
+            }
+            return try ChannelSelect(channels: channels)
         case "maxpool2d", "avgpool2d":
             let k = try required(kernelSize, "kernel_size", node: node, maximum: LayerSpec.maximumWindow)
             let s = try window(stride, default: k, "stride", node: node, minimum: 1)

@@ -166,6 +166,21 @@ struct ONNXGraphBuilder {
             nodes.append(onnxNode("GlobalAveragePool", name: name, inputs: inputs, outputs: [out]))
         case is Multiply:
             nodes.append(onnxNode("Mul", name: name, inputs: inputs, outputs: [out]))
+        case let select as ChannelSelect:
+            if let range = select.contiguousRange {
+                // A channel split: Slice along axis 1.
+                for (suffix, value) in [("starts", range.lowerBound), ("ends", range.upperBound), ("axes", 1)] {
+                    initializers.append(Onnx_TensorProto(name: "\(name).\(suffix)", int64: [Int64(value)], dims: [1]))
+                }
+                nodes.append(onnxNode("Slice", name: name, inputs: [inputs[0], "\(name).starts", "\(name).ends", "\(name).axes"],
+                                      outputs: [out]))
+            } else {
+                // Any other selection (a channel shuffle): Gather along axis 1.
+                initializers.append(Onnx_TensorProto(name: "\(name).channels", int64: select.channels.map(Int64.init),
+                                                     dims: [Int64(select.channels.count)]))
+                nodes.append(onnxNode("Gather", name: name, inputs: [inputs[0], "\(name).channels"], outputs: [out],
+                                      attributes: [.int("axis", 1)]))
+            }
         case is Flatten:
             nodes.append(onnxNode("Flatten", name: name, inputs: inputs, outputs: [out], attributes: [.int("axis", 1)]))
         case is Dropout:
@@ -177,7 +192,7 @@ struct ONNXGraphBuilder {
         default:
             throw ShrinkError(.unsupported, "node '\(name)' (\(node.layer.kind)) has no ONNX export; exportable "
                 + "layers are conv2d, linear, batchnorm, relu, relu6, sigmoid, hardsigmoid, silu, hardswish, gelu, gelu_tanh, "
-                + "leaky_relu, maxpool2d, avgpool2d, globalavgpool, global_mean, mul, flatten, "
+                + "leaky_relu, maxpool2d, avgpool2d, globalavgpool, global_mean, mul, channel_select, flatten, "
                 + "dropout, add and concat")
         }
     }

@@ -1,7 +1,9 @@
 // Import of ONNX models (opsets 11–17) into Shrink graphs: the operators Shrink's layers cover, initializers as
 // weights, with every refusal naming the node, the operator or the field. A small constant evaluator follows the
-// shape arithmetic PyTorch emits for `x.view(x.size(0), -1)` (Shape → Gather → Unsqueeze → Concat → Reshape), so
-// that flattening imports whether or not the exporter folded it.
+// shape arithmetic PyTorch emits (Shape → Gather → Add/Sub/Mul/Div → Cast → Unsqueeze → Concat), so that
+// `x.view(x.size(0), -1)` imports as a flatten, ShuffleNet's `x.chunk(2, dim=1)` (Slice or Split along the channels)
+// as a channel selection, and its channel shuffle (Reshape to (N, g, C/g, H, W) → Transpose(0, 2, 1, 3, 4) →
+// Reshape back) as one channel selection too.
 import Datasets
 import Foundation
 import NeuralNetworks
@@ -43,6 +45,9 @@ private enum Value {
     case node(String, rank: Int)
     case constant(Tensor)
     case shape([Int64])
+    /// A node's (C, H, W) output viewed as (groups, C/groups, H, W), then (when `transposed`) as (C/groups, groups,
+    /// H, W): the first two steps of a channel shuffle.
+    case grouped(String, groups: Int, transposed: Bool)
 }
 
 private let batch = Int64.min
@@ -186,7 +191,8 @@ private struct ONNXImporter {
         return (node, rank)
     }
 
-    mutating func emit(_ n: Onnx_NodeProto, _ index: Int, _ layer: any Layer, inputs: [String], rank: Int) throws {
+    mutating func emit(_ n: Onnx_NodeProto, _ index: Int, _ layer: any Layer, inputs: [String], rank: Int,
+                       output: Int = 0) throws {
         var base = n.name.isEmpty ? "\(n.opType.lowercased())\(index)" : n.name
         // torch.onnx.export names a node by its module path and operator ("/features/features.0/features.0.0/Conv"):
         // the node is named by its module ("features_0_0", its state_dict prefix with '_' for '.'), and a second node
@@ -224,7 +230,29 @@ private struct ONNXImporter {
             throw ShrinkError(error.kind, "\(describe(n, index)): \(error.message)")
         }
         nodes.append(Node(name: name, layer: layer, inputs: inputs))
-        values[n.output[0]] = .node(name, rank: rank)
+        values[n.output[output]] = .node(name, rank: rank)
+    }
+
+    /// The shape vector `name` holds (a constant integer tensor or worked-out shape arithmetic), if it is one.
+    func shapeValue(_ name: String) -> [Int64]? {
+        switch values[name] {
+        case .shape(let v)?: return v
+        case .constant(let t)? where t.scalars.allSatisfy({ $0 == $0.rounded() && abs($0) < 1e15 }):
+            return t.scalars.map { Int64($0) }
+        default: return nil
+        }
+    }
+
+    /// `ChannelSelect(slice:)` for channels `start..<end` of `x` (negative and past-the-end bounds as ONNX clamps them).
+    mutating func channelSlice(_ n: Onnx_NodeProto, _ index: Int, _ x: (name: String, rank: Int), start: Int64, end: Int64,
+                               output: Int = 0) throws {
+        let channels = Int64(shapes[x.name]?.first ?? 0)
+        func clamped(_ v: Int64) -> Int { Int(min(max(v < 0 ? v + channels : v, 0), channels)) }
+        let range = clamped(start)..<max(clamped(start), clamped(end))
+        guard !range.isEmpty else {
+            throw ShrinkError(.unsupported, "\(describe(n, index)): the channels \(start)..<\(end) of \(channels) are empty")
+        }
+        try emit(n, index, try ChannelSelect(slice: range), inputs: [x.name], rank: x.rank, output: output)
     }
 
     func square(_ values: [Int]?, _ what: String, _ n: Onnx_NodeProto, _ index: Int, default fallback: Int) throws -> Int {
@@ -395,6 +423,26 @@ private struct ONNXImporter {
             let x = try data(n.input[0], n, index)
             guard int(n, "axis", 1) == 1 else { throw ShrinkError(.unsupported, "\(describe(n, index)): Flatten axis \(int(n, "axis", 1)); Shrink flattens from axis 1") }
             try flatten(n, index, x)
+        case "Reshape" where { if case .grouped? = values[n.input[0]] { return true } else { return false } }():
+            // The last step of a channel shuffle: (N, C/g, g, H, W) back to (N, C, H, W).
+            guard case .grouped(let name, let groups, true)? = values[n.input[0]], let target = shapeValue(n.input[1]),
+                  let shape = shapes[name], target.count == 4,
+                  target.dropFirst().elementsEqual([-1, Int64(shape[1]), Int64(shape[2])]) ||
+                  target.dropFirst().elementsEqual(shape.map(Int64.init)) else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): a channel shuffle must be reshaped back to (N, C, H, W)")
+            }
+            try emit(n, index, try ChannelSelect(shuffling: shape[0], groups: groups), inputs: [name], rank: 4)
+        case "Reshape" where shapeValue(n.input[1])?.count == 5:
+            // The first step of a channel shuffle: (N, C, H, W) viewed as (N, g, C/g, H, W).
+            let x = try data(n.input[0], n, index)
+            let target = shapeValue(n.input[1])!, shape = shapes[x.name] ?? []
+            guard x.rank == 4, shape.count == 3, target[1] > 0, Int64(shape[0]) % target[1] == 0,
+                  target[2] == Int64(shape[0]) / target[1] || target[2] == -1,
+                  target[3] == Int64(shape[1]), target[4] == Int64(shape[2]) else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Reshape of \(shape) to rank 5 "
+                    + "\(target.map { $0 == batch ? "N" : "\($0)" }); Shrink supports the channel shuffle's (N, g, C/g, H, W)")
+            }
+            values[n.output[0]] = .grouped(x.name, groups: Int(target[1]), transposed: false)
         case "Reshape":
             let x = try data(n.input[0], n, index)
             guard case .shape(let target)? = values[n.input[1]] else {
@@ -406,6 +454,68 @@ private struct ONNXImporter {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): Reshape to [\(target.map { $0 == batch ? "N" : "\($0)" }.joined(separator: ", "))]; Shrink supports the flatten pattern (N, -1)")
             }
             try flatten(n, index, x)
+        case let op where ["Add", "Sub", "Mul", "Div"].contains(op) && n.input.count == 2
+                && shapeValue(n.input[0]) != nil && shapeValue(n.input[1]) != nil:
+            // Shape arithmetic on int64 vectors (one may be a single value); the batch size stays symbolic.
+            let a = shapeValue(n.input[0])!, b = shapeValue(n.input[1])!
+            guard a.count == b.count || a.count == 1 || b.count == 1 else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): shape vectors of lengths \(a.count) and \(b.count)")
+            }
+            values[n.output[0]] = .shape(try (0..<max(a.count, b.count)).map { i in
+                let x = a[a.count == 1 ? 0 : i], y = b[b.count == 1 ? 0 : i]
+                if x == batch || y == batch { return batch }
+                switch n.opType {
+                case "Add": return x &+ y
+                case "Sub": return x &- y
+                case "Mul": return x &* y
+                default:
+                    guard y != 0 else { throw ShrinkError(.unsupported, "\(describe(n, index)): division by zero in shape arithmetic") }
+                    return x / y
+                }
+            })
+        case "Cast" where shapeValue(n.input[0]) != nil:
+            values[n.output[0]] = .shape(shapeValue(n.input[0])!)
+        case "Slice":
+            // Opset ≥ 10: starts, ends, axes, steps as inputs — a contiguous range of channels (axis 1, step 1).
+            let x = try data(n.input[0], n, index)
+            func input(_ i: Int) -> [Int64]? { n.input.count > i && !n.input[i].isEmpty ? shapeValue(n.input[i]) : nil }
+            guard let starts = input(1), let ends = input(2), starts.count == 1, ends.count == 1 else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Slice needs constant starts and ends of one axis")
+            }
+            let axes = input(3) ?? [0], steps = input(4) ?? [1]
+            guard axes.count == 1, axes[0] == 1 || axes[0] == 1 - Int64(x.rank), steps == [1] else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Slice along axes \(axes) with steps \(steps); Shrink "
+                    + "slices channels (axis 1) with step 1")
+            }
+            try channelSlice(n, index, x, start: starts[0], end: ends[0])
+        case "Split":
+            let x = try data(n.input[0], n, index)
+            let axis = int(n, "axis", 0)
+            guard axis == 1 || axis == 1 - x.rank else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Split along axis \(axis); Shrink splits channels (axis 1)")
+            }
+            let channels = shapes[x.name]?.first ?? 0
+            var sizes = (n.input.count > 1 && !n.input[1].isEmpty ? shapeValue(n.input[1]) : nil) ?? ints(n, "split")?.map(Int64.init)
+            if sizes == nil {
+                guard n.output.count >= 1, channels % n.output.count == 0 else {
+                    throw ShrinkError(.unsupported, "\(describe(n, index)): \(channels) channels do not split evenly into \(n.output.count)")
+                }
+                sizes = [Int64](repeating: Int64(channels / n.output.count), count: n.output.count)
+            }
+            guard let sizes, sizes.count == n.output.count, sizes.allSatisfy({ $0 > 0 }), sizes.reduce(0, +) == Int64(channels) else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): split sizes \(sizes ?? []) for \(channels) channels and \(n.output.count) outputs")
+            }
+            var start: Int64 = 0
+            for (k, size) in sizes.enumerated() {
+                try channelSlice(n, index, x, start: start, end: start + size, output: k)
+                start += size
+            }
+        case "Transpose":
+            guard case .grouped(let name, let groups, false)? = values[n.input[0]], ints(n, "perm") == [0, 2, 1, 3, 4] else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): Transpose is supported only as the middle of a channel "
+                    + "shuffle (Reshape to (N, g, C/g, H, W), Transpose(0, 2, 1, 3, 4), Reshape back)")
+            }
+            values[n.output[0]] = .grouped(name, groups: groups, transposed: true)
         case "Mul":
             guard n.input.count == 2, case .node(let left, let rank)? = values[n.input[0]],
                   case .node(let right, _)? = values[n.input[1]] else {
@@ -483,7 +593,8 @@ private struct ONNXImporter {
             throw ShrinkError(.unsupported, "\(describe(n, index)): operator '\(n.opType)' is not supported; Shrink imports "
                 + "Conv, Gemm, MatMul(+Add), BatchNormalization, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, "
                 + "MaxPool, AveragePool, GlobalAveragePool, ReduceMean (over H and W), "
-                + "Flatten, Reshape (flatten), Add, Mul, Concat, Pad (of zeros), Dropout, Identity and Constant")
+                + "Flatten, Reshape (flatten), Add, Mul, Concat, Slice and Split (of channels), the channel shuffle "
+                + "(Reshape → Transpose → Reshape), Pad (of zeros), Dropout, Identity and Constant")
         }
     }
 

@@ -1,7 +1,8 @@
 // ChannelGroups: which channels must go together when filters are removed. Every position along the channel axis
 // of every edge carries the id of the channel that produced it; convs and linears make new ids, channel-wise layers
 // (BatchNorm, ReLU and the other activations, pooling, the global mean, dropout, a depthwise conv) pass their input's
-// ids on, a flatten repeats each id over its H·W features, concat joins lists, and add and multiply unite the ids
+// ids on, a flatten repeats each id over its H·W features, concat joins lists, a channel split or shuffle picks
+// from its input's list, and add and multiply unite the ids
 // they combine (a residual couples the channels of both branches; a squeeze-excitation gate couples the expand conv
 // that makes the gate with the channels it scales). Ids united are one group: removing it removes that output channel
 // from every producer in the group, and the matching input channels from every reader. The graph input's and
@@ -107,6 +108,9 @@ public struct ChannelGroups {
                 output = inputs[0]
             case is Concat:
                 output = inputs.flatMap { $0 }
+            case let select as ChannelSelect:
+                // A channel split or shuffle: each output channel is the input channel it copies.
+                output = select.channels.map { inputs[0][$0] }
             default:
                 throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)): filter pruning does not know "
                     + "how this layer maps channels")

@@ -2,7 +2,7 @@
 // (L1 norm of the producers' filters, Taylor, BatchNorm scale, or random), the lowest fraction of each layer's groups
 // is removed, and a new, smaller graph is built: convs and linears lose output rows and the matching input columns,
 // BatchNorms and depthwise convs lose channels, a linear after a flatten loses the H·W features of each removed
-// channel. No layer is emptied.
+// channel, a channel split or shuffle picks the kept channels at their new positions. No layer is emptied.
 import Datasets
 import NeuralNetworks
 import Tensors
@@ -82,6 +82,10 @@ public struct FilterPruningPlan {
                                   runningMean: select(bn.runningMean.value, rows: kept),
                                   runningVariance: select(bn.runningVariance.value, rows: kept),
                                   epsilon: bn.epsilon, momentum: bn.momentum)
+            case let select as ChannelSelect:
+                // Each kept output channel copies an input channel that is kept too: its position in the pruned input.
+                let position = Dictionary(uniqueKeysWithValues: keptInput.enumerated().map { ($0.element, $0.offset) })
+                layer = try ChannelSelect(channels: kept.map { position[select.channels[$0]]! })
             default:
                 layer = node.layer  // stateless: shapes follow the inputs
             }

@@ -1,9 +1,10 @@
 // QuantizedGraph: the integer engine for a whole network — a float graph with its BatchNorms folded, every edge
 // given uint8 parameters from calibration, convs and linears run on the u8 × s8 GEMM with a following ReLU fused
 // into requantization, the other activations as a 256-entry table over codes, products (squeeze-excitation gates,
-// x · σ(x)) and sums as integer arithmetic requantized, and the rest (pooling, the global mean, flatten, concat) on
-// codes. Feature maps travel channels-last between integer layers; a linear after a flatten reads its weight columns
-// in that order, and the float edges of the graph (input, output, average pools, concat) see NCHW.
+// x · σ(x)), sums and concatenations as integer arithmetic requantized, and the rest (pooling, the global mean,
+// flatten, channel selection) on codes. Feature maps travel channels-last between integer layers; a linear after a
+// flatten reads its weight columns in that order, and the float edges of the graph (input, output, average pools)
+// see NCHW.
 import CKernels
 import NeuralNetworks
 import Tensors
@@ -12,11 +13,11 @@ import Tensors
 ///
 /// Max pooling, flatten and dropout pass codes through with the parameters of their input (the maximum commutes
 /// with the monotonic map `R = S·(Q − Z)`); average pools and the global mean average `Q − Z` and add `Z` back, so
-/// padding stays real 0; sigmoid, hard-sigmoid, SiLU, hard-swish, GELU and leaky ReLU look their output code up in a
-/// table of 256 built from the two edges' parameters; a product of two edges (one of them may be a (C, 1, 1) gate) is
+/// padding stays real 0; a channel split or shuffle copies codes. Sigmoid, hard-sigmoid, SiLU, hard-swish, GELU,
+/// leaky ReLU and a ReLU no conv or linear took into its requantization look their output code up in a table of 256
+/// built from the two edges' parameters. A product of two edges (one of them may be a (C, 1, 1) gate) is
 /// `Z_y + round(S_a·S_b/S_y · (Q_a − Z_a)(Q_b − Z_b))` on integer products; an add of same-shaped edges is
-/// `Z_y + round(Σ S_j/S_y · (Q_j − Z_j))`; concat and a ReLU that could not be fused dequantize, compute and
-/// requantize to their output edge.
+/// `Z_y + round(Σ S_j/S_y · (Q_j − Z_j))`; concat requantizes each input the same way and joins them.
 /// Batches are split across `BLAS.threads` threads.
 public final class QuantizedGraph: @unchecked Sendable {
     /// How a step's codes lie in memory, per sample.
@@ -36,7 +37,9 @@ public final class QuantizedGraph: @unchecked Sendable {
         case table([UInt8])       // an elementwise activation: output code = table[input code]
         case multiply(Double)     // Q_y = Z_y + round(M · (Q_a − Z_a)(Q_b − Z_b)), M = S_a·S_b/S_y
         case add([Double])        // Q_y = Z_y + round(Σ M_j · (Q_j − Z_j)), M_j = S_j/S_y
-        case float(any Layer)     // concat, unfused ReLU, kept-float layers: dequantize, compute, requantize
+        case select([Int])        // a channel split or shuffle: output channel j copies input channel [j]
+        case concat([Double])     // each input requantized (M_j = S_j/S_y) and joined along the channels
+        case float(any Layer)     // kept-float layers: dequantize, compute, requantize
     }
 
     struct Step {
@@ -51,8 +54,8 @@ public final class QuantizedGraph: @unchecked Sendable {
     let steps: [Step]
     public let inputParameters: QuantizationParameters
     let inputShape: [Int]
-    /// Names of the nodes that kept float arithmetic on codes (concat, a ReLU that could not be fused, and convs or
-    /// linears kept in float); for reports. Empty when the whole network runs on integers.
+    /// Names of the nodes that kept float arithmetic on codes (the convs and linears kept in float, and an add of
+    /// inputs of different shapes); for reports. Empty when the whole network runs on integers.
     public let floatComputedNodes: [String]
     /// The conv and linear nodes kept in float (their weights stay F32 in a file).
     public let floatLayers: [String]
@@ -159,6 +162,9 @@ public final class QuantizedGraph: @unchecked Sendable {
             case let pool as MaxPool2d:
                 step = Step(name: node.name, inputs: inputs, operation: .maxPool(pool), output: inputParameter, shape: shape,
                             layout: featureMap(shape))
+            case let select as ChannelSelect:
+                step = Step(name: node.name, inputs: inputs, operation: .select(select.channels), output: inputParameter,
+                            shape: shape, layout: shape.count == 3 ? featureMap(shape) : .canonical)
             case is Flatten, is Dropout:
                 step = Step(name: node.name, inputs: inputs, operation: .passThrough, output: inputParameter, shape: shape,
                             layout: edgeLayout(inputs[0]))
@@ -168,7 +174,7 @@ public final class QuantizedGraph: @unchecked Sendable {
             case let activation as PointwiseActivation:
                 let out = try parameters(node.name)
                 step = Step(name: node.name, inputs: inputs,
-                            operation: .table(activationTable(activation, input: inputParameter, output: out)),
+                            operation: .table(activationTable(activation.value, input: inputParameter, output: out)),
                             output: out, shape: shape, layout: edgeLayout(inputs[0]))
             case is Multiply:
                 let out = try parameters(node.name), b = edgeParameters(inputs[1])
@@ -182,13 +188,24 @@ public final class QuantizedGraph: @unchecked Sendable {
                 let multipliers = inputs.map { Double(edgeParameters($0).scales[0]) / Double(out.scales[0]) }
                 step = Step(name: node.name, inputs: inputs, operation: .add(multipliers), output: out, shape: shape,
                             layout: edgeLayout(inputs[0]))
-            case is Add, is Concat, is ClampedReLU:
+            case is Concat:
+                let out = try parameters(node.name)
+                let multipliers = inputs.map { Double(edgeParameters($0).scales[0]) / Double(out.scales[0]) }
+                step = Step(name: node.name, inputs: inputs, operation: .concat(multipliers), output: out, shape: shape,
+                            layout: shape.count == 3 ? featureMap(shape) : .canonical)
+            case let relu as ClampedReLU:
+                // A ReLU or ReLU6 that no conv or linear could take into its requantization: a table like the others.
+                let out = try parameters(node.name)
+                step = Step(name: node.name, inputs: inputs,
+                            operation: .table(activationTable({ min(max($0, 0), relu.cap) }, input: inputParameter,
+                                                              output: out)),
+                            output: out, shape: shape, layout: edgeLayout(inputs[0]))
+            case is Add:
                 // Elementwise layers keep a layout all their inputs share; the rest compute in the float order.
                 let layouts = inputs.map(edgeLayout)
-                let elementwise = node.layer is Add || node.layer is ClampedReLU
                 step = Step(name: node.name, inputs: inputs, operation: .float(node.layer),
                             output: try parameters(node.name), shape: shape,
-                            layout: elementwise && layouts.allSatisfy({ $0 == layouts[0] }) ? layouts[0] : .canonical)
+                            layout: layouts.allSatisfy({ $0 == layouts[0] }) ? layouts[0] : .canonical)
                 floatNodes.append(node.name)
             default:
                 throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)) has no integer form"
@@ -320,6 +337,21 @@ public final class QuantizedGraph: @unchecked Sendable {
                 let b = shape(second) == step.shape ? codes(second, as: step.layout) : codes(second, as: .canonical)
                 values[i] = multiplyCodes(a, parameters(first), b, parameters(second), multiplier: multiplier,
                                           output: step.output, layout: step.layout, shape: step.shape, batch: n)
+            case .select(let channels):
+                let s = shape(first)
+                let layout: Layout = s.count == 3 ? featureMap(first) : .canonical
+                values[i] = selectChannels(codes(first, as: layout), channels: channels, inputChannels: s[0],
+                                           plane: s.dropFirst().reduce(1, *), channelsLast: s.count == 3, batch: n)
+            case .concat(let multipliers):
+                let featureMaps = step.shape.count == 3
+                let parts = step.inputs.enumerated().map { k, j in
+                    addCodes([codes(j, as: featureMaps ? featureMap(j) : .canonical)], [parameters(j)],
+                             multipliers: [multipliers[k]], output: step.output)
+                }
+                let widths = step.inputs.map { shape($0)[0] }
+                let plane = featureMaps ? step.shape[1] * step.shape[2] : 1
+                values[i] = joinChannels(parts, widths: widths, plane: featureMaps ? plane : 1,
+                                         perSample: step.inputs.map { shape($0).reduce(1, *) }, batch: n)
             case .add(let multipliers):
                 values[i] = addCodes(step.inputs.map { codes($0, as: step.layout) }, step.inputs.map(parameters),
                                      multipliers: multipliers, output: step.output)
@@ -340,13 +372,13 @@ public final class QuantizedGraph: @unchecked Sendable {
 }
 
 /// The output code of each input code of an elementwise activation: `Q_y = clamp(Z_y + round(f(S_x·(q − Z_x)) / S_y))`.
-func activationTable(_ activation: PointwiseActivation, input: QuantizationParameters,
+func activationTable(_ function: (Float) -> Float, input: QuantizationParameters,
                      output: QuantizationParameters) -> [UInt8] {
     let sx = input.scales[0], zx = Float(input.zeroPoints[0])
     let sy = output.scales[0], zy = Float(output.zeroPoints[0])
     let low = Float(output.qmin), high = Float(output.qmax)
     return (0..<256).map { q in
-        let y = activation.value(sx * (Float(q) - zx))
+        let y = function(sx * (Float(q) - zx))
         return UInt8(min(max((y / sy).rounded(.toNearestOrEven) + zy, low), high))
     }
 }
@@ -374,6 +406,52 @@ private func multiplyCodes(_ a: [UInt8], _ pa: QuantizationParameters, _ b: [UIn
             for p in 0..<plane {
                 let index = base + (channelsLast ? p * channels + c : c * plane + p)
                 y[index] = product(a[index], gate)
+            }
+        }
+    }
+    return y
+}
+
+/// The codes of output channel j from input channel `channels[j]`, per sample, channels-last or in channel order.
+private func selectChannels(_ x: [UInt8], channels: [Int], inputChannels: Int, plane: Int, channelsLast: Bool,
+                            batch: Int) -> [UInt8] {
+    var y = [UInt8](repeating: 0, count: batch * channels.count * plane)
+    for s in 0..<batch {
+        let input = s * inputChannels * plane, output = s * channels.count * plane
+        for p in 0..<plane {
+            for (j, c) in channels.enumerated() {
+                if channelsLast {
+                    y[output + p * channels.count + j] = x[input + p * inputChannels + c]
+                } else {
+                    y[output + j * plane + p] = x[input + c * plane + p]
+                }
+            }
+        }
+    }
+    return y
+}
+
+/// Per sample, the parts joined: channels-last feature maps (`plane` pixels, `widths[j]` channels each) pixel by pixel;
+/// vectors (`plane` = 1) one after the other.
+private func joinChannels(_ parts: [[UInt8]], widths: [Int], plane: Int, perSample: [Int], batch: Int) -> [UInt8] {
+    let total = perSample.reduce(0, +)
+    var y = [UInt8](repeating: 0, count: batch * total)
+    for s in 0..<batch {
+        if plane == 1 {
+            var offset = s * total
+            for (j, part) in parts.enumerated() {
+                for k in 0..<perSample[j] { y[offset + k] = part[s * perSample[j] + k] }
+                offset += perSample[j]
+            }
+            continue
+        }
+        let channels = widths.reduce(0, +)
+        for p in 0..<plane {
+            var c = 0
+            for (j, part) in parts.enumerated() {
+                let source = s * perSample[j] + p * widths[j], target = s * total + p * channels + c
+                for k in 0..<widths[j] { y[target + k] = part[source + k] }
+                c += widths[j]
             }
         }
     }

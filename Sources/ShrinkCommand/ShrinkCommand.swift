@@ -92,7 +92,7 @@ enum GranularityOption: ExpressibleByArgument, CustomStringConvertible {
 
 /// Options every subcommand that computes shares.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "Threads in total (OpenBLAS's pool). Default: all cores.")
+    @Option(help: "Threads in total (the engine's own; OpenBLAS runs on one thread). Default: all cores.")
     var threads: Int?
 
     @Flag(help: "Print one JSON document on stdout instead of a table.")

@@ -1,5 +1,7 @@
-// BLAS: thin Swift wrappers over OpenBLAS's cblas_sgemm/cblas_sgemv and its thread control.
-// Only this module touches COpenBLAS; everything above calls these wrappers.
+// BLAS: thin Swift wrappers over OpenBLAS's cblas_sgemm/cblas_sgemv and the engine's thread count.
+// Only this module touches COpenBLAS; everything above calls these wrappers. OpenBLAS itself always runs on one
+// thread: the engine splits work across its own threads (`Parallel`, `GEMM`), so two pools never spin on the same
+// cores and a product's bits never depend on what another caller set.
 import COpenBLAS
 
 /// Whether a matrix operand is used as stored or transposed.
@@ -22,6 +24,7 @@ public enum BLAS {
     ) {
         let lda = lda ?? (transA == .none ? k : m)
         let ldb = ldb ?? (transB == .none ? n : k)
+        pinOpenBLAS()
         cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc ?? n))
     }
@@ -32,15 +35,39 @@ public enum BLAS {
         _ trans: Transpose, rows: Int, columns: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
     ) {
+        pinOpenBLAS()
         cblas_sgemv(CblasRowMajor, trans.cblas, Int32(rows), Int32(columns), alpha, a, Int32(columns),
                     x, 1, beta, y, 1)
     }
 
-    /// The number of threads the engine uses: OpenBLAS's process-wide setting, unless the calling thread has its own
+    /// The engine's process-wide thread count, from OpenBLAS's setting at start-up (`OPENBLAS_NUM_THREADS`, else
+    /// the cores), before OpenBLAS is set to one thread.
+    nonisolated(unsafe) static var configuredThreads: Int = {
+        let threads = Int(openblas_get_num_threads())
+        openblas_set_num_threads(1)
+        return max(1, threads)
+    }()
+
+    /// OpenBLAS on one thread from its first call on (reading `configuredThreads` does it).
+    @usableFromInline
+    static func pinOpenBLAS() { _ = pinned }
+    private static let pinned: Bool = {
+        _ = configuredThreads
+        return true
+    }()
+
+    /// The number of threads the engine uses: the process-wide setting, unless the calling thread has its own
     /// (`Parallel.withThreads`, and 1 inside `Parallel.forEachChunk`). Setting it changes the process-wide value.
+    /// OpenBLAS itself stays on one thread whatever this says.
     public static var threads: Int {
-        get { Parallel.threadOverride ?? Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+        get {
+            pinOpenBLAS()
+            return Parallel.threadOverride ?? configuredThreads
+        }
+        set {
+            pinOpenBLAS()
+            configuredThreads = max(1, newValue)
+        }
     }
 
     /// The number of processors OpenBLAS sees.

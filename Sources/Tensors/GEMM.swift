@@ -1,5 +1,5 @@
 // GEMM: the matrix product every layer calls. It picks Shrink's own packed AVX-512 kernel (CKernels) where the CPU
-// has AVX-512, OpenBLAS otherwise, and splits large products across threads.
+// has AVX-512, OpenBLAS (single-threaded) otherwise, and splits large products across the engine's threads.
 import CKernels
 import Dispatch
 import Foundation
@@ -32,9 +32,10 @@ public enum GEMM {
     /// Products smaller than this many multiply-adds run on one thread.
     static let parallelThreshold = 1 << 21
 
-    /// `C = alpha · op(A) · op(B) + beta · C`; op(A) is m × k, op(B) k × n. With the builtin backend and
-    /// `BLAS.threads` > 1, a large product is split into row (or column) bands computed concurrently; each element's
-    /// sum runs in the same order either way, so the result does not depend on the thread count. `backend` picks
+    /// `C = alpha · op(A) · op(B) + beta · C`; op(A) is m × k, op(B) k × n. With `BLAS.threads` > 1, a large
+    /// product is split into row (or column) bands computed concurrently, by either backend (OpenBLAS on one thread
+    /// a band); with the builtin kernel each element's sum runs in the same order either way, so the result does not
+    /// depend on the thread count. `backend` picks
     /// the implementation for this call (default: `GEMM.backend`).
     @inlinable
     public static func sgemm(
@@ -46,22 +47,31 @@ public enum GEMM {
         let lda = lda ?? (transA == .none ? k : m)
         let ldb = ldb ?? (transB == .none ? n : k)
         let ldc = ldc ?? n
-        guard (chosen ?? backend) == .builtin else {
-            BLAS.sgemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
-                       c: c, ldc: ldc)
-            return
+        banded(transA == .transposed, transB == .transposed, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+               builtin: (chosen ?? backend) == .builtin)
+    }
+
+    /// One band of C on the calling thread, by either backend (OpenBLAS runs single-threaded).
+    @usableFromInline
+    static func kernel(_ builtin: Bool, _ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        if builtin {
+            ck_sgemm(ta ? 1 : 0, tb ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta,
+                     c, Int64(ldc))
+        } else {
+            BLAS.sgemm(ta ? .transposed : .none, tb ? .transposed : .none, m: m, n: n, k: k, alpha: alpha, a: a,
+                       lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
-        builtin(transA == .transposed, transB == .transposed, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
     @usableFromInline
-    static func builtin(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    static func banded(_ ta: Bool, _ tb: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                       _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, builtin: Bool) {
         let threads = BLAS.threads
         guard threads > 1, m * n * k >= parallelThreshold else {
-            ck_sgemm(ta ? 1 : 0, tb ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta,
-                     c, Int64(ldc))
+            kernel(builtin, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
         // Split the longer side of C into bands aligned to the micro-kernel's tile (14 rows or 32 columns).
@@ -76,13 +86,11 @@ public enum GEMM {
             if splitRows {
                 // Rows start…end of op(A) and C.
                 let aBand = ta ? pa + start : pa + start * lda
-                ck_sgemm(ta ? 1 : 0, tb ? 1 : 0, Int64(end - start), Int64(n), Int64(k), alpha, aBand, Int64(lda),
-                         pb, Int64(ldb), beta, pc + start * ldc, Int64(ldc))
+                kernel(builtin, ta, tb, end - start, n, k, alpha, aBand, lda, pb, ldb, beta, pc + start * ldc, ldc)
             } else {
                 // Columns start…end of op(B) and C.
                 let bBand = tb ? pb + start * ldb : pb + start
-                ck_sgemm(ta ? 1 : 0, tb ? 1 : 0, Int64(m), Int64(end - start), Int64(k), alpha, pa, Int64(lda),
-                         bBand, Int64(ldb), beta, pc + start, Int64(ldc))
+                kernel(builtin, ta, tb, m, end - start, k, alpha, pa, lda, bBand, ldb, beta, pc + start, ldc)
             }
         }
     }

@@ -1,6 +1,5 @@
 // Parallel: splits a loop over samples across the engine's threads, with BLAS single-threaded inside, so that two
 // thread pools never spin on the same cores.
-import COpenBLAS
 import Dispatch
 
 #if canImport(Glibc)
@@ -47,8 +46,6 @@ public enum Parallel {
             body(0, 0..<count)
             return
         }
-        OpenBLASPool.enterSingleThreaded()
-        defer { OpenBLASPool.leave() }
         withoutActuallyEscaping(body) { body in
             nonisolated(unsafe) let run = body
             DispatchQueue.concurrentPerform(iterations: chunks) { i in
@@ -60,36 +57,5 @@ public enum Parallel {
     /// The number of chunks `forEachChunk` uses for `count` items at the current thread setting.
     public static func chunkCount(count: Int) -> Int {
         max(1, min(BLAS.threads, count / 2))
-    }
-}
-
-/// OpenBLAS's own pool, made single-threaded while chunks run: OpenBLAS has no per-call thread count, and its workers
-/// spinning beside the chunks' threads on the same cores made a multi-threaded run slower than a single-threaded
-/// one. The first of overlapping `forEachChunk` calls saves the setting, the last restores it.
-private enum OpenBLASPool {
-    nonisolated(unsafe) static var lock = pthread_mutex_t()
-    nonisolated(unsafe) static var depth = 0
-    nonisolated(unsafe) static var saved: Int32 = 1
-    static let initialized: Bool = {
-        pthread_mutex_init(&lock, nil)
-        return true
-    }()
-
-    static func enterSingleThreaded() {
-        _ = initialized
-        pthread_mutex_lock(&lock)
-        if depth == 0 {
-            saved = openblas_get_num_threads()
-            if saved != 1 { openblas_set_num_threads(1) }
-        }
-        depth += 1
-        pthread_mutex_unlock(&lock)
-    }
-
-    static func leave() {
-        pthread_mutex_lock(&lock)
-        depth -= 1
-        if depth == 0, saved != 1 { openblas_set_num_threads(saved) }
-        pthread_mutex_unlock(&lock)
     }
 }

@@ -15,6 +15,11 @@
     check_onnx.py torchvision NAME OUT.onnx LOGITS_OUT.npy DATA_OUT.npz
         Builds torchvision's NAME with random weights (seed 0), exports it (opset 13, dynamic batch, 224×224) and saves
         two random images as DATA (float32, train and test splits) and PyTorch's logits on them.
+    check_onnx.py torchvision-data NAME OUT.onnx LOGITS_OUT.npy DATA_OUT.npz SIZE TRAIN
+        The same at SIZE×SIZE with TRAIN random training images (and two test images), for the torchvision table.
+    check_onnx.py ort-relative MODEL.onnx LOGITS.npy DATA.npz
+        Runs MODEL in ONNX Runtime on DATA's test inputs as they are and prints its largest difference from LOGITS
+        relative to the largest |logit| (no threshold: a figure for a table).
     check_onnx.py relative A.npy B.npy
         The two logit arrays match within 1e-4 of the largest |logit|.
     check_onnx.py int8 MODEL.onnx LOGITS.npy [FASHION_MNIST_DIR]
@@ -159,19 +164,41 @@ def int8_check(model_path, logits_path, data_dir="/usr/share/datasets/fashion-mn
           100 * float(np.mean(got.argmax(1) == y)), 100 * float(np.mean(want.argmax(1) == y)), 100 * agree))
 
 
-def torchvision_export(name, out_path, logits_path, data_path):
+def torchvision_export(name, out_path, logits_path, data_path, size=224, train=0):
     import torch
     import torchvision
     torch.manual_seed(0)
-    net = getattr(torchvision.models, name)(weights=None).eval()
-    x = torch.rand(2, 3, 224, 224)
+    size, train = int(size), int(train)
+    kwargs = {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
+    net = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
+    x = torch.rand(2, 3, size, size)
     torch.onnx.export(net, x, out_path, opset_version=13, input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
     with torch.no_grad():
-        np.save(logits_path, net(x).numpy())
-    labels = np.zeros(2, np.int64)
-    np.savez(data_path, x_train=x.numpy(), y_train=labels, x_test=x.numpy(), y_test=labels)
+        logits = net(x)
+    np.save(logits_path, logits.numpy())
+    # Labels: PyTorch's own predictions, so the class count is the network's.
+    classes = logits.shape[1]
+    x_train = torch.rand(train, 3, size, size).numpy() if train else x.numpy()
+    y_train = (np.arange(len(x_train)) % classes).astype(np.int64)
+    y_test = np.array([classes - 1, 0], np.int64)
+    np.savez(data_path, x_train=x_train, y_train=y_train, x_test=x.numpy(), y_test=y_test)
     print("ok: torchvision %s exported %s" % (torchvision.__version__, name))
+
+
+def ort_relative(model_path, logits_path, data_path):
+    import onnxruntime as ort
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    x = np.load(data_path)["x_test"].astype(np.float32)
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    want = np.load(logits_path)
+    largest, diff = float(np.max(np.abs(want))), float(np.max(np.abs(got - want)))
+    if got.shape != want.shape:
+        fail("shapes differ: %s from ONNX Runtime, %s expected" % (got.shape, want.shape))
+    if largest == 0:
+        print("%.1e (absolute; the expected logits are all 0)" % diff)
+    else:
+        print("%.1e" % (diff / largest))
 
 
 def relative(a_path, b_path):
@@ -202,6 +229,10 @@ if __name__ == "__main__":
         int8_check(*sys.argv[2:5])
     elif command == "torchvision":
         torchvision_export(*sys.argv[2:6])
+    elif command == "torchvision-data":
+        torchvision_export(*sys.argv[2:8])
+    elif command == "ort-relative":
+        ort_relative(*sys.argv[2:5])
     elif command == "relative":
         relative(*sys.argv[2:4])
     elif command == "compare":
