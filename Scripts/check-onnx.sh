@@ -53,7 +53,7 @@ done
 "$shrink" export "$work/act.safetensors" --out "$work/act-back.onnx" > /dev/null
 "$ortvenv/bin/python" Tests/interop/check_onnx.py export "$work/act-back.onnx" "$work/act-shrink.npy" "$work/data.npz"
 # torchvision's mobile networks at 224×224 with random weights: imported, Shrink's logits against PyTorch's.
-for net in mobilenet_v3_small efficientnet_b0; do
+for net in mobilenet_v3_small efficientnet_b0 shufflenet_v2_x0_5; do
   /usr/bin/python3 Tests/interop/check_onnx.py torchvision "$net" "$work/$net.onnx" "$work/$net.npy" "$work/$net.npz" 2>/dev/null
   "$shrink" import "$work/$net.onnx" --out "$work/$net.safetensors" --mean 0 --std 1 > /dev/null
   "$shrink" eval "$work/$net.safetensors" --data "$work/$net.npz" --save-logits "$work/$net-shrink.npy" > /dev/null
