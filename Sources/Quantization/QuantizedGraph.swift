@@ -211,7 +211,7 @@ public final class QuantizedGraph: @unchecked Sendable {
                 throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)) has no integer form"
                     + (node.layer is BatchNorm ? "; fold BatchNorm into the layer before it first"
                        : "; the integer engine runs conv, linear, the activations, pooling, the global mean, flatten, "
-                         + "add, mul and concat"))
+                         + "add, mul, concat and channel_select"))
             }
             index[node.name] = steps.count
             steps.append(step)
