@@ -169,7 +169,9 @@ def torchvision_export(name, out_path, logits_path, data_path, size=224, train=0
     import torchvision
     torch.manual_seed(0)
     size, train = int(size), int(train)
-    kwargs = {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
+    # init_weights=False: PyTorch's default initialisation; torchvision's own (truncated normal, std 0.01) makes
+    # GoogLeNet's features vanish, so every image would give the same logits (the classifier's bias).
+    kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
     net = getattr(torchvision.models, name)(weights=None, **kwargs).eval()
     x = torch.rand(2, 3, size, size)
     torch.onnx.export(net, x, out_path, opset_version=13, input_names=["image"], output_names=["logits"],
