@@ -234,10 +234,7 @@ public final class Conv2d: ActivationFusing {
                                                               Int64(oh), Int64(ow))
                                     }
                                 }
-                                for chunk in 1..<max(chunks, 1) {
-                                    let part = ppart.baseAddress! + (chunk - 1) * weightCount
-                                    for i in 0..<weightCount { pdw[i] += part[i] }
-                                }
+                                addChunkGradients(ppart, into: pdw, chunks: chunks)
                             }
                         }
                     }
@@ -304,10 +301,7 @@ public final class Conv2d: ActivationFusing {
                                             }
                                         }
                                     }
-                                    for chunk in 1..<max(chunks, 1) {
-                                        let part = ppart.baseAddress! + (chunk - 1) * weightCount
-                                        for i in 0..<weightCount { pdw[i] += part[i] }
-                                    }
+                                    addChunkGradients(ppart, into: pdw, chunks: chunks)
                                 }
                             }
                         }
@@ -317,6 +311,16 @@ public final class Conv2d: ActivationFusing {
         }
         addBiasGradient(dy, columns: cols)
         return [wantInput ? dx : nil]
+    }
+
+    /// The weight gradient += the gradients chunks 1… left in `partials` (chunk 0 wrote straight into it), in chunk
+    /// order, so a thread count always gives the same bits.
+    private func addChunkGradients(_ partials: UnsafeMutableBufferPointer<Float>,
+                                   into gradient: UnsafeMutableBufferPointer<Float>, chunks: Int) {
+        for chunk in 1..<max(chunks, 1) {
+            let part = partials.baseAddress! + (chunk - 1) * gradient.count
+            for i in 0..<gradient.count { gradient[i] += part[i] }
+        }
     }
 
     /// bias gradient += the output gradient summed over samples and positions.

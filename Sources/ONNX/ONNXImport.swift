@@ -287,11 +287,10 @@ private struct ONNXImporter {
             _ = try data(n.input[0], n, index)
             var pads: [Int64] = []
             if n.input.count > 1, !n.input[1].isEmpty {
-                switch values[n.input[1]] {
-                case .shape(let v)?: pads = v
-                case .constant(let t)?: pads = t.scalars.map { Int64($0) }
-                default: throw ShrinkError(.unsupported, "\(describe(n, index)): its pads must be a constant")
+                guard let v = shapeValue(n.input[1]) else {
+                    throw ShrinkError(.unsupported, "\(describe(n, index)): its pads must be a constant")
                 }
+                pads = v
             } else if let attribute = ints(n, "pads") {
                 pads = attribute.map(Int64.init)
             }

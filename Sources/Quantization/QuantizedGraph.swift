@@ -54,8 +54,8 @@ public final class QuantizedGraph: @unchecked Sendable {
     let steps: [Step]
     public let inputParameters: QuantizationParameters
     let inputShape: [Int]
-    /// Names of the nodes that kept float arithmetic on codes (the convs and linears kept in float, and an add of
-    /// inputs of different shapes); for reports. Empty when the whole network runs on integers.
+    /// Names of the nodes that kept float arithmetic on codes (the convs and linears kept in float); for reports.
+    /// Empty when the whole network runs on integers.
     public let floatComputedNodes: [String]
     /// The conv and linear nodes kept in float (their weights stay F32 in a file).
     public let floatLayers: [String]
@@ -116,6 +116,10 @@ public final class QuantizedGraph: @unchecked Sendable {
         let inputParameters = try parameters(Graph.inputName)
         func edgeParameters(_ i: Int) -> QuantizationParameters { i < 0 ? inputParameters : steps[i].output }
         func edgeLayout(_ i: Int) -> Layout { i < 0 ? .canonical : steps[i].layout }
+        /// The multipliers `S_j / S_y` that requantize each input edge to `output`.
+        func requantizing(_ inputs: [Int], to output: QuantizationParameters) -> [Double] {
+            inputs.map { Double(edgeParameters($0).scales[0]) / Double(output.scales[0]) }
+        }
         func featureMap(_ shape: [Int]) -> Layout {
             .channelsLast(channels: shape[0], height: shape[1], width: shape[2])
         }
@@ -182,17 +186,15 @@ public final class QuantizedGraph: @unchecked Sendable {
                 // A gate (C, 1, 1) lies the same in every layout; a factor of the same shape is read in the first's.
                 step = Step(name: node.name, inputs: inputs, operation: .multiply(multiplier), output: out, shape: shape,
                             layout: edgeLayout(inputs[0]))
-            case is Add where Set(inputs.map { i in i < 0 ? graph.inputShape : steps[i].shape }).count == 1:
-                // Every input in the first one's layout.
+            case is Add:
+                // Inputs of one shape (the layer demands it), read in the first one's layout.
                 let out = try parameters(node.name)
-                let multipliers = inputs.map { Double(edgeParameters($0).scales[0]) / Double(out.scales[0]) }
-                step = Step(name: node.name, inputs: inputs, operation: .add(multipliers), output: out, shape: shape,
-                            layout: edgeLayout(inputs[0]))
+                step = Step(name: node.name, inputs: inputs, operation: .add(requantizing(inputs, to: out)), output: out,
+                            shape: shape, layout: edgeLayout(inputs[0]))
             case is Concat:
                 let out = try parameters(node.name)
-                let multipliers = inputs.map { Double(edgeParameters($0).scales[0]) / Double(out.scales[0]) }
-                step = Step(name: node.name, inputs: inputs, operation: .concat(multipliers), output: out, shape: shape,
-                            layout: shape.count == 3 ? featureMap(shape) : .canonical)
+                step = Step(name: node.name, inputs: inputs, operation: .concat(requantizing(inputs, to: out)),
+                            output: out, shape: shape, layout: shape.count == 3 ? featureMap(shape) : .canonical)
             case let relu as ClampedReLU:
                 // A ReLU or ReLU6 that no conv or linear could take into its requantization: a table like the others.
                 let out = try parameters(node.name)
@@ -200,13 +202,6 @@ public final class QuantizedGraph: @unchecked Sendable {
                             operation: .table(activationTable({ min(max($0, 0), relu.cap) }, input: inputParameter,
                                                               output: out)),
                             output: out, shape: shape, layout: edgeLayout(inputs[0]))
-            case is Add:
-                // Elementwise layers keep a layout all their inputs share; the rest compute in the float order.
-                let layouts = inputs.map(edgeLayout)
-                step = Step(name: node.name, inputs: inputs, operation: .float(node.layer),
-                            output: try parameters(node.name), shape: shape,
-                            layout: layouts.allSatisfy({ $0 == layouts[0] }) ? layouts[0] : .canonical)
-                floatNodes.append(node.name)
             default:
                 throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)) has no integer form"
                     + (node.layer is BatchNorm ? "; fold BatchNorm into the layer before it first"
@@ -349,14 +344,13 @@ public final class QuantizedGraph: @unchecked Sendable {
                              multipliers: [multipliers[k]], output: step.output)
                 }
                 let widths = step.inputs.map { shape($0)[0] }
-                let plane = featureMaps ? step.shape[1] * step.shape[2] : 1
-                values[i] = joinChannels(parts, widths: widths, plane: featureMaps ? plane : 1,
+                values[i] = joinChannels(parts, widths: widths, plane: featureMaps ? step.shape[1] * step.shape[2] : 1,
                                          perSample: step.inputs.map { shape($0).reduce(1, *) }, batch: n)
             case .add(let multipliers):
                 values[i] = addCodes(step.inputs.map { codes($0, as: step.layout) }, step.inputs.map(parameters),
                                      multipliers: multipliers, output: step.output)
             case .float(let layer):
-                // Elementwise layers run in the step's layout; the others in the float order.
+                // A conv or linear kept in float, in the float order.
                 let inputs = try step.inputs.map { j in
                     dequantize(try QuantizedTensor(shape: [n] + shape(j), values: codes(j, as: step.layout).map(Int32.init),
                                                    parameters: parameters(j)))

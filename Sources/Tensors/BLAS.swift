@@ -48,26 +48,16 @@ public enum BLAS {
         return max(1, threads)
     }()
 
-    /// OpenBLAS on one thread from its first call on (reading `configuredThreads` does it).
+    /// OpenBLAS on one thread from its first call on (the first read of `configuredThreads` does it).
     @usableFromInline
-    static func pinOpenBLAS() { _ = pinned }
-    private static let pinned: Bool = {
-        _ = configuredThreads
-        return true
-    }()
+    static func pinOpenBLAS() { _ = configuredThreads }
 
     /// The number of threads the engine uses: the process-wide setting, unless the calling thread has its own
     /// (`Parallel.withThreads`, and 1 inside `Parallel.forEachChunk`). Setting it changes the process-wide value.
     /// OpenBLAS itself stays on one thread whatever this says.
     public static var threads: Int {
-        get {
-            pinOpenBLAS()
-            return Parallel.threadOverride ?? configuredThreads
-        }
-        set {
-            pinOpenBLAS()
-            configuredThreads = max(1, newValue)
-        }
+        get { Parallel.threadOverride ?? configuredThreads }
+        set { configuredThreads = max(1, newValue) }
     }
 
     /// The number of processors OpenBLAS sees.

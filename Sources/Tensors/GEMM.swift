@@ -35,8 +35,7 @@ public enum GEMM {
     /// `C = alpha · op(A) · op(B) + beta · C`; op(A) is m × k, op(B) k × n. With `BLAS.threads` > 1, a large
     /// product is split into row (or column) bands computed concurrently, by either backend (OpenBLAS on one thread
     /// a band); with the builtin kernel each element's sum runs in the same order either way, so the result does not
-    /// depend on the thread count. `backend` picks
-    /// the implementation for this call (default: `GEMM.backend`).
+    /// depend on the thread count. `backend` picks the implementation for this call (default: `GEMM.backend`).
     @inlinable
     public static func sgemm(
         _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
