@@ -9,4 +9,9 @@ static inline int ck_has(uint32_t wanted) { return (ck_cpu_features() & wanted) 
 #define CK_AVX512BW (CK_FEATURE_AVX512F | CK_FEATURE_AVX512BW)
 #define CK_AVX512VNNI (CK_FEATURE_AVX512F | CK_FEATURE_AVX512BW | CK_FEATURE_AVX512VNNI)
 
+/* The widest vector path this CPU takes for kernels written at AVX-512BW and AVX2 (a CK_VECTOR_* value). */
+static inline int ck_vector_path(void) {
+    return ck_has(CK_AVX512BW) ? CK_VECTOR_AVX512 : ck_has(CK_FEATURE_AVX2) ? CK_VECTOR_AVX2 : CK_VECTOR_PORTABLE;
+}
+
 #endif

@@ -1,9 +1,10 @@
 // u8 × s8 → s32 GEMM: the integer engine's matrix product, C[i][j] = Σ_p A[i][p] · B[j][p], with A uint8
 // activations (m × k, row-major) and B int8 weights stored [out][in] (n × k, row-major), C int32 (m × n).
 // Three paths compute exactly the same integers: AVX-512 VNNI (vpdpbusd on packed 4-byte groups, a 14 × 32 tile),
-// AVX2 (widen to 16 bits, vpmaddwd: exact, unlike the saturating vpmaddubsw), and portable C. The CPU picks at run
-// time; tests can force each path. Deliberately left out: zero-point corrections and requantization (the caller
-// does them on the int32 result), threads (callers split m).
+// AVX2 (widen to 16 bits, vpmaddwd: exact, unlike the saturating vpmaddubsw; a 6 × 16 tile over packed pairs, dot
+// products for a few rows), and portable C. The CPU picks at run time; tests can force each path. Zero-point
+// corrections and requantization are the caller's (ck_requantize_u8, fused tile by tile in
+// ck_gemm_u8s8_requantize); threads too (callers split m).
 #include "CKernels.h"
 #include "features.h"
 #include <immintrin.h>
@@ -51,6 +52,103 @@ static void gemm_avx2(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t
             for (int64_t p = k16; p < k; p++) sum += (int32_t)ra[p] * (int32_t)rb[p];
             c[i * ldc + j] = sum;
         }
+    }
+}
+
+/* The AVX2 panel product. Codes are widened to 16 bits once, at packing, and multiplied in pairs by vpmaddwd
+ * (a·b + a'·b' exactly in int32), so no product saturates as vpmaddubsw's 16-bit pair sums would. A 6 × 16 tile
+ * of int32 (12 registers) accumulates over k; B panels hold 16 columns × ⌈k/2⌉ pairs of int16, A panels 6 rows ×
+ * ⌈k/2⌉ pairs as one int32 each (broadcast to every lane). */
+#define MR2 6
+#define NR2 16
+
+static int64_t pairs_of(int64_t k) { return (k + 1) / 2; }
+
+/* A rows [i0, i0+rows) as pairs: panel[q·MR2 + r] = A[r][2q] | A[r][2q+1] << 16 (zero padded). */
+static void pack_a_pairs(const uint8_t *a, int64_t lda, int64_t i0, int64_t rows, int64_t k, uint32_t *panel) {
+    int64_t pairs = pairs_of(k), whole = k / 2;
+    if (rows < MR2) memset(panel, 0, (size_t)(pairs * MR2) * sizeof(uint32_t));
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *src = a + (i0 + r) * lda;
+        for (int64_t q = 0; q < whole; q++) panel[q * MR2 + r] = (uint32_t)src[2 * q] | (uint32_t)src[2 * q + 1] << 16;
+        if (k % 2) panel[whole * MR2 + r] = src[k - 1];
+    }
+}
+
+/* B columns [j0, j0+cols) likewise: panel[(q·NR2 + j)·2 + h] = B[j][2q + h] as int16 (zero padded). */
+static void pack_b_pairs(const int8_t *b, int64_t ldb, int64_t j0, int64_t cols, int64_t k, int16_t *panel) {
+    int64_t pairs = pairs_of(k);
+    memset(panel, 0, (size_t)(pairs * NR2 * 2) * sizeof(int16_t));
+    for (int64_t j = 0; j < cols; j++) {
+        const int8_t *src = b + (j0 + j) * ldb;
+        for (int64_t p = 0; p < k; p++) panel[((p / 2) * NR2 + j) * 2 + p % 2] = src[p];
+    }
+}
+
+#define AVX2_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+__attribute__((target("avx2")))
+static void micro_avx2(int64_t pairs, const uint32_t *pa, const int16_t *pb, int32_t *tile, int64_t ldt) {
+#define DECLARE(r) __m256i c##r##a = _mm256_setzero_si256(), c##r##b = _mm256_setzero_si256();
+    AVX2_ROWS(DECLARE)
+#undef DECLARE
+    for (int64_t q = 0; q < pairs; q++) {
+        __m256i b0 = _mm256_loadu_si256((const __m256i *)pb), b1 = _mm256_loadu_si256((const __m256i *)(pb + 16)), av;
+#define STEP(r)                                                           \
+        av = _mm256_set1_epi32((int32_t)pa[r]);                           \
+        c##r##a = _mm256_add_epi32(c##r##a, _mm256_madd_epi16(av, b0));   \
+        c##r##b = _mm256_add_epi32(c##r##b, _mm256_madd_epi16(av, b1));
+        AVX2_ROWS(STEP)
+#undef STEP
+        pa += MR2;
+        pb += NR2 * 2;
+    }
+#define STORE(r)                                                                \
+    _mm256_storeu_si256((__m256i *)(tile + (r) * ldt), c##r##a);                \
+    _mm256_storeu_si256((__m256i *)(tile + (r) * ldt + 8), c##r##b);
+    AVX2_ROWS(STORE)
+#undef STORE
+}
+
+struct tile_sink;
+static void sink_tile(const struct tile_sink *sink, const int32_t *tile, int64_t ldt, int64_t i, int64_t j,
+                      int64_t rows, int64_t cols);
+
+/* The AVX2 product over packed weights: blocks of rows whose packed panels fit in L2 beside one B panel; each B
+ * panel meets every A panel of the block while it is in L1. */
+static void gemm_avx2_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int16_t *pb,
+                             const struct tile_sink *sink) {
+    int64_t pairs = pairs_of(k), bPanels = (n + NR2 - 1) / NR2;
+    int64_t block = (128 * 1024) / (pairs * 4 * MR2);
+    block = block < 1 ? 1 : block > 16 ? 16 : block;  /* A panels a block */
+    uint32_t *pa = malloc((size_t)(block * pairs * MR2) * sizeof(uint32_t));
+    if (!pa) abort();  /* out of memory for one block of packed rows: nothing sensible is left to do */
+    int32_t tile[MR2 * NR2];
+    for (int64_t i0 = 0; i0 < m; i0 += block * MR2) {
+        int64_t blockRows = m - i0 < block * MR2 ? m - i0 : block * MR2, panels = (blockRows + MR2 - 1) / MR2;
+        for (int64_t ip = 0; ip < panels; ip++) {
+            int64_t rows = blockRows - ip * MR2 < MR2 ? blockRows - ip * MR2 : MR2;
+            pack_a_pairs(a, lda, i0 + ip * MR2, rows, k, pa + ip * pairs * MR2);
+        }
+        for (int64_t jp = 0; jp < bPanels; jp++) {
+            int64_t cols = n - jp * NR2 < NR2 ? n - jp * NR2 : NR2;
+            for (int64_t ip = 0; ip < panels; ip++) {
+                int64_t rows = blockRows - ip * MR2 < MR2 ? blockRows - ip * MR2 : MR2;
+                micro_avx2(pairs, pa + ip * pairs * MR2, pb + jp * pairs * NR2 * 2, tile, NR2);
+                sink_tile(sink, tile, NR2, i0 + ip * MR2, jp * NR2, rows, cols);
+            }
+        }
+    }
+    free(pa);
+}
+
+static int64_t avx2_packed_size(int64_t n, int64_t k) { return ((n + NR2 - 1) / NR2) * pairs_of(k) * NR2 * 2 * 2; }
+
+static void pack_weights_avx2(int64_t n, int64_t k, const int8_t *b, int64_t ldb, int16_t *packed) {
+    int64_t bPanels = (n + NR2 - 1) / NR2;
+    for (int64_t jp = 0; jp < bPanels; jp++) {
+        int64_t cols = n - jp * NR2 < NR2 ? n - jp * NR2 : NR2;
+        pack_b_pairs(b, ldb, jp * NR2, cols, k, packed + jp * pairs_of(k) * NR2 * 2);
     }
 }
 
@@ -174,6 +272,18 @@ struct tile_sink {
     int64_t ldo;
 };
 
+/* A finished tile (rows × cols of `tile`, row stride ldt) at C's (i, j): requantized into `out`, or copied to C. */
+static void sink_tile(const struct tile_sink *sink, const int32_t *tile, int64_t ldt, int64_t i, int64_t j,
+                      int64_t rows, int64_t cols) {
+    if (sink->out) {
+        ck_requantize_u8(tile, rows, cols, ldt, sink->offset + j, sink->multiplier + j, sink->zeroPoint, sink->low,
+                         sink->high, sink->out + i * sink->ldo + j, sink->ldo);
+    } else {
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(sink->c + (i + r) * sink->ldc + j, tile + r * ldt, (size_t)cols * sizeof(int32_t));
+    }
+}
+
 /* The VNNI product over packed weights, A panel outer: each panel of MR rows is read in place when its rows hold
  * whole groups of 4 (lda ≥ 4·quads), else packed once into a small buffer, and meets every B panel while it is in
  * L1; the packed weights stream from L2. */
@@ -217,8 +327,12 @@ static void gemm_vnni_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
 }
 
 /* Weights packed once (they do not change between calls): every B panel in the layout `micro_vnni` reads. */
+/* Weights packed once (they do not change between calls): every B panel in the layout this CPU's panel kernel reads
+ * (VNNI quads of bytes, or AVX2 pairs of int16). */
 int64_t ck_gemm_u8s8_packed_size(int64_t n, int64_t k) {
-    return ((n + NR - 1) / NR) * ((k + 3) / 4) * NR * 4;
+    if (has_vnni()) return ((n + NR - 1) / NR) * ((k + 3) / 4) * NR * 4;
+    if (has_avx2()) return avx2_packed_size(n, k);
+    return 0;
 }
 
 static void pack_weights(int64_t n, int64_t k, const int8_t *b, int64_t ldb, int8_t *packed) {
@@ -230,15 +344,17 @@ static void pack_weights(int64_t n, int64_t k, const int8_t *b, int64_t ldb, int
 }
 
 int ck_gemm_u8s8_pack(int64_t n, int64_t k, const int8_t *b, int64_t ldb, int8_t *packed) {
-    if (!has_vnni() || n <= 0 || k <= 0) return 0;
-    pack_weights(n, k, b, ldb, packed);
+    if (n <= 0 || k <= 0) return 0;
+    if (has_vnni()) pack_weights(n, k, b, ldb, packed);
+    else if (has_avx2()) pack_weights_avx2(n, k, b, ldb, (int16_t *)packed);
+    else return 0;
     return 1;
 }
 
 /* Weights given unpacked: packed for this call, then the same product. */
 static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
                       int32_t *c, int64_t ldc) {
-    int8_t *pb = aligned_alloc(64, (size_t)((ck_gemm_u8s8_packed_size(n, k) + 63) / 64 * 64));
+    int8_t *pb = aligned_alloc(64, (size_t)((((n + NR - 1) / NR) * ((k + 3) / 4) * NR * 4 + 63) / 64 * 64));
     if (!pb) abort();  /* out of memory for the packed weights: nothing sensible is left to do */
     pack_weights(n, k, b, ldb, pb);
     struct tile_sink sink = {.c = c, .ldc = ldc};
@@ -246,15 +362,33 @@ static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t
     free(pb);
 }
 
+static void gemm_avx2_packing(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
+                              int64_t ldb, int32_t *c, int64_t ldc) {
+    int16_t *pb = malloc((size_t)avx2_packed_size(n, k));
+    if (!pb) abort();  /* out of memory for the packed weights: nothing sensible is left to do */
+    pack_weights_avx2(n, k, b, ldb, pb);
+    struct tile_sink sink = {.c = c, .ldc = ldc};
+    gemm_avx2_panels(m, n, k, a, lda, pb, &sink);
+    free(pb);
+}
+
+/* Whether packed weights are this CPU's panel layout and the product is big enough for the panel kernel (a few rows
+ * of A take the dot-product loop: packing them would cost more than the product). */
+static int panel_path(const int8_t *packed, int64_t m, int64_t n, int64_t k) {
+    if (!packed || m < 4 || n <= 0 || k <= 0) return 0;
+    return has_vnni() ? CK_GEMM_U8S8_VNNI : has_avx2() ? CK_GEMM_U8S8_AVX2 : 0;
+}
+
 void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
                              int64_t ldb, const int8_t *packed, const double *offset, const float *multiplier,
                              int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out, int64_t ldo) {
     if (m <= 0 || n <= 0) return;
-    if (packed && m >= 4 && k > 0 && has_vnni()) {
-        struct tile_sink sink = {.offset = offset, .multiplier = multiplier, .zeroPoint = zeroPoint, .low = low,
-                                 .high = high, .out = out, .ldo = ldo};
-        gemm_vnni_panels(m, n, k, a, lda, packed, &sink);
-        return;
+    struct tile_sink sink = {.offset = offset, .multiplier = multiplier, .zeroPoint = zeroPoint, .low = low,
+                             .high = high, .out = out, .ldo = ldo};
+    switch (panel_path(packed, m, n, k)) {
+    case CK_GEMM_U8S8_VNNI: gemm_vnni_panels(m, n, k, a, lda, packed, &sink); return;
+    case CK_GEMM_U8S8_AVX2: gemm_avx2_panels(m, n, k, a, lda, (const int16_t *)packed, &sink); return;
+    default: break;
     }
     int32_t *acc = malloc((size_t)(m * n) * sizeof(int32_t));
     if (!acc) abort();  /* out of memory for the accumulators: nothing sensible is left to do */
@@ -266,8 +400,11 @@ void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
 void ck_gemm_u8s8_packed(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b,
                          int64_t ldb, const int8_t *packed, int32_t *c, int64_t ldc) {
     struct tile_sink sink = {.c = c, .ldc = ldc};
-    if (packed && m >= 4 && n > 0 && k > 0 && has_vnni()) gemm_vnni_panels(m, n, k, a, lda, packed, &sink);
-    else ck_gemm_u8s8(m, n, k, a, lda, b, ldb, c, ldc);
+    switch (panel_path(packed, m, n, k)) {
+    case CK_GEMM_U8S8_VNNI: gemm_vnni_panels(m, n, k, a, lda, packed, &sink); break;
+    case CK_GEMM_U8S8_AVX2: gemm_avx2_panels(m, n, k, a, lda, (const int16_t *)packed, &sink); break;
+    default: ck_gemm_u8s8(m, n, k, a, lda, b, ldb, c, ldc);
+    }
 }
 
 /* ------------------------------------------------------------------ dispatch */
@@ -289,7 +426,8 @@ int ck_gemm_u8s8_with(int path, int64_t m, int64_t n, int64_t k, const uint8_t *
         return 1;
     case CK_GEMM_U8S8_AVX2:
         if (!has_avx2()) return 0;
-        gemm_avx2(m, n, k, a, lda, b, ldb, c, ldc);
+        if (m < 4) gemm_avx2(m, n, k, a, lda, b, ldb, c, ldc);
+        else gemm_avx2_packing(m, n, k, a, lda, b, ldb, c, ldc);
         return 1;
     case CK_GEMM_U8S8_SCALAR:
         gemm_scalar(m, n, k, a, lda, b, ldb, c, ldc);

@@ -149,13 +149,51 @@ static void maxpool_avx512(const uint8_t *input, int64_t batch, int64_t height, 
     }
 }
 
+__attribute__((target("avx2")))
+static void maxpool_avx2(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
+                         int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t ho, int64_t wo) {
+    int64_t c32 = channels / 32 * 32;
+    for (int64_t s = 0; s < batch; s++) {
+        const uint8_t *in = input + s * height * width * channels;
+        uint8_t *out = output + s * ho * wo * channels;
+        for (int64_t oy = 0; oy < ho; oy++)
+            for (int64_t ox = 0; ox < wo; ox++) {
+                uint8_t *o = out + (oy * wo + ox) * channels;
+                int64_t y0 = oy * stride - padding, x0 = ox * stride - padding;
+                int64_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + kernel > height ? height - y0 : kernel;
+                int64_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + kernel > width ? width - x0 : kernel;
+                for (int64_t c = 0; c < c32; c += 32) {
+                    __m256i best = _mm256_setzero_si256();
+                    for (int64_t ky = ky0; ky < ky1; ky++)
+                        for (int64_t kx = kx0; kx < kx1; kx++)
+                            best = _mm256_max_epu8(best, _mm256_loadu_si256(
+                                (const __m256i *)(in + ((y0 + ky) * width + x0 + kx) * channels + c)));
+                    _mm256_storeu_si256((__m256i *)(o + c), best);
+                }
+                for (int64_t c = c32; c < channels; c++) {
+                    uint8_t best = 0;
+                    for (int64_t ky = ky0; ky < ky1; ky++)
+                        for (int64_t kx = kx0; kx < kx1; kx++) {
+                            uint8_t v = in[((y0 + ky) * width + x0 + kx) * channels + c];
+                            if (v > best) best = v;
+                        }
+                    o[c] = best;
+                }
+            }
+    }
+}
+
 int ck_maxpool2d_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t batch, int64_t height, int64_t width,
                               int64_t channels, int64_t kernel, int64_t stride, int64_t padding, uint8_t *output,
                               int64_t outputHeight, int64_t outputWidth) {
-    if (vectorized) {
+    if (vectorized == CK_VECTOR_AVX512) {
         if (!ck_has(CK_AVX512BW)) return 0;
         maxpool_avx512(input, batch, height, width, channels, kernel, stride, padding, output, outputHeight,
                        outputWidth);
+    } else if (vectorized == CK_VECTOR_AVX2) {
+        if (!ck_has(CK_FEATURE_AVX2)) return 0;
+        maxpool_avx2(input, batch, height, width, channels, kernel, stride, padding, output, outputHeight,
+                     outputWidth);
     } else {
         maxpool_scalar(input, batch, height, width, channels, kernel, stride, padding, output, outputHeight,
                        outputWidth);
@@ -166,7 +204,7 @@ int ck_maxpool2d_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t batc
 void ck_maxpool2d_u8_nhwc(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
                           int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t outputHeight,
                           int64_t outputWidth) {
-    ck_maxpool2d_u8_nhwc_with(ck_has(CK_AVX512BW), input, batch, height, width, channels, kernel, stride, padding, output,
+    ck_maxpool2d_u8_nhwc_with(ck_vector_path(), input, batch, height, width, channels, kernel, stride, padding, output,
                               outputHeight, outputWidth);
 }
 

@@ -8,6 +8,7 @@
 #include "CKernels.h"
 #include "features.h"
 #include <immintrin.h>
+#include <string.h>
 
 /* Round half to even without a libm call: adding and subtracting 1.5 · 2^52 leaves the nearest integer under the
  * default rounding mode (exact for |x| < 2^51, far beyond any accumulator times a multiplier here). */
@@ -60,12 +61,51 @@ static void requantize_avx512(const int32_t *acc, int64_t rows, int64_t columns,
     }
 }
 
+/* AVX2: four doubles a vector, the same operations in the same order as the portable path, then rounded half to even
+ * (_MM_FROUND_TO_NEAREST_INT) and clamped; lo and hi are whole numbers, so clamping before or after rounding agrees. */
+__attribute__((target("avx2")))
+static void requantize_avx2(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const double *offset,
+                            const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
+                            int64_t ldo) {
+    const __m256d lo = _mm256_set1_pd((double)(low - zeroPoint)), hi = _mm256_set1_pd((double)(high - zeroPoint));
+    const __m256i zp = _mm256_set1_epi32(zeroPoint);
+    /* Gathers the low byte of each 32-bit lane into the first 4 bytes of each 128-bit half. */
+    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    int64_t j8 = columns / 8 * 8;
+    for (int64_t j = 0; j < j8; j += 8) {
+        const __m256d o0 = _mm256_loadu_pd(offset + j), o1 = _mm256_loadu_pd(offset + j + 4);
+        const __m256d m0 = _mm256_cvtps_pd(_mm_loadu_ps(multiplier + j));
+        const __m256d m1 = _mm256_cvtps_pd(_mm_loadu_ps(multiplier + j + 4));
+        for (int64_t i = 0; i < rows; i++) {
+            __m256i va = _mm256_loadu_si256((const __m256i *)(acc + i * lda + j));
+            __m256d s0 = _mm256_mul_pd(m0, _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(va)), o0));
+            __m256d s1 = _mm256_mul_pd(m1, _mm256_add_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(va, 1)), o1));
+            s0 = _mm256_round_pd(s0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            s1 = _mm256_round_pd(s1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m128i r0 = _mm256_cvtpd_epi32(_mm256_min_pd(_mm256_max_pd(s0, lo), hi));
+            __m128i r1 = _mm256_cvtpd_epi32(_mm256_min_pd(_mm256_max_pd(s1, lo), hi));
+            __m256i q = _mm256_add_epi32(_mm256_inserti128_si256(_mm256_castsi128_si256(r0), r1, 1), zp);
+            __m256i bytes = _mm256_shuffle_epi8(q, pick);
+            uint32_t first = (uint32_t)_mm256_extract_epi32(bytes, 0), second = (uint32_t)_mm256_extract_epi32(bytes, 4);
+            memcpy(out + i * ldo + j, &first, 4);
+            memcpy(out + i * ldo + j + 4, &second, 4);
+        }
+    }
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = j8; j < columns; j++)
+            out[i * ldo + j] = requantize_one(acc[i * lda + j], offset[j], multiplier[j], zeroPoint, low, high);
+}
+
 int ck_requantize_u8_with(int vectorized, const int32_t *acc, int64_t rows, int64_t columns, int64_t lda,
                           const double *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
                           uint8_t *out, int64_t ldo) {
-    if (vectorized) {
+    if (vectorized == CK_VECTOR_AVX512) {
         if (!ck_has(CK_AVX512BW)) return 0;
         requantize_avx512(acc, rows, columns, lda, offset, multiplier, zeroPoint, low, high, out, ldo);
+    } else if (vectorized == CK_VECTOR_AVX2) {
+        if (!ck_has(CK_FEATURE_AVX2)) return 0;
+        requantize_avx2(acc, rows, columns, lda, offset, multiplier, zeroPoint, low, high, out, ldo);
     } else {
         requantize_scalar(acc, rows, columns, lda, offset, multiplier, zeroPoint, low, high, out, ldo);
     }
@@ -75,5 +115,65 @@ int ck_requantize_u8_with(int vectorized, const int32_t *acc, int64_t rows, int6
 void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const double *offset,
                       const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
                       int64_t ldo) {
-    ck_requantize_u8_with(ck_has(CK_AVX512BW), acc, rows, columns, lda, offset, multiplier, zeroPoint, low, high, out, ldo);
+    ck_requantize_u8_with(ck_vector_path(), acc, rows, columns, lda, offset, multiplier, zeroPoint, low, high, out, ldo);
+}
+
+/* ------------------------------------------------------------------ the integer add */
+
+/* out[i] = clamp(rint(Σ_j multiplier[j] · (input_j[i] − zero[j])) + zy, low, high): the sum in double, term by term
+ * from 0 in input order, rounded half to even. Both paths do exactly these operations (no fused multiply-add). */
+#pragma clang fp contract(off)
+static void add_portable(const uint8_t *const *inputs, int64_t count, int64_t length, const double *multiplier,
+                         const double *zero, double zy, double low, double high, uint8_t *out) {
+    for (int64_t i = 0; i < length; i++) {
+        double total = 0.0;
+        for (int64_t j = 0; j < count; j++) total += multiplier[j] * ((double)inputs[j][i] - zero[j]);
+        double r = round_even(total) + zy;
+        r = r < low ? low : (r > high ? high : r);
+        out[i] = (uint8_t)(int32_t)r;
+    }
+}
+
+__attribute__((target("avx2")))
+static void add_avx2(const uint8_t *const *inputs, int64_t count, int64_t length, const double *multiplier,
+                     const double *zero, double zy, double low, double high, uint8_t *out) {
+    const __m256d vzy = _mm256_set1_pd(zy), vlo = _mm256_set1_pd(low), vhi = _mm256_set1_pd(high);
+    int64_t i = 0;
+    for (; i + 4 <= length; i += 4) {
+        __m256d total = _mm256_setzero_pd();
+        for (int64_t j = 0; j < count; j++) {
+            int32_t bytes;
+            memcpy(&bytes, inputs[j] + i, 4);
+            __m256d x = _mm256_cvtepi32_pd(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(bytes)));
+            total = _mm256_add_pd(total, _mm256_mul_pd(_mm256_set1_pd(multiplier[j]),
+                                                       _mm256_sub_pd(x, _mm256_set1_pd(zero[j]))));
+        }
+        __m256d r = _mm256_add_pd(_mm256_round_pd(total, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzy);
+        r = _mm256_min_pd(_mm256_max_pd(r, vlo), vhi);
+        __m128i q = _mm256_cvtpd_epi32(r);
+        q = _mm_packus_epi16(_mm_packs_epi32(q, q), q);
+        int32_t packed = _mm_cvtsi128_si32(q);
+        memcpy(out + i, &packed, 4);
+    }
+    if (i < length) {
+        const uint8_t *rest[count > 0 ? count : 1];
+        for (int64_t j = 0; j < count; j++) rest[j] = inputs[j] + i;
+        add_portable(rest, count, length - i, multiplier, zero, zy, low, high, out + i);
+    }
+}
+
+int ck_add_u8_with(int vectorized, const uint8_t *const *inputs, int64_t count, int64_t length,
+                   const double *multiplier, const double *zero, double zy, double low, double high, uint8_t *out) {
+    if (vectorized) {
+        if (!ck_has(CK_FEATURE_AVX2)) return 0;
+        add_avx2(inputs, count, length, multiplier, zero, zy, low, high, out);
+    } else {
+        add_portable(inputs, count, length, multiplier, zero, zy, low, high, out);
+    }
+    return 1;
+}
+
+void ck_add_u8(const uint8_t *const *inputs, int64_t count, int64_t length, const double *multiplier,
+               const double *zero, double zy, double low, double high, uint8_t *out) {
+    ck_add_u8_with(ck_has(CK_FEATURE_AVX2), inputs, count, length, multiplier, zero, zy, low, high, out);
 }

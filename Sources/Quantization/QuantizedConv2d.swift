@@ -1,6 +1,6 @@
 // QuantizedConv2d: the integer engine's convolution on channels-last uint8 codes — im2row (padding with the input
-// zero point) × int8 weights → int32 → requantized uint8, written straight into the channels-last output; groups and
-// depthwise included.
+// zero point) × int8 weights → int32 → requantized uint8, written straight into the channels-last output; 1×1
+// convolutions read the input in place, depthwise ones run a direct kernel, other groups one GEMM each.
 import CKernels
 import NeuralNetworks
 import Tensors
@@ -16,6 +16,13 @@ public struct QuantizedConv2d: Sendable {
     public let groupWeights: [QuantizedWeights]
     /// The weight as a model file stores it (`[out, in/groups, k, k]`).
     public let weight: IntegerWeightTensor
+    /// A depthwise convolution's weights tap-major (`[k·k][C]`) with its requantization, for the direct kernel.
+    let depthwise: DirectDepthwise?
+
+    struct DirectDepthwise: Sendable {
+        let weights: [Int8], offsets: [Double], multipliers: [Float]
+        let zeroPoint: Int32, low: Int32, high: Int32
+    }
 
     /// A float `Conv2d` with integer weights (`weight`, e.g. from `WeightScheme.quantize` or a model file) for
     /// per-tensor uint8 `input` and `output`, with a fused ReLU/ReLU6 if given.
@@ -42,6 +49,19 @@ public struct QuantizedConv2d: Sendable {
                                                output: output, clampCap: clampCap)
             return cg == 1 ? weights : weights.readingColumns(in: order)
         }
+        if conv.groups > 1 && conv.groups == conv.inputChannels && conv.groups == conv.outputChannels {
+            let c = conv.groups
+            var tapMajor = [Int8](repeating: 0, count: taps * c)
+            for (g, w) in groupWeights.enumerated() {
+                for t in 0..<taps { tapMajor[t * c + g] = w.values[t] }
+            }
+            depthwise = DirectDepthwise(weights: tapMajor, offsets: groupWeights.map { $0.offsets[0] },
+                                        multipliers: groupWeights.map { $0.multipliers[0] },
+                                        zeroPoint: groupWeights[0].output.zeroPoints[0], low: groupWeights[0].low,
+                                        high: groupWeights[0].high)
+        } else {
+            depthwise = nil
+        }
     }
 
     /// `init(_:weight:…)` with the weights quantized by `scheme` (8-bit per-channel min/max by default).
@@ -64,12 +84,27 @@ public struct QuantizedConv2d: Sendable {
         let cg = inputChannels / groups, og = outputChannels / groups, depth = cg * kernelSize * kernelSize
         let pixels = ho * wo, inputSize = height * width * inputChannels
         precondition(x.count == n * inputSize, "QuantizedConv2d: input size does not match")
+        if let depthwise { return forwardDepthwise(x, depthwise, batch: n, height: height, width: width) }
+        let paddingCode = UInt8(groupWeights[0].input.zeroPoints[0])
+        // A 1×1 convolution's rows are the input pixels themselves (C codes each, whole groups of 4 for VNNI).
+        if kernelSize == 1 && stride == 1 && padding == 0 && groups == 1 && inputChannels % 4 == 0 {
+            return [UInt8](unsafeUninitializedCapacity: n * pixels * outputChannels) { py, initialized in
+                x.withUnsafeBufferPointer { px in
+                    nonisolated(unsafe) let (px, py) = (px, py)
+                    Parallel.forEachChunk(count: n * pixels) { _, rows in
+                        groupWeights[0].apply(px.baseAddress! + rows.lowerBound * inputChannels, rows: rows.count,
+                                              lda: inputChannels, into: py.baseAddress! + rows.lowerBound * outputChannels,
+                                              ldo: outputChannels, backend: backend)
+                    }
+                }
+                initialized = n * pixels * outputChannels
+            }
+        }
         // Samples per GEMM: enough rows to fill the kernel's tiles, few enough that the rows stay in L2.
         // Rows padded to whole groups of 4 codes let the VNNI kernel read them in place.
         let stride4 = (depth + 3) / 4 * 4
         let chunk = max(1, min(n, (1 << 19) / max(1, pixels * stride4)))
         var rows = [UInt8](repeating: 0, count: chunk * pixels * stride4)
-        let paddingCode = UInt8(groupWeights[0].input.zeroPoints[0])
         return [UInt8](unsafeUninitializedCapacity: n * pixels * outputChannels) { py, initialized in
             x.withUnsafeBufferPointer { px in
                 rows.withUnsafeMutableBufferPointer { pr in
@@ -83,15 +118,49 @@ public struct QuantizedConv2d: Sendable {
                                                       Int64(kernelSize), Int64(stride), Int64(padding), paddingCode,
                                                       pr.baseAddress! + s * pixels * stride4, Int64(stride4))
                                 }
-                                weights.apply(pr.baseAddress!, rows: count * pixels, lda: stride4,
-                                              into: py.baseAddress! + start * pixels * outputChannels + g * og,
-                                              ldo: outputChannels, backend: backend)
+                                nonisolated(unsafe) let (pr, out) = (pr, py.baseAddress! + start * pixels * outputChannels + g * og)
+                                // Rows split across threads (a batch-1 call has one sample to give them).
+                                Parallel.forEachChunk(count: count * pixels) { _, part in
+                                    weights.apply(pr.baseAddress! + part.lowerBound * stride4, rows: part.count,
+                                                  lda: stride4, into: out + part.lowerBound * outputChannels,
+                                                  ldo: outputChannels, backend: backend)
+                                }
                             }
                             start += count
                         }
                 }
             }
             initialized = n * pixels * outputChannels
+        }
+    }
+
+    /// The direct depthwise kernel, sample by sample, output rows split across threads.
+    private func forwardDepthwise(_ x: [UInt8], _ d: DirectDepthwise, batch n: Int, height: Int,
+                                  width: Int) -> [UInt8] {
+        let (ho, wo) = outputSize(height: height, width: width)
+        let c = inputChannels, inputSize = height * width * c, outputSize = ho * wo * c
+        let paddingCode = UInt8(groupWeights[0].input.zeroPoints[0])
+        return [UInt8](unsafeUninitializedCapacity: n * outputSize) { py, initialized in
+            x.withUnsafeBufferPointer { px in
+                d.weights.withUnsafeBufferPointer { pw in
+                    d.offsets.withUnsafeBufferPointer { po in
+                        d.multipliers.withUnsafeBufferPointer { pm in
+                            nonisolated(unsafe) let (px, py, pw, po, pm) = (px, py, pw, po, pm)
+                            for sample in 0..<n {
+                                Parallel.forEachChunk(count: ho) { _, rows in
+                                    ck_depthwise_u8_nhwc(px.baseAddress! + sample * inputSize, Int64(height),
+                                                         Int64(width), Int64(c), pw.baseAddress!, Int64(kernelSize),
+                                                         Int64(stride), Int64(padding), paddingCode, po.baseAddress!,
+                                                         pm.baseAddress!, d.zeroPoint, d.low, d.high,
+                                                         py.baseAddress! + sample * outputSize + rows.lowerBound * wo * c,
+                                                         Int64(rows.lowerBound), Int64(rows.count))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            initialized = n * outputSize
         }
     }
 }

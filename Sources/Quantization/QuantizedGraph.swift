@@ -456,14 +456,21 @@ private func joinChannels(_ parts: [[UInt8]], widths: [Int], plane: Int, perSamp
 private func addCodes(_ inputs: [[UInt8]], _ parameters: [QuantizationParameters], multipliers: [Double],
                       output: QuantizationParameters) -> [UInt8] {
     let zeros = parameters.map { Double($0.zeroPoints[0]) }, zy = Double(output.zeroPoints[0])
-    let low = Double(output.qmin), high = Double(output.qmax)
-    var y = [UInt8](repeating: 0, count: inputs[0].count)
-    for index in 0..<y.count {
-        var total = 0.0
-        for j in 0..<inputs.count { total += multipliers[j] * (Double(inputs[j][index]) - zeros[j]) }
-        y[index] = UInt8(min(max(total.rounded(.toNearestOrEven) + zy, low), high))
+    let length = inputs[0].count
+    guard length > 0 else { return [] }
+    return [UInt8](unsafeUninitializedCapacity: length) { py, initialized in
+        // Every input stays alive for the call: their buffers are pinned one inside the other.
+        func pinned(_ index: Int, _ pointers: [UnsafePointer<UInt8>?]) {
+            if index == inputs.count {
+                ck_add_u8(pointers, Int64(inputs.count), Int64(length), multipliers, zeros, zy, Double(output.qmin),
+                          Double(output.qmax), py.baseAddress!)
+                return
+            }
+            inputs[index].withUnsafeBufferPointer { pinned(index + 1, pointers + [$0.baseAddress]) }
+        }
+        pinned(0, [])
+        initialized = length
     }
-    return y
 }
 
 /// NCHW ↔ channels-last for a batch of uint8 feature maps.

@@ -102,6 +102,10 @@ public struct PackedInt8Weights: Sendable {
         self.depth = depth
         self.values = values
         let size = Int(ck_gemm_u8s8_packed_size(Int64(rows), Int64(depth)))
+        guard size > 0 else {
+            self.packed = []
+            return
+        }
         var packed = [Int8](repeating: 0, count: size)
         let done = values.withUnsafeBufferPointer { pb in
             packed.withUnsafeMutableBufferPointer { pp in

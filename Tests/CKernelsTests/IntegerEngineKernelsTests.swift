@@ -35,12 +35,80 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
                     expected[i * columns + j] = UInt8(min(max(q, Int64(low)), Int64(high)))
                 }
             }
-            for vectorized in [Int32(0), 1] {
+            for vectorized in [Int32(CK_VECTOR_PORTABLE), Int32(CK_VECTOR_AVX512), Int32(CK_VECTOR_AVX2)] {
                 var out = [UInt8](repeating: 7, count: rows * columns)
                 let ran = ck_requantize_u8_with(vectorized, acc, Int64(rows), Int64(columns), Int64(lda), offset,
                                                 multiplier, zeroPoint, low, high, &out, Int64(columns))
                 if ran == 0 { continue }  // this CPU lacks the path
                 #expect(out == expected, "vectorized \(vectorized), zero point \(zeroPoint), bounds \(low)…\(high)")
+            }
+        }
+    }
+
+    /// The integer add against its formula (ties included: multipliers of 1/2 make exact halves), two and three
+    /// inputs, lengths with a tail past the vector width.
+    @Test(arguments: [2, 3])
+    func addMatchesTheFormula(count: Int) {
+        var g = SeededGenerator(seed: UInt64(count))
+        for length in [1, 4, 37] {
+            let inputs = (0..<count).map { _ in uint8s(length, &g) }
+            let multipliers = (0..<count).map { j in j == 0 ? 0.5 : Double(g.nextUniform()) * 2 }
+            let zeros = (0..<count).map { _ in Double(g.nextInt(below: 256)) }
+            let (zy, low, high) = (17.0, 0.0, 200.0)
+            let expected = (0..<length).map { i -> UInt8 in
+                var total = 0.0
+                for j in 0..<count { total += multipliers[j] * (Double(inputs[j][i]) - zeros[j]) }
+                return UInt8(min(max(total.rounded(.toNearestOrEven) + zy, low), high))
+            }
+            for vectorized in [Int32(0), 1] {
+                var out = [UInt8](repeating: 3, count: length)
+                let ran = inputs[0].withUnsafeBufferPointer { a in
+                    inputs[1].withUnsafeBufferPointer { b in
+                        inputs[count - 1].withUnsafeBufferPointer { c in
+                            ck_add_u8_with(vectorized, [a.baseAddress, b.baseAddress, c.baseAddress], Int64(count),
+                                           Int64(length), multipliers, zeros, zy, low, high, &out)
+                        }
+                    }
+                }
+                if ran == 0 { continue }
+                #expect(out == expected, "vectorized \(vectorized), length \(length)")
+            }
+        }
+    }
+
+    /// The direct depthwise kernel against the sum written out tap by tap (padding cells reading the padding code),
+    /// requantized by the formula; every path, whole runs of 16 channels and a tail, a band of output rows.
+    @Test(arguments: [(3, 1, 1), (3, 2, 1), (5, 1, 2), (5, 2, 2), (3, 2, 0)])
+    func depthwiseMatchesTheTapSum(kernel: Int, stride: Int, padding: Int) {
+        var g = SeededGenerator(seed: UInt64(kernel * 100 + stride * 10 + padding))
+        for channels in [1, 16, 40] {
+            let (h, w) = (9, 7)
+            let x = uint8s(h * w * channels, &g)
+            let weights = (0..<(kernel * kernel * channels)).map { _ in Int8(g.nextInt(below: 256) - 128) }
+            let ho = (h + 2 * padding - kernel) / stride + 1, wo = (w + 2 * padding - kernel) / stride + 1
+            let offset = (0..<channels).map { _ in Double(g.nextInt(below: 20_001) - 10_000) + 0.5 }
+            let multiplier = (0..<channels).map { _ in Float(g.nextUniform() * 0.001) }
+            let (code, zeroPoint, low, high) = (UInt8(113), Int32(90), Int32(90), Int32(250))
+            let (first, count) = (1, ho - 1)
+            var expected = [UInt8]()
+            for oy in first..<(first + count) { for ox in 0..<wo { for c in 0..<channels {
+                var sum = 0
+                for ky in 0..<kernel { for kx in 0..<kernel {
+                    let y = oy * stride - padding + ky, xx = ox * stride - padding + kx
+                    let v = y >= 0 && y < h && xx >= 0 && xx < w ? Int(x[(y * w + xx) * channels + c]) : Int(code)
+                    sum += v * Int(weights[(ky * kernel + kx) * channels + c])
+                }}
+                let scaled = Double(multiplier[c]) * (Double(sum) + offset[c])
+                let q = Int64(scaled.rounded(.toNearestOrEven)) + Int64(zeroPoint)
+                expected.append(UInt8(min(max(q, Int64(low)), Int64(high))))
+            }}}
+            for vectorized in [Int32(0), 1] {
+                var out = [UInt8](repeating: 7, count: count * wo * channels)
+                let ran = ck_depthwise_u8_nhwc_with(vectorized, x, Int64(h), Int64(w), Int64(channels), weights,
+                                                    Int64(kernel), Int64(stride), Int64(padding), code, offset,
+                                                    multiplier, zeroPoint, low, high, &out, Int64(first), Int64(count))
+                if ran == 0 { continue }
+                #expect(out == expected, "vectorized \(vectorized), \(channels) channels")
             }
         }
     }
@@ -61,7 +129,7 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
                 } }
                 expected[((s * ho + oy) * wo + ox) * channels + c] = UInt8(best)
             } } } }
-            for vectorized in [Int32(0), 1] {
+            for vectorized in [Int32(CK_VECTOR_PORTABLE), Int32(CK_VECTOR_AVX512), Int32(CK_VECTOR_AVX2)] {
                 var out = [UInt8](repeating: 9, count: expected.count)
                 let ran = ck_maxpool2d_u8_nhwc_with(vectorized, x, Int64(batch), Int64(h), Int64(w), Int64(channels),
                                                     Int64(kernel), Int64(stride), Int64(padding), &out, Int64(ho), Int64(wo))

@@ -51,4 +51,35 @@ private func channelsFirst(_ codes: [UInt8], shape: [Int]) -> [UInt8] {
         let worst = (result - expected).maxAbsolute()
         #expect(worst < 3 * output.scales[0], "worst error \(worst), S_y \(output.scales[0])")
     }
+
+    /// The direct depthwise kernel gives, channel by channel, the bytes of a one-channel convolution of that channel
+    /// (which runs im2row and the GEMM), with the same weights, bias, parameters and fused ReLU6.
+    @Test(arguments: [(3, 1, 1), (3, 2, 1), (5, 1, 2), (5, 2, 2)])
+    func depthwiseMatchesOneConvolutionPerChannel(kernel: Int, step: Int, padding: Int) throws {
+        var g = SeededGenerator(seed: UInt64(kernel * 10 + step))
+        let channels = 20, (h, w) = (9, 8)
+        let conv = Conv2d(inputChannels: channels, outputChannels: channels, kernelSize: kernel, stride: step,
+                          padding: padding, groups: channels, generator: &g)
+        conv.bias!.value = Tensor(shape: [channels], scalars: (0..<channels).map { _ in g.nextUniform() - 0.5 })
+        let x = Tensor(shape: [2, channels, h, w], scalars: (0..<(2 * channels * h * w)).map { _ in g.nextUniform() * 2 - 1 })
+        let input = try QuantizationParameters.compute(minimum: -1, maximum: 1, bits: 8, signed: false, symmetric: false)
+        let output = try QuantizationParameters.compute(minimum: -1.5, maximum: 2.5, bits: 8, signed: false, symmetric: false)
+        let q = try QuantizedConv2d(conv, input: input, output: output, clampCap: 6)
+        let codes = channelsLast(try quantize(x, with: input).uint8Values, shape: x.shape)
+        let direct = q.forward(codes, batch: 2, height: h, width: w)
+        let (ho, wo) = q.outputSize(height: h, width: w)
+        let k2 = kernel * kernel
+        for c in 0..<channels {
+            let single = Conv2d(weight: Tensor(shape: [1, 1, kernel, kernel],
+                                               scalars: Array(conv.weight.value.scalars[(c * k2)..<((c + 1) * k2)])),
+                                bias: Tensor(shape: [1], scalars: [conv.bias!.value.scalars[c]]), stride: step,
+                                padding: padding)
+            let one = try QuantizedConv2d(single, input: input, output: output, clampCap: 6)
+            let plane = stride(from: c, to: codes.count, by: channels).map { codes[$0] }
+            let expected = one.forward(plane, batch: 2, height: h, width: w)
+            let got = stride(from: c, to: direct.count, by: channels).map { direct[$0] }
+            #expect(got == expected, "channel \(c)")
+            #expect(got.count == 2 * ho * wo)
+        }
+    }
 }

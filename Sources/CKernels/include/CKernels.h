@@ -92,16 +92,29 @@ void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
 
 /// out[i·ldo + j] = clamp(rint(multiplier[j] · (acc[i·lda + j] + offset[j])) + zeroPoint, low, high) as uint8, for
 /// a (rows × columns) int32 matrix whose columns are output channels. The product is taken in double and rounded
-/// half to even; `low`/`high` (within 0…255) carry a fused ReLU (low = zeroPoint) or ReLU6. AVX-512 when the CPU
-/// has it; the same bytes either way.
+/// half to even; `low`/`high` (within 0…255) carry a fused ReLU (low = zeroPoint) or ReLU6. AVX-512 or AVX2 when the
+/// CPU has it; the same bytes on every path.
 void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const double *offset,
                       const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
                       int64_t ldo);
 
-/// `ck_requantize_u8` on the AVX-512 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+/// The vector paths of kernels built at AVX-512BW, AVX2 and portable C (the `vectorized` argument of `*_with`).
+enum { CK_VECTOR_PORTABLE = 0, CK_VECTOR_AVX512 = 1, CK_VECTOR_AVX2 = 2 };
+
+/// `ck_requantize_u8` on a chosen `CK_VECTOR_*` path (returns 0, writing nothing, when the CPU lacks it).
 int ck_requantize_u8_with(int vectorized, const int32_t *acc, int64_t rows, int64_t columns, int64_t lda,
                           const double *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
                           uint8_t *out, int64_t ldo);
+
+/// The integer engine's add of `count` code arrays of `length` codes each:
+/// `out[i] = clamp(rint(Σ_j multiplier[j] · (inputs[j][i] − zero[j])) + zy, low, high)`, the sum taken in double
+/// term by term in input order and rounded half to even. AVX2 when the CPU has it; the same bytes either way.
+void ck_add_u8(const uint8_t *const *inputs, int64_t count, int64_t length, const double *multiplier,
+               const double *zero, double zy, double low, double high, uint8_t *out);
+
+/// `ck_add_u8` on the AVX2 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+int ck_add_u8_with(int vectorized, const uint8_t *const *inputs, int64_t count, int64_t length,
+                   const double *multiplier, const double *zero, double zy, double low, double high, uint8_t *out);
 
 /// im2row for channels-last uint8 codes (H, W, C): rows (Ho·Wo) × (k·k·G) with row stride `ldr` (≥ k·k·G; bytes
 /// past k·k·G are left alone), row (oy, ox) holding x[oy·s − p + ky, ox·s − p + kx, firstChannel + c] in (ky, kx, c)
@@ -116,13 +129,29 @@ int ck_im2row_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t height,
                            int64_t firstChannel, int64_t groupChannels, int64_t kernel, int64_t stride,
                            int64_t padding, uint8_t paddingCode, uint8_t *rows, int64_t ldr);
 
+/// Depthwise convolution (one input channel a group, multiplier 1) of one channels-last uint8 image (H, W, C) with
+/// int8 weights stored tap-major, `weights[(ky·k + kx)·C + c]`, computed directly: output rows
+/// [firstRow, firstRow + rowCount) of (Ho, Wo, C) are written to `out` (that many rows of Wo·C codes) as
+/// `ck_requantize_u8` of `Σ_taps x·w` (cells in the padding read `paddingCode`) with per-channel `offset` and
+/// `multiplier`. AVX2 when the CPU has it; the same bytes either way.
+void ck_depthwise_u8_nhwc(const uint8_t *input, int64_t height, int64_t width, int64_t channels,
+                          const int8_t *weights, int64_t kernel, int64_t stride, int64_t padding, uint8_t paddingCode,
+                          const double *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
+                          uint8_t *out, int64_t firstRow, int64_t rowCount);
+
+/// `ck_depthwise_u8_nhwc` on the AVX2 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+int ck_depthwise_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t height, int64_t width, int64_t channels,
+                              const int8_t *weights, int64_t kernel, int64_t stride, int64_t padding,
+                              uint8_t paddingCode, const double *offset, const float *multiplier, int32_t zeroPoint,
+                              int32_t low, int32_t high, uint8_t *out, int64_t firstRow, int64_t rowCount);
+
 /// Max pooling of `batch` channels-last uint8 images (H, W, C) → (Ho, Wo, C) with a square window; padding cells
 /// never win. Codes keep their quantization parameters, since the maximum commutes with R = S·(Q − Z).
 void ck_maxpool2d_u8_nhwc(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
                           int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t outputHeight,
                           int64_t outputWidth);
 
-/// `ck_maxpool2d_u8_nhwc` on the AVX-512 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+/// `ck_maxpool2d_u8_nhwc` on a chosen `CK_VECTOR_*` path (returns 0, writing nothing, when the CPU lacks it).
 int ck_maxpool2d_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t batch, int64_t height, int64_t width,
                               int64_t channels, int64_t kernel, int64_t stride, int64_t padding, uint8_t *output,
                               int64_t outputHeight, int64_t outputWidth);
