@@ -5,8 +5,9 @@
 // Each input plane is copied once, zero-padded, into s² phase planes (for stride s, phase (a, b) holds the padded
 // pixels (s·i + a, s·j + b)), all of one width Wq = ⌈(W + 2p) / s⌉. Output pixel (r, c) then reads tap (kh, kw) at
 // phase (kh mod s, kw mod s), position (r + kh / s, c + kw / s): in flat indices, i + offset(kh, kw) with
-// i = r·Wq + c. So every tap is one contiguous axpy over the whole output plane in width Wq (the columns past Wo
-// are computed and dropped), and backward's weight gradient one dot product. Contraction into FMA is off and the
+// i = r·Wq + c. So every tap reads a contiguous run: forward sums a run of 16 flat outputs over all taps in
+// registers and stores it once (the columns past Wo are computed and dropped); backward's input gradient is one axpy a tap over the plane in width Wq (the columns
+// past Wo are computed and dropped) and its weight gradient one dot product. Contraction into FMA is off and the
 // dot products keep eight fixed partial sums, so the AVX-512, AVX2 and portable builds of the same body add the
 // same products in the same order and give the same bits.
 #include "CKernels.h"
@@ -30,16 +31,18 @@ static Phases phases_of(int64_t height, int64_t width, int64_t ks, int64_t strid
     return p;
 }
 
-/* The zero-padded plane split into its s² phases (`out` holds s² · phaseSize floats). */
+/* The zero-padded plane split into its s² phases (`out` holds s² · phaseSize floats). Divisions once a row: column
+ * phase a takes the input columns x ≡ a − pad (mod s), one every s. */
 static void fill_phases(const float *plane, int64_t height, int64_t width, int64_t stride, int64_t pad, Phases p,
                         float *out) {
     memset(out, 0, (size_t)(stride * stride * p.phaseSize) * sizeof(float));
     for (int64_t y = 0; y < height; y++) {
         int64_t py = y + pad;
-        for (int64_t x = 0; x < width; x++) {
-            int64_t px = x + pad;
-            out[((py % stride) * stride + px % stride) * p.phaseSize + (py / stride) * p.phaseWidth + px / stride] =
-                plane[y * width + x];
+        const float *line = plane + y * width;
+        for (int64_t a = 0; a < stride; a++) {
+            float *dst = out + ((py % stride) * stride + a) * p.phaseSize + (py / stride) * p.phaseWidth;
+            int64_t x = ((a - pad) % stride + stride) % stride;  /* the first column of this phase */
+            for (int64_t q = (x + pad) / stride; x < width; x += stride, q++) dst[q] = line[x];
         }
     }
 }
@@ -49,19 +52,34 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
     return ((kh % stride) * stride + kw % stride) * p.phaseSize + (kh / stride) * p.phaseWidth + kw / stride;
 }
 
+/* The output plane in width Wq (flat index i = r·Wq + c), in runs of LANES values: the bias, then every tap added
+ * in (kh, kw) order, in registers, stored once; the last few one by one with the same operations (the same bits as
+ * a pass per tap). Then the Wo real columns of each row are copied out. */
+#define LANES 16
 #define FORWARD_BODY                                                                                              \
+    int64_t taps = ks * ks;                                                                                       \
+    for (int64_t t = 0; t < taps; t++) offsets[t] = tap_offset(t / ks, t % ks, stride, p);                        \
     for (int64_t o = 0; o < outChannels; o++) {                                                                   \
         if (o % multiplier == 0) fill_phases(x + (o / multiplier) * height * width, height, width, stride, pad, p, \
                                              buffer);                                                             \
-        const float *kernel = k + o * ks * ks;                                                                    \
+        const float *kernel = k + o * taps;                                                                       \
         const float b = bias ? bias[o] : 0.0f;                                                                    \
-        for (int64_t i = 0; i < p.flat; i++) acc[i] = b;                                                          \
-        for (int64_t kh = 0; kh < ks; kh++)                                                                       \
-            for (int64_t kw = 0; kw < ks; kw++) {                                                                 \
-                const float kv = kernel[kh * ks + kw];                                                            \
-                const float *restrict source = buffer + tap_offset(kh, kw, stride, p);                            \
-                for (int64_t i = 0; i < p.flat; i++) acc[i] = acc[i] + kv * source[i];                            \
+        int64_t i = 0;                                                                                            \
+        for (; i + LANES <= p.flat; i += LANES) {                                                                 \
+            float v[LANES];                                                                                       \
+            for (int j = 0; j < LANES; j++) v[j] = b;                                                             \
+            for (int64_t t = 0; t < taps; t++) {                                                                  \
+                const float kv = kernel[t];                                                                       \
+                const float *restrict source = buffer + offsets[t] + i;                                           \
+                for (int j = 0; j < LANES; j++) v[j] = v[j] + kv * source[j];                                     \
             }                                                                                                     \
+            for (int j = 0; j < LANES; j++) acc[i + j] = v[j];                                                    \
+        }                                                                                                         \
+        for (; i < p.flat; i++) {                                                                                 \
+            float v = b;                                                                                          \
+            for (int64_t t = 0; t < taps; t++) v = v + kernel[t] * buffer[offsets[t] + i];                        \
+            acc[i] = v;                                                                                           \
+        }                                                                                                         \
         float *out = y + o * outHeight * outWidth;                                                                \
         for (int64_t r = 0; r < outHeight; r++)                                                                   \
             memcpy(out + r * outWidth, acc + r * p.phaseWidth, (size_t)outWidth * sizeof(float));                 \
@@ -113,12 +131,12 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
 #define FORWARD_ARGS                                                                                              \
     const float *x, int64_t outChannels, int64_t multiplier, int64_t height, int64_t width, const float *k,       \
         int64_t ks, int64_t stride, int64_t pad, const float *bias, float *y, int64_t outHeight, int64_t outWidth, \
-        Phases p, float *buffer, float *acc
+        Phases p, float *buffer, float *acc, int64_t *offsets
 #define BACKWARD_ARGS                                                                                             \
     const float *x, const float *dy, int64_t outChannels, int64_t multiplier, int64_t height, int64_t width,      \
         const float *k, int64_t ks, int64_t stride, int64_t pad, float *dk, float *dx, int64_t outHeight,         \
         int64_t outWidth, Phases p, float *buffer, float *dbuffer, float *g
-#define FORWARD_CALL x, outChannels, multiplier, height, width, k, ks, stride, pad, bias, y, outHeight, outWidth, p, buffer, acc
+#define FORWARD_CALL x, outChannels, multiplier, height, width, k, ks, stride, pad, bias, y, outHeight, outWidth, p, buffer, acc, offsets
 #define BACKWARD_CALL x, dy, outChannels, multiplier, height, width, k, ks, stride, pad, dk, dx, outHeight, outWidth, p, buffer, dbuffer, g
 
 __attribute__((target("avx512f"))) static void forward_avx512(FORWARD_ARGS) { FORWARD_BODY }
@@ -138,11 +156,13 @@ int ck_depthwise_forward_with(int path, const float *x, int64_t outChannels, int
     if (!path_available(path)) return 0;
     Phases p = phases_of(height, width, ks, stride, pad, outHeight);
     float *buffer = malloc((size_t)(stride * stride * p.phaseSize + p.flat) * sizeof(float));
-    if (!buffer) abort();
+    int64_t *offsets = malloc((size_t)(ks * ks) * sizeof(int64_t));
+    if (!buffer || !offsets) abort();  /* out of memory for one plane of scratch: nothing sensible is left to do */
     float *acc = buffer + stride * stride * p.phaseSize;
     if (path == 2) forward_avx512(FORWARD_CALL);
     else if (path == 1) forward_avx2(FORWARD_CALL);
     else forward_portable(FORWARD_CALL);
+    free(offsets);
     free(buffer);
     return 1;
 }

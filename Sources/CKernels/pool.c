@@ -36,6 +36,25 @@ void ck_maxpool2d_plane(const float *input, int32_t height, int32_t width, int32
         maxpool_2x2_stride2(input, width, output, outputHeight, outputWidth, argmax);
         return;
     }
+    if (!argmax) {
+        /* Inference: the window clipped to the plane once, then a branch-free maximum (the same value the loop below
+         * keeps: the first cell, then any strictly greater one). */
+        for (int32_t oy = 0; oy < outputHeight; oy++) {
+            int32_t y0 = oy * stride - padding;
+            int32_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + kernel > height ? height - y0 : kernel;
+            for (int32_t ox = 0; ox < outputWidth; ox++) {
+                int32_t x0 = ox * stride - padding;
+                int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + kernel > width ? width - x0 : kernel;
+                float best = input[(y0 + ky0) * width + x0 + kx0];
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    const float *row = input + (y0 + ky) * width + x0;
+                    for (int32_t kx = kx0; kx < kx1; kx++) best = row[kx] > best ? row[kx] : best;
+                }
+                output[oy * outputWidth + ox] = best;
+            }
+        }
+        return;
+    }
     for (int32_t oy = 0; oy < outputHeight; oy++) {
         for (int32_t ox = 0; ox < outputWidth; ox++) {
             float best = -FLT_MAX;

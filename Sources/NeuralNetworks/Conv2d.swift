@@ -165,7 +165,7 @@ public final class Conv2d: ActivationFusing {
 
     private var savedPointwiseInput = Tensor(zeros: [0])
 
-    /// The depthwise forward: the direct kernel per sample, samples split across threads.
+    /// The depthwise forward: the direct kernel, (sample, channel) runs split across threads.
     private func depthwise(_ x: Tensor, mode: Mode, clampAt cap: Float?) -> Tensor {
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)
@@ -173,7 +173,7 @@ public final class Conv2d: ActivationFusing {
         var y = Tensor(uninitialized: [n, outputChannels, oh, ow])
         let inSample = inputChannels * h * w, outSample = outputChannels * oh * ow
         let multiplier = Int64(outputChannels / groups), k = Int64(kernelSize)
-        let (channels, strideValue, pad) = (Int64(outputChannels), Int64(stride), Int64(padding))
+        let (strideValue, pad) = (Int64(stride), Int64(padding))
         let biasValues = bias?.value
         x.withUnsafeBufferPointer { px in
             weight.value.withUnsafeBufferPointer { pw in
@@ -181,13 +181,23 @@ public final class Conv2d: ActivationFusing {
                     nonisolated(unsafe) let (px, pw, py) = (px, pw, py)
                     let run = { (pb: UnsafePointer<Float>?) in
                         nonisolated(unsafe) let pb = pb
-                        Parallel.forEachChunk(count: n) { _, samples in
-                            for sample in samples {
-                                let out = py.baseAddress! + sample * outSample
-                                ck_depthwise_forward(px.baseAddress! + sample * inSample, channels, multiplier,
-                                                     Int64(h), Int64(w), pw.baseAddress!, k, strideValue, pad,
-                                                     pb, out, Int64(oh), Int64(ow))
-                                if let cap { clamp(out, count: outSample, cap: cap) }
+                        // Work items are (sample, input channel) pairs, so a batch of one still splits across
+                        // threads; each channel's outputs are computed alike whatever the split.
+                        let inputPlane = h * w, outputPlane = oh * ow, perInput = Int(multiplier)
+                        let (inputChannels, kernelSize) = (self.inputChannels, self.kernelSize)
+                        Parallel.forEachChunk(count: n * inputChannels) { _, items in
+                            var item = items.lowerBound
+                            while item < items.upperBound {
+                                let sample = item / inputChannels, first = item % inputChannels
+                                let count = min(items.upperBound - item, inputChannels - first)
+                                let out = py.baseAddress! + sample * outSample + first * perInput * outputPlane
+                                ck_depthwise_forward(px.baseAddress! + sample * inSample + first * inputPlane,
+                                                     Int64(count * perInput), multiplier, Int64(h), Int64(w),
+                                                     pw.baseAddress! + first * perInput * kernelSize * kernelSize, k,
+                                                     strideValue, pad, pb.map { $0 + first * perInput }, out,
+                                                     Int64(oh), Int64(ow))
+                                if let cap { clamp(out, count: count * perInput * outputPlane, cap: cap) }
+                                item += count
                             }
                         }
                     }

@@ -124,13 +124,38 @@ public final class PointwiseActivation: Layer {
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
         let x = inputs[0]
         var y = Tensor(uninitialized: x.shape)
-        x.withUnsafeBufferPointer { px in
-            y.withUnsafeMutableBufferPointer { py in
-                for i in 0..<px.count { py[i] = value(px[i]) }
+        x.withUnsafeBufferPointer { whole in
+            y.withUnsafeMutableBufferPointer { wholeOutput in
+                nonisolated(unsafe) let (whole, wholeOutput) = (whole, wholeOutput)
+                // Blocks of elements split across threads (a batch of one too); each element is computed alike.
+                let block = 1 << 14, count = whole.count
+                Parallel.forEachChunk(count: (count + block - 1) / block) { _, blocks in
+                    let range = (blocks.lowerBound * block)..<min(blocks.upperBound * block, count)
+                    let px = UnsafeBufferPointer(rebasing: whole[range])
+                    let py = UnsafeMutableBufferPointer(rebasing: wholeOutput[range])
+                    // One loop per function, so each is a plain loop the compiler vectorizes where it can (the
+                    // per-element switch of `value` is not hoisted); the same operations as `value`, so the same
+                    // bits.
+                    let (a, b) = (alpha, beta)
+                    switch function {
+                    case .sigmoid: map(px, py) { Self.sigmoid($0) }
+                    case .hardSigmoid: map(px, py) { min(max(a * $0 + b, 0), 1) }
+                    case .silu: map(px, py) { $0 * Self.sigmoid($0) }
+                    case .hardSwish: map(px, py) { $0 * min(max($0 + 3, 0), 6) / 6 }
+                    case .leakyReLU: map(px, py) { $0 > 0 ? $0 : a * $0 }
+                    case .gelu, .geluTanh: map(px, py) { value($0) }
+                    }
+                }
             }
         }
         if mode == .training { savedInput = x }
         return y
+    }
+
+    @inline(__always)
+    private func map(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>,
+                     _ f: (Float) -> Float) {
+        for i in 0..<x.count { y[i] = f(x[i]) }
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {
@@ -139,7 +164,15 @@ public final class PointwiseActivation: Layer {
         savedInput.withUnsafeBufferPointer { px in
             outputGradient.withUnsafeBufferPointer { pdy in
                 dx.withUnsafeMutableBufferPointer { pdx in
-                    for i in 0..<pdx.count { pdx[i] = pdy[i] * derivative(px[i]) }
+                    switch function {
+                    case .hardSwish:
+                        for i in 0..<pdx.count {
+                            let x = px[i]
+                            pdx[i] = pdy[i] * (x < -3 ? 0 : x <= 3 ? (2 * x + 3) / 6 : 1)
+                        }
+                    default:
+                        for i in 0..<pdx.count { pdx[i] = pdy[i] * derivative(px[i]) }
+                    }
                 }
             }
         }

@@ -69,8 +69,9 @@ public final class MaxPool2d: Layer {
             y.withUnsafeMutableBufferPointer { py in
                 argmax.withUnsafeMutableBufferPointer { pa in
                     nonisolated(unsafe) let (px, py, pa) = (px, py, pa)
-                    Parallel.forEachChunk(count: n) { _, samples in
-                        for plane in (samples.lowerBound * c)..<(samples.upperBound * c) {
+                    // Planes are independent: split them (not samples), so a batch of one uses every thread.
+                    Parallel.forEachChunk(count: n * c) { _, planes in
+                        for plane in planes {
                             ck_maxpool2d_plane(px.baseAddress! + plane * h * w, Int32(h), Int32(w), Int32(kernelSize),
                                                Int32(stride), Int32(padding), py.baseAddress! + plane * ho * wo,
                                                Int32(ho), Int32(wo), training ? pa.baseAddress! + plane * ho * wo : nil)
