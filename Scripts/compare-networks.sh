@@ -4,7 +4,8 @@
 # torch.onnx.export and imported by `shrink import`; its int8 model is `shrink quantize` (min/max, per channel,
 # nothing kept in float) and its QDQ file `shrink export` of that. Then, at batch 1 and 8 with 1 and 2 threads:
 # `shrink bench` of the float and int8 model files, ONNX Runtime on the exported float ONNX file and on Shrink's QDQ
-# file (which it fuses into QLinearConv), and PyTorch eager (float). Medians of single calls over SECONDS each.
+# file (which it fuses into QLinearConv), and PyTorch (float) eager — its convolutions on oneDNN — and after
+# optimize_for_mobile, on XNNPACK. Medians of single calls over SECONDS each.
 #
 #   Scripts/compare-networks.sh [--seconds S] [--threads "1 2"] [--batches "1 8"] [NETWORK…]
 #   (default networks: resnet18 mobilenet_v2 regnet_x_400mf mobilenet_v3_small efficientnet_b0; files in
@@ -81,29 +82,37 @@ for net in networks:
                 result["ms"][f"{net}/{kind}/t{t}/b{b}"] = timed(s, x)
 json.dump(result, sys.stdout)
 PY
+# PyTorch (Debian's build): eager mode runs its float convolutions on oneDNN 2.6; optimize_for_mobile rewrites them
+# into XNNPACK's prepacked operators (the snapshot Debian ships) — the two libraries a float kernel could come from.
 /usr/bin/python3 - "$work" "$seconds" "$threads" "$batches" "${networks[@]}" > "$work/torch.json" <<'PY'
 import json, sys, time
 import numpy as np
 import torch, torchvision
+from torch.utils.mobile_optimizer import optimize_for_mobile
 work, seconds = sys.argv[1], float(sys.argv[2])
 threads, batches, networks = [int(t) for t in sys.argv[3].split()], [int(b) for b in sys.argv[4].split()], sys.argv[5:]
 result = {"version": torch.__version__, "ms": {}}
+def timed(model, x):
+    with torch.no_grad():
+        for _ in range(3):
+            model(x)
+        times, start = [], time.perf_counter()
+        while time.perf_counter() - start < seconds or len(times) < 5:
+            s = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - s)
+    return 1000 * float(np.median(times))
 for net in networks:
     torch.manual_seed(0)
     model = getattr(torchvision.models, net)(weights=None).eval()
+    with torch.no_grad():
+        mobile = optimize_for_mobile(torch.jit.trace(model, torch.rand(1, 3, 224, 224)))
     for t in threads:
         torch.set_num_threads(t)
         for b in batches:
             x = torch.rand(b, 3, 224, 224)
-            with torch.no_grad():
-                for _ in range(3):
-                    model(x)
-                times, start = [], time.perf_counter()
-                while time.perf_counter() - start < seconds or len(times) < 5:
-                    s = time.perf_counter()
-                    model(x)
-                    times.append(time.perf_counter() - s)
-            result["ms"][f"{net}/float/t{t}/b{b}"] = 1000 * float(np.median(times))
+            result["ms"][f"{net}/float/t{t}/b{b}"] = timed(model, x)
+            result["ms"][f"{net}/xnnpack/t{t}/b{b}"] = timed(mobile, x)
 json.dump(result, sys.stdout)
 PY
 /usr/bin/python3 - "$work" "$threads" "$batches" "${networks[@]}" <<'PY'
@@ -114,9 +123,9 @@ ort, torch = json.load(open(f"{work}/ort.json")), json.load(open(f"{work}/torch.
 print(f"{open(f'{work}/date.txt').read().strip()}; ONNX Runtime {ort['version']}, PyTorch {torch['version']}; "
       + open(f"{work}/machine.txt").read().replace("\n", "; ").strip("; "))
 print()
-print("| network | threads | batch | Shrink float ms | ORT float ms | PyTorch float ms | Shrink ÷ ORT (float) "
-      "| Shrink int8 ms | ORT int8 ms | Shrink ÷ ORT (int8) | Shrink float ÷ int8 |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| network | threads | batch | Shrink float ms | ORT float ms | PyTorch (oneDNN) ms | PyTorch + XNNPACK ms "
+      "| Shrink ÷ ORT (float) | Shrink int8 ms | ORT int8 ms | Shrink ÷ ORT (int8) | Shrink float ÷ int8 |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 worst = {"float": 0, "int8": 0}
 for net in networks:
     for t in threads:
@@ -127,7 +136,8 @@ for net in networks:
             f, q = ours[0][int(b)], ours[1][int(b)]
             of, oq = ort["ms"][key("float")], ort["ms"][key("int8")]
             worst["float"], worst["int8"] = max(worst["float"], f / of), max(worst["int8"], q / oq)
-            print(f"| {net} | {t} | {b} | {f:.2f} | {of:.2f} | {torch['ms'][key('float')]:.2f} | {f / of:.2f} "
+            print(f"| {net} | {t} | {b} | {f:.2f} | {of:.2f} | {torch['ms'][key('float')]:.2f} "
+                  f"| {torch['ms'][key('xnnpack')]:.2f} | {f / of:.2f} "
                   f"| {q:.2f} | {oq:.2f} | {q / oq:.2f} | {f / q:.2f} |")
 print()
 print(f"Largest Shrink ÷ ORT latency ratio: float {worst['float']:.2f}, int8 {worst['int8']:.2f}")

@@ -57,25 +57,28 @@ static void gemm_avx2(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t
 
 /* The AVX2 panel product. Codes are widened to 16 bits once, at packing, and multiplied in pairs by vpmaddwd
  * (a·b + a'·b' exactly in int32), so no product saturates as vpmaddubsw's 16-bit pair sums would. A 6 × 16 tile
- * of int32 (12 registers) accumulates over k; B panels hold 16 columns × ⌈k/2⌉ pairs of int16, A panels 6 rows ×
- * ⌈k/2⌉ pairs as one int32 each (broadcast to every lane). */
+ * of int32 (12 registers) accumulates over k; B panels hold 16 columns × ⌈k/2⌉ pairs of int16, A rows are widened to
+ * int16 (each pair then one int32, broadcast to every lane). */
 #define MR2 6
 #define NR2 16
 
 static int64_t pairs_of(int64_t k) { return (k + 1) / 2; }
 
-/* A rows [i0, i0+rows) as pairs: panel[q·MR2 + r] = A[r][2q] | A[r][2q+1] << 16 (zero padded). */
-static void pack_a_pairs(const uint8_t *a, int64_t lda, int64_t i0, int64_t rows, int64_t k, uint32_t *panel) {
-    int64_t pairs = pairs_of(k), whole = k / 2;
-    if (rows < MR2) memset(panel, 0, (size_t)(pairs * MR2) * sizeof(uint32_t));
+/* A rows [i0, i0+rows) widened: row r of the block is 2·pairs int16 at rows + r·2·pairs (a zero past k). */
+__attribute__((target("avx2")))
+static void widen_rows(const uint8_t *a, int64_t lda, int64_t i0, int64_t rows, int64_t k, int16_t *out) {
+    int64_t width = 2 * pairs_of(k), k16 = k / 16 * 16;
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *src = a + (i0 + r) * lda;
-        for (int64_t q = 0; q < whole; q++) panel[q * MR2 + r] = (uint32_t)src[2 * q] | (uint32_t)src[2 * q + 1] << 16;
-        if (k % 2) panel[whole * MR2 + r] = src[k - 1];
+        int16_t *dst = out + r * width;
+        for (int64_t p = 0; p < k16; p += 16)
+            _mm256_storeu_si256((__m256i *)(dst + p), _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(src + p))));
+        for (int64_t p = k16; p < k; p++) dst[p] = src[p];
+        if (k % 2) dst[k] = 0;
     }
 }
 
-/* B columns [j0, j0+cols) likewise: panel[(q·NR2 + j)·2 + h] = B[j][2q + h] as int16 (zero padded). */
+/* B columns [j0, j0+cols) as pairs: panel[(q·NR2 + j)·2 + h] = B[j][2q + h] as int16 (zero padded). */
 static void pack_b_pairs(const int8_t *b, int64_t ldb, int64_t j0, int64_t cols, int64_t k, int16_t *panel) {
     int64_t pairs = pairs_of(k);
     memset(panel, 0, (size_t)(pairs * NR2 * 2) * sizeof(int16_t));
@@ -87,20 +90,28 @@ static void pack_b_pairs(const int8_t *b, int64_t ldb, int64_t j0, int64_t cols,
 
 #define AVX2_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
+/* A pair of int16 as the one int32 vpmaddwd reads it (memcpy: no type punning through a pointer). */
+static inline int32_t pair_at(const int16_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* tile (MR2 × NR2 int32, row stride ldt) = Σ_q A · B-panel[q]; row r's q-th pair is row[r][2q], row[r][2q + 1]. */
 __attribute__((target("avx2")))
-static void micro_avx2(int64_t pairs, const uint32_t *pa, const int16_t *pb, int32_t *tile, int64_t ldt) {
-#define DECLARE(r) __m256i c##r##a = _mm256_setzero_si256(), c##r##b = _mm256_setzero_si256();
+static void micro_avx2(int64_t pairs, const int16_t *const row[MR2], const int16_t *pb, int32_t *tile, int64_t ldt) {
+#define DECLARE(r) __m256i c##r##a = _mm256_setzero_si256(), c##r##b = _mm256_setzero_si256(); \
+    const int16_t *a##r = row[r];
     AVX2_ROWS(DECLARE)
 #undef DECLARE
     for (int64_t q = 0; q < pairs; q++) {
         __m256i b0 = _mm256_loadu_si256((const __m256i *)pb), b1 = _mm256_loadu_si256((const __m256i *)(pb + 16)), av;
 #define STEP(r)                                                           \
-        av = _mm256_set1_epi32((int32_t)pa[r]);                           \
+        av = _mm256_set1_epi32(pair_at(a##r + 2 * q));                    \
         c##r##a = _mm256_add_epi32(c##r##a, _mm256_madd_epi16(av, b0));   \
         c##r##b = _mm256_add_epi32(c##r##b, _mm256_madd_epi16(av, b1));
         AVX2_ROWS(STEP)
 #undef STEP
-        pa += MR2;
         pb += NR2 * 2;
     }
 #define STORE(r)                                                                \
@@ -114,32 +125,32 @@ struct tile_sink;
 static void sink_tile(const struct tile_sink *sink, const int32_t *tile, int64_t ldt, int64_t i, int64_t j,
                       int64_t rows, int64_t cols);
 
-/* The AVX2 product over packed weights: blocks of rows whose packed panels fit in L2 beside one B panel; each B
- * panel meets every A panel of the block while it is in L1. */
+/* The AVX2 product over packed weights: blocks of rows whose widened copies fit in L2 beside one B panel; each B
+ * panel meets every row panel of the block while it is in L1. */
 static void gemm_avx2_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int16_t *pb,
                              const struct tile_sink *sink) {
     int64_t pairs = pairs_of(k), bPanels = (n + NR2 - 1) / NR2;
     int64_t block = (128 * 1024) / (pairs * 4 * MR2);
-    block = block < 1 ? 1 : block > 16 ? 16 : block;  /* A panels a block */
-    uint32_t *pa = malloc((size_t)(block * pairs * MR2) * sizeof(uint32_t));
-    if (!pa) abort();  /* out of memory for one block of packed rows: nothing sensible is left to do */
+    block = block < 1 ? 1 : block > 16 ? 16 : block;  /* row panels a block */
+    int16_t *wide = malloc((size_t)(block * MR2 * 2 * pairs) * sizeof(int16_t));
+    if (!wide) abort();  /* out of memory for one block of widened rows: nothing sensible is left to do */
     int32_t tile[MR2 * NR2];
     for (int64_t i0 = 0; i0 < m; i0 += block * MR2) {
         int64_t blockRows = m - i0 < block * MR2 ? m - i0 : block * MR2, panels = (blockRows + MR2 - 1) / MR2;
-        for (int64_t ip = 0; ip < panels; ip++) {
-            int64_t rows = blockRows - ip * MR2 < MR2 ? blockRows - ip * MR2 : MR2;
-            pack_a_pairs(a, lda, i0 + ip * MR2, rows, k, pa + ip * pairs * MR2);
-        }
+        widen_rows(a, lda, i0, blockRows, k, wide);
         for (int64_t jp = 0; jp < bPanels; jp++) {
             int64_t cols = n - jp * NR2 < NR2 ? n - jp * NR2 : NR2;
             for (int64_t ip = 0; ip < panels; ip++) {
                 int64_t rows = blockRows - ip * MR2 < MR2 ? blockRows - ip * MR2 : MR2;
-                micro_avx2(pairs, pa + ip * pairs * MR2, pb + jp * pairs * NR2 * 2, tile, NR2);
+                /* Missing rows of the last panel repeat its last row (their results are discarded). */
+                const int16_t *row[MR2];
+                for (int64_t r = 0; r < MR2; r++) row[r] = wide + (ip * MR2 + (r < rows ? r : rows - 1)) * 2 * pairs;
+                micro_avx2(pairs, row, pb + jp * pairs * NR2 * 2, tile, NR2);
                 sink_tile(sink, tile, NR2, i0 + ip * MR2, jp * NR2, rows, cols);
             }
         }
     }
-    free(pa);
+    free(wide);
 }
 
 static int64_t avx2_packed_size(int64_t n, int64_t k) { return ((n + NR2 - 1) / NR2) * pairs_of(k) * NR2 * 2 * 2; }
@@ -272,10 +283,46 @@ struct tile_sink {
     int64_t ldo;
 };
 
+/* A full 16-column tile requantized as ck_requantize_u8 does (the same double operations, so the same bytes), with
+ * the columns' offsets and multipliers loaded once and each row's 16 codes packed into one store. */
+__attribute__((target("avx2")))
+static void requantize_tile16_avx2(const int32_t *tile, int64_t ldt, int64_t rows, const double *offset,
+                                   const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
+                                   uint8_t *out, int64_t ldo) {
+    const __m256d lo = _mm256_set1_pd((double)(low - zeroPoint)), hi = _mm256_set1_pd((double)(high - zeroPoint));
+    const __m256i zp = _mm256_set1_epi32(zeroPoint);
+    __m256d o[4], m[4];
+    for (int g = 0; g < 4; g++) {
+        o[g] = _mm256_loadu_pd(offset + 4 * g);
+        m[g] = _mm256_cvtps_pd(_mm_loadu_ps(multiplier + 4 * g));
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        __m256i q[2];
+        for (int h = 0; h < 2; h++) {
+            __m256i acc = _mm256_loadu_si256((const __m256i *)(tile + r * ldt + 8 * h));
+            __m128i part[2];
+            for (int g = 0; g < 2; g++) {
+                __m128i a = g == 0 ? _mm256_castsi256_si128(acc) : _mm256_extracti128_si256(acc, 1);
+                __m256d v = _mm256_mul_pd(m[2 * h + g], _mm256_add_pd(_mm256_cvtepi32_pd(a), o[2 * h + g]));
+                v = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                part[g] = _mm256_cvtpd_epi32(_mm256_min_pd(_mm256_max_pd(v, lo), hi));
+            }
+            q[h] = _mm256_add_epi32(_mm256_inserti128_si256(_mm256_castsi128_si256(part[0]), part[1], 1), zp);
+        }
+        /* 16 values in 0…255: to int16 (lanes interleaved by packs), back in order, then to bytes. */
+        __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8);
+        __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(words, words), 0x08);
+        _mm_storeu_si128((__m128i *)(out + r * ldo), _mm256_castsi256_si128(bytes));
+    }
+}
+
 /* A finished tile (rows × cols of `tile`, row stride ldt) at C's (i, j): requantized into `out`, or copied to C. */
 static void sink_tile(const struct tile_sink *sink, const int32_t *tile, int64_t ldt, int64_t i, int64_t j,
                       int64_t rows, int64_t cols) {
-    if (sink->out) {
+    if (sink->out && cols == 16 && has_avx2()) {
+        requantize_tile16_avx2(tile, ldt, rows, sink->offset + j, sink->multiplier + j, sink->zeroPoint, sink->low,
+                               sink->high, sink->out + i * sink->ldo + j, sink->ldo);
+    } else if (sink->out) {
         ck_requantize_u8(tile, rows, cols, ldt, sink->offset + j, sink->multiplier + j, sink->zeroPoint, sink->low,
                          sink->high, sink->out + i * sink->ldo + j, sink->ldo);
     } else {

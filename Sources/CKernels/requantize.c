@@ -177,3 +177,86 @@ void ck_add_u8(const uint8_t *const *inputs, int64_t count, int64_t length, cons
                const double *zero, double zy, double low, double high, uint8_t *out) {
     ck_add_u8_with(ck_has(CK_FEATURE_AVX2), inputs, count, length, multiplier, zero, zy, low, high, out);
 }
+
+/* ------------------------------------------------------------------ the integer product and table lookups */
+
+/* out = clamp(rint(multiplier · (a − za)(b − zb)) + zy, low, high); the product of centred codes is exact in int32
+ * (|255 · 255| < 2^31), then scaled in double and rounded half to even, as the portable loop does. b is read at
+ * r · rowStrideB + j · columnStrideB, so one routine serves same-shape products and (C, 1, 1) gates in either
+ * layout. */
+static inline uint8_t product_one(uint8_t a, uint8_t b, int32_t za, int32_t zb, double multiplier, double zy,
+                                  double low, double high) {
+    double r = round_even(multiplier * (double)(((int32_t)a - za) * ((int32_t)b - zb))) + zy;
+    r = r < low ? low : (r > high ? high : r);
+    return (uint8_t)(int32_t)r;
+}
+
+static void multiply_portable(const uint8_t *a, const uint8_t *b, int64_t rows, int64_t columns,
+                              int64_t rowStrideB, int64_t columnStrideB, int32_t za, int32_t zb, double multiplier,
+                              double zy, double low, double high, uint8_t *out) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < columns; j++)
+            out[r * columns + j] = product_one(a[r * columns + j], b[r * rowStrideB + j * columnStrideB], za, zb,
+                                               multiplier, zy, low, high);
+}
+
+__attribute__((target("avx2")))
+static void multiply_avx2(const uint8_t *a, const uint8_t *b, int64_t rows, int64_t columns, int64_t rowStrideB,
+                          int64_t columnStrideB, int32_t za, int32_t zb, double multiplier, double zy, double low,
+                          double high, uint8_t *out) {
+    const __m256d vm = _mm256_set1_pd(multiplier), vzy = _mm256_set1_pd(zy), vlo = _mm256_set1_pd(low),
+                  vhi = _mm256_set1_pd(high);
+    const __m128i vza = _mm_set1_epi32(za), vzb = _mm_set1_epi32(zb);
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *ra = a + r * columns, *rb = b + r * rowStrideB;
+        uint8_t *ro = out + r * columns;
+        int64_t j = 0;
+        for (; j + 4 <= columns; j += 4) {
+            int32_t bytesA, bytesB;
+            memcpy(&bytesA, ra + j, 4);
+            __m128i va = _mm_sub_epi32(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(bytesA)), vza), vb;
+            if (columnStrideB == 1) {
+                memcpy(&bytesB, rb + j, 4);
+                vb = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(bytesB));
+            } else if (columnStrideB == 0) {
+                vb = _mm_set1_epi32(rb[0]);
+            } else {
+                vb = _mm_setr_epi32(rb[j * columnStrideB], rb[(j + 1) * columnStrideB], rb[(j + 2) * columnStrideB],
+                                    rb[(j + 3) * columnStrideB]);
+            }
+            __m128i p = _mm_mullo_epi32(va, _mm_sub_epi32(vb, vzb));
+            __m256d s = _mm256_mul_pd(vm, _mm256_cvtepi32_pd(p));
+            s = _mm256_add_pd(_mm256_round_pd(s, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), vzy);
+            s = _mm256_min_pd(_mm256_max_pd(s, vlo), vhi);
+            __m128i q = _mm256_cvtpd_epi32(s);
+            q = _mm_packus_epi16(_mm_packs_epi32(q, q), q);
+            int32_t packed = _mm_cvtsi128_si32(q);
+            memcpy(ro + j, &packed, 4);
+        }
+        for (; j < columns; j++)
+            ro[j] = product_one(ra[j], rb[j * columnStrideB], za, zb, multiplier, zy, low, high);
+    }
+}
+
+int ck_multiply_u8_with(int vectorized, const uint8_t *a, const uint8_t *b, int64_t rows, int64_t columns,
+                        int64_t rowStrideB, int64_t columnStrideB, int32_t za, int32_t zb, double multiplier,
+                        double zy, double low, double high, uint8_t *out) {
+    if (vectorized) {
+        if (!ck_has(CK_FEATURE_AVX2)) return 0;
+        multiply_avx2(a, b, rows, columns, rowStrideB, columnStrideB, za, zb, multiplier, zy, low, high, out);
+    } else {
+        multiply_portable(a, b, rows, columns, rowStrideB, columnStrideB, za, zb, multiplier, zy, low, high, out);
+    }
+    return 1;
+}
+
+void ck_multiply_u8(const uint8_t *a, const uint8_t *b, int64_t rows, int64_t columns, int64_t rowStrideB,
+                    int64_t columnStrideB, int32_t za, int32_t zb, double multiplier, double zy, double low,
+                    double high, uint8_t *out) {
+    ck_multiply_u8_with(ck_has(CK_FEATURE_AVX2), a, b, rows, columns, rowStrideB, columnStrideB, za, zb, multiplier,
+                        zy, low, high, out);
+}
+
+void ck_lookup_u8(const uint8_t *x, int64_t count, const uint8_t *table, uint8_t *out) {
+    for (int64_t i = 0; i < count; i++) out[i] = table[x[i]];
+}

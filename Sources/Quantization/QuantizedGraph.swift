@@ -318,6 +318,32 @@ public final class QuantizedGraph: @unchecked Sendable {
                     }
                     initialized = n * out.reduce(1, *)
                 }
+            case .averagePool(let pool) where (pool is GlobalMean || pool is GlobalAvgPool)
+                                                && shape(first).count == 3 && shape(first)[1] * shape(first)[2] <= 1 << 16:
+                // The mean of each channel's plane from the exact integer sum of its codes: the float path's sum of
+                // Q − Z is exact too (below 2^24 for planes up to 2^16), so both divide the same number.
+                let s = shape(first), plane = s[1] * s[2], c = s[0]
+                let z = parameters(first).zeroPoints[0], zf = Float(z)
+                let x = codes(first, as: featureMap(first))
+                var sums = [Int32](repeating: 0, count: c)
+                values[i] = [UInt8](unsafeUninitializedCapacity: n * c) { py, initialized in
+                    x.withUnsafeBufferPointer { px in
+                        sums.withUnsafeMutableBufferPointer { ps in
+                            for sample in 0..<n {
+                                for ch in 0..<c { ps[ch] = 0 }
+                                for p in 0..<plane {
+                                    let row = px.baseAddress! + (sample * plane + p) * c
+                                    for ch in 0..<c { ps[ch] &+= Int32(row[ch]) }
+                                }
+                                for ch in 0..<c {
+                                    let mean = Float(ps[ch] - Int32(plane) * z) / Float(plane)
+                                    py[sample * c + ch] = UInt8(clamping: Int((mean + zf).rounded(.toNearestOrEven)))
+                                }
+                            }
+                        }
+                    }
+                    initialized = n * c
+                }
             case .averagePool(let pool):
                 let z = Float(parameters(first).zeroPoints[0])
                 let centred = Tensor(shape: [n] + shape(first), scalars: codes(first, as: .canonical).map { Float($0) - z })
@@ -325,7 +351,17 @@ public final class QuantizedGraph: @unchecked Sendable {
                     UInt8(clamping: Int(($0 + z).rounded(.toNearestOrEven)))
                 }
             case .table(let table):
-                values[i] = codes(first, as: step.layout).map { table[Int($0)] }
+                let x = codes(first, as: step.layout)
+                values[i] = [UInt8](unsafeUninitializedCapacity: x.count) { py, initialized in
+                    x.withUnsafeBufferPointer { px in
+                        table.withUnsafeBufferPointer { pt in
+                            if let input = px.baseAddress, let output = py.baseAddress {
+                                ck_lookup_u8(input, Int64(x.count), pt.baseAddress!, output)
+                            }
+                        }
+                    }
+                    initialized = x.count
+                }
             case .multiply(let multiplier):
                 let a = codes(first, as: step.layout)
                 let second = step.inputs[1]
@@ -382,28 +418,33 @@ func activationTable(_ function: (Float) -> Float, input: QuantizationParameters
 private func multiplyCodes(_ a: [UInt8], _ pa: QuantizationParameters, _ b: [UInt8], _ pb: QuantizationParameters,
                            multiplier: Double, output: QuantizationParameters, layout: QuantizedGraph.Layout,
                            shape: [Int], batch: Int) -> [UInt8] {
-    let za = Int32(pa.zeroPoints[0]), zb = Int32(pb.zeroPoints[0]), zy = Double(output.zeroPoints[0])
+    let za = pa.zeroPoints[0], zb = pb.zeroPoints[0], zy = Double(output.zeroPoints[0])
     let low = Double(output.qmin), high = Double(output.qmax)
-    @inline(__always) func product(_ x: UInt8, _ y: UInt8) -> UInt8 {
-        let p = Double((Int32(x) - za) * (Int32(y) - zb))
-        return UInt8(min(max((multiplier * p).rounded(.toNearestOrEven) + zy, low), high))
-    }
-    if a.count == b.count { return zip(a, b).map(product) }
+    guard !a.isEmpty else { return [] }
     let channels = shape[0], plane = shape.dropFirst().reduce(1, *)
-    var y = [UInt8](repeating: 0, count: a.count)
     let channelsLast: Bool
     if case .channelsLast(let c, _, _) = layout, c > 1 { channelsLast = true } else { channelsLast = false }
-    for s in 0..<batch {
-        let base = s * channels * plane
-        for c in 0..<channels {
-            let gate = b[s * channels + c]
-            for p in 0..<plane {
-                let index = base + (channelsLast ? p * channels + c : c * plane + p)
-                y[index] = product(a[index], gate)
+    return [UInt8](unsafeUninitializedCapacity: a.count) { py, initialized in
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                if a.count == b.count {
+                    ck_multiply_u8(pa.baseAddress!, pb.baseAddress!, 1, Int64(a.count), 0, 1, za, zb, multiplier, zy,
+                                   low, high, py.baseAddress!)
+                    return
+                }
+                // A (C, 1, 1) gate: per sample, each channel's plane times its gate code.
+                for s in 0..<batch {
+                    let base = s * channels * plane
+                    let (rows, columns, rowStride, columnStride) = channelsLast
+                        ? (plane, channels, 0, 1) : (channels, plane, 1, 0)
+                    ck_multiply_u8(pa.baseAddress! + base, pb.baseAddress! + s * channels, Int64(rows), Int64(columns),
+                                   Int64(rowStride), Int64(columnStride), za, zb, multiplier, zy, low, high,
+                                   py.baseAddress! + base)
+                }
             }
         }
+        initialized = a.count
     }
-    return y
 }
 
 /// The codes of output channel j from input channel `channels[j]`, per sample, channels-last or in channel order.

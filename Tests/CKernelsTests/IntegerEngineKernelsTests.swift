@@ -76,6 +76,30 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
         }
     }
 
+    /// The integer product against its formula for same-shape inputs and (C, 1, 1) gates in both layouts, with a
+    /// multiplier of 1/2 (exact halves, where rounding half to even shows) and one that is not.
+    @Test(arguments: [(1, 37, 0, 1), (9, 20, 0, 1), (6, 13, 1, 0)])
+    func multiplyMatchesTheFormula(rows: Int, columns: Int, rowStride: Int, columnStride: Int) {
+        var g = SeededGenerator(seed: UInt64(rows * 100 + columns))
+        let a = uint8s(rows * columns, &g)
+        let b = uint8s(max(rows * rowStride, 1) + columns * columnStride, &g)
+        for multiplier in [0.5, 0.0123] {
+            let (za, zb, zy, low, high) = (Int32(100), Int32(3), 40.0, 0.0, 230.0)
+            var expected = [UInt8]()
+            for r in 0..<rows { for j in 0..<columns {
+                let p = Double((Int32(a[r * columns + j]) - za) * (Int32(b[r * rowStride + j * columnStride]) - zb))
+                expected.append(UInt8(min(max((multiplier * p).rounded(.toNearestOrEven) + zy, low), high)))
+            }}
+            for vectorized in [Int32(0), 1] {
+                var out = [UInt8](repeating: 1, count: a.count)
+                let ran = ck_multiply_u8_with(vectorized, a, b, Int64(rows), Int64(columns), Int64(rowStride),
+                                              Int64(columnStride), za, zb, multiplier, zy, low, high, &out)
+                if ran == 0 { continue }
+                #expect(out == expected, "vectorized \(vectorized), multiplier \(multiplier)")
+            }
+        }
+    }
+
     /// The direct depthwise kernel against the sum written out tap by tap (padding cells reading the padding code),
     /// requantized by the formula; every path, whole runs of 16 channels and a tail, a band of output rows.
     @Test(arguments: [(3, 1, 1), (3, 2, 1), (5, 1, 2), (5, 2, 2), (3, 2, 0)])

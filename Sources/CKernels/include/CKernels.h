@@ -116,6 +116,22 @@ void ck_add_u8(const uint8_t *const *inputs, int64_t count, int64_t length, cons
 int ck_add_u8_with(int vectorized, const uint8_t *const *inputs, int64_t count, int64_t length,
                    const double *multiplier, const double *zero, double zy, double low, double high, uint8_t *out);
 
+/// The integer engine's product of two code arrays: `out[r·columns + j] = clamp(rint(multiplier · (a[r·columns + j] −
+/// za) · (b[r·rowStrideB + j·columnStrideB] − zb)) + zy, low, high)`, the centred product exact in int32, scaled in
+/// double and rounded half to even. Strides (0, 1) gate every row of a channels-last map by one value a channel,
+/// (1, 0) every plane of a channels-first one. AVX2 when the CPU has it; the same bytes either way.
+void ck_multiply_u8(const uint8_t *a, const uint8_t *b, int64_t rows, int64_t columns, int64_t rowStrideB,
+                    int64_t columnStrideB, int32_t za, int32_t zb, double multiplier, double zy, double low,
+                    double high, uint8_t *out);
+
+/// `ck_multiply_u8` on the AVX2 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+int ck_multiply_u8_with(int vectorized, const uint8_t *a, const uint8_t *b, int64_t rows, int64_t columns,
+                        int64_t rowStrideB, int64_t columnStrideB, int32_t za, int32_t zb, double multiplier,
+                        double zy, double low, double high, uint8_t *out);
+
+/// `out[i] = table[x[i]]` for a 256-entry table (the integer engine's pointwise functions).
+void ck_lookup_u8(const uint8_t *x, int64_t count, const uint8_t *table, uint8_t *out);
+
 /// im2row for channels-last uint8 codes (H, W, C): rows (Ho·Wo) × (k·k·G) with row stride `ldr` (≥ k·k·G; bytes
 /// past k·k·G are left alone), row (oy, ox) holding x[oy·s − p + ky, ox·s − p + kx, firstChannel + c] in (ky, kx, c)
 /// order for the G = `groupChannels` channels of one group; cells in the padding get `paddingCode` (the input's zero
