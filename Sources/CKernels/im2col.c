@@ -1,7 +1,8 @@
 // im2col / col2im for one (C, H, W) image: the unfolding that turns a convolution into one GEMM. Rows of the output
 // image are short (7–28 floats here), so the copies are inline loops rather than memcpy calls, compiled for AVX-512
-// where the CPU has it.
+// or AVX2 where the CPU has it.
 #include "CKernels.h"
+#include "features.h"
 #include <string.h>
 
 int ck_sgemm_uses_avx512(void);
@@ -82,18 +83,22 @@ static inline void inside_columns(int64_t padding, int64_t kx, int64_t width, in
     int64_t kernel, int64_t stride, int64_t padding, float *restrict input
 
 __attribute__((target("avx512f"))) static void im2col_avx512(IM2COL_PARAMETERS) { IM2COL_BODY }
+__attribute__((target("avx2"))) static void im2col_avx2(IM2COL_PARAMETERS) { IM2COL_BODY }
 static void im2col_portable(IM2COL_PARAMETERS) { IM2COL_BODY }
 __attribute__((target("avx512f"))) static void col2im_avx512(COL2IM_PARAMETERS) { COL2IM_BODY }
+__attribute__((target("avx2"))) static void col2im_avx2(COL2IM_PARAMETERS) { COL2IM_BODY }
 static void col2im_portable(COL2IM_PARAMETERS) { COL2IM_BODY }
 
 void ck_im2col(const float *input, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
                int64_t padding, float *columns) {
     if (ck_sgemm_uses_avx512()) im2col_avx512(input, channels, height, width, kernel, stride, padding, columns);
+    else if (ck_has(CK_FEATURE_AVX2)) im2col_avx2(input, channels, height, width, kernel, stride, padding, columns);
     else im2col_portable(input, channels, height, width, kernel, stride, padding, columns);
 }
 
 void ck_col2im(const float *columns, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
                int64_t padding, float *input) {
     if (ck_sgemm_uses_avx512()) col2im_avx512(columns, channels, height, width, kernel, stride, padding, input);
+    else if (ck_has(CK_FEATURE_AVX2)) col2im_avx2(columns, channels, height, width, kernel, stride, padding, input);
     else col2im_portable(columns, channels, height, width, kernel, stride, padding, input);
 }
