@@ -72,30 +72,46 @@ public final class BatchNorm: Layer {
         let m = n * spatial
         var y = Tensor(uninitialized: x.shape)
         var mean = [Float](repeating: 0, count: c), inverseStd = [Float](repeating: 0, count: c)
+        // Channels (statistics) and (sample, channel) planes (normalisation) are split across threads; each
+        // channel's sums run over its samples in order whatever the split, so the bits do not depend on it.
         x.withUnsafeBufferPointer { px in
+            nonisolated(unsafe) let px = px
             if mode == .training && !frozen {
+                var unbiased = [Float](repeating: 0, count: c)
+                mean.withUnsafeMutableBufferPointer { pm in
+                    inverseStd.withUnsafeMutableBufferPointer { ps in
+                        unbiased.withUnsafeMutableBufferPointer { pu in
+                            nonisolated(unsafe) let (pm, ps, pu) = (pm, ps, pu)
+                            let epsilon = Double(self.epsilon)
+                            Parallel.forEachChunk(count: c) { _, channels in
+                                for ch in channels {
+                                    var total = 0.0, squares = 0.0
+                                    for sample in 0..<n {
+                                        let p = px.baseAddress! + (sample * c + ch) * spatial
+                                        var s: Float = 0
+                                        for j in 0..<spatial { s += p[j] }
+                                        total += Double(s)
+                                    }
+                                    let mu = total / Double(m)
+                                    for sample in 0..<n {
+                                        let p = px.baseAddress! + (sample * c + ch) * spatial
+                                        var s: Float = 0
+                                        for j in 0..<spatial { let d = p[j] - Float(mu); s += d * d }
+                                        squares += Double(s)
+                                    }
+                                    let variance = squares / Double(m)
+                                    pm[ch] = Float(mu)
+                                    ps[ch] = Float(1 / (variance + epsilon).squareRoot())
+                                    pu[ch] = Float(m > 1 ? variance * Double(m) / Double(m - 1) : variance)
+                                }
+                            }
+                        }
+                    }
+                }
                 for ch in 0..<c {
-                    var total = 0.0, squares = 0.0
-                    for sample in 0..<n {
-                        let p = px.baseAddress! + (sample * c + ch) * spatial
-                        var s: Float = 0
-                        for j in 0..<spatial { s += p[j] }
-                        total += Double(s)
-                    }
-                    let mu = total / Double(m)
-                    for sample in 0..<n {
-                        let p = px.baseAddress! + (sample * c + ch) * spatial
-                        var s: Float = 0
-                        for j in 0..<spatial { let d = p[j] - Float(mu); s += d * d }
-                        squares += Double(s)
-                    }
-                    let variance = squares / Double(m)
-                    mean[ch] = Float(mu)
-                    inverseStd[ch] = Float(1 / (variance + Double(epsilon)).squareRoot())
-                    let unbiased = m > 1 ? variance * Double(m) / Double(m - 1) : variance
-                    runningMean.value.scalars[ch] = (1 - momentum) * runningMean.value.scalars[ch] + momentum * Float(mu)
+                    runningMean.value.scalars[ch] = (1 - momentum) * runningMean.value.scalars[ch] + momentum * mean[ch]
                     runningVariance.value.scalars[ch] = (1 - momentum) * runningVariance.value.scalars[ch]
-                        + momentum * Float(unbiased)
+                        + momentum * unbiased[ch]
                 }
             } else {
                 for ch in 0..<c {
@@ -104,11 +120,13 @@ public final class BatchNorm: Layer {
                 }
             }
             let gamma = weight.value.scalars, beta = bias.value.scalars
+            let (means, inverses) = (mean, inverseStd)
             y.withUnsafeMutableBufferPointer { py in
-                for sample in 0..<n {
-                    for ch in 0..<c {
-                        let offset = (sample * c + ch) * spatial
-                        let scale = gamma[ch] * inverseStd[ch], shift = beta[ch] - mean[ch] * scale
+                nonisolated(unsafe) let py = py
+                Parallel.forEachChunk(count: n * c) { _, planes in
+                    for plane in planes {
+                        let ch = plane % c, offset = plane * spatial
+                        let scale = gamma[ch] * inverses[ch], shift = beta[ch] - means[ch] * scale
                         for j in 0..<spatial { py[offset + j] = px[offset + j] * scale + shift }
                     }
                 }
@@ -116,13 +134,15 @@ public final class BatchNorm: Layer {
         }
         if mode == .training {
             // x̂ = (y − β) / γ would lose precision when γ ≈ 0; store it directly.
-            var normalized = Tensor(zeros: x.shape)
+            var normalized = Tensor(uninitialized: x.shape)
+            let (means, inverses) = (mean, inverseStd)
             x.withUnsafeBufferPointer { px in
                 normalized.withUnsafeMutableBufferPointer { pn in
-                    for sample in 0..<n {
-                        for ch in 0..<c {
-                            let offset = (sample * c + ch) * spatial
-                            for j in 0..<spatial { pn[offset + j] = (px[offset + j] - mean[ch]) * inverseStd[ch] }
+                    nonisolated(unsafe) let (px, pn) = (px, pn)
+                    Parallel.forEachChunk(count: n * c) { _, planes in
+                        for plane in planes {
+                            let ch = plane % c, offset = plane * spatial
+                            for j in 0..<spatial { pn[offset + j] = (px[offset + j] - means[ch]) * inverses[ch] }
                         }
                     }
                 }
@@ -142,12 +162,20 @@ public final class BatchNorm: Layer {
         var sumDy = [Float](repeating: 0, count: c), sumDyXhat = [Float](repeating: 0, count: c)
         dy.withUnsafeBufferPointer { pdy in
             xhat.withUnsafeBufferPointer { px in
-                for sample in 0..<n {
-                    for ch in 0..<c {
-                        let offset = (sample * c + ch) * spatial
-                        var a: Float = 0, b: Float = 0
-                        for j in 0..<spatial { a += pdy[offset + j]; b += pdy[offset + j] * px[offset + j] }
-                        sumDy[ch] += a; sumDyXhat[ch] += b
+                sumDy.withUnsafeMutableBufferPointer { pa in
+                    sumDyXhat.withUnsafeMutableBufferPointer { pb in
+                        nonisolated(unsafe) let (pdy, px, pa, pb) = (pdy, px, pa, pb)
+                        // Per channel, the samples' partial sums are added in sample order (any split).
+                        Parallel.forEachChunk(count: c) { _, channels in
+                            for ch in channels {
+                                for sample in 0..<n {
+                                    let offset = (sample * c + ch) * spatial
+                                    var a: Float = 0, b: Float = 0
+                                    for j in 0..<spatial { a += pdy[offset + j]; b += pdy[offset + j] * px[offset + j] }
+                                    pa[ch] += a; pb[ch] += b
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -159,18 +187,20 @@ public final class BatchNorm: Layer {
         }
         guard needsInputGradient[0] else { return [nil] }
         // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
-        var dx = Tensor(zeros: dy.shape)
-        let gamma = weight.value.scalars
+        var dx = Tensor(uninitialized: dy.shape)
+        let gamma = weight.value.scalars, inverses = savedInverseStd, frozenStatistics = savedFrozen
+        let (sumsDy, sumsDyXhat) = (sumDy, sumDyXhat)
         dy.withUnsafeBufferPointer { pdy in
             xhat.withUnsafeBufferPointer { px in
                 dx.withUnsafeMutableBufferPointer { pdx in
-                    for sample in 0..<n {
-                        for ch in 0..<c {
-                            let offset = (sample * c + ch) * spatial
-                            let k = gamma[ch] * savedInverseStd[ch]
+                    nonisolated(unsafe) let (pdy, px, pdx) = (pdy, px, pdx)
+                    Parallel.forEachChunk(count: n * c) { _, planes in
+                        for plane in planes {
+                            let ch = plane % c, offset = plane * spatial
+                            let k = gamma[ch] * inverses[ch]
                             // Frozen statistics are constants: dx = γ/σ · dy.
-                            let meanDy = savedFrozen ? 0 : sumDy[ch] / m
-                            let meanDyXhat = savedFrozen ? 0 : sumDyXhat[ch] / m
+                            let meanDy = frozenStatistics ? 0 : sumsDy[ch] / m
+                            let meanDyXhat = frozenStatistics ? 0 : sumsDyXhat[ch] / m
                             for j in 0..<spatial {
                                 pdx[offset + j] = k * (pdy[offset + j] - meanDy - px[offset + j] * meanDyXhat)
                             }
