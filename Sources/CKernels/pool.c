@@ -1,7 +1,23 @@
 // Pooling kernels: the inner loops the float engine runs per (sample, channel) plane. Windows that lie wholly
 // inside the plane (always, without padding) skip the bounds checks; 2×2 stride-2 windows have their own loop.
 #include "CKernels.h"
+#include "features.h"
 #include <float.h>
+
+/* The inference loop of 2×2 stride-2 windows, one body compiled for AVX2 and portable C (the same selects, so the
+ * same values). */
+#define MAXPOOL_2X2_BODY                                                                                \
+    for (int32_t ox = 0; ox < outputWidth; ox++) {                                                      \
+        float a = row0[2 * ox] > row0[2 * ox + 1] ? row0[2 * ox] : row0[2 * ox + 1];                    \
+        float b = row1[2 * ox] > row1[2 * ox + 1] ? row1[2 * ox] : row1[2 * ox + 1];                    \
+        out[ox] = a >= b ? a : b;                                                                       \
+    }
+
+__attribute__((target("avx2")))
+static void maxpool_2x2_row_avx2(const float *restrict row0, const float *restrict row1, float *restrict out,
+                                 int32_t outputWidth) { MAXPOOL_2X2_BODY }
+static void maxpool_2x2_row_portable(const float *restrict row0, const float *restrict row1, float *restrict out,
+                                     int32_t outputWidth) { MAXPOOL_2X2_BODY }
 
 static void maxpool_2x2_stride2(const float *input, int32_t width, float *output, int32_t outputHeight,
                                 int32_t outputWidth, int32_t *argmax) {
@@ -9,11 +25,8 @@ static void maxpool_2x2_stride2(const float *input, int32_t width, float *output
         const float *row0 = input + (2 * oy) * width, *row1 = row0 + width;
         float *out = output + oy * outputWidth;
         if (!argmax) {
-            for (int32_t ox = 0; ox < outputWidth; ox++) {
-                float a = row0[2 * ox] > row0[2 * ox + 1] ? row0[2 * ox] : row0[2 * ox + 1];
-                float b = row1[2 * ox] > row1[2 * ox + 1] ? row1[2 * ox] : row1[2 * ox + 1];
-                out[ox] = a >= b ? a : b;
-            }
+            if (ck_has(CK_FEATURE_AVX2)) maxpool_2x2_row_avx2(row0, row1, out, outputWidth);
+            else maxpool_2x2_row_portable(row0, row1, out, outputWidth);
             continue;
         }
         /* Selects instead of branches: on real activations the comparisons are unpredictable. */
