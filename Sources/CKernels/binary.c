@@ -4,7 +4,7 @@
 // (a 4 × 4 block of rows and columns per pass, 512 bits at a time), `__builtin_popcountll` otherwise; run-time
 // dispatch, the same integers either way.
 #include "CKernels.h"
-#include "features.h"
+#include "ck_features.h"
 #include <immintrin.h>
 #include <stdlib.h>
 

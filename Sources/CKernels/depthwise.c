@@ -11,7 +11,7 @@
 // dot products keep eight fixed partial sums, so the AVX-512, AVX2 and portable builds of the same body add the
 // same products in the same order and give the same bits.
 #include "CKernels.h"
-#include "features.h"
+#include "ck_features.h"
 #include <stdlib.h>
 #include <string.h>
 

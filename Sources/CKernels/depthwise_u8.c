@@ -6,7 +6,7 @@
 // Products of uint8 codes and int8 weights fit int16 exactly (|255 · −128| < 2^15), so the AVX2 path multiplies in
 // 16 bits and widens before adding; every path gives the same integers and so the same bytes.
 #include "CKernels.h"
-#include "features.h"
+#include "ck_features.h"
 #include <immintrin.h>
 #include <stdlib.h>
 

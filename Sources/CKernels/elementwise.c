@@ -1,7 +1,7 @@
 // Elementwise kernels of the float engine that Swift's compiler leaves scalar: the clamp of ReLU/ReLU6 and its
 // gradient. Each body is compiled for AVX-512, AVX2 and portable C, picked at run time.
 #include "CKernels.h"
-#include "features.h"
+#include "ck_features.h"
 
 int ck_sgemm_uses_avx512(void);
 

@@ -6,7 +6,7 @@
 // corrections and requantization are the caller's (ck_requantize_u8, fused tile by tile in
 // ck_gemm_u8s8_requantize); threads too (callers split m).
 #include "CKernels.h"
-#include "features.h"
+#include "ck_features.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>

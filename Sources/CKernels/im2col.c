@@ -2,7 +2,7 @@
 // image are short (7–28 floats here), so the copies are inline loops rather than memcpy calls, compiled for AVX-512
 // or AVX2 where the CPU has it.
 #include "CKernels.h"
-#include "features.h"
+#include "ck_features.h"
 #include <string.h>
 
 int ck_sgemm_uses_avx512(void);

@@ -3,7 +3,7 @@
 // already the next layer's input, and max pooling is a vector maximum over channels. Conversions to and from the
 // float engine's NCHW sit at the edges of the integer graph.
 #include "CKernels.h"
-#include "features.h"
+#include "ck_features.h"
 #include <immintrin.h>
 #include <string.h>
 

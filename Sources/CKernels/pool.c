@@ -1,7 +1,7 @@
 // Pooling kernels: the inner loops the float engine runs per (sample, channel) plane. Windows that lie wholly
 // inside the plane (always, without padding) skip the bounds checks; 2×2 stride-2 windows have their own loop.
 #include "CKernels.h"
-#include "features.h"
+#include "ck_features.h"
 #include <float.h>
 
 /* The inference loop of 2×2 stride-2 windows, one body compiled for AVX2 and portable C (the same selects, so the

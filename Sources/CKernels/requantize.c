@@ -6,7 +6,7 @@
 // portable one: both compute ((double)acc + offset) · (double)multiplier exactly the same way, round half to
 // even, clamp, then add the zero point.
 #include "CKernels.h"
-#include "features.h"
+#include "ck_features.h"
 #include <immintrin.h>
 #include <string.h>
 

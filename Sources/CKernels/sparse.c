@@ -6,7 +6,7 @@
 // sums in the same order: nonzero j of a row goes into partial sum j mod 4 by a fused multiply-add, and the row's
 // result is (s0 + s1) + (s2 + s3).
 #include "CKernels.h"
-#include "features.h"
+#include "ck_features.h"
 #include "transpose16.h"
 #include <immintrin.h>
 #include <math.h>

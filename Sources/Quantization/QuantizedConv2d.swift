@@ -91,7 +91,7 @@ public struct QuantizedConv2d: Sendable {
             return [UInt8](unsafeUninitializedCapacity: n * pixels * outputChannels) { py, initialized in
                 x.withUnsafeBufferPointer { px in
                     nonisolated(unsafe) let (px, py) = (px, py)
-                    Parallel.forEachChunk(count: n * pixels) { _, rows in
+                    bands(count: n * pixels, work: n * pixels * outputChannels * inputChannels) { rows in
                         groupWeights[0].apply(px.baseAddress! + rows.lowerBound * inputChannels, rows: rows.count,
                                               lda: inputChannels, into: py.baseAddress! + rows.lowerBound * outputChannels,
                                               ldo: outputChannels, backend: backend)
@@ -120,7 +120,7 @@ public struct QuantizedConv2d: Sendable {
                                 }
                                 nonisolated(unsafe) let (pr, out) = (pr, py.baseAddress! + start * pixels * outputChannels + g * og)
                                 // Rows split across threads (a batch-1 call has one sample to give them).
-                                Parallel.forEachChunk(count: count * pixels) { _, part in
+                                bands(count: count * pixels, work: count * pixels * og * depth) { part in
                                     weights.apply(pr.baseAddress! + part.lowerBound * stride4, rows: part.count,
                                                   lda: stride4, into: out + part.lowerBound * outputChannels,
                                                   ldo: outputChannels, backend: backend)
@@ -131,6 +131,16 @@ public struct QuantizedConv2d: Sendable {
                 }
             }
             initialized = n * pixels * outputChannels
+        }
+    }
+
+    /// Calls `body` on bands of `0..<count` across threads when `work` (multiply-adds) is worth the hand-off, else
+    /// on the whole range: a band's results do not depend on the split.
+    private func bands(count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+        if work < 1 << 20 {
+            body(0..<count)
+        } else {
+            Parallel.forEachChunk(count: count) { body($1) }
         }
     }
 
@@ -147,7 +157,7 @@ public struct QuantizedConv2d: Sendable {
                         d.multipliers.withUnsafeBufferPointer { pm in
                             nonisolated(unsafe) let (px, py, pw, po, pm) = (px, py, pw, po, pm)
                             for sample in 0..<n {
-                                Parallel.forEachChunk(count: ho) { _, rows in
+                                bands(count: ho, work: outputSize * kernelSize * kernelSize) { rows in
                                     ck_depthwise_u8_nhwc(px.baseAddress! + sample * inputSize, Int64(height),
                                                          Int64(width), Int64(c), pw.baseAddress!, Int64(kernelSize),
                                                          Int64(stride), Int64(padding), paddingCode, po.baseAddress!,
