@@ -283,46 +283,10 @@ struct tile_sink {
     int64_t ldo;
 };
 
-/* A full 16-column tile requantized as ck_requantize_u8 does (the same double operations, so the same bytes), with
- * the columns' offsets and multipliers loaded once and each row's 16 codes packed into one store. */
-__attribute__((target("avx2")))
-static void requantize_tile16_avx2(const int32_t *tile, int64_t ldt, int64_t rows, const double *offset,
-                                   const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
-                                   uint8_t *out, int64_t ldo) {
-    const __m256d lo = _mm256_set1_pd((double)(low - zeroPoint)), hi = _mm256_set1_pd((double)(high - zeroPoint));
-    const __m256i zp = _mm256_set1_epi32(zeroPoint);
-    __m256d o[4], m[4];
-    for (int g = 0; g < 4; g++) {
-        o[g] = _mm256_loadu_pd(offset + 4 * g);
-        m[g] = _mm256_cvtps_pd(_mm_loadu_ps(multiplier + 4 * g));
-    }
-    for (int64_t r = 0; r < rows; r++) {
-        __m256i q[2];
-        for (int h = 0; h < 2; h++) {
-            __m256i acc = _mm256_loadu_si256((const __m256i *)(tile + r * ldt + 8 * h));
-            __m128i part[2];
-            for (int g = 0; g < 2; g++) {
-                __m128i a = g == 0 ? _mm256_castsi256_si128(acc) : _mm256_extracti128_si256(acc, 1);
-                __m256d v = _mm256_mul_pd(m[2 * h + g], _mm256_add_pd(_mm256_cvtepi32_pd(a), o[2 * h + g]));
-                v = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                part[g] = _mm256_cvtpd_epi32(_mm256_min_pd(_mm256_max_pd(v, lo), hi));
-            }
-            q[h] = _mm256_add_epi32(_mm256_inserti128_si256(_mm256_castsi128_si256(part[0]), part[1], 1), zp);
-        }
-        /* 16 values in 0…255: to int16 (lanes interleaved by packs), back in order, then to bytes. */
-        __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8);
-        __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(words, words), 0x08);
-        _mm_storeu_si128((__m128i *)(out + r * ldo), _mm256_castsi256_si128(bytes));
-    }
-}
-
 /* A finished tile (rows × cols of `tile`, row stride ldt) at C's (i, j): requantized into `out`, or copied to C. */
 static void sink_tile(const struct tile_sink *sink, const int32_t *tile, int64_t ldt, int64_t i, int64_t j,
                       int64_t rows, int64_t cols) {
-    if (sink->out && cols == 16 && has_avx2()) {
-        requantize_tile16_avx2(tile, ldt, rows, sink->offset + j, sink->multiplier + j, sink->zeroPoint, sink->low,
-                               sink->high, sink->out + i * sink->ldo + j, sink->ldo);
-    } else if (sink->out) {
+    if (sink->out) {
         ck_requantize_u8(tile, rows, cols, ldt, sink->offset + j, sink->multiplier + j, sink->zeroPoint, sink->low,
                          sink->high, sink->out + i * sink->ldo + j, sink->ldo);
     } else {
@@ -354,20 +318,12 @@ static void gemm_vnni_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
         for (int64_t jp = 0; jp < bPanels; jp++) {
             int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
             const int8_t *panel = pb + jp * quads * NR * 4;
-            if (sink->out) {
-                micro_vnni(quads, row, step, panel, tile, NR);
-                ck_requantize_u8(tile, rows, cols, NR, sink->offset + jp * NR, sink->multiplier + jp * NR,
-                                 sink->zeroPoint, sink->low, sink->high, sink->out + ip * MR * sink->ldo + jp * NR,
-                                 sink->ldo);
+            if (!sink->out && rows == MR && cols == NR) {  /* a whole tile of C: written in place */
+                micro_vnni(quads, row, step, panel, sink->c + ip * MR * sink->ldc + jp * NR, sink->ldc);
                 continue;
             }
-            int32_t *ct = sink->c + ip * MR * sink->ldc + jp * NR;
-            if (rows == MR && cols == NR) {
-                micro_vnni(quads, row, step, panel, ct, sink->ldc);
-            } else {
-                micro_vnni(quads, row, step, panel, tile, NR);
-                for (int64_t i = 0; i < rows; i++) memcpy(ct + i * sink->ldc, tile + i * NR, (size_t)cols * sizeof(int32_t));
-            }
+            micro_vnni(quads, row, step, panel, tile, NR);
+            sink_tile(sink, tile, NR, ip * MR, jp * NR, rows, cols);
         }
     }
     free(pa);
@@ -376,8 +332,10 @@ static void gemm_vnni_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
 /* Weights packed once (they do not change between calls): every B panel in the layout `micro_vnni` reads. */
 /* Weights packed once (they do not change between calls): every B panel in the layout this CPU's panel kernel reads
  * (VNNI quads of bytes, or AVX2 pairs of int16). */
+static int64_t vnni_packed_size(int64_t n, int64_t k) { return ((n + NR - 1) / NR) * ((k + 3) / 4) * NR * 4; }
+
 int64_t ck_gemm_u8s8_packed_size(int64_t n, int64_t k) {
-    if (has_vnni()) return ((n + NR - 1) / NR) * ((k + 3) / 4) * NR * 4;
+    if (has_vnni()) return vnni_packed_size(n, k);
     if (has_avx2()) return avx2_packed_size(n, k);
     return 0;
 }
@@ -401,7 +359,7 @@ int ck_gemm_u8s8_pack(int64_t n, int64_t k, const int8_t *b, int64_t ldb, int8_t
 /* Weights given unpacked: packed for this call, then the same product. */
 static void gemm_vnni(int64_t m, int64_t n, int64_t k, const uint8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
                       int32_t *c, int64_t ldc) {
-    int8_t *pb = aligned_alloc(64, (size_t)((((n + NR - 1) / NR) * ((k + 3) / 4) * NR * 4 + 63) / 64 * 64));
+    int8_t *pb = aligned_alloc(64, (size_t)((vnni_packed_size(n, k) + 63) / 64 * 64));
     if (!pb) abort();  /* out of memory for the packed weights: nothing sensible is left to do */
     pack_weights(n, k, b, ldb, pb);
     struct tile_sink sink = {.c = c, .ldc = ldc};

@@ -98,28 +98,32 @@ void ck_im2row_u8_nhwc(const uint8_t *input, int64_t height, int64_t width, int6
                            stride, padding, paddingCode, rows, ldr);
 }
 
-static void maxpool_scalar(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
-                           int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t ho, int64_t wo) {
-    for (int64_t s = 0; s < batch; s++) {
-        const uint8_t *in = input + s * height * width * channels;
-        uint8_t *out = output + s * ho * wo * channels;
-        for (int64_t oy = 0; oy < ho; oy++)
-            for (int64_t ox = 0; ox < wo; ox++) {
-                uint8_t *o = out + (oy * wo + ox) * channels;
-                memset(o, 0, (size_t)channels);
-                for (int64_t ky = 0; ky < kernel; ky++) {
-                    int64_t y = oy * stride - padding + ky;
-                    if (y < 0 || y >= height) continue;
-                    for (int64_t kx = 0; kx < kernel; kx++) {
-                        int64_t x = ox * stride - padding + kx;
-                        if (x < 0 || x >= width) continue;
-                        const uint8_t *p = in + (y * width + x) * channels;
-                        for (int64_t c = 0; c < channels; c++) if (p[c] > o[c]) o[c] = p[c];
-                    }
-                }
-            }
+/* The window maximum over a whole pixel of channels at a time; one body for AVX2 and portable C (the compiler
+ * vectorizes the channel loop into byte maxima). Padding cells never win, so the window is clipped to the plane. */
+#define MAXPOOL_BODY                                                                                              \
+    for (int64_t s = 0; s < batch; s++) {                                                                         \
+        const uint8_t *in = input + s * height * width * channels;                                                \
+        uint8_t *out = output + s * ho * wo * channels;                                                           \
+        for (int64_t oy = 0; oy < ho; oy++)                                                                       \
+            for (int64_t ox = 0; ox < wo; ox++) {                                                                 \
+                uint8_t *restrict o = out + (oy * wo + ox) * channels;                                            \
+                int64_t y0 = oy * stride - padding, x0 = ox * stride - padding;                                   \
+                int64_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + kernel > height ? height - y0 : kernel;                \
+                int64_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + kernel > width ? width - x0 : kernel;                  \
+                memset(o, 0, (size_t)channels);                                                                   \
+                for (int64_t ky = ky0; ky < ky1; ky++)                                                            \
+                    for (int64_t kx = kx0; kx < kx1; kx++) {                                                      \
+                        const uint8_t *restrict p = in + ((y0 + ky) * width + x0 + kx) * channels;                \
+                        for (int64_t c = 0; c < channels; c++) o[c] = p[c] > o[c] ? p[c] : o[c];                  \
+                    }                                                                                             \
+            }                                                                                                     \
     }
-}
+
+#define MAXPOOL_PARAMETERS const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,     \
+    int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t ho, int64_t wo
+
+static void maxpool_scalar(MAXPOOL_PARAMETERS) { MAXPOOL_BODY }
+__attribute__((target("avx2"))) static void maxpool_avx2(MAXPOOL_PARAMETERS) { MAXPOOL_BODY }
 
 __attribute__((target("avx512f,avx512bw")))
 static void maxpool_avx512(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
@@ -144,40 +148,6 @@ static void maxpool_avx512(const uint8_t *input, int64_t batch, int64_t height, 
                         }
                     }
                     _mm512_mask_storeu_epi8(o + c, mask, best);
-                }
-            }
-    }
-}
-
-__attribute__((target("avx2")))
-static void maxpool_avx2(const uint8_t *input, int64_t batch, int64_t height, int64_t width, int64_t channels,
-                         int64_t kernel, int64_t stride, int64_t padding, uint8_t *output, int64_t ho, int64_t wo) {
-    int64_t c32 = channels / 32 * 32;
-    for (int64_t s = 0; s < batch; s++) {
-        const uint8_t *in = input + s * height * width * channels;
-        uint8_t *out = output + s * ho * wo * channels;
-        for (int64_t oy = 0; oy < ho; oy++)
-            for (int64_t ox = 0; ox < wo; ox++) {
-                uint8_t *o = out + (oy * wo + ox) * channels;
-                int64_t y0 = oy * stride - padding, x0 = ox * stride - padding;
-                int64_t ky0 = y0 < 0 ? -y0 : 0, ky1 = y0 + kernel > height ? height - y0 : kernel;
-                int64_t kx0 = x0 < 0 ? -x0 : 0, kx1 = x0 + kernel > width ? width - x0 : kernel;
-                for (int64_t c = 0; c < c32; c += 32) {
-                    __m256i best = _mm256_setzero_si256();
-                    for (int64_t ky = ky0; ky < ky1; ky++)
-                        for (int64_t kx = kx0; kx < kx1; kx++)
-                            best = _mm256_max_epu8(best, _mm256_loadu_si256(
-                                (const __m256i *)(in + ((y0 + ky) * width + x0 + kx) * channels + c)));
-                    _mm256_storeu_si256((__m256i *)(o + c), best);
-                }
-                for (int64_t c = c32; c < channels; c++) {
-                    uint8_t best = 0;
-                    for (int64_t ky = ky0; ky < ky1; ky++)
-                        for (int64_t kx = kx0; kx < kx1; kx++) {
-                            uint8_t v = in[((y0 + ky) * width + x0 + kx) * channels + c];
-                            if (v > best) best = v;
-                        }
-                    o[c] = best;
                 }
             }
     }

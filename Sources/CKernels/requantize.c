@@ -68,10 +68,7 @@ static void requantize_avx2(const int32_t *acc, int64_t rows, int64_t columns, i
                             const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
                             int64_t ldo) {
     const __m256d lo = _mm256_set1_pd((double)(low - zeroPoint)), hi = _mm256_set1_pd((double)(high - zeroPoint));
-    const __m256i zp = _mm256_set1_epi32(zeroPoint);
-    /* Gathers the low byte of each 32-bit lane into the first 4 bytes of each 128-bit half. */
-    const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                          0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m128i zp = _mm_set1_epi32(zeroPoint);
     int64_t j8 = columns / 8 * 8;
     for (int64_t j = 0; j < j8; j += 8) {
         const __m256d o0 = _mm256_loadu_pd(offset + j), o1 = _mm256_loadu_pd(offset + j + 4);
@@ -85,11 +82,10 @@ static void requantize_avx2(const int32_t *acc, int64_t rows, int64_t columns, i
             s1 = _mm256_round_pd(s1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
             __m128i r0 = _mm256_cvtpd_epi32(_mm256_min_pd(_mm256_max_pd(s0, lo), hi));
             __m128i r1 = _mm256_cvtpd_epi32(_mm256_min_pd(_mm256_max_pd(s1, lo), hi));
-            __m256i q = _mm256_add_epi32(_mm256_inserti128_si256(_mm256_castsi128_si256(r0), r1, 1), zp);
-            __m256i bytes = _mm256_shuffle_epi8(q, pick);
-            uint32_t first = (uint32_t)_mm256_extract_epi32(bytes, 0), second = (uint32_t)_mm256_extract_epi32(bytes, 4);
-            memcpy(out + i * ldo + j, &first, 4);
-            memcpy(out + i * ldo + j + 4, &second, 4);
+            __m128i q0 = _mm_add_epi32(r0, zp), q1 = _mm_add_epi32(r1, zp);
+            /* Eight values in 0…255: to int16, then to bytes, stored as one 8-byte word. */
+            __m128i words = _mm_packs_epi32(q0, q1);
+            _mm_storel_epi64((__m128i *)(out + i * ldo + j), _mm_packus_epi16(words, words));
         }
     }
     for (int64_t i = 0; i < rows; i++)
