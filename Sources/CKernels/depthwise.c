@@ -31,19 +31,32 @@ static Phases phases_of(int64_t height, int64_t width, int64_t ks, int64_t strid
     return p;
 }
 
-/* The zero-padded plane split into its s² phases (`out` holds s² · phaseSize floats). Divisions once a row: column
- * phase a takes the input columns x ≡ a − pad (mod s), one every s. */
+/* The zero-padded plane split into its s² phases (`out` holds s² · phaseSize floats and LANES of slack, all
+ * zeroed). Stride 1 is one padded plane, a row copy per input row; otherwise column phase a takes the input columns
+ * x ≡ a − pad (mod s), one every s, with the first column of each phase worked out once and the row's phase
+ * carried along (no division per row). */
+#define LANES 16
 static void fill_phases(const float *plane, int64_t height, int64_t width, int64_t stride, int64_t pad, Phases p,
                         float *out) {
-    memset(out, 0, (size_t)(stride * stride * p.phaseSize) * sizeof(float));
+    memset(out, 0, (size_t)(stride * stride * p.phaseSize + LANES) * sizeof(float));
+    if (stride == 1) {
+        for (int64_t y = 0; y < height; y++)
+            memcpy(out + (y + pad) * p.phaseWidth + pad, plane + y * width, (size_t)width * sizeof(float));
+        return;
+    }
+    int64_t firstColumn[stride], firstSlot[stride];
+    for (int64_t a = 0; a < stride; a++) {
+        firstColumn[a] = ((a - pad) % stride + stride) % stride;
+        firstSlot[a] = (firstColumn[a] + pad) / stride;
+    }
+    int64_t rowPhase = pad % stride, rowSlot = pad / stride;  /* (y + pad) = rowSlot · s + rowPhase */
     for (int64_t y = 0; y < height; y++) {
-        int64_t py = y + pad;
         const float *line = plane + y * width;
         for (int64_t a = 0; a < stride; a++) {
-            float *dst = out + ((py % stride) * stride + a) * p.phaseSize + (py / stride) * p.phaseWidth;
-            int64_t x = ((a - pad) % stride + stride) % stride;  /* the first column of this phase */
-            for (int64_t q = (x + pad) / stride; x < width; x += stride, q++) dst[q] = line[x];
+            float *dst = out + (rowPhase * stride + a) * p.phaseSize + rowSlot * p.phaseWidth;
+            for (int64_t x = firstColumn[a], q = firstSlot[a]; x < width; x += stride, q++) dst[q] = line[x];
         }
+        if (++rowPhase == stride) { rowPhase = 0; rowSlot++; }
     }
 }
 
@@ -53,9 +66,9 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
 }
 
 /* The output plane in width Wq (flat index i = r·Wq + c), in runs of LANES values: the bias, then every tap added
- * in (kh, kw) order, in registers, stored once; the last few one by one with the same operations (the same bits as
- * a pass per tap). Then the Wo real columns of each row are copied out. */
-#define LANES 16
+ * in (kh, kw) order, in registers, stored once (the same bits as a pass per tap). The last run reaches past the
+ * plane into the slack of the phase buffer and of `acc` (values computed and dropped). Then the Wo real columns of
+ * each row are copied out. */
 #define FORWARD_BODY                                                                                              \
     int64_t taps = ks * ks;                                                                                       \
     for (int64_t t = 0; t < taps; t++) offsets[t] = tap_offset(t / ks, t % ks, stride, p);                        \
@@ -64,8 +77,7 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
                                              buffer);                                                             \
         const float *kernel = k + o * taps;                                                                       \
         const float b = bias ? bias[o] : 0.0f;                                                                    \
-        int64_t i = 0;                                                                                            \
-        for (; i + LANES <= p.flat; i += LANES) {                                                                 \
+        for (int64_t i = 0; i < p.flat; i += LANES) {                                                             \
             float v[LANES];                                                                                       \
             for (int j = 0; j < LANES; j++) v[j] = b;                                                             \
             for (int64_t t = 0; t < taps; t++) {                                                                  \
@@ -74,11 +86,6 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
                 for (int j = 0; j < LANES; j++) v[j] = v[j] + kv * source[j];                                     \
             }                                                                                                     \
             for (int j = 0; j < LANES; j++) acc[i + j] = v[j];                                                    \
-        }                                                                                                         \
-        for (; i < p.flat; i++) {                                                                                 \
-            float v = b;                                                                                          \
-            for (int64_t t = 0; t < taps; t++) v = v + kernel[t] * buffer[offsets[t] + i];                        \
-            acc[i] = v;                                                                                           \
         }                                                                                                         \
         float *out = y + o * outHeight * outWidth;                                                                \
         for (int64_t r = 0; r < outHeight; r++)                                                                   \
@@ -155,10 +162,12 @@ int ck_depthwise_forward_with(int path, const float *x, int64_t outChannels, int
                               float *y, int64_t outHeight, int64_t outWidth) {
     if (!path_available(path)) return 0;
     Phases p = phases_of(height, width, ks, stride, pad, outHeight);
-    float *buffer = malloc((size_t)(stride * stride * p.phaseSize + p.flat) * sizeof(float));
+    /* The phases with LANES of slack, then `acc`: the flat plane rounded up to whole runs. */
+    int64_t runs = (p.flat + LANES - 1) / LANES * LANES;
+    float *buffer = malloc((size_t)(stride * stride * p.phaseSize + LANES + runs) * sizeof(float));
     int64_t *offsets = malloc((size_t)(ks * ks) * sizeof(int64_t));
     if (!buffer || !offsets) abort();  /* out of memory for one plane of scratch: nothing sensible is left to do */
-    float *acc = buffer + stride * stride * p.phaseSize;
+    float *acc = buffer + stride * stride * p.phaseSize + LANES;
     if (path == 2) forward_avx512(FORWARD_CALL);
     else if (path == 1) forward_avx2(FORWARD_CALL);
     else forward_portable(FORWARD_CALL);
@@ -173,9 +182,9 @@ int ck_depthwise_backward_with(int path, const float *x, const float *dy, int64_
     if (!path_available(path)) return 0;
     Phases p = phases_of(height, width, ks, stride, pad, outHeight);
     int64_t phaseFloats = stride * stride * p.phaseSize;
-    float *buffer = malloc((size_t)(2 * phaseFloats + p.flat) * sizeof(float));
+    float *buffer = malloc((size_t)(2 * phaseFloats + LANES + p.flat) * sizeof(float));
     if (!buffer) abort();
-    float *dbuffer = buffer + phaseFloats, *g = dbuffer + phaseFloats;
+    float *dbuffer = buffer + phaseFloats + LANES, *g = dbuffer + phaseFloats;
     if (path == 2) backward_avx512(BACKWARD_CALL);
     else if (path == 1) backward_avx2(BACKWARD_CALL);
     else backward_portable(BACKWARD_CALL);

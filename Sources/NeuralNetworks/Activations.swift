@@ -62,11 +62,51 @@ public func ReLU() -> ClampedReLU { ClampedReLU() }
 /// ReLU6, `y = min(max(x, 0), 6)` [1]. [1] Sandler et al., "MobileNetV2", 2018.
 public func ReLU6() -> ClampedReLU { ClampedReLU(cap: 6) }
 
-/// A layer that can apply a following ReLU/ReLU6 itself during inference, on data still in cache; the graph
-/// fuses `conv → relu` and `linear → relu` pairs this way when the activation is the producer's only reader.
+/// An activation a producer applies to its own output in place during inference, on data still in cache: ReLU or
+/// ReLU6 as a clamp, or a pointwise function (SiLU, hard-swish, …). Each element gets the same bits as from the
+/// activation's own layer.
+public enum FusedActivation: Sendable, Equatable {
+    /// `y = min(max(y, 0), cap)`; cap = +∞ is ReLU.
+    case clamp(cap: Float)
+    /// A `PointwiseActivation` with its α and β.
+    case pointwise(PointwiseFunction, alpha: Float, beta: Float)
+
+    /// The fused form of an activation layer, if it has one.
+    public init?(_ layer: any Layer) {
+        if let relu = layer as? ClampedReLU {
+            self = .clamp(cap: relu.cap)
+        } else if let activation = layer as? PointwiseActivation {
+            self = .pointwise(activation.function, alpha: activation.alpha, beta: activation.beta)
+        } else {
+            return nil
+        }
+    }
+
+    /// Applies the activation to `count` floats at `values`, in place.
+    @inline(__always)
+    public func apply(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        switch self {
+        case .clamp(let cap): ck_clamp(values, values, Int64(count), cap)
+        case .pointwise(let function, let alpha, let beta):
+            PointwiseActivation.apply(function, alpha: alpha, beta: beta, UnsafePointer(values), values, count: count)
+        }
+    }
+}
+
+/// A layer that can apply a following activation itself during inference, on data still in cache; the graph
+/// fuses `conv → activation` and `linear → activation` pairs this way when the activation is the producer's only
+/// reader.
 public protocol ActivationFusing: Layer {
+    /// Inference forward followed by `activation` applied to the output.
+    func forward(_ inputs: [Tensor], fusing activation: FusedActivation) -> Tensor
+}
+
+extension ActivationFusing {
     /// Inference forward followed by `y = min(max(y, 0), cap)`.
-    func forward(_ inputs: [Tensor], clampingAt cap: Float) -> Tensor
+    public func forward(_ inputs: [Tensor], clampingAt cap: Float) -> Tensor {
+        forward(inputs, fusing: .clamp(cap: cap))
+    }
 }
 
 /// Clamps `count` floats at `values` to [0, cap] in place.

@@ -85,16 +85,16 @@ public final class Conv2d: ActivationFusing {
     }
 
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
-        compute(inputs[0], mode: mode, clampAt: nil)
+        compute(inputs[0], mode: mode, fusing: nil)
     }
 
-    /// Inference with a following ReLU/ReLU6 fused in: each output plane is clamped to [0, cap] while in cache.
-    public func forward(_ inputs: [Tensor], clampingAt cap: Float) -> Tensor {
-        compute(inputs[0], mode: .inference, clampAt: cap)
+    /// Inference with the following activation fused in: applied to each group's output planes while in cache.
+    public func forward(_ inputs: [Tensor], fusing activation: FusedActivation) -> Tensor {
+        compute(inputs[0], mode: .inference, fusing: activation)
     }
 
-    private func compute(_ x: Tensor, mode: Mode, clampAt cap: Float?) -> Tensor {
-        if isDepthwise { return depthwise(x, mode: mode, clampAt: cap) }
+    private func compute(_ x: Tensor, mode: Mode, fusing activation: FusedActivation?) -> Tensor {
+        if isDepthwise { return depthwise(x, mode: mode, fusing: activation) }
         // x (N, C, H, W) → y (N, O, Ho, Wo)
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)
@@ -147,7 +147,7 @@ public final class Conv2d: ActivationFusing {
                                     // y[o, :] += W[o, :] · col  — (og × kRows) · (kRows × cols), onto the bias
                                     GEMM.sgemm(.none, .none, m: og, n: cols, k: kRows,
                                                a: pw.baseAddress! + group * og * kRows, b: b, beta: 1, c: out)
-                                    if let cap { clamp(out, count: og * cols, cap: cap) }
+                                    activation?.apply(out, count: og * cols)
                                 }
                             }
                         }
@@ -166,7 +166,7 @@ public final class Conv2d: ActivationFusing {
     private var savedPointwiseInput = Tensor(zeros: [0])
 
     /// The depthwise forward: the direct kernel, (sample, channel) runs split across threads.
-    private func depthwise(_ x: Tensor, mode: Mode, clampAt cap: Float?) -> Tensor {
+    private func depthwise(_ x: Tensor, mode: Mode, fusing activation: FusedActivation?) -> Tensor {
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)
         let (oh, ow) = (g.outputHeight, g.outputWidth)
@@ -196,7 +196,7 @@ public final class Conv2d: ActivationFusing {
                                                      pw.baseAddress! + first * perInput * kernelSize * kernelSize, k,
                                                      strideValue, pad, pb.map { $0 + first * perInput }, out,
                                                      Int64(oh), Int64(ow))
-                                if let cap { clamp(out, count: count * perInput * outputPlane, cap: cap) }
+                                activation?.apply(out, count: count * perInput * outputPlane)
                                 item += count
                             }
                         }

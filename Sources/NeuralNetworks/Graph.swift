@@ -36,7 +36,7 @@ public final class Graph {
     private let indexByName: [String: Int]
     private let outputIndex: Int
     /// Inference fusion: for a ReLU/ReLU6 node index, the index of the producer that applies it (its only reader).
-    private let activationFusion: [Int: (producer: Int, cap: Float)]
+    private let activationFusion: [Int: (producer: Int, activation: FusedActivation)]
     /// Per node: the index of the last node that reads its value (−1 when none).
     private let lastUse: [Int]
 
@@ -118,22 +118,26 @@ public final class Graph {
             for j in indices where j >= 0 { lastUse[j] = i; readers[j] += 1 }
         }
         self.lastUse = lastUse
-        var fused: [Int: (producer: Int, cap: Float)] = [:]
+        var fused: [Int: (producer: Int, activation: FusedActivation)] = [:]
         for (i, node) in order.enumerated() {
-            guard let relu = node.layer as? ClampedReLU, let producer = inputIndices[i].first, producer >= 0,
+            guard let activation = FusedActivation(node.layer), let producer = inputIndices[i].first, producer >= 0,
                   readers[producer] == 1, producer != outputIndex, order[producer].layer is any ActivationFusing
             else { continue }
-            fused[i] = (producer, relu.cap)
+            fused[i] = (producer, activation)
         }
         self.activationFusion = fused
     }
 
-    /// The ReLU/ReLU6 nodes inference fuses into the layer before them, keyed by that producer: a ReLU is fused when
-    /// it is the only reader of a conv or linear (`ActivationFusing`) that is not the graph output. The producer then
-    /// clamps its own output; the integer engine fuses the same pairs into requantization.
+    /// The ReLU/ReLU6 nodes inference fuses into the layer before them, keyed by that producer: an activation is
+    /// fused when it is the only reader of a conv or linear (`ActivationFusing`) that is not the graph output. The
+    /// producer then clamps its own output; the integer engine fuses the same pairs into requantization. (Float
+    /// inference fuses the pointwise activations — SiLU, hard-swish, … — the same way; they are not listed here,
+    /// as the integer engine computes them as tables.)
     public var fusedActivations: [String: String] {
         var result = [String: String]()
-        for (relu, fused) in activationFusion { result[nodes[fused.producer].name] = nodes[relu].name }
+        for (relu, fused) in activationFusion {
+            if case .clamp = fused.activation { result[nodes[fused.producer].name] = nodes[relu].name }
+        }
         return result
     }
 
@@ -168,22 +172,23 @@ public final class Graph {
     public func forward(_ input: Tensor, mode: Mode, keeping names: Set<String>) -> [String: Tensor] {
         precondition(Array(input.shape.dropFirst()) == inputShape,
                      "graph input must be (N, \(inputShape)), got \(input.shape)")
-        // In inference, a producer whose only reader is a ReLU applies it itself (unless its own value is wanted).
-        var fusedCaps = [Int: Float]()
+        // In inference, a producer whose only reader is an activation applies it itself (unless its own value is
+        // wanted).
+        var fusedActivation = [Int: FusedActivation]()
         if mode == .inference {
             for fusion in activationFusion.values where !names.contains(nodes[fusion.producer].name) {
-                fusedCaps[fusion.producer] = fusion.cap
+                fusedActivation[fusion.producer] = fusion.activation
             }
         }
         var values = [Tensor?](repeating: nil, count: nodes.count)
         var kept = [String: Tensor]()
         for (i, node) in nodes.enumerated() {
-            if let fusion = activationFusion[i], fusedCaps[fusion.producer] != nil {
-                values[i] = values[fusion.producer]  // already clamped by its producer
+            if let fusion = activationFusion[i], fusedActivation[fusion.producer] != nil {
+                values[i] = values[fusion.producer]  // already applied by its producer
             } else {
                 let inputs = inputIndices[i].map { $0 < 0 ? input : values[$0]! }
-                if let cap = fusedCaps[i] {
-                    values[i] = (node.layer as! any ActivationFusing).forward(inputs, clampingAt: cap)
+                if let activation = fusedActivation[i] {
+                    values[i] = (node.layer as! any ActivationFusing).forward(inputs, fusing: activation)
                 } else {
                     values[i] = node.layer.forward(inputs, mode: mode)
                 }

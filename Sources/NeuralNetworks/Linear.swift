@@ -50,12 +50,12 @@ public final class Linear: ActivationFusing {
     public func macs(for inputShapes: [[Int]]) -> Int { inputFeatures * outputFeatures }
 
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
-        compute(inputs[0], mode: mode, clampAt: nil)
+        compute(inputs[0], mode: mode, fusing: nil)
     }
 
-    /// Inference with a following ReLU/ReLU6 fused in.
-    public func forward(_ inputs: [Tensor], clampingAt cap: Float) -> Tensor {
-        compute(inputs[0], mode: .inference, clampAt: cap)
+    /// Inference with the following activation fused in.
+    public func forward(_ inputs: [Tensor], fusing activation: FusedActivation) -> Tensor {
+        compute(inputs[0], mode: .inference, fusing: activation)
     }
 
     /// The density below which the sparse kernel beats the dense one here (docs/benchmarks.md, "Sparse kernel").
@@ -71,7 +71,7 @@ public final class Linear: ActivationFusing {
         return sparseWeight != nil
     }
 
-    private func compute(_ x: Tensor, mode: Mode, clampAt cap: Float?) -> Tensor {
+    private func compute(_ x: Tensor, mode: Mode, fusing activation: FusedActivation?) -> Tensor {
         // x (N, in)
         let n = x.shape[0], i = inputFeatures, o = outputFeatures
         if mode == .training { sparseWeight = nil }
@@ -99,7 +99,7 @@ public final class Linear: ActivationFusing {
                     }
                 }
             }
-            if let cap { clamp(py.baseAddress!, count: n * o, cap: cap) }
+            activation?.apply(py.baseAddress!, count: n * o)
         }
         if mode == .training { savedInput = x }
         return y

@@ -1,5 +1,6 @@
 // The smooth and gated activations of the mobile architecture families: sigmoid, hard-sigmoid, SiLU (swish),
 // hard-swish, GELU (erf and tanh forms) and leaky ReLU — elementwise, any shape, with exact backward.
+import CKernels
 import Foundation
 import Tensors
 
@@ -35,6 +36,8 @@ public enum PointwiseFunction: String, CaseIterable, Sendable, Codable {
 
 /// An elementwise activation (`PointwiseFunction`) of any shape. Backward is the exact derivative; at the kinks of
 /// the piecewise functions (hard-sigmoid's, hard-swish's, leaky ReLU's) it takes the value PyTorch's backward takes.
+/// Inference computes sigmoid and SiLU with the vectorized exp of the C kernels (`ck_expf`, within 2 ulp of e^x);
+/// training, forward and backward, with libm's exp, so a trained model does not depend on the inference kernels.
 public final class PointwiseActivation: Layer {
     public let function: PointwiseFunction
     /// Hard-sigmoid's slope and offset; leaky ReLU's negative slope (α).
@@ -76,16 +79,22 @@ public final class PointwiseActivation: Layer {
     public static let inverseSqrtTwoPi: Float = 0.39894228040143268
     public static let sqrtTwoOverPi: Float = 0.79788456080286536
 
+    /// σ(x) as inference computes it, with the exp of the vectorized kernels (`ck_expf`): one value and a whole
+    /// tensor agree to the bit.
     @inline(__always)
-    static func sigmoid(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
+    static func sigmoid(_ x: Float) -> Float { 1 / (1 + ck_expf(-x)) }
 
-    /// f(x).
+    /// σ(x) as training computes it, forward and backward, with libm's exp.
+    @inline(__always)
+    static func trainingSigmoid(_ x: Float) -> Float { 1 / (1 + Foundation.exp(-x)) }
+
+    /// f(x), as inference computes it.
     @inline(__always)
     public func value(_ x: Float) -> Float {
         switch function {
         case .sigmoid: return Self.sigmoid(x)
         case .hardSigmoid: return min(max(alpha * x + beta, 0), 1)
-        case .silu: return x * Self.sigmoid(x)
+        case .silu: return x / (1 + ck_expf(-x))
         case .hardSwish: return x * min(max(x + 3, 0), 6) / 6
         case .gelu: return 0.5 * x * (1 + Foundation.erf(x * Self.sqrtHalf))
         case .geluTanh: return 0.5 * x * (1 + Foundation.tanh(Self.sqrtTwoOverPi * (x + 0.044715 * x * x * x)))
@@ -93,18 +102,18 @@ public final class PointwiseActivation: Layer {
         }
     }
 
-    /// f′(x).
+    /// f′(x), as training's backward computes it.
     @inline(__always)
     public func derivative(_ x: Float) -> Float {
         switch function {
         case .sigmoid:
-            let s = Self.sigmoid(x)
+            let s = Self.trainingSigmoid(x)
             return s * (1 - s)
         case .hardSigmoid:
             let u = alpha * x + beta
             return u > 0 && u < 1 ? alpha : 0
         case .silu:
-            let s = Self.sigmoid(x)
+            let s = Self.trainingSigmoid(x)
             return s + x * s * (1 - s)
         case .hardSwish:
             if x < -3 { return 0 }
@@ -133,17 +142,11 @@ public final class PointwiseActivation: Layer {
                     let range = (blocks.lowerBound * block)..<min(blocks.upperBound * block, count)
                     let px = UnsafeBufferPointer(rebasing: whole[range])
                     let py = UnsafeMutableBufferPointer(rebasing: wholeOutput[range])
-                    // One loop per function, so each is a plain loop the compiler vectorizes where it can (the
-                    // per-element switch of `value` is not hoisted); the same operations as `value`, so the same
-                    // bits.
-                    let (a, b) = (alpha, beta)
-                    switch function {
-                    case .sigmoid: map(px, py) { Self.sigmoid($0) }
-                    case .hardSigmoid: map(px, py) { min(max(a * $0 + b, 0), 1) }
-                    case .silu: map(px, py) { $0 * Self.sigmoid($0) }
-                    case .hardSwish: map(px, py) { $0 * min(max($0 + 3, 0), 6) / 6 }
-                    case .leakyReLU: map(px, py) { $0 > 0 ? $0 : a * $0 }
-                    case .gelu, .geluTanh: map(px, py) { value($0) }
+                    switch (function, mode) {
+                    case (.sigmoid, .training): for i in px.indices { py[i] = Self.trainingSigmoid(px[i]) }
+                    case (.silu, .training): for i in px.indices { py[i] = px[i] * Self.trainingSigmoid(px[i]) }
+                    default:
+                        Self.apply(function, alpha: alpha, beta: beta, px.baseAddress!, py.baseAddress!, count: px.count)
                     }
                 }
             }
@@ -152,10 +155,26 @@ public final class PointwiseActivation: Layer {
         return y
     }
 
+    /// `y = f(x)` for `count` elements (`x` and `y` may be the same buffer): the forward of the layer and of a
+    /// producer that fuses it. One loop per function, so each is a plain loop the compiler vectorizes where it can
+    /// (a per-element switch is not hoisted); sigmoid and SiLU are the C kernels. The same operations as `value`, so
+    /// the same bits.
     @inline(__always)
-    private func map(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeMutableBufferPointer<Float>,
-                     _ f: (Float) -> Float) {
-        for i in 0..<x.count { y[i] = f(x[i]) }
+    static func apply(_ function: PointwiseFunction, alpha a: Float, beta b: Float, _ x: UnsafePointer<Float>,
+                      _ y: UnsafeMutablePointer<Float>, count: Int) {
+        @inline(__always)
+        func map(_ f: (Float) -> Float) {
+            for i in 0..<count { y[i] = f(x[i]) }
+        }
+        switch function {
+        case .sigmoid: ck_sigmoid(x, y, Int64(count))
+        case .hardSigmoid: map { min(max(a * $0 + b, 0), 1) }
+        case .silu: ck_silu(x, y, Int64(count))
+        case .hardSwish: map { $0 * min(max($0 + 3, 0), 6) / 6 }
+        case .leakyReLU: map { $0 > 0 ? $0 : a * $0 }
+        case .gelu: map { 0.5 * $0 * (1 + Foundation.erf($0 * sqrtHalf)) }
+        case .geluTanh: map { 0.5 * $0 * (1 + Foundation.tanh(sqrtTwoOverPi * ($0 + 0.044715 * $0 * $0 * $0))) }
+        }
     }
 
     public func backward(_ outputGradient: Tensor, needsInputGradient: [Bool]) -> [Tensor?] {

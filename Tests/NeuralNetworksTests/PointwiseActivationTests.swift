@@ -83,6 +83,29 @@ import Testing
         #expect(throws: ShrinkError.self) { try mean.outputShape(for: [[12]]) }
     }
 
+    @Test(arguments: PointwiseFunction.allCases)
+    func inferenceFusesTheActivationIntoItsProducerWithTheSameBits(_ function: PointwiseFunction) throws {
+        var b = GraphBuilder(inputShape: [2, 5, 5])
+        try b.add("conv", Conv2d(weight: randomTensor([4, 2, 3, 3], seed: 1), bias: randomTensor([4], seed: 2),
+                                 stride: 1, padding: 1))
+        try b.add("act", try PointwiseActivation(function))
+        try b.add("dw", Conv2d(weight: randomTensor([4, 1, 3, 3], seed: 3), bias: nil, stride: 2, padding: 1, groups: 4))
+        try b.add("act2", try PointwiseActivation(function))
+        try b.add("flatten", Flatten())
+        try b.add("fc", Linear(weight: randomTensor([3, 36], seed: 4), bias: nil))
+        try b.add("act3", try PointwiseActivation(function))
+        let graph = try b.build()
+        let x = randomTensor([3, 2, 5, 5], seed: 5)
+        let fused = graph.forward(x, mode: .inference)
+        // Keeping the producers' own values turns the fusion off: every layer runs by itself.
+        let apart = graph.forward(x, mode: .inference, keeping: ["conv", "dw", "fc"])
+        #expect(fused.scalars.map(\.bitPattern) == apart["act3"]!.scalars.map(\.bitPattern))
+        #expect(graph.fusedActivations.isEmpty)  // the integer engine's list holds only ReLU/ReLU6
+        let unfusedConv = apart["conv"]!.scalars, layer = try PointwiseActivation(function)
+        #expect(layer.forward([apart["conv"]!], mode: .inference).scalars.map(\.bitPattern)
+            == unfusedConv.map { layer.value($0).bitPattern })
+    }
+
     @Test func aChannelGateScalesEachPlane() throws {
         let map = Tensor(shape: [1, 2, 1, 2], scalars: [1, 2, 3, 4]), gate = Tensor(shape: [1, 2, 1, 1], scalars: [10, -1])
         #expect(Multiply().forward([map, gate], mode: .inference).scalars == [10, 20, -3, -4])

@@ -91,7 +91,24 @@ func randomInputs(_ shape: [Int], count: Int, seed: UInt64) -> Tensor {
     }
 
     @Test func composedActivationsExportAsTheirFormulas() throws {
-        #expect(try onnxModel(try model(.silu)).graph.node.map(\.opType) == ["Conv", "Sigmoid", "Mul", "Flatten", "Gemm"])
+        let silu = try model(.silu)
+        var proto = try onnxModel(silu)
+        #expect(proto.graph.node.map(\.opType) == ["Conv", "Sigmoid", "Mul", "Flatten", "Gemm"])
+        // Mul(x, Sigmoid(x)) imports as one silu node, either operand order, with the same values.
+        let x = randomInputs([1, 4, 4], count: 3, seed: 4)
+        for _ in 0..<2 {
+            let back = try importONNX(try serializedONNX(proto), file: "silu.onnx")
+            #expect(back.graph.nodes.map(\.layer.kind) == ["conv2d", "silu", "flatten", "linear"])
+            #expect(back.graph.forward(x, mode: .inference).scalars == silu.graph.forward(x, mode: .inference).scalars)
+            for i in proto.graph.node.indices where proto.graph.node[i].opType == "Mul" { proto.graph.node[i].input.reverse() }
+        }
+        // A sigmoid read by something else besides the product stays a sigmoid and a mul.
+        let second = onnxNode("Add", name: "extra", inputs: [proto.graph.node[1].output[0], proto.graph.node[2].output[0]],
+                              outputs: ["sum"])
+        proto.graph.node.insert(second, at: 3)
+        proto.graph.node[4].input[0] = "sum"
+        let kept = try importONNX(try serializedONNX(proto), file: "silu.onnx")
+        #expect(kept.graph.nodes.map(\.layer.kind) == ["conv2d", "sigmoid", "mul", "add", "flatten", "linear"])
         #expect(try onnxModel(try model(.gelu)).graph.node.map(\.opType)
             == ["Conv", "Mul", "Erf", "Add", "Mul", "Mul", "Flatten", "Gemm"])
         #expect(try onnxModel(try model(.geluTanh)).graph.node.map(\.opType).filter { $0 == "Tanh" }.count == 1)

@@ -44,6 +44,20 @@ void ck_clamp(const float *x, float *y, int64_t count, float cap);
 /// The gradient of `ck_clamp`: dx = dy where 0 < x < cap, else 0.
 void ck_clamp_gradient(const float *x, const float *dy, float *dx, int64_t count, float cap);
 
+/// y = σ(x) = 1 / (1 + e^−x) elementwise, with a vectorized exp (`ck_expf`); `x` and `y` may be the same buffer.
+void ck_sigmoid(const float *x, float *y, int64_t count);
+
+/// y = x · σ(x) (SiLU, swish) elementwise, computed as x / (1 + e^−x); `x` and `y` may be the same buffer.
+void ck_silu(const float *x, float *y, int64_t count);
+
+/// The kernels above on one instruction-set path (0 portable, 1 AVX2, 2 AVX-512), for tests: `function` 0 sigmoid,
+/// 1 SiLU. Returns 0 when the CPU lacks the path or `function` is unknown.
+int ck_activation_with(int path, int function, const float *x, float *y, int64_t count);
+
+/// e^x as the kernels above compute it: within 2 ulp of e^x for x in [−87.3, 88.3], clamped to that range outside it
+/// (NaN stays NaN). The same bits on every instruction set.
+float ck_expf(float x);
+
 /// Unfolds one image (C, H, W) into columns (C·k·k, Ho·Wo): row (c, ky, kx) holds x[c, oy·s − p + ky, ox·s − p + kx]
 /// for every output (oy, ox), 0 where that falls in the padding.
 void ck_im2col(const float *input, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
