@@ -1,6 +1,7 @@
 // Conv2d: 2-D convolution (stride, padding, groups; dilation 1) as im2col + one sgemm per (sample, group), and a
 // depthwise convolution by a direct kernel (ck_depthwise_*).
 import CKernels
+import Foundation
 import Tensors
 
 /// A 2-D convolution with square kernels, `y[n, o] = b[o] + Σ_c W[o, c] ⋆ x[n, g(o)·C/G + c]`.
@@ -95,6 +96,7 @@ public final class Conv2d: ActivationFusing {
 
     private func compute(_ x: Tensor, mode: Mode, fusing activation: FusedActivation?) -> Tensor {
         if isDepthwise { return depthwise(x, mode: mode, fusing: activation) }
+        if mode == .inference, groups == 1, kernelSize > 1, Self.usesImplicitGEMM { return implicitGEMM(x, fusing: activation) }
         // x (N, C, H, W) → y (N, O, Ho, Wo)
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)
@@ -164,6 +166,85 @@ public final class Conv2d: ActivationFusing {
     }
 
     private var savedPointwiseInput = Tensor(zeros: [0])
+
+    /// Whether inference runs the implicit-GEMM kernel (`ck_conv2d_forward`): on CPUs with AVX2 and FMA where GEMM
+    /// runs on OpenBLAS (without AVX-512: there im2col and the builtin 14 × 32 kernel serve). Training, which keeps
+    /// its columns for backward, always unfolds with im2col.
+    static var usesImplicitGEMM: Bool { GEMM.backend == .openBLAS && ck_conv2d_has_fast_path() != 0 && !im2colForced }
+    static let im2colForced = ProcessInfo.processInfo.environment["SHRINK_CONV"] == "im2col"
+
+    /// The weights packed for `ck_conv2d_forward` (each group's block after the other) and the weight version they
+    /// were packed from; rebuilt when the weights change.
+    private var packed: (version: Int, values: [Float])?
+    private let packing = NSLock()
+
+    private func packedWeights(depth: Int) -> [Float] {
+        packing.lock()
+        defer { packing.unlock() }
+        if let packed, packed.version == weight.version { return packed.values }
+        let og = outputChannels / groups, perGroup = Int(ck_conv2d_packed_size(Int64(og), Int64(depth)))
+        var values = [Float](repeating: 0, count: perGroup * groups)
+        weight.value.withUnsafeBufferPointer { pw in
+            values.withUnsafeMutableBufferPointer { pp in
+                for group in 0..<groups {
+                    ck_conv2d_pack_weights(pw.baseAddress! + group * og * depth, Int64(og), Int64(depth),
+                                           pp.baseAddress! + group * perGroup)
+                }
+            }
+        }
+        packed = (weight.version, values)
+        return values
+    }
+
+    /// Inference by implicit GEMM: per (sample, group), the packed weights times the unfolded input, gathered panel
+    /// by panel. Samples split across threads; a batch of one splits its output pixels (in whole panels of 16)
+    /// when the product is worth the hand-off. The fused activation is applied to each piece while in cache.
+    private func implicitGEMM(_ x: Tensor, fusing activation: FusedActivation?) -> Tensor {
+        let n = x.shape[0], h = x.shape[2], w = x.shape[3]
+        let g = geometry(height: h, width: w)
+        let og = outputChannels / groups, depth = g.columnRows, cols = g.columnCount
+        let inPlane = g.channels * h * w
+        let weights = packedWeights(depth: depth)
+        let perGroup = Int(ck_conv2d_packed_size(Int64(og), Int64(depth)))
+        var y = Tensor(uninitialized: [n, outputChannels, g.outputHeight, g.outputWidth])
+        let parts = n == 1 && BLAS.threads > 1 && outputChannels * depth * cols >= 1 << 20 ? 2 * BLAS.threads : 1
+        let panels = (cols + 15) / 16
+        let biasValues = bias?.value ?? Tensor(zeros: [0])
+        let (k, s, p) = (Int64(kernelSize), Int64(stride), Int64(padding))
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                weights.withUnsafeBufferPointer { pp in
+                    biasValues.withUnsafeBufferPointer { pb in
+                        nonisolated(unsafe) let (px, py, pp, pb) = (px, py, pp, pb)
+                        Parallel.forEachChunk(count: n * parts) { _, items in
+                            for item in items {
+                                let sample = item / parts, part = item % parts
+                                let start = min(cols, part * panels / parts * 16)
+                                let end = min(cols, (part + 1) * panels / parts * 16)
+                                guard start < end else { continue }
+                                for group in 0..<groups {
+                                    let out = py.baseAddress! + (sample * outputChannels + group * og) * cols
+                                    ck_conv2d_forward(pp.baseAddress! + group * perGroup, Int64(og),
+                                                      px.baseAddress! + (sample * groups + group) * inPlane,
+                                                      Int64(g.channels), Int64(h), Int64(w), k, s, p,
+                                                      pb.isEmpty ? nil : pb.baseAddress! + group * og, out,
+                                                      Int64(g.outputHeight), Int64(g.outputWidth), Int64(start),
+                                                      Int64(end))
+                                    guard let activation else { continue }
+                                    if parts == 1 {
+                                        activation.apply(out, count: og * cols)
+                                    } else {
+                                        for o in 0..<og { activation.apply(out + o * cols + start, count: end - start) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
 
     /// The depthwise forward: the direct kernel, (sample, channel) runs split across threads.
     private func depthwise(_ x: Tensor, mode: Mode, fusing activation: FusedActivation?) -> Tensor {

@@ -7,7 +7,10 @@ import Tensors
 /// (pruning), optimizers multiply gradients and values by it so pruned weights stay zero through fine-tuning.
 public final class Parameter: CustomStringConvertible {
     /// The current value.
-    public var value: Tensor
+    public var value: Tensor { didSet { version &+= 1 } }
+    /// Counts changes of `value` (assignments and in-place edits through the property): layers that keep a form of
+    /// it prepared for inference (packed convolution weights) rebuild that form when it moves.
+    public private(set) var version = 0
     /// ∂loss/∂value accumulated since the last `zeroGradient()`; empty for buffers.
     public var gradient: Tensor
     /// Whether optimizers update it (false for running statistics).

@@ -47,6 +47,21 @@ func directConvolution(_ x: Tensor, weight: Tensor, bias: Tensor, stride: Int, p
         }
     }
 
+    @Test func inferenceFollowsEveryChangeOfTheWeights() {
+        // Inference keeps the weights packed for its kernel; an edit in place or a new value must reach it.
+        let x = randomTensor([1, 3, 8, 8], seed: 46), bias = randomTensor([5], seed: 47)
+        let conv = Conv2d(weight: randomTensor([5, 3, 3, 3], seed: 48), bias: bias, stride: 1, padding: 1)
+        func expectDirect(_ note: Comment) {
+            let expected = directConvolution(x, weight: conv.weight.value, bias: bias, stride: 1, padding: 1, groups: 1)
+            #expect((conv.forward([x], mode: .inference) - expected).maxAbsolute() < 1e-4, note)
+        }
+        expectDirect("first call")
+        conv.weight.value.withUnsafeMutableBufferPointer { $0[4] += 3 }
+        expectDirect("after an edit in place")
+        conv.weight.value = randomTensor([5, 3, 3, 3], seed: 49)
+        expectDirect("after a new value")
+    }
+
     @Test func pointwiseConvolutionMatches() {
         let x = randomTensor([3, 4, 5, 5], seed: 43)
         let weight = randomTensor([6, 4, 1, 1], seed: 44), bias = randomTensor([6], seed: 45)

@@ -58,6 +58,31 @@ int ck_activation_with(int path, int function, const float *x, float *y, int64_t
 /// (NaN stays NaN). The same bits on every instruction set.
 float ck_expf(float x);
 
+/// Floats `ck_conv2d_pack_weights` writes for an m × depth weight matrix (rows padded to panels of 6).
+int64_t ck_conv2d_packed_size(int64_t m, int64_t depth);
+
+/// Packs a convolution's weights, m × depth row-major (depth = C·k², one group's OIHW block), for
+/// `ck_conv2d_forward`.
+void ck_conv2d_pack_weights(const float *w, int64_t m, int64_t depth, float *packed);
+
+/// Inference convolution of one image (C, H, W) with m output channels by implicit GEMM (the unfolded input is
+/// gathered into cache-sized panels, never written out whole): for output pixels [pixelStart, pixelEnd) of
+/// y (m, Ho·Wo), y[o, p] = bias[o] + Σ W[o, c, ky, kx] · x[c, oy·s − pad + ky, ox·s − pad + kx] (0 in the padding);
+/// `bias` may be NULL. Each output's sum runs in the same order whatever the pixel range, so ranges may be split
+/// across threads. Uses FMA on the AVX2 path.
+void ck_conv2d_forward(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
+                       int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
+                       int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd);
+
+/// `ck_conv2d_forward` on one path (0 portable, 1 AVX2 + FMA), for tests; returns 0 when the CPU lacks it.
+int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float *x, int64_t channels,
+                           int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
+                           const float *bias, float *y, int64_t outHeight, int64_t outWidth, int64_t pixelStart,
+                           int64_t pixelEnd);
+
+/// Whether `ck_conv2d_forward` has its AVX2 + FMA path on this CPU.
+int ck_conv2d_has_fast_path(void);
+
 /// Unfolds one image (C, H, W) into columns (C·k·k, Ho·Wo): row (c, ky, kx) holds x[c, oy·s − p + ky, ox·s − p + kx]
 /// for every output (oy, ox), 0 where that falls in the padding.
 void ck_im2col(const float *input, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,

@@ -1,0 +1,97 @@
+// The implicit-GEMM float convolution (ck_conv2d_forward): against the definition summed in double on each path
+// (AVX2 + FMA and portable C), over kernel sizes, strides, paddings, channel counts that do not fill a register tile
+// or that span several blocks of the unfolded input, and planes that are not square; a split of the output pixels
+// (as threads split them) gives the same bits as one call.
+import CKernels
+import Tensors
+import Testing
+
+private struct Case: CustomStringConvertible, Sendable {
+    let channels, outputs, height, width, kernel, stride, pad: Int
+    let bias: Bool
+    var outHeight: Int { (height + 2 * pad - kernel) / stride + 1 }
+    var outWidth: Int { (width + 2 * pad - kernel) / stride + 1 }
+    var depth: Int { channels * kernel * kernel }
+    var description: String { "C\(channels)→\(outputs) \(height)×\(width) k\(kernel) s\(stride) p\(pad)\(bias ? "" : " no bias")" }
+}
+
+private let cases = [
+    Case(channels: 3, outputs: 8, height: 9, width: 9, kernel: 3, stride: 2, pad: 1, bias: true),
+    Case(channels: 4, outputs: 7, height: 7, width: 7, kernel: 3, stride: 1, pad: 1, bias: true),
+    Case(channels: 5, outputs: 13, height: 12, width: 10, kernel: 5, stride: 1, pad: 2, bias: false),
+    Case(channels: 40, outputs: 6, height: 6, width: 5, kernel: 3, stride: 1, pad: 1, bias: true),   // depth 360: 2 blocks
+    Case(channels: 2, outputs: 130, height: 11, width: 13, kernel: 3, stride: 3, pad: 0, bias: true), // > one row block
+    Case(channels: 3, outputs: 5, height: 15, width: 15, kernel: 7, stride: 2, pad: 3, bias: true),
+    Case(channels: 8, outputs: 16, height: 23, width: 23, kernel: 1, stride: 1, pad: 0, bias: true),  // 529 pixels
+    Case(channels: 1, outputs: 1, height: 3, width: 3, kernel: 3, stride: 1, pad: 0, bias: false),    // one pixel
+]
+
+private func values(_ count: Int, seed: UInt64) -> [Float] {
+    var g = SeededGenerator(seed: seed)
+    return (0..<count).map { _ in g.nextUniform() * 2 - 1 }
+}
+
+private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Float]?,
+                 pixels: [Range<Int>]) -> [Float]? {
+    var y = [Float](repeating: .nan, count: c.outputs * c.outHeight * c.outWidth)
+    for range in pixels {
+        let done = y.withUnsafeMutableBufferPointer { py in
+            ck_conv2d_forward_with(path, packed, Int64(c.outputs), x, Int64(c.channels), Int64(c.height), Int64(c.width),
+                                   Int64(c.kernel), Int64(c.stride), Int64(c.pad), bias, py.baseAddress!,
+                                   Int64(c.outHeight), Int64(c.outWidth), Int64(range.lowerBound), Int64(range.upperBound))
+        }
+        if done == 0 { return nil }
+    }
+    return y
+}
+
+@Suite struct ImplicitConvolutionTests {
+    @Test(arguments: cases)
+    fileprivate func everyPathFollowsTheDefinition(_ c: Case) {
+        let x = values(c.channels * c.height * c.width, seed: 1)
+        let w = values(c.outputs * c.depth, seed: 2)
+        let bias = c.bias ? values(c.outputs, seed: 3) : nil
+        var packed = [Float](repeating: 0, count: Int(ck_conv2d_packed_size(Int64(c.outputs), Int64(c.depth))))
+        ck_conv2d_pack_weights(w, Int64(c.outputs), Int64(c.depth), &packed)
+        let pixels = c.outHeight * c.outWidth
+        // The definition, in double, with the sum of |terms| for the tolerance.
+        var reference = [Double](repeating: 0, count: c.outputs * pixels), scale = reference
+        for o in 0..<c.outputs {
+            for oy in 0..<c.outHeight {
+                for ox in 0..<c.outWidth {
+                    var sum = Double(bias?[o] ?? 0), magnitude = abs(sum)
+                    for ch in 0..<c.channels {
+                        for ky in 0..<c.kernel {
+                            for kx in 0..<c.kernel {
+                                let iy = oy * c.stride - c.pad + ky, ix = ox * c.stride - c.pad + kx
+                                guard iy >= 0, iy < c.height, ix >= 0, ix < c.width else { continue }
+                                let term = Double(w[o * c.depth + (ch * c.kernel + ky) * c.kernel + kx])
+                                    * Double(x[(ch * c.height + iy) * c.width + ix])
+                                sum += term
+                                magnitude += abs(term)
+                            }
+                        }
+                    }
+                    reference[o * pixels + oy * c.outWidth + ox] = sum
+                    scale[o * pixels + oy * c.outWidth + ox] = magnitude
+                }
+            }
+        }
+        var ran = 0
+        for path in Int32(0)...1 {
+            guard let y = run(c, path: path, x: x, packed: packed, bias: bias, pixels: [0..<pixels]) else { continue }
+            ran += 1
+            for i in y.indices {
+                #expect(abs(Double(y[i]) - reference[i]) <= 1e-5 * max(1, scale[i]),
+                        "path \(path), \(c): output \(i) is \(y[i]), expected \(reference[i])")
+            }
+            // Pixel ranges as threads get them (whole panels of 16, and a ragged one) give the same bits.
+            let cuts = [0, min(pixels, 16), min(pixels, 48), min(pixels, 53), pixels]
+            let pieces = zip(cuts, cuts.dropFirst()).map { $0..<$1 }.filter { !$0.isEmpty }
+            let split = run(c, path: path, x: x, packed: packed, bias: bias, pixels: pieces)!
+            #expect(split.map(\.bitPattern) == y.map(\.bitPattern), "path \(path), \(c): split pixels")
+        }
+        #expect(ran >= 1)
+        #expect(ck_conv2d_forward_with(2, packed, 1, x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0) == 0)
+    }
+}
