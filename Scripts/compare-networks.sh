@@ -5,9 +5,10 @@
 # nothing kept in float) and its QDQ file `shrink export` of that. Then, at batch 1 and 8 with 1 and 2 threads:
 # `shrink bench` of the float and int8 model files, ONNX Runtime on the exported float ONNX file and on Shrink's QDQ
 # file (which it fuses into QLinearConv), and PyTorch (float) eager — its convolutions on oneDNN — and after
-# optimize_for_mobile, on XNNPACK. Medians of single calls over SECONDS each.
+# optimize_for_mobile, on XNNPACK. Medians of single calls over SECONDS each. One-thread runs of every engine are
+# pinned to the same CPU (--cpu, default 0): the cores of a virtual machine can differ in speed.
 #
-#   Scripts/compare-networks.sh [--seconds S] [--threads "1 2"] [--batches "1 8"] [NETWORK…]
+#   Scripts/compare-networks.sh [--seconds S] [--threads "1 2"] [--batches "1 8"] [--cpu N] [NETWORK…]
 #   (default networks: resnet18 mobilenet_v2 regnet_x_400mf mobilenet_v3_small efficientnet_b0; files in
 #    $SHRINK_NETWORKS_DIR, default out/networks)
 set -euo pipefail
@@ -15,13 +16,15 @@ cd "$(dirname "$0")/.."
 seconds=2
 threads="1 2"
 batches="1 8"
+cpu=0
 networks=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --batches) batches="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cpu) cpu="$2"; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "compare-networks: unknown option $1" >&2; exit 2 ;;
     *) networks+=("$1"); shift ;;
   esac
@@ -50,16 +53,19 @@ for net in "${networks[@]}"; do
   fi
   [ -f "$base-int8.onnx" ] || "$shrink" export "$base-int8.safetensors" --out "$base-int8.onnx" > /dev/null
   for t in $threads; do
-    "$shrink" bench "$base.safetensors" "$base-int8.safetensors" --batch-sizes "$batch_list" --threads "$t" \
+    pin=()
+    [ "$t" = 1 ] && pin=(taskset -c "$cpu")
+    "${pin[@]}" "$shrink" bench "$base.safetensors" "$base-int8.safetensors" --batch-sizes "$batch_list" --threads "$t" \
       --seconds "$seconds" --json > "$base-shrink-t$t.json"
   done
 done
-"$ortvenv/bin/python" - "$work" "$seconds" "$threads" "$batches" "${networks[@]}" > "$work/ort.json" <<'PY'
-import json, sys, time
+"$ortvenv/bin/python" - "$work" "$seconds" "$threads" "$batches" "$cpu" "${networks[@]}" > "$work/ort.json" <<'PY'
+import json, os, sys, time
 import numpy as np
 import onnxruntime as ort
 work, seconds = sys.argv[1], float(sys.argv[2])
-threads, batches, networks = [int(t) for t in sys.argv[3].split()], [int(b) for b in sys.argv[4].split()], sys.argv[5:]
+threads, batches = [int(t) for t in sys.argv[3].split()], [int(b) for b in sys.argv[4].split()]
+cpu, networks, every = int(sys.argv[5]), sys.argv[6:], os.sched_getaffinity(0)
 def timed(session, x):
     feed = {session.get_inputs()[0].name: x}
     for _ in range(3):
@@ -74,6 +80,7 @@ result = {"version": ort.__version__, "ms": {}}
 for net in networks:
     for kind, path in (("float", f"{work}/{net}.onnx"), ("int8", f"{work}/{net}-int8.onnx")):
         for t in threads:
+            os.sched_setaffinity(0, {cpu} if t == 1 else every)
             o = ort.SessionOptions()
             o.intra_op_num_threads, o.inter_op_num_threads = t, 1
             s = ort.InferenceSession(path, o, providers=["CPUExecutionProvider"])
@@ -84,13 +91,14 @@ json.dump(result, sys.stdout)
 PY
 # PyTorch (Debian's build): eager mode runs its float convolutions on oneDNN 2.6; optimize_for_mobile rewrites them
 # into XNNPACK's prepacked operators (the snapshot Debian ships) — the two libraries a float kernel could come from.
-/usr/bin/python3 - "$work" "$seconds" "$threads" "$batches" "${networks[@]}" > "$work/torch.json" <<'PY'
-import json, sys, time
+/usr/bin/python3 - "$work" "$seconds" "$threads" "$batches" "$cpu" "${networks[@]}" > "$work/torch.json" <<'PY'
+import json, os, sys, time
 import numpy as np
 import torch, torchvision
 from torch.utils.mobile_optimizer import optimize_for_mobile
 work, seconds = sys.argv[1], float(sys.argv[2])
-threads, batches, networks = [int(t) for t in sys.argv[3].split()], [int(b) for b in sys.argv[4].split()], sys.argv[5:]
+threads, batches = [int(t) for t in sys.argv[3].split()], [int(b) for b in sys.argv[4].split()]
+cpu, networks, every = int(sys.argv[5]), sys.argv[6:], os.sched_getaffinity(0)
 result = {"version": torch.__version__, "ms": {}}
 def timed(model, x):
     with torch.no_grad():
@@ -108,6 +116,7 @@ for net in networks:
     with torch.no_grad():
         mobile = optimize_for_mobile(torch.jit.trace(model, torch.rand(1, 3, 224, 224)))
     for t in threads:
+        os.sched_setaffinity(0, {cpu} if t == 1 else every)
         torch.set_num_threads(t)
         for b in batches:
             x = torch.rand(b, 3, 224, 224)

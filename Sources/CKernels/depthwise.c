@@ -38,12 +38,20 @@ static Phases phases_of(int64_t height, int64_t width, int64_t ks, int64_t strid
 #define LANES 16
 static void fill_phases(const float *plane, int64_t height, int64_t width, int64_t stride, int64_t pad, Phases p,
                         float *out) {
-    memset(out, 0, (size_t)(stride * stride * p.phaseSize + LANES) * sizeof(float));
-    if (stride == 1) {
-        for (int64_t y = 0; y < height; y++)
-            memcpy(out + (y + pad) * p.phaseWidth + pad, plane + y * width, (size_t)width * sizeof(float));
+    if (stride == 1) {  /* only the border is zeroed: the top rows, each row's two margins, the rest after the image */
+        int64_t wq = p.phaseWidth, right = wq - pad - width;
+        memset(out, 0, (size_t)(pad * wq + pad) * sizeof(float));
+        for (int64_t y = 0; y < height; y++) {
+            float *row = out + (y + pad) * wq + pad;
+            memcpy(row, plane + y * width, (size_t)width * sizeof(float));
+            /* this row's right margin and the next row's left one */
+            memset(row + width, 0, (size_t)(right + pad) * sizeof(float));
+        }
+        int64_t filled = (height + pad) * wq + pad;
+        memset(out + filled, 0, (size_t)(p.phaseSize + LANES - filled) * sizeof(float));
         return;
     }
+    memset(out, 0, (size_t)(stride * stride * p.phaseSize + LANES) * sizeof(float));
     int64_t firstColumn[stride], firstSlot[stride];
     for (int64_t a = 0; a < stride; a++) {
         firstColumn[a] = ((a - pad) % stride + stride) % stride;
