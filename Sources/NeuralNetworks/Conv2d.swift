@@ -1,5 +1,6 @@
-// Conv2d: 2-D convolution (stride, padding, groups; dilation 1) as im2col + one sgemm per (sample, group), and a
-// depthwise convolution by a direct kernel (ck_depthwise_*).
+// Conv2d: 2-D convolution (stride, padding, groups; dilation 1) as im2col + one sgemm per (sample, group), a
+// depthwise convolution by a direct kernel (ck_depthwise_*), and inference of one image through an ungrouped k×k
+// conv by implicit GEMM (ck_conv2d_forward) where the CPU has AVX2 and FMA and GEMM runs on OpenBLAS.
 import CKernels
 import Foundation
 import Tensors
@@ -9,7 +10,8 @@ import Tensors
 /// Shapes: x (N, C, H, W), W [O, C/G, k, k] (OIHW), b [O], y (N, O, Ho, Wo) with `Ho = (H + 2p − k)/s + 1`.
 /// Groups G split input and output channels into G independent convolutions; G = C = O is depthwise.
 /// 1×1 convolutions with stride 1 and no padding skip im2col and go straight to sgemm; depthwise convolutions (G = C,
-/// any channel multiplier O/C) run a direct kernel, forward and backward.
+/// any channel multiplier O/C) run a direct kernel, forward and backward. Inference keeps the weights packed for its
+/// kernel and repacks them when `weight.version` moves.
 /// MACs per sample: `Ho · Wo · O · (C/G) · k²`. Initialisation: He uniform over fan-in `(C/G)·k²`, zero bias.
 public final class Conv2d: ActivationFusing {
     public let weight: Parameter
