@@ -77,86 +77,76 @@ static void locate(Shape s, int64_t first, int64_t count, Pixels *p) {
 /* Panel q of a block of kcb rows starts at q · PANEL(kcb): kcb rows of NR pixels, then NR floats of slack. */
 #define PANEL(kcb) ((kcb) * NR + NR)
 
-/* Rows k0 ..< k0 + kcb of the unfolded input for the block's panels: out[q][kk][j]. */
-static void gather(const float *x, Shape s, const Pixels *p, int64_t panels, int64_t k0, int64_t kcb, float *out) {
-    int64_t taps = s.kernel * s.kernel, plane = s.height * s.width;
-    int64_t c = k0 / taps, ky = k0 % taps / s.kernel, kx = k0 % s.kernel;
-    for (int64_t kk = 0; kk < kcb; kk++) {
-        for (int64_t q = 0; q < panels; q++) {
-            float *dst = out + q * PANEL(kcb) + kk * NR;
-            for (int r = 0; r < p->count[q]; r++) {
-                Run run = p->runs[q][r];
-                float *d = dst + run.at;
-                int64_t yy = run.row * s.stride - s.pad + ky;
-                if (run.row < 0 || yy < 0 || yy >= s.height) {
-                    for (int32_t t = 0; t < run.length; t++) d[t] = 0.0f;
-                    continue;
-                }
-                const float *line = x + c * plane + yy * s.width;
-                int64_t xx = run.column * s.stride - s.pad + kx;
-                if (s.stride == 1) {
-                    int64_t lo = xx < 0 ? -xx : 0, hi = s.width - xx < run.length ? s.width - xx : run.length;
-                    if (hi < lo) hi = lo;
-                    for (int64_t t = 0; t < lo; t++) d[t] = 0.0f;
-                    for (int64_t t = lo; t < hi; t++) d[t] = line[xx + t];
-                    for (int64_t t = hi; t < run.length; t++) d[t] = 0.0f;
-                } else {
-                    for (int32_t t = 0; t < run.length; t++, xx += s.stride) d[t] = xx >= 0 && xx < s.width ? line[xx] : 0.0f;
-                }
-            }
-        }
-        if (++kx == s.kernel) {
-            kx = 0;
-            if (++ky == s.kernel) { ky = 0; c++; }
-        }
+/* The walk both gathers share over rows k0 ..< k0 + kcb of the unfolded input (tap (c, ky, kx) of each) and the
+ * block's panels, out[q][kk][j]: for each run, `d` is its place in the panel, `line` the input row it reads (NULL
+ * when that row lies in the padding or the run past the block) and `xx` the input column of its first pixel.
+ * The macro's argument, the copy, fills d[0 ..< run.length]. */
+#define GATHER_ROWS(...)                                                                                           \
+    int64_t taps = s.kernel * s.kernel, plane = s.height * s.width;                                               \
+    int64_t c = k0 / taps, ky = k0 % taps / s.kernel, kx = k0 % s.kernel;                                         \
+    for (int64_t kk = 0; kk < kcb; kk++) {                                                                        \
+        for (int64_t q = 0; q < panels; q++) {                                                                    \
+            float *dst = out + q * PANEL(kcb) + kk * NR;                                                          \
+            for (int r = 0; r < p->count[q]; r++) {                                                               \
+                Run run = p->runs[q][r];                                                                          \
+                float *d = dst + run.at;                                                                          \
+                int64_t yy = run.row * s.stride - s.pad + ky;                                                     \
+                const float *line = run.row < 0 || yy < 0 || yy >= s.height ? NULL : x + c * plane + yy * s.width; \
+                int64_t xx = run.column * s.stride - s.pad + kx;                                                  \
+                __VA_ARGS__                                                                                       \
+            }                                                                                                     \
+        }                                                                                                         \
+        if (++kx == s.kernel) {                                                                                   \
+            kx = 0;                                                                                               \
+            if (++ky == s.kernel) { ky = 0; c++; }                                                                \
+        }                                                                                                         \
     }
+
+/* Portable: a clipped copy per run (stride 1) or a checked one per pixel. */
+static void gather(const float *x, Shape s, const Pixels *p, int64_t panels, int64_t k0, int64_t kcb, float *out) {
+    GATHER_ROWS(
+        if (!line) {
+            for (int32_t t = 0; t < run.length; t++) d[t] = 0.0f;
+        } else if (s.stride == 1) {
+            int64_t lo = xx < 0 ? -xx : 0, hi = s.width - xx < run.length ? s.width - xx : run.length;
+            if (hi < lo) hi = lo;
+            for (int64_t t = 0; t < lo; t++) d[t] = 0.0f;
+            for (int64_t t = lo; t < hi; t++) d[t] = line[xx + t];
+            for (int64_t t = hi; t < run.length; t++) d[t] = 0.0f;
+        } else {
+            for (int32_t t = 0; t < run.length; t++, xx += s.stride) d[t] = xx >= 0 && xx < s.width ? line[xx] : 0.0f;
+        })
 }
 
-/* The same rows on AVX2: each run is one or two masked 8-lane loads (lanes outside the image read as 0 without
- * touching memory; a gather for strides above 1), stored as whole vectors. A store may run past its run into the
- * next run, or the next row of the panel, both written later; `out` has NR floats of slack past its end. */
+/* AVX2: each run is one or two masked 8-lane loads (lanes outside the image read as 0 without touching memory; a
+ * gather for strides above 1), stored as whole vectors. A store may run past its run into the next run or the
+ * panel's next row, both written later, or into the NR floats of slack after the panel. Row by row across the
+ * panels, so the reads of one row of taps move along a few input rows together. */
 __attribute__((target("avx2")))
 static void gather_avx2(const float *x, Shape s, const Pixels *p, int64_t panels, int64_t k0, int64_t kcb,
                         float *out) {
-    int64_t taps = s.kernel * s.kernel, plane = s.height * s.width;
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i steps = _mm256_mullo_epi32(lanes, _mm256_set1_epi32((int32_t)s.stride));
-    int64_t c = k0 / taps, ky = k0 % taps / s.kernel, kx = k0 % s.kernel;
-    for (int64_t kk = 0; kk < kcb; kk++) {
-        for (int64_t q = 0; q < panels; q++) {
-            float *dst = out + q * PANEL(kcb) + kk * NR;
-            for (int r = 0; r < p->count[q]; r++) {
-                Run run = p->runs[q][r];
-                float *d = dst + run.at;
-                int64_t yy = run.row * s.stride - s.pad + ky;
-                if (run.row < 0 || yy < 0 || yy >= s.height) {
-                    for (int32_t t = 0; t < run.length; t += 8) _mm256_storeu_ps(d + t, _mm256_setzero_ps());
-                    continue;
-                }
-                const float *line = x + c * plane + yy * s.width;
-                int64_t xx = run.column * s.stride - s.pad + kx;
-                for (int32_t t = 0; t < run.length; t += 8) {
-                    /* lanes u with 0 <= xx + (t + u)·stride < width and t + u < length */
-                    __m256i column = _mm256_add_epi32(_mm256_set1_epi32((int32_t)(xx + t * s.stride)), steps);
-                    __m256i valid = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), column),
-                                                        _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)s.width), column));
-                    valid = _mm256_and_si256(valid, _mm256_cmpgt_epi32(_mm256_set1_epi32(run.length - t), lanes));
-                    __m256 v;
-                    if (s.stride == 1) {
-                        /* lane u reads line[xx + t + u]: masked lanes are not read, so the base may lie outside */
-                        v = _mm256_maskload_ps(line + xx + t, valid);
-                    } else {
-                        v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), line, column, _mm256_castsi256_ps(valid), 4);
-                    }
-                    _mm256_storeu_ps(d + t, v);
-                }
+    GATHER_ROWS(
+        for (int32_t t = 0; t < run.length; t += 8) {
+            if (!line) {
+                _mm256_storeu_ps(d + t, _mm256_setzero_ps());
+                continue;
             }
-        }
-        if (++kx == s.kernel) {
-            kx = 0;
-            if (++ky == s.kernel) { ky = 0; c++; }
-        }
-    }
+            /* lanes u with 0 <= xx + (t + u)·stride < width and t + u < length */
+            __m256i column = _mm256_add_epi32(_mm256_set1_epi32((int32_t)(xx + t * s.stride)), steps);
+            __m256i valid = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), column),
+                                                _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)s.width), column));
+            valid = _mm256_and_si256(valid, _mm256_cmpgt_epi32(_mm256_set1_epi32(run.length - t), lanes));
+            __m256 v;
+            if (s.stride == 1) {
+                /* lane u reads line[xx + t + u]: masked lanes are not read, so the base may lie outside */
+                v = _mm256_maskload_ps(line + xx + t, valid);
+            } else {
+                v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), line, column, _mm256_castsi256_ps(valid), 4);
+            }
+            _mm256_storeu_ps(d + t, v);
+        })
 }
 
 /* One MR × NR tile: start from the bias (first block) or from y, add a · b over kcb, store the rows < rows and

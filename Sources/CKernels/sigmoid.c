@@ -11,8 +11,6 @@
 
 #pragma clang fp contract(off)
 
-int ck_sgemm_uses_avx512(void);
-
 static inline __attribute__((always_inline)) float exp_body(float input) {
     /* Written so that NaN becomes a bound here (the conversion to int below stays defined) and NaN at the end. */
     float x = input > -87.3f ? input : -87.3f;
@@ -47,20 +45,20 @@ FORWARD(sigmoid, SIGMOID_BODY)
 FORWARD(silu, SILU_BODY)
 
 int ck_activation_with(int path, int function, const float *x, float *y, int64_t count) {
-    if (path == 2 ? !ck_has(CK_FEATURE_AVX512F) : path == 1 ? !ck_has(CK_FEATURE_AVX2) : path != 0) return 0;
-    if (function < 0 || function > 1) return 0;
-#define PICK(name, ...) (path == 2 ? name##_avx512(__VA_ARGS__) : path == 1 ? name##_avx2(__VA_ARGS__) \
-                                                               : name##_portable(__VA_ARGS__))
+    int available = path == CK_VECTOR_AVX512 ? ck_has(CK_AVX512BW)
+                  : path == CK_VECTOR_AVX2   ? ck_has(CK_FEATURE_AVX2)
+                                             : path == CK_VECTOR_PORTABLE;
+    if (!available || function < 0 || function > 1) return 0;
+#define PICK(name, ...) (path == CK_VECTOR_AVX512 ? name##_avx512(__VA_ARGS__)                         \
+                         : path == CK_VECTOR_AVX2 ? name##_avx2(__VA_ARGS__) : name##_portable(__VA_ARGS__))
     if (function == 0) PICK(sigmoid, x, y, count);
     else PICK(silu, x, y, count);
 #undef PICK
     return 1;
 }
 
-static int best_path(void) { return ck_sgemm_uses_avx512() ? 2 : ck_has(CK_FEATURE_AVX2) ? 1 : 0; }
-
-void ck_sigmoid(const float *x, float *y, int64_t count) { ck_activation_with(best_path(), 0, x, y, count); }
-void ck_silu(const float *x, float *y, int64_t count) { ck_activation_with(best_path(), 1, x, y, count); }
+void ck_sigmoid(const float *x, float *y, int64_t count) { ck_activation_with(ck_vector_path(), 0, x, y, count); }
+void ck_silu(const float *x, float *y, int64_t count) { ck_activation_with(ck_vector_path(), 1, x, y, count); }
 
 /* The scalar exp of the kernels above, for tests and for callers that need the same bits one value at a time. */
 float ck_expf(float x) { return exp_body(x); }

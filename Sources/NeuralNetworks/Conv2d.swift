@@ -202,8 +202,9 @@ public final class Conv2d: ActivationFusing {
     }
 
     /// Inference by implicit GEMM: per (sample, group), the packed weights times the unfolded input, gathered panel
-    /// by panel. Samples split across threads; a batch of one splits its output pixels (in whole panels of 16)
-    /// when the product is worth the hand-off. The fused activation is applied to each piece while in cache.
+    /// by panel (`compute` sends it a batch of one). A batch of one splits its output pixels (in whole panels of 16)
+    /// across threads when the product is worth the hand-off, a larger one its samples. The fused activation is
+    /// applied to each piece while in cache.
     private func implicitGEMM(_ x: Tensor, fusing activation: FusedActivation?) -> Tensor {
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)

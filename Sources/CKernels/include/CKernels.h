@@ -50,8 +50,8 @@ void ck_sigmoid(const float *x, float *y, int64_t count);
 /// y = x · σ(x) (SiLU, swish) elementwise, computed as x / (1 + e^−x); `x` and `y` may be the same buffer.
 void ck_silu(const float *x, float *y, int64_t count);
 
-/// The kernels above on one instruction-set path (0 portable, 1 AVX2, 2 AVX-512), for tests: `function` 0 sigmoid,
-/// 1 SiLU. Returns 0 when the CPU lacks the path or `function` is unknown.
+/// The kernels above on one `CK_VECTOR_*` path, for tests: `function` 0 sigmoid, 1 SiLU. Returns 0 when the CPU lacks
+/// the path or `function` is unknown.
 int ck_activation_with(int path, int function, const float *x, float *y, int64_t count);
 
 /// e^x as the kernels above compute it: within 2 ulp of e^x for x in [−87.3, 88.3], clamped to that range outside it
