@@ -43,3 +43,19 @@ extension Graph {
         node(named: name).flatMap(WeightedLayer.init)
     }
 }
+
+extension Graph {
+    /// A new graph with the layers of the nodes named in `replacements` swapped for the given ones (same names and
+    /// inputs); the other nodes are shared with this graph.
+    ///
+    /// - Throws: `ShrinkError(.unknownName)` for a name that is no node; shape errors from the new layers.
+    public func replacingLayers(_ replacements: [String: any Layer]) throws -> Graph {
+        for name in replacements.keys.sorted() where node(named: name) == nil {
+            throw ShrinkError(.unknownName, "'\(name)' is no node of the graph")
+        }
+        guard !replacements.isEmpty else { return self }
+        return try Graph(inputShape: inputShape, nodes: nodes.map { node in
+            Node(name: node.name, layer: replacements[node.name] ?? node.layer, inputs: node.inputs)
+        }, output: outputName)
+    }
+}

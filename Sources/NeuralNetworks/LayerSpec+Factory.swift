@@ -100,6 +100,13 @@ extension LayerSpec {
                              epsilon: e, momentum: m)
         case "relu": return ReLU()
         case "relu6": return ReLU6()
+        case "channel_clamp":
+            let f = try required(features, "features", node: node)
+            do {
+                return try ChannelClamp(caps: try stored("cap", [f]))
+            } catch let error as ShrinkError where error.kind == .value {
+                throw ShrinkError(.value, "tensor '\(node).cap': \(error.message)")
+            }
         case "global_mean": return GlobalMean()
         case "mul": return Multiply()
         case "channel_select":

@@ -105,9 +105,10 @@ struct ONNXGraphBuilder {
 
     /// The ONNX form of one Shrink layer reading `inputs` and writing `output`. Conv and linear layers take their
     /// weight (and bias) from the ONNX values `weight` and `bias` (initializers the caller added, or outputs of
-    /// DequantizeLinear nodes); nil uses the layer's own float tensors as initializers.
+    /// DequantizeLinear nodes); nil uses the layer's own float tensors as initializers. `sampleRank` is the rank of
+    /// the node's per-sample output (a per-channel constant broadcasts as [C, 1, 1] for a feature map).
     mutating func layer(_ node: Node, inputs: [String], output out: String, weight: String? = nil,
-                        bias: String?? = nil) throws {
+                        bias: String?? = nil, sampleRank: Int = 3) throws {
         let name = node.name
         func weights(_ w: Tensor, _ b: Tensor?) -> [String] {
             let weightName = weight ?? "\(name).weight"
@@ -146,6 +147,14 @@ struct ONNXGraphBuilder {
                 initializers.append(Onnx_TensorProto(name: "\(name).max", Tensor(shape: [], scalars: [relu.cap])))
                 nodes.append(onnxNode("Clip", name: name, inputs: [inputs[0], "\(name).min", "\(name).max"], outputs: [out]))
             }
+        case let clamp as ChannelClamp:
+            // Relu, then Min with the caps per channel.
+            let caps = clamp.caps.value.scalars
+            initializers.append(Onnx_TensorProto(name: "\(name).cap",
+                                                 Tensor(shape: [caps.count] + Array(repeating: 1, count: max(sampleRank - 1, 0)),
+                                                        scalars: caps)))
+            nodes.append(onnxNode("Relu", name: "\(name)_relu", inputs: inputs, outputs: ["\(name)_relu"]))
+            nodes.append(onnxNode("Min", name: name, inputs: ["\(name)_relu", "\(name).cap"], outputs: [out]))
         case let activation as PointwiseActivation:
             try pointwise(activation, name: name, input: inputs[0], output: out)
         case let pool as MaxPool2d:
@@ -191,7 +200,7 @@ struct ONNXGraphBuilder {
             nodes.append(onnxNode("Concat", name: name, inputs: inputs, outputs: [out], attributes: [.int("axis", 1)]))
         default:
             throw ShrinkError(.unsupported, "node '\(name)' (\(node.layer.kind)) has no ONNX export; exportable "
-                + "layers are conv2d, linear, batchnorm, relu, relu6, sigmoid, hardsigmoid, silu, hardswish, gelu, gelu_tanh, "
+                + "layers are conv2d, linear, batchnorm, relu, relu6, channel_clamp, sigmoid, hardsigmoid, silu, hardswish, gelu, gelu_tanh, "
                 + "leaky_relu, maxpool2d, avgpool2d, globalavgpool, global_mean, mul, channel_select, flatten, "
                 + "dropout, add and concat")
         }
@@ -280,7 +289,9 @@ struct ONNXGraphBuilder {
 /// - Throws: `ShrinkError(.unsupported)` naming a node whose layer has no ONNX form here (binarized layers).
 public func onnxModel(_ model: Model) throws -> Onnx_ModelProto {
     var builder = ONNXGraphBuilder()
-    for node in model.graph.nodes { try builder.layer(node, inputs: node.inputs, output: node.name) }
+    for (node, shape) in zip(model.graph.nodes, model.graph.outputShapes) {
+        try builder.layer(node, inputs: node.inputs, output: node.name, sampleRank: shape.count)
+    }
     return try builder.model(model, input: model.graph.inputShape, output: model.graph.outputName,
                              outputShape: model.graph.outputShape)
 }

@@ -52,7 +52,7 @@ public func onnxModel(_ quantized: QuantizedModel) throws -> Onnx_ModelProto {
 
     qdq(Graph.inputName, try parameters(Graph.inputName), as: "input_dq")
     renamed[Graph.inputName] = "input_dq"
-    for node in graph.nodes {
+    for (node, shape) in zip(graph.nodes, graph.outputShapes) {
         let inputs = node.inputs.map { renamed[$0] ?? $0 }
         var weightValue: String?
         var biasValue: String??
@@ -90,9 +90,11 @@ public func onnxModel(_ quantized: QuantizedModel) throws -> Onnx_ModelProto {
         // A conv or linear the integer engine fuses with the ReLU after it (`QuantizedEdges`) has no Q/DQ of its own:
         // Conv → Relu → Q/DQ.
         if fusedReLU[node.name] != nil {
-            try b.layer(node, inputs: inputs, output: node.name, weight: weightValue, bias: biasValue)
+            try b.layer(node, inputs: inputs, output: node.name, weight: weightValue, bias: biasValue,
+                        sampleRank: shape.count)
         } else {
-            try b.layer(node, inputs: inputs, output: "\(node.name)_float", weight: weightValue, bias: biasValue)
+            try b.layer(node, inputs: inputs, output: "\(node.name)_float", weight: weightValue, bias: biasValue,
+                        sampleRank: shape.count)
             qdq("\(node.name)_float", try parameters(node.name), as: node.name)
         }
     }

@@ -73,63 +73,18 @@ public func secondOrderPrune(weights: [Float], rows: Int, columns: Int, hessian:
     return w
 }
 
-/// The input Hessians XᵀX / N of every prunable layer (per group for a grouped conv), from calibration batches.
-/// Keys are node names; a grouped conv has one matrix per group, in order.
+/// The input Hessians XᵀX / N of every prunable layer (per group for a grouped conv), from calibration batches, N the
+/// number of samples. Keys are node names; a grouped conv has one matrix per group, in order.
 func layerHessians(_ graph: Graph, data: ScoringData) throws -> [String: [[Float]]] {
-    let layers = graph.nodes.filter { $0.layer is Conv2d || $0.layer is Linear }
-    let inputs = Set(layers.map { $0.inputs[0] })
-    var sums = [String: [[Float]]]()
-    var samples = 0
     let schedule = BatchSchedule(count: data.dataset.count, batchSize: data.batchSize, seed: 0)
-    for indices in schedule.batches(epoch: 0).prefix(data.batches) {
-        let (x, _) = data.dataset.batch(indices)
-        let values = graph.forward(x, mode: .inference, keeping: inputs)
-        let n = x.shape[0]
-        samples += n
-        for node in layers {
-            let input = node.inputs[0] == Graph.inputName ? x : values[node.inputs[0]]!
-            if let linear = node.layer as? Linear {
-                let k = linear.inputFeatures
-                var sum = sums[node.name]?.first ?? [Float](repeating: 0, count: k * k)
-                input.withUnsafeBufferPointer { px in
-                    sum.withUnsafeMutableBufferPointer { ph in
-                        GEMM.sgemm(.transposed, .none, m: k, n: k, k: n, a: px.baseAddress!, b: px.baseAddress!, beta: 1,
-                                   c: ph.baseAddress!)
-                    }
-                }
-                sums[node.name] = [sum]
-            } else if let conv = node.layer as? Conv2d {
-                let shape = input.shape  // (N, C, H, W)
-                let cg = conv.inputChannels / conv.groups
-                let g = ConvolutionGeometry(channels: shape[1], height: shape[2], width: shape[3],
-                                            kernelHeight: conv.kernelSize, kernelWidth: conv.kernelSize,
-                                            stride: conv.stride, padding: conv.padding)
-                let rowsPerGroup = cg * conv.kernelSize * conv.kernelSize, pixels = g.columnCount
-                var groups = sums[node.name] ?? Array(repeating: [Float](repeating: 0, count: rowsPerGroup * rowsPerGroup),
-                                                      count: conv.groups)
-                var columns = [Float](repeating: 0, count: g.columnRows * pixels)
-                input.withUnsafeBufferPointer { px in
-                    for s in 0..<n {
-                        columns.withUnsafeMutableBufferPointer { pc in
-                            im2col(px.baseAddress! + s * shape[1] * shape[2] * shape[3], g, pc.baseAddress!)
-                        }
-                        for group in 0..<conv.groups {
-                            columns.withUnsafeBufferPointer { pc in
-                                groups[group].withUnsafeMutableBufferPointer { ph in
-                                    let a = pc.baseAddress! + group * rowsPerGroup * pixels
-                                    GEMM.sgemm(.none, .transposed, m: rowsPerGroup, n: rowsPerGroup, k: pixels, a: a,
-                                               b: a, beta: 1, c: ph.baseAddress!)
-                                }
-                            }
-                        }
-                    }
-                }
-                sums[node.name] = groups
-            }
+    let batches = schedule.batches(epoch: 0).prefix(data.batches).lazy.map { data.dataset.batch($0).0 }
+    do {
+        return try graph.layerInputStatistics(batches).mapValues { s in
+            s.sums.map { h in h.map { $0 / Float(s.samples) } }
         }
+    } catch let error as ShrinkError where error.kind == .value {
+        throw ShrinkError(.value, "second-order pruning needs calibration samples")
     }
-    guard samples > 0 else { throw ShrinkError(.value, "second-order pruning needs calibration samples") }
-    return sums.mapValues { $0.map { h in h.map { $0 / Float(samples) } } }
 }
 
 /// Prunes every prunable layer of `graph` by OBS to its share of `targets` (node → sparsity), in place, and sets

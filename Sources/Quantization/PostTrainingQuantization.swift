@@ -11,7 +11,8 @@ import Tensors
 /// The settings of one try of the pass.
 ///
 /// JSON: `observer` (the observer's name: `minmax`, … for the built-ins), `granularity`, `weight_bits`,
-/// `activation_bits` (absent for weight-only), `float_layers`, and `layer_weight_bits` (absent when empty).
+/// `activation_bits` (absent for weight-only), `float_layers`, `layer_weight_bits` (absent when empty),
+/// `equalization`, `bias_correction` and `rounding`.
 public struct QuantizationSettings: Codable, Sendable, Equatable {
     /// The observer: of the activations (integer engine) or of the weights (weight-only).
     public var observer: ObserverChoice
@@ -25,10 +26,17 @@ public struct QuantizationSettings: Codable, Sendable, Equatable {
     public var floatLayers: [String]
     /// Weight bits by conv/linear node name, overriding `weightBits` for those nodes.
     public var layerWeightBits: [String: Int]
+    /// Cross-layer equalization with bias absorption before quantizing.
+    public var equalization = false
+    /// How each quantized layer's bias is corrected for the mean shift of its rounding.
+    public var biasCorrection = BiasCorrection.none
+    /// How weights are rounded to their codes.
+    public var rounding = WeightRounding.nearest
 
     enum CodingKeys: String, CodingKey {
         case observer, granularity, weightBits = "weight_bits", activationBits = "activation_bits"
         case floatLayers = "float_layers", layerWeightBits = "layer_weight_bits"
+        case equalization, biasCorrection = "bias_correction", rounding
     }
 
     public init(observer: ObserverKind, granularity: Granularity, weightBits: Int, activationBits: Int?,
@@ -57,6 +65,9 @@ public struct QuantizationSettings: Codable, Sendable, Equatable {
                   activationBits: try container.decodeIfPresent(Int.self, forKey: .activationBits),
                   floatLayers: try container.decode([String].self, forKey: .floatLayers),
                   layerWeightBits: try container.decodeIfPresent([String: Int].self, forKey: .layerWeightBits) ?? [:])
+        equalization = try container.decodeIfPresent(Bool.self, forKey: .equalization) ?? false
+        biasCorrection = try container.decodeIfPresent(BiasCorrection.self, forKey: .biasCorrection) ?? .none
+        rounding = try container.decodeIfPresent(WeightRounding.self, forKey: .rounding) ?? .nearest
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -67,6 +78,9 @@ public struct QuantizationSettings: Codable, Sendable, Equatable {
         try container.encodeIfPresent(activationBits, forKey: .activationBits)
         try container.encode(floatLayers, forKey: .floatLayers)
         if !layerWeightBits.isEmpty { try container.encode(layerWeightBits, forKey: .layerWeightBits) }
+        try container.encode(equalization, forKey: .equalization)
+        try container.encode(biasCorrection, forKey: .biasCorrection)
+        try container.encode(rounding, forKey: .rounding)
     }
 
     /// The weight bits of conv/linear node `node`: its own in `layerWeightBits`, else `weightBits`.
@@ -74,13 +88,17 @@ public struct QuantizationSettings: Codable, Sendable, Equatable {
         layerWeightBits[node] ?? weightBits
     }
 
-    /// A one-line summary for logs: "minmax, per-channel, w8a8", then ", bits: conv1=4" and ", float: fc2" when set.
+    /// A one-line summary for logs: "minmax, per-channel, w8a8", then ", equalized", ", bias correction: empirical",
+    /// ", rounding: gptq", ", bits: conv1=4" and ", float: fc2" when set.
     public var summary: String {
         let bits = activationBits.map { "w\(weightBits)a\($0)" } ?? "w\(weightBits) weight-only"
         let layerBits = layerWeightBits.isEmpty ? ""
             : ", bits: " + layerWeightBits.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         let kept = floatLayers.isEmpty ? "" : ", float: \(floatLayers.joined(separator: ","))"
-        return "\(observer.name), \(granularity.rawValue), \(bits)\(layerBits)\(kept)"
+        let fixes = (equalization ? ", equalized" : "")
+            + (biasCorrection == .none ? "" : ", bias correction: \(biasCorrection.rawValue)")
+            + (rounding == .nearest ? "" : ", rounding: \(rounding.rawValue)")
+        return "\(observer.name), \(granularity.rawValue), \(bits)\(fixes)\(layerBits)\(kept)"
     }
 
     /// These settings with `layers` kept in float, and no bit width of their own.
@@ -96,12 +114,16 @@ public struct QuantizationSettings: Codable, Sendable, Equatable {
 public struct QuantizationAttempt: Codable, Sendable {
     public var settings: QuantizationSettings
     public var validationAccuracy: Double
-    /// Why the pass made this try: "search" (observers × granularities), "sensitivity" (one layer in float, to
-    /// rank layers) or "fallback" (the most sensitive layers in float).
+    /// Why the pass made this try: "search" (observers × granularities), "equalization", "bias-correction" and
+    /// "rounding" (the fixes, each on the best try so far), "sensitivity" (one layer in float, to rank layers) or
+    /// "fallback" (the most sensitive layers in float).
     public var stage: String
+    /// Wall-clock seconds to build the try (calibration, equalization, rounding, bias correction; not the
+    /// validation), the parts shared with earlier tries excluded.
+    public var seconds: Double
 
     enum CodingKeys: String, CodingKey {
-        case settings, stage
+        case settings, stage, seconds
         case validationAccuracy = "validation_accuracy"
     }
 }
@@ -125,6 +147,14 @@ public struct QuantizationSearch: Sendable {
     /// Weight bits by conv/linear node name, overriding `weightBits` for those nodes in every try (integer engine and
     /// weight-only alike). A node the last stage keeps in float loses its entry.
     public var layerWeightBits: [String: Int]
+    /// Cross-layer equalization: on or off in every try, or nil to let the fix stage try it.
+    public var equalization: Bool?
+    /// Bias correction in every try, or nil to let the fix stage try the empirical one.
+    public var biasCorrection: BiasCorrection?
+    /// Weight rounding in every try, or nil to let the fix stage try GPTQ, then AdaRound.
+    public var rounding: WeightRounding?
+    /// AdaRound's schedule.
+    public var adaRound = AdaRoundOptions()
 
     /// int8 weights per channel and uint8 activations with min/max ranges, one attempt: the plain default.
     public static let int8 = try! QuantizationSearch(observers: [.minmax])
@@ -132,14 +162,19 @@ public struct QuantizationSearch: Sendable {
     /// - Throws: `ShrinkError(.value)` for an empty list, bits outside 2…8 or a negative tolerance.
     public init(observers: [ObserverKind], granularities: [Granularity] = [.perChannel], weightBits: Int = 8,
                 activationBits: Int? = 8, maximumDrop: Double? = nil, maximumFloatLayers: Int = 0,
-                keepFloat: [String] = [], layerWeightBits: [String: Int] = [:]) throws {
+                keepFloat: [String] = [], layerWeightBits: [String: Int] = [:], equalization: Bool? = false,
+                biasCorrection: BiasCorrection? = BiasCorrection.none, rounding: WeightRounding? = .nearest,
+                adaRound: AdaRoundOptions = AdaRoundOptions()) throws {
         try self.init(observers: observers.map(ObserverChoice.builtIn), granularities: granularities,
                       weightBits: weightBits, activationBits: activationBits, maximumDrop: maximumDrop,
-                      maximumFloatLayers: maximumFloatLayers, keepFloat: keepFloat, layerWeightBits: layerWeightBits)
+                      maximumFloatLayers: maximumFloatLayers, keepFloat: keepFloat, layerWeightBits: layerWeightBits,
+                      equalization: equalization, biasCorrection: biasCorrection, rounding: rounding,
+                      adaRound: adaRound)
     }
 
     /// A search over built-in and user-defined observers, e.g. `[.minmax, .custom(name: "mine") { Mine(axis: $0) }]`.
-    /// Node names are checked against the model by `quantizeAfterTraining`.
+    /// Node names are checked against the model by `quantizeAfterTraining`. `equalization`, `biasCorrection` and
+    /// `rounding` fix those choices for every try; nil leaves them to the fix stage (off by default: one try).
     ///
     /// - Throws: `ShrinkError(.value)` for an empty list, an observer listed twice (by name), a custom observer named
     ///   like a built-in one, bits outside 2…8 (naming the node for a layer's own), a node both kept in float and
@@ -147,7 +182,10 @@ public struct QuantizationSearch: Sendable {
     @_disfavoredOverload
     public init(observers: [ObserverChoice], granularities: [Granularity] = [.perChannel], weightBits: Int = 8,
                 activationBits: Int? = 8, maximumDrop: Double? = nil, maximumFloatLayers: Int = 0,
-                keepFloat: [String] = [], layerWeightBits: [String: Int] = [:]) throws {
+                keepFloat: [String] = [], layerWeightBits: [String: Int] = [:], equalization: Bool? = false,
+                biasCorrection: BiasCorrection? = BiasCorrection.none, rounding: WeightRounding? = .nearest,
+                adaRound: AdaRoundOptions = AdaRoundOptions()) throws {
+        try adaRound.validate()
         guard !observers.isEmpty, !granularities.isEmpty else {
             throw ShrinkError(.value, "quantization needs at least one observer and one granularity to try")
         }
@@ -182,6 +220,10 @@ public struct QuantizationSearch: Sendable {
         self.maximumFloatLayers = maximumFloatLayers
         self.keepFloat = keepFloat
         self.layerWeightBits = layerWeightBits
+        self.equalization = equalization
+        self.biasCorrection = biasCorrection
+        self.rounding = rounding
+        self.adaRound = adaRound
     }
 }
 
@@ -304,9 +346,12 @@ public struct QuantizationOutcome {
 /// `calibration` and `validation` must be disjoint parts of the *training* split, already prepared (normalised) by
 /// the model; the test split is kept for the final, honest measurement. The pass tries each observer × granularity
 /// of `search` in order; without a tolerance it takes the first, with one the first whose validation accuracy is
-/// within it. If none is (and there is a tolerance), it ranks the conv/linear layers by the accuracy the best try regains when only that layer
-/// stays in float, and keeps the 1, 2, … `maximumFloatLayers` most sensitive in float until the tolerance holds.
-/// When nothing meets it, the most accurate try is kept and `withinTolerance` is false. `log` hears of every try.
+/// within it. If none is, the fix stage applies, one after another on the most accurate try so far and keeping each
+/// that helps, the fixes `search` leaves open (nil): cross-layer equalization with bias absorption, empirical bias
+/// correction, then GPTQ and AdaRound rounding. If still none is within the tolerance, it ranks the conv/linear layers
+/// by the accuracy the best try regains when only that layer stays in float, and keeps the 1, 2, …
+/// `maximumFloatLayers` most sensitive in float until the tolerance holds. When nothing meets it, the most accurate
+/// try is kept and `withinTolerance` is false. `log` hears of every try.
 public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrationSamples: Int, validation: Dataset,
                                   search: QuantizationSearch = QuantizationSearch.int8,
                                   log: (QuantizationAttempt) -> Void = { _ in }) throws -> QuantizationOutcome {
@@ -318,34 +363,79 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
     try checkWeightLayers(search.keepFloat, of: folded, role: "that can stay in float")
     try checkWeightLayers(search.layerWeightBits.keys.sorted(), of: folded, role: "whose weight bits can be set")
     let floatAccuracy = evaluate(folded, on: validation).top1
+    let calibrationInputs = calibration.inputs.slice(rows: 0..<min(max(calibrationSamples, 1), calibration.count))
+    guard calibrationInputs.shape[0] >= 1 else { throw ShrinkError(.value, "quantization needs calibration samples") }
+
+    // What tries share, computed once: the equalized graph, each graph's calibration per observer and its layers'
+    // input statistics.
+    var equalized: CrossLayerEqualization?
     var calibrations: [String: CalibrationResult] = [:]
+    var statistics: [Bool: [String: LayerInputStatistics]] = [:]
+    func graph(equalizing: Bool) throws -> Graph {
+        guard equalizing else { return folded }
+        if equalized == nil {
+            equalized = try equalizeCrossLayer(folded).absorbingBiases(calibration: calibrationInputs)
+        }
+        return equalized!.graph
+    }
+    func inputStatistics(equalizing: Bool) throws -> [String: LayerInputStatistics] {
+        if let known = statistics[equalizing] { return known }
+        let g = try graph(equalizing: equalizing)
+        let n = calibrationInputs.shape[0]
+        let batches = stride(from: 0, to: n, by: 256).lazy.map { calibrationInputs.slice(rows: $0..<min($0 + 256, n)) }
+        let result = try g.layerInputStatistics(batches)
+        statistics[equalizing] = result
+        return result
+    }
 
     func build(_ settings: QuantizationSettings) throws -> QuantizationProduct {
+        let base = try graph(equalizing: settings.equalization)
+        // Every quantized layer's integer weight: nearest on its grid, then rounded by the settings' method.
+        var weights: [String: IntegerWeightTensor] = [:]
+        let rounding = settings.rounding != .nearest ? try inputStatistics(equalizing: settings.equalization) : [:]
+        for layer in base.weightedLayers where !settings.floatLayers.contains(layer.node) {
+            do {
+                let scheme = try WeightScheme(bits: settings.weightBits(of: layer.node), granularity: settings.granularity,
+                                              observer: settings.activationBits == nil ? settings.observer : .minmax)
+                let nearest = try scheme.quantize(layer.weight.value)
+                if let s = rounding[layer.node] {
+                    weights[layer.node] = try roundWeight(layer.weight.value, nearest: nearest, statistics: s,
+                                                          method: settings.rounding, adaRound: search.adaRound)
+                } else {
+                    weights[layer.node] = nearest
+                }
+            } catch let error as ShrinkError {
+                throw ShrinkError(error.kind, "weights of node '\(layer.node)': \(error.message)")
+            }
+        }
+        var corrected = base
+        switch settings.biasCorrection {
+        case .none: break
+        case .empirical:
+            corrected = try correctingBiases(base, quantized: weights,
+                                             means: try inputStatistics(equalizing: settings.equalization).mapValues(\.means))
+        case .analytic:
+            corrected = try correctingBiases(base, quantized: weights, means: analyticInputMeans(
+                original: model.graph, folded: folded, equalization: settings.equalization ? equalized : nil))
+        }
+        let float = Model(architecture: model.architecture, graph: corrected, normalization: model.normalization,
+                          provenance: model.provenance)
         if let activationBits = settings.activationBits {
-            let calibrated = try calibrations[settings.observer.name] ?? {
-                let result = try calibrate(folded, on: calibration, samples: calibrationSamples,
-                                           observer: settings.observer)
-                calibrations[settings.observer.name] = result
+            // Ranges from the float graph the weights were rounded for (before bias correction, which only moves
+            // each layer's output mean back to the float one).
+            let key = "\(settings.observer.name)\(settings.equalization ? "+equalized" : "")"
+            let calibrated = try calibrations[key] ?? {
+                let result = try calibrate(base, on: calibration, samples: calibrationSamples, observer: settings.observer)
+                calibrations[key] = result
                 return result
             }()
-            // Layers with bits of their own are quantized here; the graph quantizes the rest with one scheme.
-            var stored: [String: IntegerWeightTensor] = [:]
-            for layer in folded.weightedLayers where settings.layerWeightBits[layer.node] != nil
-                && !settings.floatLayers.contains(layer.node) {
-                do {
-                    stored[layer.node] = try WeightScheme(bits: settings.weightBits(of: layer.node),
-                                                          granularity: settings.granularity).quantize(layer.weight.value)
-                } catch let error as ShrinkError {
-                    throw ShrinkError(error.kind, "weights of node '\(layer.node)': \(error.message)")
-                }
-            }
-            let graph = try QuantizedGraph(folded: folded, calibration: calibrated, activationBits: activationBits,
+            let graph = try QuantizedGraph(folded: corrected, calibration: calibrated, activationBits: activationBits,
                                            weights: try WeightScheme(bits: settings.weightBits,
                                                                      granularity: settings.granularity),
-                                           floatLayers: Set(settings.floatLayers), stored: stored)
-            return .integer(QuantizedModel(float: floatModel, graph: graph))
+                                           floatLayers: Set(settings.floatLayers), stored: weights)
+            return .integer(QuantizedModel(float: float, graph: graph))
         }
-        return .weightOnly(try weightOnlyModel(floatModel, settings))
+        return .weightOnly(try WeightOnlyModel(float, weights: weights))
     }
 
     var attempts: [QuantizationAttempt] = []
@@ -355,9 +445,12 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
     }
     /// Builds and measures one try, keeping the most accurate so far as the fallback choice.
     func attempt(_ settings: QuantizationSettings, stage: String) throws -> (QuantizationProduct, QuantizationAttempt) {
+        let started = ContinuousClock.now
         let product = try build(settings)
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         let accuracy = metrics(logits: try product.predict(validation.inputs), labels: validation.labels).top1
-        let record = QuantizationAttempt(settings: settings, validationAccuracy: accuracy, stage: stage)
+        let record = QuantizationAttempt(settings: settings, validationAccuracy: accuracy, stage: stage, seconds: seconds)
         attempts.append(record)
         log(record)
         if best == nil || accuracy > best!.attempt.validationAccuracy { best = (product, record) }
@@ -367,13 +460,38 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
     var chosen: (product: QuantizationProduct, attempt: QuantizationAttempt)?
     search: for granularity in search.granularities {
         for observer in search.observers {
-            let settings = QuantizationSettings(observer: observer, granularity: granularity,
+            var settings = QuantizationSettings(observer: observer, granularity: granularity,
                                                 weightBits: search.weightBits, activationBits: search.activationBits,
                                                 floatLayers: search.keepFloat, layerWeightBits: search.layerWeightBits)
+            settings.equalization = search.equalization ?? false
+            settings.biasCorrection = search.biasCorrection ?? .none
+            settings.rounding = search.rounding ?? .nearest
             let result = try attempt(settings, stage: "search")
             if within(result.1.validationAccuracy) {
                 chosen = result
                 break search
+            }
+        }
+    }
+    if chosen == nil && search.maximumDrop != nil {
+        // The fixes left open, cheapest first, each on the most accurate try so far: kept when it helps.
+        var fixes: [(stage: String, apply: (inout QuantizationSettings) -> Void)] = []
+        if search.equalization == nil && !equalizablePairs(folded).isEmpty {
+            fixes.append(("equalization", { $0.equalization = true }))
+        }
+        if search.biasCorrection == nil { fixes.append(("bias-correction", { $0.biasCorrection = .empirical })) }
+        if search.rounding == nil {
+            fixes.append(("rounding", { $0.rounding = .gptq }))
+            fixes.append(("rounding", { $0.rounding = .adaround }))
+        }
+        for fix in fixes {
+            var settings = best!.attempt.settings
+            fix.apply(&settings)
+            guard settings != best!.attempt.settings else { continue }
+            let result = try attempt(settings, stage: fix.stage)
+            if within(result.1.validationAccuracy) {
+                chosen = result
+                break
             }
         }
     }
@@ -407,9 +525,12 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
         "observer": summary.observer.name, "granularity": summary.granularity.rawValue,
         "weight_bits": "\(summary.weightBits)", "activation_bits": summary.activationBits.map { "\($0)" } ?? "float",
         "float_layers": summary.floatLayers.joined(separator: ","),
-        "calibration_samples": summary.activationBits == nil ? "0" : "\(min(calibrationSamples, calibration.count))",
+        "calibration_samples": "\(calibrationInputs.shape[0])",
         "max_accuracy_drop": search.maximumDrop.map { "\($0)" } ?? "none",
+        "equalization": summary.equalization ? "on" : "off", "bias_correction": summary.biasCorrection.rawValue,
+        "rounding": summary.rounding.rawValue,
     ]
+    if summary.rounding == .adaround { record["adaround_iterations"] = "\(search.adaRound.iterations)" }
     if !summary.layerWeightBits.isEmpty {
         record["layer_weight_bits"] = layers.compactMap { node in summary.layerWeightBits[node].map { "\(node):\($0)" } }
             .joined(separator: ",")
@@ -418,30 +539,17 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
     let product: QuantizationProduct
     switch choice.product {
     case .integer(let quantized):
-        let float = Model(architecture: floatModel.architecture, graph: floatModel.graph,
+        let float = Model(architecture: floatModel.architecture, graph: quantized.float.graph,
                           normalization: floatModel.normalization, provenance: floatModel.provenance + [provenance])
         product = .integer(QuantizedModel(float: float, graph: quantized.graph))
-    case .weightOnly:
-        let float = Model(architecture: floatModel.architecture, graph: floatModel.graph,
+    case .weightOnly(let weightOnly):
+        let float = Model(architecture: floatModel.architecture, graph: weightOnly.source.graph,
                           normalization: floatModel.normalization, provenance: floatModel.provenance + [provenance])
-        product = .weightOnly(try weightOnlyModel(float, summary))
+        product = .weightOnly(try WeightOnlyModel(float, weights: weightOnly.weights))
     }
     return QuantizationOutcome(product: product, attempts: attempts, chosen: summary,
                                chosenAccuracy: choice.attempt.validationAccuracy,
                                floatValidationAccuracy: floatAccuracy, withinTolerance: within(choice.attempt.validationAccuracy))
-}
-
-/// The weight-only model of `settings` (which has no activation bits): every conv/linear weight quantized by the
-/// settings' observer at its node's bits, except the float layers.
-private func weightOnlyModel(_ model: Model, _ settings: QuantizationSettings) throws -> WeightOnlyModel {
-    let scheme = try WeightScheme(bits: settings.weightBits, granularity: settings.granularity,
-                                  observer: settings.observer)
-    var layerSchemes: [String: WeightScheme] = [:]
-    for (node, bits) in settings.layerWeightBits {
-        layerSchemes[node] = try WeightScheme(bits: bits, granularity: settings.granularity, observer: settings.observer)
-    }
-    return try WeightOnlyModel(model, scheme: scheme, floatLayers: Set(settings.floatLayers),
-                               layerSchemes: layerSchemes)
 }
 
 /// Checks that every name in `names` is a conv or linear node of `graph`.

@@ -12,8 +12,9 @@ import NeuralNetworks
 ///
 /// An edge has its own parameters when its values are new: the graph input; the output of a conv or linear that is
 /// not fused; every ReLU (a fused one's edge is its producer's requantization target); the other activations
-/// (sigmoid, hard-swish, …, computed as a table over codes); add, multiply and concat. Max and average pooling, the
-/// global mean, flatten and dropout keep the parameters of their input.
+/// (sigmoid, hard-swish, …, computed as a table over codes); add, multiply and concat; a per-channel clamp fused into its
+/// producer. Max and average pooling, the global mean, flatten, dropout and a per-channel clamp that is not fused keep
+/// the parameters of their input.
 public struct QuantizedEdges: Sendable, Equatable {
     /// The edges with their own quantization parameters: `input` first, then node names in graph order.
     public let edges: [String]
@@ -27,6 +28,17 @@ public struct QuantizedEdges: Sendable, Equatable {
             && graph.weightedLayer(named: producer) != nil {
             fused[producer] = relu
         }
+        // A per-channel clamp (from cross-layer equalization) fuses by the same rule: its producer requantizes to the
+        // clamp's edge with a ReLU's lower bound, and the clamp then caps each channel on codes.
+        var readers = [String: Int]()
+        for node in graph.nodes { for input in node.inputs { readers[input, default: 0] += 1 } }
+        for node in graph.nodes where node.layer is ChannelClamp {
+            let producer = node.inputs[0]
+            if producer != graph.outputName, readers[producer] == 1, !floatLayers.contains(producer),
+               graph.weightedLayer(named: producer) != nil {
+                fused[producer] = node.name
+            }
+        }
         var edges = [Graph.inputName]
         for node in graph.nodes {
             switch node.layer {
@@ -34,6 +46,8 @@ public struct QuantizedEdges: Sendable, Equatable {
                 if fused[node.name] == nil { edges.append(node.name) }
             case is ClampedReLU, is PointwiseActivation, is Add, is Multiply, is Concat:
                 edges.append(node.name)
+            case is ChannelClamp:
+                if fused.values.contains(node.name) { edges.append(node.name) }
             default:
                 break
             }

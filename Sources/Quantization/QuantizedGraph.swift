@@ -37,6 +37,7 @@ public final class QuantizedGraph: @unchecked Sendable {
         case table([UInt8])       // an elementwise activation: output code = table[input code]
         case multiply(Double)     // Q_y = Z_y + round(M · (Q_a − Z_a)(Q_b − Z_b)), M = S_a·S_b/S_y
         case add([Double])        // Q_y = Z_y + round(Σ M_j · (Q_j − Z_j)), M_j = S_j/S_y
+        case channelClamp(low: UInt8, highs: [UInt8])   // per-channel clamp on codes (input parameters kept)
         case select([Int])        // a channel split or shuffle: output channel j copies input channel [j]
         case concat([Double])     // each input requantized (M_j = S_j/S_y) and joined along the channels
         case float(any Layer)     // kept-float layers: dequantize, compute, requantize
@@ -128,6 +129,7 @@ public final class QuantizedGraph: @unchecked Sendable {
         var fusedInto = [String: (cap: Float, relu: String)]()
         for (producer, relu) in quantizedEdges.fusedReLU {
             if let layer = graph.node(named: relu)?.layer as? ClampedReLU { fusedInto[producer] = (layer.cap, relu) }
+            if graph.node(named: relu)?.layer is ChannelClamp { fusedInto[producer] = (.infinity, relu) }
         }
         for (position, node) in graph.nodes.enumerated() {
             let inputs = node.inputs.map { $0 == Graph.inputName ? -1 : index[$0]! }
@@ -163,6 +165,17 @@ public final class QuantizedGraph: @unchecked Sendable {
             case is ClampedReLU where fusedInto[node.inputs[0]] != nil:
                 step = Step(name: node.name, inputs: inputs, operation: .passThrough, output: inputParameter, shape: shape,
                             layout: edgeLayout(inputs[0]))
+            case let clamp as ChannelClamp:
+                // Fused: the producer already requantized to this edge with a ReLU's floor; either way the codes keep
+                // their parameters and each channel is capped at the code of its own cap.
+                let p = inputParameter, z = p.zeroPoints[0]
+                let highs = clamp.caps.value.scalars.map { cap -> UInt8 in
+                    let code = cap.isFinite ? Double(z) + (Double(cap) / Double(p.scales[0])).rounded(.toNearestOrEven)
+                        : Double(p.qmax)
+                    return UInt8(clamping: Int(min(max(code, Double(z)), Double(p.qmax))))
+                }
+                step = Step(name: node.name, inputs: inputs, operation: .channelClamp(low: UInt8(clamping: z), highs: highs),
+                            output: p, shape: shape, layout: edgeLayout(inputs[0]))
             case let pool as MaxPool2d:
                 step = Step(name: node.name, inputs: inputs, operation: .maxPool(pool), output: inputParameter, shape: shape,
                             layout: featureMap(shape))
@@ -206,7 +219,7 @@ public final class QuantizedGraph: @unchecked Sendable {
                 throw ShrinkError(.unsupported, "node '\(node.name)' (\(node.layer.kind)) has no integer form"
                     + (node.layer is BatchNorm ? "; fold BatchNorm into the layer before it first"
                        : "; the integer engine runs conv, linear, the activations, pooling, the global mean, flatten, "
-                         + "add, mul, concat and channel_select"))
+                         + "add, mul, concat, channel_select and channel_clamp"))
             }
             index[node.name] = steps.count
             steps.append(step)
@@ -307,6 +320,24 @@ public final class QuantizedGraph: @unchecked Sendable {
                                           backend: backend)
             case .passThrough:
                 values[i] = codes(first, as: step.layout)
+            case .channelClamp(let low, let highs):
+                var x = codes(first, as: step.layout)
+                let c = highs.count, size = step.shape.reduce(1, *), plane = size / max(c, 1)
+                x.withUnsafeMutableBufferPointer { px in
+                    for sample in 0..<n {
+                        let base = sample * size
+                        if case .channelsLast = step.layout {
+                            for p in 0..<plane {
+                                for ch in 0..<c { px[base + p * c + ch] = min(max(px[base + p * c + ch], low), highs[ch]) }
+                            }
+                        } else {
+                            for ch in 0..<c {
+                                for p in 0..<plane { px[base + ch * plane + p] = min(max(px[base + ch * plane + p], low), highs[ch]) }
+                            }
+                        }
+                    }
+                }
+                values[i] = x
             case .maxPool(let pool):
                 let s = shape(first), out = step.shape
                 let x = codes(first, as: featureMap(first))

@@ -13,9 +13,11 @@ struct Quantize: ParsableCommand {
             each attempt; the test split is only used for the final report. The pass tries each observer (with \
             --observer auto: minmax, percentile, entropy, mse, moving-average; for --weight-only: minmax, mse, \
             percentile) for each granularity (auto: per-channel, then per-tensor) until the validation accuracy is \
-            within --max-accuracy-drop points of the float model's. If none is, it ranks the conv and linear layers \
-            by the accuracy regained when only that layer stays in float, and keeps up to --max-float-layers of the \
-            most sensitive in float. Every attempt is reported; when nothing meets the tolerance the most accurate \
+            within --max-accuracy-drop points of the float model's. If none is, it tries the fixes left at auto, each \
+            on the best attempt so far and kept when it helps: cross-layer equalization with bias absorption, \
+            empirical bias correction, then GPTQ and AdaRound rounding. If still none is, it ranks the conv and \
+            linear layers by the accuracy regained when only that layer stays in float, and keeps up to \
+            --max-float-layers of the most sensitive in float. Every attempt is reported; when nothing meets the tolerance the most accurate \
             is saved and the command says so. With --weight-only the model stays a float model whose conv and \
             linear weights are stored in --weight-bits bits (packed) and dequantized at load.
             """)
@@ -59,6 +61,18 @@ struct Quantize: ParsableCommand {
     @Option(help: "Weight bits by conv/linear node name, overriding --weight-bits for those nodes: node=bits, comma-separated (conv1=8,fc1=4).")
     var layerWeightBits: String?
 
+    @Option(help: "Cross-layer equalization with bias absorption (on, off, or auto: tried when the search falls short).")
+    var equalization: AutoOr<Switch> = AutoOr(nil)
+
+    @Option(help: "Bias correction of each quantized layer's mean shift: none, empirical (calibration data), analytic (BatchNorm statistics), or auto (empirical, tried when the search falls short).")
+    var biasCorrection: AutoOr<BiasCorrection> = AutoOr(nil)
+
+    @Option(help: "Weight rounding: nearest, gptq, adaround, or auto (gptq, then adaround, tried when the search falls short).")
+    var rounding: AutoOr<WeightRounding> = AutoOr(nil)
+
+    @Option(help: "AdaRound's Adam steps per layer.")
+    var adaroundIterations: Int = AdaRoundOptions().iterations
+
     @Flag(help: "Choose each conv/linear layer's weight bits (8, 6, 4, 3 or 2) so the file fits --size-budget, losing the least validation accuracy (activations 8-bit).")
     var mixedPrecision = false
 
@@ -82,6 +96,10 @@ struct Quantize: ParsableCommand {
             p.layerWeightBits = try layerSettings(layerWeightBits.split(separator: ",").map(String.init),
                                                   key: "--layer-weight-bits", at: "") { Int($0) }
         }
+        p.equalization = equalization.value.map { $0 == .on }
+        p.biasCorrection = biasCorrection.value
+        p.rounding = rounding.value
+        p.adaRoundIterations = adaroundIterations
         p.mixedPrecision = mixedPrecision
         p.sizeBudget = sizeBudget
         return p

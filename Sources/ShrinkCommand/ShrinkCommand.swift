@@ -90,6 +90,28 @@ enum GranularityOption: ExpressibleByArgument, CustomStringConvertible {
     var defaultValueDescription: String { description }
 }
 
+/// `auto`, or one value of a named choice (`--rounding auto|nearest|adaround|gptq`).
+struct AutoOr<Value: CaseIterable & RawRepresentable & Sendable>: ExpressibleByArgument, CustomStringConvertible
+    where Value.RawValue == String {
+    /// nil for auto.
+    var value: Value?
+
+    init(_ value: Value?) { self.value = value }
+
+    init?(argument: String) {
+        if argument == "auto" { value = nil } else if let v = Value(rawValue: argument) { value = v } else { return nil }
+    }
+
+    static var allValueStrings: [String] { ["auto"] + Value.allCases.map(\.rawValue) }
+    var description: String { value?.rawValue ?? "auto" }
+    var defaultValueDescription: String { description }
+}
+
+/// On or off, for `AutoOr`.
+enum Switch: String, CaseIterable, Sendable {
+    case on, off
+}
+
 /// Options every subcommand that computes shares.
 struct RuntimeOptions: ParsableArguments {
     @Option(help: "Threads in total (the engine's own; OpenBLAS runs on one thread). Default: all cores.")

@@ -64,6 +64,15 @@ public struct QuantizePass: RecipePass {
     public var keepFloat: [String] = []
     /// Weight bits by conv/linear node name, overriding `weightBits` for those nodes.
     public var layerWeightBits: [String: Int] = [:]
+    /// Cross-layer equalization with bias absorption in every attempt (true), never (false), or tried by the fix stage
+    /// when the search falls short (nil).
+    public var equalization: Bool?
+    /// Bias correction in every attempt, or nil: empirical, tried by the fix stage.
+    public var biasCorrection: BiasCorrection?
+    /// Weight rounding in every attempt, or nil: GPTQ, then AdaRound, tried by the fix stage.
+    public var rounding: WeightRounding?
+    /// AdaRound's Adam steps per layer.
+    public var adaRoundIterations = AdaRoundOptions().iterations
     /// Choose each conv/linear layer's weight bits (8, 6, 4, 3 or 2) to fit `sizeBudget`.
     public var mixedPrecision = false
     /// With `mixedPrecision`: the largest model file, in bytes.
@@ -78,7 +87,8 @@ public struct QuantizePass: RecipePass {
 
     public static let optionKeys = ["calibration_samples", "validation_samples", "observer", "granularity",
                                     "weight_bits", "activation_bits", "weight_only", "max_accuracy_drop",
-                                    "max_float_layers", "keep_float", "layer_weight_bits", "mixed_precision", "size_budget"]
+                                    "max_float_layers", "keep_float", "layer_weight_bits", "equalization", "bias_correction",
+                                    "rounding", "adaround_iterations", "mixed_precision", "size_budget"]
 
     public init(options: inout PassOptions) throws {
         split.calibrationSamples = try options.int("calibration_samples") ?? split.calibrationSamples
@@ -100,6 +110,19 @@ public struct QuantizePass: RecipePass {
         if let entries = options.list("layer_weight_bits") {
             layerWeightBits = try layerSettings(entries, key: "layer_weight_bits", at: options.location) { Int($0) }
         }
+        if let value = options.string("equalization"), value != "auto" {
+            var one = PassOptions(["equalization": value == "on" ? "true" : value == "off" ? "false" : value])
+            equalization = try one.bool("equalization")
+        }
+        if let value = options.string("bias_correction"), value != "auto" {
+            var one = PassOptions(["bias_correction": value])
+            biasCorrection = try one.choice("bias_correction", BiasCorrection.self)
+        }
+        if let value = options.string("rounding"), value != "auto" {
+            var one = PassOptions(["rounding": value])
+            rounding = try one.choice("rounding", WeightRounding.self)
+        }
+        adaRoundIterations = try options.int("adaround_iterations") ?? adaRoundIterations
         mixedPrecision = try options.bool("mixed_precision") ?? mixedPrecision
         sizeBudget = try options.int("size_budget")
     }
@@ -115,6 +138,7 @@ public struct QuantizePass: RecipePass {
             try check(activationBits, in: 2...8, "activation_bits")
         }
         try check(maxFloatLayers, in: 0...10_000, "max_float_layers")
+        try check(adaRoundIterations, in: 1...1_000_000, "adaround_iterations")
         if observers?.isEmpty == true { throw ShrinkError(.value, "observers must not be empty") }
         if granularities?.isEmpty == true { throw ShrinkError(.value, "granularities must not be empty") }
         if mixedPrecision {
@@ -137,7 +161,8 @@ public struct QuantizePass: RecipePass {
             observers: observers ?? automaticObservers, granularities: granularities ?? [.perChannel, .perTensor],
             weightBits: weightBits, activationBits: weightOnly ? nil : (activationBits ?? 8),
             maximumDrop: maxAccuracyDrop, maximumFloatLayers: maxFloatLayers, keepFloat: keepFloat,
-            layerWeightBits: layerWeightBits)
+            layerWeightBits: layerWeightBits, equalization: equalization, biasCorrection: biasCorrection,
+            rounding: rounding, adaRound: AdaRoundOptions(iterations: adaRoundIterations))
     }
 
     /// The `shrink quantize --json` document.

@@ -1,0 +1,126 @@
+// BiasCorrection: quantizing a layer's weights by ΔW = W̃ − W shifts the mean of its outputs by ΔW · E[x], the same
+// amount on every input in expectation; subtracting it from the bias removes the bias the rounding introduced
+// (Nagel et al. 2019, section 4.3). E[x] comes from calibration data (empirical: the mean of each unfolded input row,
+// padding included), or from the BatchNorm before the layer (analytic: for a pre-activation N(β, γ²) clamped to
+// [0, cap] by its ReLU or ReLU6, E[x] = μ(Φ(b) − Φ(a)) + σ(φ(a) − φ(b)) + cap(1 − Φ(b)), a = −μ/σ, b = (cap − μ)/σ).
+//
+// [1] Nagel, van Baalen, Blankevoort & Welling, "Data-Free Quantization Through Weight Equalization and Bias
+//     Correction", ICCV 2019, section 4.3 and appendix C.
+import Foundation
+import NeuralNetworks
+import Tensors
+
+/// How a quantized layer's bias is corrected for the mean shift its weight rounding causes.
+public enum BiasCorrection: String, CaseIterable, Codable, Sendable, NamedChoice {
+    public static let choiceName = "bias correction"
+    case none
+    /// E[x] from the calibration data.
+    case empirical
+    /// E[x] from the BatchNorm statistics before each layer; layers without them keep their bias.
+    case analytic
+}
+
+/// `graph` with the bias of every layer named in `quantized` corrected by `b −= (W̃ − W) · E[x]`, W̃ its integer
+/// weight dequantized and E[x] from `means` (per group, one value per unfolded input row: in/groups · k · k for a
+/// conv). Layers without means are left alone; a layer without a bias gets one.
+///
+/// - Throws: `ShrinkError(.shape)` when a weight or means do not fit the layer.
+public func correctingBiases(_ graph: Graph, quantized: [String: IntegerWeightTensor],
+                             means: [String: [[Float]]]) throws -> Graph {
+    var replacements = [String: any Layer]()
+    for layer in graph.weightedLayers {
+        guard let q = quantized[layer.node], let groupMeans = means[layer.node] else { continue }
+        let w = layer.weight.value, out = w.shape[0], depth = w.count / out, groups = groupMeans.count
+        guard q.shape == w.shape, groups >= 1, out % groups == 0, groupMeans.allSatisfy({ $0.count == depth }) else {
+            throw ShrinkError(.shape, "bias correction of '\(layer.node)': the quantized weight \(q.shape) or the means "
+                + "(\(groups) group(s) of \(groupMeans.first?.count ?? 0)) do not fit the weight \(w.shape)")
+        }
+        let dequantized = q.dequantized().scalars
+        var bias = layer.bias?.value.scalars ?? [Float](repeating: 0, count: out)
+        let rowsPerGroup = out / groups
+        for o in 0..<out {
+            let mean = groupMeans[o / rowsPerGroup]
+            var shift: Double = 0
+            for j in 0..<depth { shift += Double(dequantized[o * depth + j] - w.scalars[o * depth + j]) * Double(mean[j]) }
+            bias[o] -= Float(shift)
+        }
+        let b = Tensor(shape: [out], scalars: bias)
+        switch layer.layer {
+        case let conv as Conv2d:
+            replacements[layer.node] = Conv2d(weight: w, bias: b, stride: conv.stride, padding: conv.padding,
+                                              groups: conv.groups)
+        case is Linear:
+            replacements[layer.node] = Linear(weight: w, bias: b)
+        default:
+            continue
+        }
+    }
+    return try graph.replacingLayers(replacements)
+}
+
+/// E[clamp(X, 0, cap)] for X ~ N(μ, σ²); cap may be +∞.
+func clampedNormalMean(mean mu: Double, deviation sigma: Double, cap: Double) -> Double {
+    guard sigma > 0 else { return min(max(mu, 0), cap) }
+    func cdf(_ x: Double) -> Double { 0.5 * erfc(-x / 2.0.squareRoot()) }
+    func pdf(_ x: Double) -> Double { exp(-0.5 * x * x) / (2 * Double.pi).squareRoot() }
+    let a = -mu / sigma
+    if cap.isInfinite { return mu * (1 - cdf(a)) + sigma * pdf(a) }
+    let b = (cap - mu) / sigma
+    return mu * (cdf(b) - cdf(a)) + sigma * (pdf(a) - pdf(b)) + cap * (1 - cdf(b))
+}
+
+/// Per conv/linear node of `folded` (the BatchNorm-folded form of `original`): the expected value of each unfolded
+/// input row (per group), from the BatchNorm statistics of `original` — where the node reads a ReLU or ReLU6 of a
+/// BatchNorm, or a folded conv/linear + BatchNorm directly. `equalization`, when given, maps the means through the
+/// per-channel scales and absorbed constants it applied (x' = x / s − c). Other nodes are absent.
+public func analyticInputMeans(original: Graph, folded: Graph,
+                               equalization: CrossLayerEqualization? = nil) -> [String: [[Float]]] {
+    var readers = [String: [String]]()
+    for node in original.nodes { for input in node.inputs { readers[input, default: []].append(node.name) } }
+    /// E[x] per channel of edge `edge` of the folded graph, if BatchNorm statistics describe it.
+    func channelMeans(_ edge: String) -> [Double]? {
+        guard let node = original.node(named: edge) else { return nil }
+        var bn: BatchNorm?, cap = Double.infinity, clamped = false
+        if let relu = node.layer as? ClampedReLU, let source = original.node(named: node.inputs[0]),
+           let norm = source.layer as? BatchNorm {
+            bn = norm
+            cap = Double(relu.cap)
+            clamped = true
+        } else if node.layer is Conv2d || node.layer is Linear, let names = readers[edge], names.count == 1,
+                  let norm = original.node(named: names[0])?.layer as? BatchNorm {
+            bn = norm  // folded into `edge`: its output is the BatchNorm's
+        }
+        guard let bn else { return nil }
+        let beta = bn.bias.value.scalars, gamma = bn.weight.value.scalars
+        return (0..<bn.features).map { c in
+            clamped ? clampedNormalMean(mean: Double(beta[c]), deviation: Double(abs(gamma[c])), cap: cap) : Double(beta[c])
+        }
+    }
+    var result = [String: [[Float]]]()
+    for layer in folded.weightedLayers {
+        guard let node = folded.node(named: layer.node), var means = channelMeans(node.inputs[0]) else { continue }
+        if let equalization {
+            let edge = node.inputs[0]
+            if let s = equalization.scales[edge], s.count == means.count { means = zip(means, s).map { $0 / Double($1) } }
+            if let c = equalization.absorbed[edge], c.count == means.count { means = zip(means, c).map { $0 - Double($1) } }
+        }
+        let taps: Int, groups: Int
+        switch layer.layer {
+        case let conv as Conv2d:
+            guard conv.inputChannels == means.count else { continue }
+            taps = conv.kernelSize * conv.kernelSize
+            groups = conv.groups
+        case let linear as Linear:
+            guard linear.inputFeatures == means.count else { continue }
+            taps = 1
+            groups = 1
+        default:
+            continue
+        }
+        let perGroup = means.count / groups
+        result[layer.node] = (0..<groups).map { g in
+            (0..<perGroup).flatMap { c in [Float](repeating: Float(means[g * perGroup + c]), count: taps) }
+        }
+    }
+    return result
+}
