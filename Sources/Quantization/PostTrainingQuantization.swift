@@ -155,6 +155,9 @@ public struct QuantizationSearch: Sendable {
     public var rounding: WeightRounding?
     /// AdaRound's schedule.
     public var adaRound = AdaRoundOptions()
+    /// Activation ranges set by hand for edges (node names, or `input`), replacing what the observer chose; checked
+    /// against the model by `quantizeAfterTraining`. Integer engine only.
+    public var edgeRanges: [String: ClosedRange<Float>] = [:]
 
     /// int8 weights per channel and uint8 activations with min/max ranges, one attempt: the plain default.
     public static let int8 = try! QuantizationSearch(observers: [.minmax])
@@ -164,12 +167,12 @@ public struct QuantizationSearch: Sendable {
                 activationBits: Int? = 8, maximumDrop: Double? = nil, maximumFloatLayers: Int = 0,
                 keepFloat: [String] = [], layerWeightBits: [String: Int] = [:], equalization: Bool? = false,
                 biasCorrection: BiasCorrection? = BiasCorrection.none, rounding: WeightRounding? = .nearest,
-                adaRound: AdaRoundOptions = AdaRoundOptions()) throws {
+                adaRound: AdaRoundOptions = AdaRoundOptions(), edgeRanges: [String: ClosedRange<Float>] = [:]) throws {
         try self.init(observers: observers.map(ObserverChoice.builtIn), granularities: granularities,
                       weightBits: weightBits, activationBits: activationBits, maximumDrop: maximumDrop,
                       maximumFloatLayers: maximumFloatLayers, keepFloat: keepFloat, layerWeightBits: layerWeightBits,
                       equalization: equalization, biasCorrection: biasCorrection, rounding: rounding,
-                      adaRound: adaRound)
+                      adaRound: adaRound, edgeRanges: edgeRanges)
     }
 
     /// A search over built-in and user-defined observers, e.g. `[.minmax, .custom(name: "mine") { Mine(axis: $0) }]`.
@@ -184,7 +187,7 @@ public struct QuantizationSearch: Sendable {
                 activationBits: Int? = 8, maximumDrop: Double? = nil, maximumFloatLayers: Int = 0,
                 keepFloat: [String] = [], layerWeightBits: [String: Int] = [:], equalization: Bool? = false,
                 biasCorrection: BiasCorrection? = BiasCorrection.none, rounding: WeightRounding? = .nearest,
-                adaRound: AdaRoundOptions = AdaRoundOptions()) throws {
+                adaRound: AdaRoundOptions = AdaRoundOptions(), edgeRanges: [String: ClosedRange<Float>] = [:]) throws {
         try adaRound.validate()
         guard !observers.isEmpty, !granularities.isEmpty else {
             throw ShrinkError(.value, "quantization needs at least one observer and one granularity to try")
@@ -224,6 +227,7 @@ public struct QuantizationSearch: Sendable {
         self.biasCorrection = biasCorrection
         self.rounding = rounding
         self.adaRound = adaRound
+        self.edgeRanges = edgeRanges
     }
 }
 
@@ -362,6 +366,19 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
     let layers = folded.weightedLayers.map(\.node)
     try checkWeightLayers(search.keepFloat, of: folded, role: "that can stay in float")
     try checkWeightLayers(search.layerWeightBits.keys.sorted(), of: folded, role: "whose weight bits can be set")
+    let edgeNames = QuantizedEdges(folded: folded).edges
+    for (edge, range) in search.edgeRanges.sorted(by: { $0.key < $1.key }) {
+        guard search.activationBits != nil else {
+            throw ShrinkError(.value, "edge ranges apply to the integer engine; a weight-only model has float activations")
+        }
+        guard edgeNames.contains(edge) else {
+            throw ShrinkError(.unknownName, "'\(edge)' is no edge with quantization parameters of its own; those are: "
+                + edgeNames.joined(separator: ", "))
+        }
+        guard range.lowerBound.isFinite, range.upperBound.isFinite, range.lowerBound < range.upperBound else {
+            throw ShrinkError(.value, "the range of edge '\(edge)' must be finite with min < max, got \(range)")
+        }
+    }
     let floatAccuracy = evaluate(folded, on: validation).top1
     let calibrationInputs = calibration.inputs.slice(rows: 0..<min(max(calibrationSamples, 1), calibration.count))
     guard calibrationInputs.shape[0] >= 1 else { throw ShrinkError(.value, "quantization needs calibration samples") }
@@ -429,10 +446,18 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
                 calibrations[key] = result
                 return result
             }()
-            let graph = try QuantizedGraph(folded: corrected, calibration: calibrated, activationBits: activationBits,
-                                           weights: try WeightScheme(bits: settings.weightBits,
-                                                                     granularity: settings.granularity),
-                                           floatLayers: Set(settings.floatLayers), stored: weights)
+            var edges = [String: QuantizationParameters]()
+            for (edge, observer) in calibrated.observers {
+                edges[edge] = try observer.computeParameters(bits: activationBits, signed: false, symmetric: false)
+            }
+            for (edge, range) in search.edgeRanges {
+                edges[edge] = try QuantizationParameters.compute(minimum: range.lowerBound, maximum: range.upperBound,
+                                                                 bits: activationBits, signed: false, symmetric: false)
+            }
+            let graph = try QuantizedGraph(folded: corrected, edges: edges, stored: weights,
+                                           scheme: try WeightScheme(bits: settings.weightBits,
+                                                                    granularity: settings.granularity),
+                                           floatLayers: Set(settings.floatLayers))
             return .integer(QuantizedModel(float: float, graph: graph))
         }
         return .weightOnly(try WeightOnlyModel(float, weights: weights))
@@ -531,6 +556,10 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
         "rounding": summary.rounding.rawValue,
     ]
     if summary.rounding == .adaround { record["adaround_iterations"] = "\(search.adaRound.iterations)" }
+    if !search.edgeRanges.isEmpty {
+        record["edge_ranges"] = search.edgeRanges.sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value.lowerBound):\($0.value.upperBound)" }.joined(separator: ",")
+    }
     if !summary.layerWeightBits.isEmpty {
         record["layer_weight_bits"] = layers.compactMap { node in summary.layerWeightBits[node].map { "\(node):\($0)" } }
             .joined(separator: ",")

@@ -284,8 +284,17 @@ public final class QuantizedGraph: @unchecked Sendable {
         return output
     }
 
-    /// `forward` on the calling thread.
-    func forwardSerial(_ x: Tensor, backend: IntegerGEMMBackend) throws -> Tensor {
+    /// Every step's output on a batch of float inputs, dequantized, in the float graph's layout (NCHW), keyed by node
+    /// name: what the integer engine holds on each edge. A conv or linear with a fused ReLU holds the ReLU's values.
+    public func edgeValues(_ x: Tensor, backend: IntegerGEMMBackend = .native) throws -> [String: Tensor] {
+        var result = [String: Tensor]()
+        _ = try forwardSerial(x, backend: backend) { result[$0] = $1 }
+        return result
+    }
+
+    /// `forward` on the calling thread; `visit`, when given, hears each step's dequantized NCHW output.
+    func forwardSerial(_ x: Tensor, backend: IntegerGEMMBackend,
+                       visit: ((String, Tensor) -> Void)? = nil) throws -> Tensor {
         let n = x.shape[0]
         var values = [[UInt8]?](repeating: nil, count: steps.count)
         let input = try quantize(x, with: inputParameters).uint8Values
@@ -423,6 +432,11 @@ public final class QuantizedGraph: @unchecked Sendable {
                                                    parameters: parameters(j)))
                 }
                 values[i] = try quantize(layer.forward(inputs, mode: .inference), with: step.output).uint8Values
+            }
+            if let visit {
+                visit(step.name, dequantize(try QuantizedTensor(shape: [n] + step.shape,
+                                                                values: codes(i, as: .canonical).map(Int32.init),
+                                                                parameters: step.output)))
             }
         }
         let out = steps[outputIndex]

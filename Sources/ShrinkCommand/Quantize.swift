@@ -73,6 +73,12 @@ struct Quantize: ParsableCommand {
     @Option(help: "AdaRound's Adam steps per layer.")
     var adaroundIterations: Int = AdaRoundOptions().iterations
 
+    @Option(help: "Activation ranges set by hand for the integer engine, replacing the observer's: edge=min:max, comma-separated (input=-1:3,conv1=0:6).")
+    var edgeRange: String?
+
+    @Option(help: "Write the quantization debugger's report on the chosen model to this directory: report.json, report.txt (per edge: SQNR against float, ranges, clipped share; per layer: weight SQNR and the validation accuracy with only that layer quantized) and sqnr.svg.")
+    var report: String?
+
     @Flag(help: "Choose each conv/linear layer's weight bits (8, 6, 4, 3 or 2) so the file fits --size-budget, losing the least validation accuracy (activations 8-bit).")
     var mixedPrecision = false
 
@@ -100,6 +106,11 @@ struct Quantize: ParsableCommand {
         p.biasCorrection = biasCorrection.value
         p.rounding = rounding.value
         p.adaRoundIterations = adaroundIterations
+        if let edgeRange {
+            p.edgeRanges = try layerSettings(edgeRange.split(separator: ",").map(String.init), key: "--edge-range",
+                                             at: "") { parseRange($0) }
+        }
+        p.report = report != nil
         p.mixedPrecision = mixedPrecision
         p.sizeBudget = sizeBudget
         return p
@@ -124,6 +135,14 @@ struct Quantize: ParsableCommand {
                 return
             }
             let d = try details(of: report, as: QuantizePass.Details.self)
+            if let directory = self.report, let debugger = d.report {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                try AtomicFile.write(Array(try encoder.encode(debugger)) + [10], to: "\(directory)/report.json")
+                try AtomicFile.write(Array((debugger.table + "\n").utf8), to: "\(directory)/report.txt")
+                try AtomicFile.write(Array(debugger.chart.svg.utf8), to: "\(directory)/sqnr.svg")
+            }
             try emit(report, out: output.out, json: runtime.json, line: String(
                 format: "%@: test accuracy %.2f%% (float %.2f%%), %@ → %@ bytes (%.3f×); saved %@", d.chosen.summary,
                 100 * d.quantized_test_accuracy, 100 * d.float_test_accuracy, groupedThousands(d.float_bytes),

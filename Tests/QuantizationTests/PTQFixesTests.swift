@@ -308,3 +308,50 @@ private func twoLinears(_ activation: any Layer) throws -> Graph {
         #expect(one.attempts.count == 1)
     }
 }
+
+@Suite struct QuantizationReportTests {
+    @Test func sqnrByHand() {
+        // Signal 1² + 2² = 5, noise 0² + 1² = 1: 10 · log10 5 = 6.99 dB.
+        #expect(abs(signalToQuantizationNoise([1, 2], [1, 1]) - 10 * log10(5)) < 1e-12)
+        #expect(signalToQuantizationNoise([1, 2], [1, 2]) == .infinity)
+    }
+
+    @Test func reportsEveryEdgeAndLayerAndHonoursRangeOverrides() throws {
+        let graph = try Graph(inputShape: [8], nodes: [
+            Node(name: "fc1", layer: Linear(weight: randomTensor([16, 8], seed: 51), bias: randomTensor([16], seed: 52)),
+                 inputs: ["input"]),
+            Node(name: "relu", layer: ReLU(), inputs: ["fc1"]),
+            Node(name: "fc2", layer: Linear(weight: randomTensor([4, 16], seed: 53), bias: nil), inputs: ["relu"]),
+        ])
+        let model = Model(architecture: "custom", graph: graph, normalization: Normalization(mean: 0, std: 1), provenance: [])
+        let x = randomInputs(64, shape: [8], seed: 54)
+        let data = try Dataset(inputs: x, labels: (0..<64).map { Int32($0 % 4) }, classCount: 4)
+        let search = try QuantizationSearch(observers: [.minmax], edgeRanges: ["relu": 0...6])
+        let outcome = try quantizeAfterTraining(model, calibration: data, calibrationSamples: 64, validation: data,
+                                                search: search)
+        guard case .integer(let quantized) = outcome.product else { Issue.record("expected an integer model"); return }
+        #expect(quantized.graph.edges["relu"]?.scales == [Float(6) / 255])
+        let report = try quantizationReport(outcome.product, calibration: x, validation: data)
+        // fc1's ReLU is fused: its edge is listed once, as the ReLU's.
+        #expect(report.edges.map(\.node) == ["input", "relu", "fc2"])
+        #expect(report.layers.map(\.node) == ["fc1", "fc2"])
+        #expect(report.edges.allSatisfy { ($0.sqnr_db ?? .infinity) > 10 })
+        #expect(report.layers.allSatisfy { ($0.weight_sqnr_db ?? 0) > 30 && $0.weight_bits == 8 })
+        // An edge that is not one, and a range that is empty, are errors naming them.
+        expectShrinkError(.unknownName, containing: ["fc1", "relu"]) {
+            _ = try quantizeAfterTraining(model, calibration: data, calibrationSamples: 64, validation: data,
+                                          search: try QuantizationSearch(observers: [.minmax], edgeRanges: ["fc1": 0...1]))
+        }
+        expectShrinkError(.value, containing: ["relu", "min < max"]) {
+            _ = try quantizeAfterTraining(model, calibration: data, calibrationSamples: 64, validation: data,
+                                          search: try QuantizationSearch(observers: [.minmax], edgeRanges: ["relu": 1...1]))
+        }
+        // Weight-only: float activations, so layers only.
+        let weightOnly = try quantizeAfterTraining(model, calibration: data, calibrationSamples: 64, validation: data,
+                                                   search: try QuantizationSearch(observers: [.minmax], weightBits: 4,
+                                                                                  activationBits: nil))
+        let onlyLayers = try quantizationReport(weightOnly.product, calibration: x, validation: data)
+        #expect(onlyLayers.edges.isEmpty && onlyLayers.layers.count == 2)
+        #expect(onlyLayers.layers.allSatisfy { $0.weight_bits == 4 })
+    }
+}

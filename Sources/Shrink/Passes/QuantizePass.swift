@@ -73,6 +73,10 @@ public struct QuantizePass: RecipePass {
     public var rounding: WeightRounding?
     /// AdaRound's Adam steps per layer.
     public var adaRoundIterations = AdaRoundOptions().iterations
+    /// Activation ranges set by hand, by edge (node name or `input`), for the integer engine.
+    public var edgeRanges: [String: ClosedRange<Float>] = [:]
+    /// Add the quantization debugger's report (`QuantizationReport`) on the chosen model to the details.
+    public var report = false
     /// Choose each conv/linear layer's weight bits (8, 6, 4, 3 or 2) to fit `sizeBudget`.
     public var mixedPrecision = false
     /// With `mixedPrecision`: the largest model file, in bytes.
@@ -88,7 +92,7 @@ public struct QuantizePass: RecipePass {
     public static let optionKeys = ["calibration_samples", "validation_samples", "observer", "granularity",
                                     "weight_bits", "activation_bits", "weight_only", "max_accuracy_drop",
                                     "max_float_layers", "keep_float", "layer_weight_bits", "equalization", "bias_correction",
-                                    "rounding", "adaround_iterations", "mixed_precision", "size_budget"]
+                                    "rounding", "adaround_iterations", "edge_ranges", "report", "mixed_precision", "size_budget"]
 
     public init(options: inout PassOptions) throws {
         split.calibrationSamples = try options.int("calibration_samples") ?? split.calibrationSamples
@@ -123,6 +127,10 @@ public struct QuantizePass: RecipePass {
             rounding = try one.choice("rounding", WeightRounding.self)
         }
         adaRoundIterations = try options.int("adaround_iterations") ?? adaRoundIterations
+        if let entries = options.list("edge_ranges") {
+            edgeRanges = try layerSettings(entries, key: "edge_ranges", at: options.location) { parseRange($0) }
+        }
+        report = try options.bool("report") ?? report
         mixedPrecision = try options.bool("mixed_precision") ?? mixedPrecision
         sizeBudget = try options.int("size_budget")
     }
@@ -139,6 +147,9 @@ public struct QuantizePass: RecipePass {
         }
         try check(maxFloatLayers, in: 0...10_000, "max_float_layers")
         try check(adaRoundIterations, in: 1...1_000_000, "adaround_iterations")
+        if !edgeRanges.isEmpty && weightOnly {
+            throw ShrinkError(.value, "edge_ranges apply to the integer engine, not with weight_only")
+        }
         if observers?.isEmpty == true { throw ShrinkError(.value, "observers must not be empty") }
         if granularities?.isEmpty == true { throw ShrinkError(.value, "granularities must not be empty") }
         if mixedPrecision {
@@ -162,7 +173,7 @@ public struct QuantizePass: RecipePass {
             weightBits: weightBits, activationBits: weightOnly ? nil : (activationBits ?? 8),
             maximumDrop: maxAccuracyDrop, maximumFloatLayers: maxFloatLayers, keepFloat: keepFloat,
             layerWeightBits: layerWeightBits, equalization: equalization, biasCorrection: biasCorrection,
-            rounding: rounding, adaRound: AdaRoundOptions(iterations: adaRoundIterations))
+            rounding: rounding, adaRound: AdaRoundOptions(iterations: adaRoundIterations), edgeRanges: edgeRanges)
     }
 
     /// The `shrink quantize --json` document.
@@ -175,6 +186,8 @@ public struct QuantizePass: RecipePass {
         public var float_bytes: Int, quantized_bytes: Int
         public var float_layers: [String]
         public var float_nodes: [String]
+        /// The debugger's report, when asked for.
+        public var report: QuantizationReport?
     }
 
     /// The `shrink quantize --mixed-precision --json` document.
@@ -235,10 +248,58 @@ public struct QuantizePass: RecipePass {
             quantized_validation_accuracy: outcome.chosenAccuracy, float_test_accuracy: floatTest?.top1 ?? 0,
             quantized_test_accuracy: test?.top1 ?? 0, test_samples: split.test.count, float_bytes: input.bytes.count,
             quantized_bytes: result.bytes.count, float_layers: outcome.chosen.floatLayers,
-            float_nodes: outcome.product.floatNodes)
+            float_nodes: outcome.product.floatNodes,
+            report: report ? try quantizationReport(outcome.product, calibration: calibration.inputs,
+                                                    validation: validation) : nil)
         return PassResult(model: result, report: PassReport(
             pass: Self.name, settings: result.provenance.last?.settings ?? [:],
             before: ModelFigures(input.cost, validationAccuracy: outcome.floatValidationAccuracy, test: floatTest),
             after: ModelFigures(result.cost, validationAccuracy: outcome.chosenAccuracy, test: test), details: details))
+    }
+}
+
+/// "MIN:MAX" as a range of floats (nil when it is not two numbers with MIN < MAX).
+public func parseRange(_ text: String) -> ClosedRange<Float>? {
+    let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+    guard parts.count == 2, let low = Float(parts[0]), let high = Float(parts[1]), low.isFinite, high.isFinite,
+          low < high else { return nil }
+    return low...high
+}
+
+extension QuantizationReport {
+    /// The report as two text tables: edges (SQNR, ranges, clipped share), then layers (weight SQNR, accuracy).
+    public var table: String {
+        func db(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "∞" }
+        var edgeTable = TextTable(headers: ["edge", "kind", "SQNR dB", "float min", "float max", "scale", "zero point",
+                                            "clipped %"])
+        for e in edges {
+            edgeTable.append([e.node, e.kind, db(e.sqnr_db), String(format: "%.4g", e.float_min),
+                              String(format: "%.4g", e.float_max), String(format: "%.4g", e.scale), "\(e.zero_point)",
+                              String(format: "%.3f", 100 * e.clipped)])
+        }
+        var layerTable = TextTable(headers: ["layer", "weight bits", "granularity", "weight SQNR dB",
+                                             "val. accuracy, only it quantized"])
+        for l in layers {
+            layerTable.append([l.node, "\(l.weight_bits)", l.per_channel ? "per-channel" : "per-tensor",
+                               db(l.weight_sqnr_db), String(format: "%.2f%%", 100 * l.validation_accuracy)])
+        }
+        let head = String(format: "validation accuracy: float %.2f%%, quantized %.2f%%; edges on %d calibration samples",
+                          100 * float_validation_accuracy, 100 * quantized_validation_accuracy, samples)
+        return ([head] + (edges.isEmpty ? [] : ["", edgeTable.description]) + ["", layerTable.description])
+            .joined(separator: "\n")
+    }
+
+    /// Each edge's SQNR (dB) in graph order (0 is the input) and each layer's weight SQNR at its position among the
+    /// layers; infinite values are left out.
+    public var chart: LineChart {
+        var chart = LineChart(title: "Quantization SQNR along the graph", xLabel: "edge, or layer (graph order)",
+                              yLabel: "SQNR (dB)", series: [
+            .init(name: "activations (edge index)", points: edges.enumerated().compactMap { i, e in
+                e.sqnr_db.map { (Double(i), $0) } }),
+            .init(name: "weights (layer index)", points: layers.enumerated().compactMap { i, l in
+                l.weight_sqnr_db.map { (Double(i), $0) } }, connected: false),
+        ])
+        chart.width = 760
+        return chart
     }
 }
