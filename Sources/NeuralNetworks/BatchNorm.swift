@@ -212,3 +212,41 @@ public final class BatchNorm: Layer {
         return [dx]
     }
 }
+
+extension Graph {
+    /// Re-estimates every BatchNorm's running mean and variance from `batches` of prepared training inputs, in place:
+    /// the statistics restart, each batch is run in training mode, and the running values become the plain average
+    /// of the batches' statistics (the k-th batch weighs 1/k, as PyTorch's `update_bn` does; the unbiased variance,
+    /// as training keeps it). Nothing trains: γ, β and the weights stay. Dropout is active, as in training. For a
+    /// network whose weights changed after training (pruned, quantized) and whose statistics no longer fit them.
+    ///
+    /// - Returns: how many BatchNorm layers were re-estimated.
+    /// - Throws: `ShrinkError(.value)` when no batch holds a sample.
+    @discardableResult
+    public func reestimateBatchNorm(_ batches: some Sequence<Tensor>) throws -> Int {
+        let norms = nodes.compactMap { $0.layer as? BatchNorm }
+        guard !norms.isEmpty else { return 0 }
+        let saved = norms.map { ($0.momentum, $0.frozen) }
+        let statistics = norms.map { ($0.runningMean.value, $0.runningVariance.value) }
+        defer { for (norm, state) in zip(norms, saved) { norm.momentum = state.0; norm.frozen = state.1 } }
+        for norm in norms {
+            norm.frozen = false
+            norm.runningMean.value = Tensor(zeros: [norm.features])
+            norm.runningVariance.value = Tensor(shape: [norm.features], repeating: 1)
+        }
+        var count = 0
+        for x in batches where x.shape[0] >= 2 {
+            count += 1
+            for norm in norms { norm.momentum = 1 / Float(count) }
+            _ = forward(x, mode: .training)
+        }
+        guard count > 0 else {
+            for (norm, kept) in zip(norms, statistics) {
+                norm.runningMean.value = kept.0
+                norm.runningVariance.value = kept.1
+            }
+            throw ShrinkError(.value, "re-estimating BatchNorm statistics needs at least one batch of 2 or more samples")
+        }
+        return norms.count
+    }
+}

@@ -69,6 +69,10 @@ public struct PruningSettings: Codable, Sendable {
     /// Filter pruning: re-fit the layers that lost input channels by least squares on calibration data before
     /// fine-tuning (see `reconstructAfterFilterPruning`).
     public var reconstruct = false
+    /// Re-estimate every BatchNorm's running statistics on the calibration batches right after each pruning step,
+    /// before fine-tuning (`Graph.reestimateBatchNorm`): the removed weights change the statistics the network was
+    /// trained with.
+    public var reestimateBatchNorm = false
     public var seed: UInt64 = 0
     /// The sparsity of single layers by node name, overriding `sparsity` for them in unstructured pruning (each such
     /// layer loses that fraction of its own weights, in either scope; with global scope the threshold is shared by
@@ -89,7 +93,7 @@ public struct PruningSettings: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case sparsity, structure, score, scope, schedule, rounds, seed
         case finetuneEpochs = "finetune_epochs", learningRate = "learning_rate", batchSize = "batch_size"
-        case scoreBatches = "score_batches", reconstruct
+        case scoreBatches = "score_batches", reconstruct, reestimateBatchNorm = "reestimate_bn"
         case layerSparsity = "layer_sparsity", excludedLayers = "excluded_layers", importance
     }
 
@@ -106,6 +110,7 @@ public struct PruningSettings: Codable, Sendable {
         batchSize = try container.decode(Int.self, forKey: .batchSize)
         scoreBatches = try container.decode(Int.self, forKey: .scoreBatches)
         reconstruct = try container.decode(Bool.self, forKey: .reconstruct)
+        reestimateBatchNorm = try container.decodeIfPresent(Bool.self, forKey: .reestimateBatchNorm) ?? false
         seed = try container.decode(UInt64.self, forKey: .seed)
         layerSparsity = try container.decodeIfPresent([String: Double].self, forKey: .layerSparsity) ?? [:]
         excludedLayers = try container.decodeIfPresent([String].self, forKey: .excludedLayers) ?? []
@@ -128,6 +133,7 @@ public struct PruningSettings: Codable, Sendable {
         try container.encode(batchSize, forKey: .batchSize)
         try container.encode(scoreBatches, forKey: .scoreBatches)
         try container.encode(reconstruct, forKey: .reconstruct)
+        if reestimateBatchNorm { try container.encode(reestimateBatchNorm, forKey: .reestimateBatchNorm) }
         try container.encode(seed, forKey: .seed)
         if !layerSparsity.isEmpty { try container.encode(layerSparsity, forKey: .layerSparsity) }
         if !excludedLayers.isEmpty { try container.encode(excludedLayers, forKey: .excludedLayers) }
@@ -298,6 +304,7 @@ private func pruneUnstructured(_ model: Model, train: Dataset, validation: Datas
             let progress = { PruningSchedule.iterativeSparsity(round: round, rounds: rounds, final: $0) }
             let target = progress(settings.sparsity)
             try applyMasks(progress, seed: settings.seed &+ UInt64(round))
+            if settings.reestimateBatchNorm { try data.reestimateBatchNorm(graph) }
             let pruned = accuracy()
             try finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings,
                          seed: settings.seed &+ UInt64(round))
@@ -358,7 +365,17 @@ extension PruningSettings {
                 .joined(separator: ",")
         }
         if !excludedLayers.isEmpty { record["excluded_layers"] = excludedLayers.joined(separator: ",") }
+        if reestimateBatchNorm { record["reestimate_bn"] = "true" }
         if let importance { record["importance"] = importance.name }
         return record
+    }
+}
+
+extension ScoringData {
+    /// Re-estimates `graph`'s BatchNorm statistics on these calibration batches (the first `batches` of a seed-0
+    /// shuffle of the training data, `batchSize` each).
+    func reestimateBatchNorm(_ graph: Graph) throws {
+        let schedule = BatchSchedule(count: dataset.count, batchSize: batchSize, seed: 0)
+        try graph.reestimateBatchNorm(schedule.batches(epoch: 0).prefix(batches).lazy.map { dataset.batch($0).0 })
     }
 }

@@ -258,6 +258,7 @@ func pruneFilters(_ model: Model, train: Dataset, validation: Dataset?, settings
         if settings.reconstruct {
             try reconstructAfterFilterPruning(dense: before, pruned: graph, plan: plan, data: data)
         }
+        if settings.reestimateBatchNorm { try data.reestimateBatchNorm(graph) }
         let pruned = validation.map { evaluate(graph, on: $0).top1 }
         try finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed &+ UInt64(round))
         let remaining = try ChannelGroups(graph).removableGroups.count

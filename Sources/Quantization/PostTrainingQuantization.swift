@@ -343,6 +343,25 @@ public struct QuantizationOutcome {
     public var floatValidationAccuracy: Double
     /// Whether the chosen try is within the tolerance (always true without one).
     public var withinTolerance: Bool
+    /// What each fix the fix stage tried bought, in order.
+    public var fixes: [QuantizationFix] = []
+}
+
+/// One fix the search tried on its best try so far: what it is, the validation accuracy before and with it, and
+/// whether it was kept (it helped).
+///
+/// JSON: `{"fix", "validation_accuracy_before", "validation_accuracy", "kept"}`; `fix` is `equalization`,
+/// `bias-correction: empirical`, `rounding: gptq` or `rounding: adaround`.
+public struct QuantizationFix: Codable, Sendable, Equatable {
+    public var fix: String
+    public var validationAccuracyBefore: Double
+    public var validationAccuracy: Double
+    public var kept: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case fix, kept
+        case validationAccuracyBefore = "validation_accuracy_before", validationAccuracy = "validation_accuracy"
+    }
 }
 
 /// Quantizes `model` after training.
@@ -483,6 +502,7 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
     }
 
     var chosen: (product: QuantizationProduct, attempt: QuantizationAttempt)?
+    var tried: [QuantizationFix] = []
     search: for granularity in search.granularities {
         for observer in search.observers {
             var settings = QuantizationSettings(observer: observer, granularity: granularity,
@@ -500,20 +520,26 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
     }
     if chosen == nil && search.maximumDrop != nil {
         // The fixes left open, cheapest first, each on the most accurate try so far: kept when it helps.
-        var fixes: [(stage: String, apply: (inout QuantizationSettings) -> Void)] = []
+        var fixes: [(stage: String, name: String, apply: (inout QuantizationSettings) -> Void)] = []
         if search.equalization == nil && !equalizablePairs(folded).isEmpty {
-            fixes.append(("equalization", { $0.equalization = true }))
+            fixes.append(("equalization", "equalization", { $0.equalization = true }))
         }
-        if search.biasCorrection == nil { fixes.append(("bias-correction", { $0.biasCorrection = .empirical })) }
+        if search.biasCorrection == nil {
+            fixes.append(("bias-correction", "bias-correction: empirical", { $0.biasCorrection = .empirical }))
+        }
         if search.rounding == nil {
-            fixes.append(("rounding", { $0.rounding = .gptq }))
-            fixes.append(("rounding", { $0.rounding = .adaround }))
+            fixes.append(("rounding", "rounding: gptq", { $0.rounding = .gptq }))
+            fixes.append(("rounding", "rounding: adaround", { $0.rounding = .adaround }))
         }
         for fix in fixes {
             var settings = best!.attempt.settings
+            let before = best!.attempt.validationAccuracy
             fix.apply(&settings)
             guard settings != best!.attempt.settings else { continue }
             let result = try attempt(settings, stage: fix.stage)
+            tried.append(QuantizationFix(fix: fix.name, validationAccuracyBefore: before,
+                                         validationAccuracy: result.1.validationAccuracy,
+                                         kept: result.1.validationAccuracy > before))
             if within(result.1.validationAccuracy) {
                 chosen = result
                 break
@@ -578,7 +604,8 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
     }
     return QuantizationOutcome(product: product, attempts: attempts, chosen: summary,
                                chosenAccuracy: choice.attempt.validationAccuracy,
-                               floatValidationAccuracy: floatAccuracy, withinTolerance: within(choice.attempt.validationAccuracy))
+                               floatValidationAccuracy: floatAccuracy, withinTolerance: within(choice.attempt.validationAccuracy),
+                               fixes: tried)
 }
 
 /// Checks that every name in `names` is a conv or linear node of `graph`.

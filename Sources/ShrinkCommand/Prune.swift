@@ -56,6 +56,9 @@ struct Prune: ParsableCommand {
     @Flag(help: "Filter pruning: re-fit the layers that lost input channels by least squares on training batches before fine-tuning.")
     var reconstruct = false
 
+    @Flag(name: .customLong("reestimate-bn"), help: "Re-estimate every BatchNorm's running statistics right after each pruning step, before fine-tuning, on the training batches the scores use (8 × --batch-size samples).")
+    var reestimateBatchNorm = false
+
     @Option(help: "Training samples held out (from the end of the split) to measure each step.")
     var validationSamples: Int = PrunePass(settings: PruningSettings(sparsity: 0)).validationSamples
 
@@ -82,6 +85,7 @@ struct Prune: ParsableCommand {
         s.batchSize = batchSize
         s.seed = seed
         s.reconstruct = reconstruct
+        s.reestimateBatchNorm = reestimateBatchNorm
         s.excludedLayers = (excludedLayers ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         if let layerSparsity {
             s.layerSparsity = try Shrink.layerSettings(layerSparsity.split(separator: ",").map(String.init),

@@ -16,7 +16,7 @@ public struct PrunePass: RecipePass {
     public init(settings: PruningSettings) { self.settings = settings }
 
     public static let optionKeys = ["sparsity", "structure", "score", "scope", "schedule", "rounds", "finetune_epochs",
-                                    "lr", "batch_size", "reconstruct", "validation_samples", "seed", "layer_sparsity",
+                                    "lr", "batch_size", "reconstruct", "reestimate_bn", "validation_samples", "seed", "layer_sparsity",
                                     "excluded_layers"]
 
     public init(options: inout PassOptions) throws {
@@ -33,6 +33,7 @@ public struct PrunePass: RecipePass {
         s.learningRate = try options.float("lr") ?? s.learningRate
         s.batchSize = try options.int("batch_size") ?? s.batchSize
         s.reconstruct = try options.bool("reconstruct") ?? s.reconstruct
+        s.reestimateBatchNorm = try options.bool("reestimate_bn") ?? s.reestimateBatchNorm
         s.seed = try options.uint64("seed") ?? s.seed
         if let entries = options.list("layer_sparsity") {
             s.layerSparsity = try layerSettings(entries, key: "layer_sparsity", at: options.location) { Double($0) }

@@ -186,6 +186,8 @@ public struct QuantizePass: RecipePass {
         public var float_bytes: Int, quantized_bytes: Int
         public var float_layers: [String]
         public var float_nodes: [String]
+        /// What each fix of the search's fix stage bought (empty when the stage did not run).
+        public var fixes: [QuantizationFix]
         /// The debugger's report, when asked for.
         public var report: QuantizationReport?
     }
@@ -233,6 +235,11 @@ public struct QuantizePass: RecipePass {
                 format: "attempt (%@) %@: validation accuracy %.2f%%", attempt.stage, attempt.settings.summary,
                 100 * attempt.validationAccuracy)))
         }
+        for fix in outcome.fixes {
+            progress(PassProgress(pass: Self.name, message: String(
+                format: "fix %@: validation accuracy %.2f%% → %.2f%% (%@)", fix.fix, 100 * fix.validationAccuracyBefore,
+                100 * fix.validationAccuracy, fix.kept ? "kept" : "not kept")))
+        }
         if !outcome.withinTolerance {
             progress(PassProgress(pass: Self.name, message: String(
                 format: "warning: no attempt came within %.2f points of the float model's %.2f%%; saving the most "
@@ -248,7 +255,7 @@ public struct QuantizePass: RecipePass {
             quantized_validation_accuracy: outcome.chosenAccuracy, float_test_accuracy: floatTest?.top1 ?? 0,
             quantized_test_accuracy: test?.top1 ?? 0, test_samples: split.test.count, float_bytes: input.bytes.count,
             quantized_bytes: result.bytes.count, float_layers: outcome.chosen.floatLayers,
-            float_nodes: outcome.product.floatNodes,
+            float_nodes: outcome.product.floatNodes, fixes: outcome.fixes,
             report: report ? try quantizationReport(outcome.product, calibration: calibration.inputs,
                                                     validation: validation) : nil)
         return PassResult(model: result, report: PassReport(
