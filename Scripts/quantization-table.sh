@@ -2,7 +2,7 @@
 # Measures post-training quantization on trained models and prints the Markdown tables of docs/quantization.md:
 # the integer engine (int8 weights, uint8 activations) for every observer × granularity, then weight-only
 # quantization at 8, 4, 3 and 2 bits. Each row is one `shrink quantize` attempt (`--max-float-layers 0`, explicit
-# observer and granularity: no retry). Looks for fmnist-cnn, mlp, lenet5 and resnet8 `.safetensors` in MODEL_DIR,
+# observer and granularity, no equalization, bias correction or learned rounding: no retry). Looks for fmnist-cnn, mlp, lenet5 and resnet8 `.safetensors` in MODEL_DIR,
 # trained on Fashion-MNIST; missing ones are skipped. Runs one quantization at a time.
 # Usage: Scripts/quantization-table.sh [SHRINK_BINARY] [MODEL_DIR]
 #        (defaults .build/release/shrink and $SHRINK_MODEL_DIR, else out/models; progress goes to stderr)
@@ -28,7 +28,7 @@ row() {
   shift
   echo "$arch: shrink quantize $*" >&2
   if ! "$shrink" quantize "$model_dir/$arch.safetensors" --data fashion-mnist --out "$work/out.safetensors" \
-      --max-float-layers 0 --json "$@" > "$work/out.json" 2> "$work/log"; then
+      --max-float-layers 0 --equalization off --bias-correction none --rounding nearest --json "$@" > "$work/out.json" 2> "$work/log"; then
     cat "$work/log" >&2
     exit 1
   fi

@@ -104,6 +104,7 @@ func pruneBlocks(_ model: Model, train: Dataset, validation: Dataset?, settings:
     let order = blocks.indices.sorted { (scores[$0], $0) < (scores[$1], $1) }
     let chosen = order.prefix(count).map { blocks[$0] }
     let graph = try removing(chosen, from: model.graph)
+    if settings.reestimateBatchNorm { try data.reestimateBatchNorm(graph) }
     let pruned = validation.map { evaluate(graph, on: $0).top1 }
     try finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed)
     let step = PruningStep(round: 1, targetSparsity: settings.sparsity,

@@ -153,6 +153,10 @@ public struct PruningSettings: Codable, Sendable {
         }
         guard rounds >= 1 else { throw ShrinkError(.value, "rounds must be at least 1, got \(rounds)") }
         guard finetuneEpochs >= 0 else { throw ShrinkError(.value, "fine-tuning epochs must not be negative") }
+        guard schedule != .gradual || !reestimateBatchNorm else {
+            throw ShrinkError(.value, "BatchNorm re-estimation follows a pruning step; a gradual schedule prunes while "
+                + "fine-tuning, which keeps the statistics current — use one-shot or iterative with it")
+        }
         guard schedule != .gradual || finetuneEpochs >= 1 else {
             throw ShrinkError(.value, "a gradual schedule prunes while fine-tuning; give at least 1 fine-tuning epoch")
         }

@@ -18,6 +18,8 @@ import Tensors
 /// exact under every threshold, since the range always includes it, so it has no quantization error to weigh — yet
 /// after a ReLU it is often half of all values, and its mass in bin 0 would make every candidate that merges bin 0
 /// with its neighbours look bad, clipping post-ReLU ranges to a fraction of their extent.
+/// A candidate below every (nonzero) value keeps nothing to quantize and is skipped, as MXNet skips it (its Q is all
+/// zeros); otherwise data far from 0 — a squeeze-excitation gate between 0.44 and 0.56 — would be clipped whole.
 /// The threshold is `T = i* · w` for the `i*` with the least divergence (ties: the smallest `i`, as the argmin of
 /// TensorRT and MXNet — for `i < 2L` the first `L − 1` groups are single bins, so data that fits below them gives
 /// equal divergences and the finest grid wins), and the range is
@@ -90,6 +92,10 @@ public final class EntropyObserver: Observer {
         var bestBins = binCount, bestDivergence = Double.infinity
         absolute.withUnsafeBufferPointer { counts in
             for candidate in min(levels, binCount)...binCount {
+                // A candidate that keeps no value below it quantizes nothing: its Q would be smoothing alone and,
+                // normalised, equal to P's single outlier bin (a divergence of 0). MXNet rejects it (an all-zero Q
+                // cannot be smoothed); so does this.
+                guard kept[candidate] > 0 else { continue }
                 let divergence = klDivergence(counts, bins: candidate, outliers: total - kept[candidate],
                                               levels: levels, total: total)
                 if divergence < bestDivergence { (bestBins, bestDivergence) = (candidate, divergence) }

@@ -583,7 +583,7 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
     ]
     if summary.rounding == .adaround { record["adaround_iterations"] = "\(search.adaRound.iterations)" }
     if !search.edgeRanges.isEmpty {
-        record["edge_ranges"] = search.edgeRanges.sorted { $0.key < $1.key }
+        record["edge_range"] = search.edgeRanges.sorted { $0.key < $1.key }
             .map { "\($0.key)=\($0.value.lowerBound):\($0.value.upperBound)" }.joined(separator: ",")
     }
     if !summary.layerWeightBits.isEmpty {

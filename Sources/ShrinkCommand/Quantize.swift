@@ -73,7 +73,7 @@ struct Quantize: ParsableCommand {
     @Option(help: "AdaRound's Adam steps per layer.")
     var adaroundIterations: Int = AdaRoundOptions().iterations
 
-    @Option(help: "Activation ranges set by hand for the integer engine, replacing the observer's: edge=min:max, comma-separated (input=-1:3,conv1=0:6).")
+    @Option(help: "Activation ranges set by hand for the integer engine, replacing the observer's: edge=min:max, comma-separated (input=-1:3,relu1=0:6); an edge is input or a node with parameters of its own (a conv or linear whose ReLU is fused has the ReLU's).")
     var edgeRange: String?
 
     @Option(help: "Write the quantization debugger's report on the chosen model to this directory: report.json, report.txt (per edge: SQNR against float, ranges, clipped share; per layer: weight SQNR and the validation accuracy with only that layer quantized) and sqnr.svg.")

@@ -66,6 +66,15 @@ import Testing
         }
     }
 
+    @Test func dataFarFromZeroIsNotClippedWhole() throws {
+        // A squeeze-excitation gate: every value between 0.44 and 0.56. A threshold below 0.44 keeps nothing to
+        // quantize (its divergence degenerates to 0); the observer must keep a range that reaches the data.
+        let observer = EntropyObserver()
+        try observer.observe(Tensor(shape: [1000], scalars: (0..<1000).map { 0.44 + 0.12 * Float($0) / 999 }))
+        let p = try observer.computeParameters(bits: 8, signed: false, symmetric: false)
+        #expect(p.scales[0] * 255 >= 0.44, "range top \(p.scales[0] * 255)")
+    }
+
     @Test func validation() {
         expectShrinkError(.value, containing: ["bins", "got 1"]) { _ = try EntropyObserver(bins: 1) }
     }

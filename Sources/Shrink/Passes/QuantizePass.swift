@@ -92,7 +92,7 @@ public struct QuantizePass: RecipePass {
     public static let optionKeys = ["calibration_samples", "validation_samples", "observer", "granularity",
                                     "weight_bits", "activation_bits", "weight_only", "max_accuracy_drop",
                                     "max_float_layers", "keep_float", "layer_weight_bits", "equalization", "bias_correction",
-                                    "rounding", "adaround_iterations", "edge_ranges", "report", "mixed_precision", "size_budget"]
+                                    "rounding", "adaround_iterations", "edge_range", "report", "mixed_precision", "size_budget"]
 
     public init(options: inout PassOptions) throws {
         split.calibrationSamples = try options.int("calibration_samples") ?? split.calibrationSamples
@@ -127,8 +127,8 @@ public struct QuantizePass: RecipePass {
             rounding = try one.choice("rounding", WeightRounding.self)
         }
         adaRoundIterations = try options.int("adaround_iterations") ?? adaRoundIterations
-        if let entries = options.list("edge_ranges") {
-            edgeRanges = try layerSettings(entries, key: "edge_ranges", at: options.location) { parseRange($0) }
+        if let entries = options.list("edge_range") {
+            edgeRanges = try layerSettings(entries, key: "edge_range", at: options.location) { parseRange($0) }
         }
         report = try options.bool("report") ?? report
         mixedPrecision = try options.bool("mixed_precision") ?? mixedPrecision
@@ -148,7 +148,7 @@ public struct QuantizePass: RecipePass {
         try check(maxFloatLayers, in: 0...10_000, "max_float_layers")
         try check(adaRoundIterations, in: 1...1_000_000, "adaround_iterations")
         if !edgeRanges.isEmpty && weightOnly {
-            throw ShrinkError(.value, "edge_ranges apply to the integer engine, not with weight_only")
+            throw ShrinkError(.value, "edge_range applies to the integer engine, not with weight_only")
         }
         if observers?.isEmpty == true { throw ShrinkError(.value, "observers must not be empty") }
         if granularities?.isEmpty == true { throw ShrinkError(.value, "granularities must not be empty") }
