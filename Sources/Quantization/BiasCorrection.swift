@@ -1,11 +1,16 @@
 // BiasCorrection: quantizing a layer's weights by ΔW = W̃ − W shifts the mean of its outputs by ΔW · E[x], the same
 // amount on every input in expectation; subtracting it from the bias removes the bias the rounding introduced
-// (Nagel et al. 2019, section 4.3). E[x] comes from calibration data (empirical: the mean of each unfolded input row,
-// padding included), or from the BatchNorm before the layer (analytic: for a pre-activation N(β, γ²) clamped to
-// [0, cap] by its ReLU or ReLU6, E[x] = μ(Φ(b) − Φ(a)) + σ(φ(a) − φ(b)) + cap(1 − Φ(b)), a = −μ/σ, b = (cap − μ)/σ).
+// (Nagel et al. 2019, section 4.3). Empirically, layer by layer on calibration data: each layer's output mean in the
+// model with quantized weights (its earlier layers already corrected) against the float model's, which also takes in
+// what earlier layers' rounding passed on (Nagel et al. 2021, section 4.2). Analytically, with E[x] from the
+// BatchNorm before the layer: for a pre-activation N(β, γ²) clamped to [0, cap] by its ReLU or ReLU6,
+// E[x] = μ(Φ(b) − Φ(a)) + σ(φ(a) − φ(b)) + cap(1 − Φ(b)), a = −μ/σ, b = (cap − μ)/σ. `correctingBiases` applies
+// `ΔW · E[x]` for given means (the mean of each unfolded input row, or the analytic ones).
 //
 // [1] Nagel, van Baalen, Blankevoort & Welling, "Data-Free Quantization Through Weight Equalization and Bias
 //     Correction", ICCV 2019, section 4.3 and appendix C.
+// [2] Nagel, Fournarakis, Amjad, Bondarenko, van Baalen & Blankevoort, "A White Paper on Neural Network
+//     Quantization", 2021, section 4.2.
 import Foundation
 import NeuralNetworks
 import Tensors
@@ -14,7 +19,8 @@ import Tensors
 public enum BiasCorrection: String, CaseIterable, Codable, Sendable, NamedChoice {
     public static let choiceName = "bias correction"
     case none
-    /// E[x] from the calibration data.
+    /// Layer by layer on calibration data: each layer's output mean with the weights quantized against the float
+    /// model's (`correctingBiasesLayerByLayer`).
     case empirical
     /// E[x] from the BatchNorm statistics before each layer; layers without them keep their bias.
     case analytic
@@ -123,4 +129,65 @@ public func analyticInputMeans(original: Graph, folded: Graph,
         }
     }
     return result
+}
+
+/// Empirical bias correction, layer by layer as the quantization white paper describes it: with every quantized
+/// layer's weight dequantized into a copy of `graph`, each layer in graph order gets `b −= E_q[y] − E_f[y]`, the
+/// difference of its output's mean per channel (before any activation) in that copy — its earlier layers already
+/// corrected — and in `graph`, over `calibration` (prepared inputs). The correction thus also covers the shift that
+/// the earlier layers' rounding passes on. The result is `graph` with its float weights and the corrected biases
+/// (a layer without a bias gets one). Activations stay float: what this corrects is the weights' rounding.
+///
+/// - Throws: `ShrinkError(.value)` for no calibration samples; `ShrinkError(.shape)` for a weight that does not fit.
+public func correctingBiasesLayerByLayer(_ graph: Graph, quantized: [String: IntegerWeightTensor],
+                                         calibration: Tensor) throws -> Graph {
+    guard calibration.shape.first ?? 0 >= 1 else {
+        throw ShrinkError(.value, "bias correction needs calibration samples")
+    }
+    let layers = graph.weightedLayers.filter { quantized[$0.node] != nil }
+    for layer in layers where quantized[layer.node]!.shape != layer.weight.value.shape {
+        throw ShrinkError(.shape, "bias correction of '\(layer.node)': the quantized weight \(quantized[layer.node]!.shape) "
+            + "does not fit the weight \(layer.weight.value.shape)")
+    }
+    func channelMeans(_ value: Tensor) -> [Double] {
+        let n = value.shape[0], c = value.shape[1], plane = value.count / max(n * c, 1)
+        var sums = [Double](repeating: 0, count: c)
+        value.withUnsafeBufferPointer { p in
+            for sample in 0..<n {
+                for ch in 0..<c {
+                    let base = (sample * c + ch) * plane
+                    var s: Double = 0
+                    for i in base..<(base + plane) { s += Double(p[i]) }
+                    sums[ch] += s
+                }
+            }
+        }
+        return sums.map { $0 / Double(n * plane) }
+    }
+    func layer(_ source: WeightedLayer, weight: Tensor, bias: [Float]) -> any Layer {
+        let b = Tensor(shape: [bias.count], scalars: bias)
+        if let conv = source.layer as? Conv2d {
+            return Conv2d(weight: weight, bias: b, stride: conv.stride, padding: conv.padding, groups: conv.groups)
+        }
+        return Linear(weight: weight, bias: b)
+    }
+    let names = Set(layers.map(\.node))
+    let reference = graph.forward(calibration, mode: .inference, keeping: names).mapValues(channelMeans)
+    var biases = [String: [Float]]()
+    var replacements = [String: any Layer]()
+    for l in layers {
+        let bias = l.bias?.value.scalars ?? [Float](repeating: 0, count: l.weight.value.shape[0])
+        biases[l.node] = bias
+        replacements[l.node] = layer(l, weight: quantized[l.node]!.dequantized(), bias: bias)
+    }
+    for l in layers {
+        let current = try graph.replacingLayers(replacements)
+        guard let output = current.forward(calibration, mode: .inference, keeping: [l.node])[l.node] else { continue }
+        let shifted = channelMeans(output), target = reference[l.node]!
+        biases[l.node] = zip(biases[l.node]!, zip(shifted, target)).map { b, m in b - Float(m.0 - m.1) }
+        replacements[l.node] = layer(l, weight: quantized[l.node]!.dequantized(), bias: biases[l.node]!)
+    }
+    var corrected = [String: any Layer]()
+    for l in layers { corrected[l.node] = layer(l, weight: l.weight.value, bias: biases[l.node]!) }
+    return try graph.replacingLayers(corrected)
 }

@@ -448,8 +448,8 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
         switch settings.biasCorrection {
         case .none: break
         case .empirical:
-            corrected = try correctingBiases(base, quantized: weights,
-                                             means: try inputStatistics(equalizing: settings.equalization).mapValues(\.means))
+            let samples = calibrationInputs.slice(rows: 0..<min(calibrationInputs.shape[0], 512))
+            corrected = try correctingBiasesLayerByLayer(base, quantized: weights, calibration: samples)
         case .analytic:
             corrected = try correctingBiases(base, quantized: weights, means: analyticInputMeans(
                 original: model.graph, folded: folded, equalization: settings.equalization ? equalized : nil))

@@ -64,7 +64,7 @@ struct Quantize: ParsableCommand {
     @Option(help: "Cross-layer equalization with bias absorption (on, off, or auto: tried when the search falls short).")
     var equalization: AutoOr<Switch> = AutoOr(nil)
 
-    @Option(help: "Bias correction of each quantized layer's mean shift: none, empirical (calibration data), analytic (BatchNorm statistics), or auto (empirical, tried when the search falls short).")
+    @Option(help: "Bias correction of each quantized layer's mean shift: none, empirical (layer by layer on calibration data: each layer's output mean with quantized weights against the float one), analytic (from the BatchNorm statistics), or auto (empirical, tried when the search falls short).")
     var biasCorrection: AutoOr<BiasCorrection> = AutoOr(nil)
 
     @Option(help: "Weight rounding: nearest, gptq, adaround, or auto (gptq, then adaround, tried when the search falls short).")

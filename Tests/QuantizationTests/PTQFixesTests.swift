@@ -144,6 +144,28 @@ private func twoLinears(_ activation: any Layer) throws -> Graph {
         #expect(abs(quantizedOutputs.reduce(0, +) - float.reduce(0, +)) < 1e-5)
     }
 
+    @Test func layerByLayerByHand() throws {
+        // fc1 as above (ΔW = (0, −1/30), E[x] = (1, 3): b1 = 0.25 + 0.1 = 0.35), then fc2: y ↦ 3y + 1, whose 3-bit
+        // weight 3 is exact (code 3, scale 1). Once fc1 is corrected its output mean is the float one, so fc2 has
+        // nothing left to correct; and the quantized model's output mean equals the float model's.
+        let graph = try Graph(inputShape: [2], nodes: [
+            Node(name: "fc1", layer: Linear(weight: Tensor(shape: [1, 2], scalars: [0.5, 0.2]),
+                                            bias: Tensor(shape: [1], scalars: [0.25])), inputs: ["input"]),
+            Node(name: "fc2", layer: Linear(weight: Tensor(shape: [1, 1], scalars: [3]),
+                                            bias: Tensor(shape: [1], scalars: [1])), inputs: ["fc1"]),
+        ])
+        let x = Tensor(shape: [2, 2], scalars: [0, 2, 2, 4])
+        let scheme = try WeightScheme(bits: 3, granularity: .perTensor)
+        let q = try ["fc1": scheme.quantize(graph.weightedLayer(named: "fc1")!.weight.value),
+                     "fc2": scheme.quantize(graph.weightedLayer(named: "fc2")!.weight.value)]
+        #expect(q["fc2"]!.values == [3] && q["fc2"]!.scales == [1])
+        let corrected = try correctingBiasesLayerByLayer(graph, quantized: q, calibration: x)
+        #expect(abs(corrected.weightedLayer(named: "fc1")!.bias!.value.scalars[0] - 0.35) < 1e-6)
+        #expect(abs(corrected.weightedLayer(named: "fc2")!.bias!.value.scalars[0] - 1) < 1e-6)
+        // The float weights stay in the corrected graph.
+        #expect(corrected.weightedLayer(named: "fc1")!.weight.value.scalars == [0.5, 0.2])
+    }
+
     @Test func analyticMeansFromBatchNorm() throws {
         // E[ReLU(N(0, 1))] = 1/√(2π); E[clamp(N(0, 1), 0, 1)] = φ(0) − φ(1) + 1 − Φ(1) = 0.315626; N(1, 0) clamps to 1.
         let norm = BatchNorm(weight: Tensor(shape: [3], scalars: [1, -1, 0]), bias: Tensor(shape: [3], scalars: [0, 0, 1]),

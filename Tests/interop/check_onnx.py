@@ -132,7 +132,8 @@ def torch_activations(out_path, logits_path, data_path):
     print("ok: PyTorch %s exported %s" % (torch.__version__, out_path))
 
 
-def int8_check(model_path, logits_path, data_dir="/usr/share/datasets/fashion-mnist"):
+def int8_predictions(model_path, data_dir):
+    """ONNX Runtime's logits for the Fashion-MNIST test images on a QDQ file (checked), its labels, its int8 kernels."""
     import gzip
     import os
     import tempfile
@@ -154,13 +155,38 @@ def int8_check(model_path, logits_path, data_dir="/usr/share/datasets/fashion-mn
     kernels = sorted(set(n.op_type for n in onnx.load(optimized).graph.node))
     if not any(k in kernels for k in ("QLinearConv", "QGemm", "QLinearMatMul")):
         fail("ONNX Runtime did not fuse the QDQ graph into int8 kernels: %s" % kernels)
-    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    return session.run(None, {session.get_inputs()[0].name: x})[0], y, kernels
+
+
+def int8_pair(base_model, base_logits, model_path, logits_path, data_dir="/usr/share/datasets/fashion-mnist"):
+    """A QDQ file agrees with Shrink's integer engine about as well as a baseline file of the same network does
+    (within 0.5 points), and ONNX Runtime's accuracy on it is within 1 point of Shrink's."""
+    import onnxruntime as ort
+    base, _, _ = int8_predictions(base_model, data_dir)
+    got, y, kernels = int8_predictions(model_path, data_dir)
+    base_agree = float(np.mean(base.argmax(1) == np.load(base_logits).argmax(1)))
+    want = np.load(logits_path)
+    agree = float(np.mean(got.argmax(1) == want.argmax(1)))
+    ours, theirs = float(np.mean(want.argmax(1) == y)), float(np.mean(got.argmax(1) == y))
+    if agree < base_agree - 0.005:
+        fail("ONNX Runtime agrees with Shrink on %.2f%% for %s, %.2f%% for the baseline %s" % (
+            100 * agree, model_path, 100 * base_agree, base_model))
+    if abs(ours - theirs) > 0.01:
+        fail("ONNX Runtime scores %.2f%% on %s, Shrink %.2f%%" % (100 * theirs, model_path, 100 * ours))
+    print("ok: ONNX Runtime %s runs %s on %s; it scores %.2f%% (Shrink %.2f%%) and agrees with Shrink's integer "
+          "engine on %.2f%% (the baseline on %.2f%%)" % (ort.__version__, model_path, ", ".join(kernels), 100 * theirs,
+                                                         100 * ours, 100 * agree, 100 * base_agree))
+
+
+def int8_check(model_path, logits_path, data_dir="/usr/share/datasets/fashion-mnist"):
+    import onnxruntime as ort
+    got, y, kernels = int8_predictions(model_path, data_dir)
     want = np.load(logits_path)
     agree = float(np.mean(got.argmax(1) == want.argmax(1)))
     if agree < 0.995:
         fail("ONNX Runtime's int8 predictions agree with Shrink's integer engine on %.2f%% (< 99.5%%)" % (100 * agree))
     print("ok: ONNX Runtime %s runs %s on %s; on %d Fashion-MNIST test images it scores %.2f%% (Shrink %.2f%%) and "
-          "agrees with Shrink's integer engine on %.2f%%" % (ort.__version__, model_path, ", ".join(kernels), len(x),
+          "agrees with Shrink's integer engine on %.2f%%" % (ort.__version__, model_path, ", ".join(kernels), len(y),
           100 * float(np.mean(got.argmax(1) == y)), 100 * float(np.mean(want.argmax(1) == y)), 100 * agree))
 
 
@@ -229,6 +255,8 @@ if __name__ == "__main__":
         torch_export(*sys.argv[2:5])
     elif command == "int8":
         int8_check(*sys.argv[2:5])
+    elif command == "int8-pair":
+        int8_pair(*sys.argv[2:7])
     elif command == "torchvision":
         torchvision_export(*sys.argv[2:6])
     elif command == "torchvision-data":
