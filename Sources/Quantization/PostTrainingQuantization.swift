@@ -11,8 +11,8 @@ import Tensors
 /// The settings of one try of the pass.
 ///
 /// JSON: `observer` (the observer's name: `minmax`, … for the built-ins), `granularity`, `weight_bits`,
-/// `activation_bits` (absent for weight-only), `float_layers`, `layer_weight_bits` (absent when empty),
-/// `equalization`, `bias_correction` and `rounding`.
+/// `activation_bits` (absent for weight-only), `float_layers`, `layer_weight_bits` (absent when empty), and
+/// `equalization` (true), `bias_correction` and `rounding` when they are not the defaults (false, none, nearest).
 public struct QuantizationSettings: Codable, Sendable, Equatable {
     /// The observer: of the activations (integer engine) or of the weights (weight-only).
     public var observer: ObserverChoice
@@ -78,9 +78,9 @@ public struct QuantizationSettings: Codable, Sendable, Equatable {
         try container.encodeIfPresent(activationBits, forKey: .activationBits)
         try container.encode(floatLayers, forKey: .floatLayers)
         if !layerWeightBits.isEmpty { try container.encode(layerWeightBits, forKey: .layerWeightBits) }
-        try container.encode(equalization, forKey: .equalization)
-        try container.encode(biasCorrection, forKey: .biasCorrection)
-        try container.encode(rounding, forKey: .rounding)
+        if equalization { try container.encode(equalization, forKey: .equalization) }
+        if biasCorrection != .none { try container.encode(biasCorrection, forKey: .biasCorrection) }
+        if rounding != .nearest { try container.encode(rounding, forKey: .rounding) }
     }
 
     /// The weight bits of conv/linear node `node`: its own in `layerWeightBits`, else `weightBits`.

@@ -320,8 +320,16 @@ private func twoLinears(_ activation: any Layer) throws -> Graph {
         #expect(roundings == Array([.gptq, .adaround].prefix(roundings.count)))
         // The chosen try is the most accurate one, and its fixes are in the settings and the JSON.
         #expect(outcome.chosenAccuracy == outcome.attempts.map(\.validationAccuracy).max())
-        let json = String(decoding: try JSONEncoder().encode(outcome.chosen), as: UTF8.self)
-        #expect(json.contains("\"bias_correction\"") && json.contains("\"rounding\"") && json.contains("\"equalization\""))
+        var fixed = outcome.chosen
+        fixed.equalization = true
+        fixed.biasCorrection = .analytic
+        fixed.rounding = .adaround
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(fixed), as: UTF8.self)
+        #expect(json.contains(#""bias_correction":"analytic""#) && json.contains(#""rounding":"adaround""#)
+            && json.contains(#""equalization":true"#))
+        #expect(try JSONDecoder().decode(QuantizationSettings.self, from: Data(json.utf8)) == fixed)
         #expect(outcome.attempts.allSatisfy { $0.seconds >= 0 })
         // Without a tolerance nothing is left to fix: one try.
         let one = try quantizeAfterTraining(model, calibration: calibration, calibrationSamples: 64, validation: validation,
