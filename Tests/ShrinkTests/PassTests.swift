@@ -118,6 +118,29 @@ func trainedModel(_ data: DataSplit) throws -> ShrinkModel {
         var train = TrainPass(arch: .mlp)
         train.epochs = 0
         #expect(throws: ShrinkError.self) { try train.run(nil, data: try blobs()) }
+        // The fixes' recipe keys, and what they cannot be combined with.
+        var fixes = PassOptions(["equalization": "on", "bias_correction": "analytic", "rounding": "gptq",
+                                 "adaround_iterations": "50", "edge_range": "input=-1:3,relu1=0:6", "report": "true"])
+        let fixed = try QuantizePass.make(fixes)
+        #expect(fixed.equalization == true && fixed.biasCorrection == .analytic && fixed.rounding == .gptq)
+        #expect(fixed.adaRoundIterations == 50 && fixed.report && fixed.edgeRanges == ["input": -1...3, "relu1": 0...6])
+        fixes = PassOptions(["equalization": "auto", "rounding": "auto"])
+        let automatic = try QuantizePass.make(fixes)
+        #expect(automatic.equalization == nil && automatic.rounding == nil && automatic.biasCorrection == nil)
+        #expect(throws: ShrinkError.self) { try QuantizePass.make(PassOptions(["edge_range": "relu1=6:0"])) }
+        var mixed = QuantizePass()
+        mixed.mixedPrecision = true
+        mixed.sizeBudget = 1000
+        mixed.rounding = .gptq
+        let refusedMix = #expect(throws: ShrinkError.self) { try mixed.validate() }
+        #expect(refusedMix?.message.contains("do not apply") == true)
+        var gradual = PruningSettings(sparsity: 0.5)
+        gradual.schedule = .gradual
+        gradual.reestimateBatchNorm = true
+        var gradualPass = PrunePass(settings: gradual)
+        gradualPass.validationSamples = 10
+        let refusedGradual = #expect(throws: ShrinkError.self) { try gradualPass.validate() }
+        #expect(refusedGradual?.message.contains("gradual") == true)
         var options = PassOptions(["sparsity": "0.5", "colour": "red"])
         options.location = "r.yaml:3"
         let unknown = #expect(throws: ShrinkError.self) { try PrunePass.make(options) }
