@@ -12,13 +12,12 @@ extension Graph {
     /// [1] Jacob et al., "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only
     ///     Inference", 2018, section 3.2.
     public func foldingBatchNorm() throws -> Graph {
-        var readers = [String: Int]()
-        for node in nodes { for input in node.inputs { readers[input, default: 0] += 1 } }
+        let readers = self.readers
         var replacement = [String: any Layer]()   // producer name → folded layer
         var renamed = [String: String]()          // folded BatchNorm name → producer name
         for node in nodes {
             guard let bn = node.layer as? BatchNorm, node.inputs.count == 1, let producerName = node.inputs.first,
-                  producerName != Graph.inputName, readers[producerName] == 1, producerName != outputName,
+                  producerName != Graph.inputName, readers[producerName]?.count == 1, producerName != outputName,
                   let producer = self.node(named: producerName) else { continue }
             let gamma = bn.weight.value.scalars, beta = bn.bias.value.scalars
             let mean = bn.runningMean.value.scalars, variance = bn.runningVariance.value.scalars
@@ -32,16 +31,9 @@ extension Graph {
                 let b = (0..<bn.features).map { o in k[o] * ((bias?.scalars[o] ?? 0) - mean[o]) + beta[o] }
                 return (w, Tensor(shape: [bn.features], scalars: b))
             }
-            if let conv = producer.layer as? Conv2d, conv.outputChannels == bn.features {
-                let (w, b) = folded(weight: conv.weight.value, bias: conv.bias?.value)
-                replacement[producerName] = Conv2d(weight: w, bias: b, stride: conv.stride, padding: conv.padding,
-                                                   groups: conv.groups)
-            } else if let linear = producer.layer as? Linear, linear.outputFeatures == bn.features {
-                let (w, b) = folded(weight: linear.weight.value, bias: linear.bias?.value)
-                replacement[producerName] = Linear(weight: w, bias: b)
-            } else {
-                continue
-            }
+            guard let weighted = WeightedLayer(producer), weighted.weight.value.shape[0] == bn.features else { continue }
+            let (w, b) = folded(weight: weighted.weight.value, bias: weighted.bias?.value)
+            replacement[producerName] = weighted.replacing(weight: w, bias: b)
             renamed[node.name] = producerName
         }
         let kept = nodes.compactMap { node -> Node? in

@@ -29,6 +29,16 @@ public struct WeightedLayer {
         self.node = node.name
         self.layer = node.layer
     }
+
+    /// A new layer of the same kind and geometry (stride, padding, groups for a conv) holding `weight` and `bias`,
+    /// which must fit it: what a pass that rewrites a layer's tensors (folding, equalization, bias correction) puts
+    /// in its place.
+    public func replacing(weight: Tensor, bias: Tensor?) -> any Layer {
+        if let conv = layer as? Conv2d {
+            return Conv2d(weight: weight, bias: bias, stride: conv.stride, padding: conv.padding, groups: conv.groups)
+        }
+        return Linear(weight: weight, bias: bias)
+    }
 }
 
 extension Graph {

@@ -144,6 +144,14 @@ public final class Graph {
     /// The node named `name`, if any.
     public func node(named name: String) -> Node? { indexByName[name].map { nodes[$0] } }
 
+    /// The nodes that read each node (or the graph input), in graph order; a node reading the same value twice is
+    /// listed twice. A node nobody reads has no entry.
+    public var readers: [String: [String]] {
+        var result = [String: [String]]()
+        for node in nodes { for input in node.inputs { result[input, default: []].append(node.name) } }
+        return result
+    }
+
     /// The per-sample output shape of the graph.
     public var outputShape: [Int] { outputShapes[outputIndex] }
 

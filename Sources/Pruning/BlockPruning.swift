@@ -19,8 +19,7 @@ public struct ResidualBlock: Sendable {
 
 /// The residual blocks of `graph` with an identity shortcut whose branch nodes are read only inside the block.
 public func residualBlocks(_ graph: Graph) -> [ResidualBlock] {
-    var readers = [String: [String]]()
-    for node in graph.nodes { for input in node.inputs { readers[input, default: []].append(node.name) } }
+    let readers = graph.readers
     var blocks: [ResidualBlock] = []
     for node in graph.nodes where node.layer is Add && node.inputs.count == 2 {
         for (shortcut, branchEnd) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {

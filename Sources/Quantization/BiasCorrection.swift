@@ -50,16 +50,7 @@ public func correctingBiases(_ graph: Graph, quantized: [String: IntegerWeightTe
             for j in 0..<depth { shift += Double(dequantized[o * depth + j] - w.scalars[o * depth + j]) * Double(mean[j]) }
             bias[o] -= Float(shift)
         }
-        let b = Tensor(shape: [out], scalars: bias)
-        switch layer.layer {
-        case let conv as Conv2d:
-            replacements[layer.node] = Conv2d(weight: w, bias: b, stride: conv.stride, padding: conv.padding,
-                                              groups: conv.groups)
-        case is Linear:
-            replacements[layer.node] = Linear(weight: w, bias: b)
-        default:
-            continue
-        }
+        replacements[layer.node] = layer.replacing(weight: w, bias: Tensor(shape: [out], scalars: bias))
     }
     return try graph.replacingLayers(replacements)
 }
@@ -81,8 +72,7 @@ func clampedNormalMean(mean mu: Double, deviation sigma: Double, cap: Double) ->
 /// per-channel scales and absorbed constants it applied (x' = x / s − c). Other nodes are absent.
 public func analyticInputMeans(original: Graph, folded: Graph,
                                equalization: CrossLayerEqualization? = nil) -> [String: [[Float]]] {
-    var readers = [String: [String]]()
-    for node in original.nodes { for input in node.inputs { readers[input, default: []].append(node.name) } }
+    let readers = original.readers
     /// E[x] per channel of edge `edge` of the folded graph, if BatchNorm statistics describe it.
     func channelMeans(_ edge: String) -> [Double]? {
         guard let node = original.node(named: edge) else { return nil }
@@ -149,30 +139,23 @@ public func correctingBiasesLayerByLayer(_ graph: Graph, quantized: [String: Int
         throw ShrinkError(.shape, "bias correction of '\(layer.node)': the quantized weight \(quantized[layer.node]!.shape) "
             + "does not fit the weight \(layer.weight.value.shape)")
     }
-    func channelMeans(_ value: Tensor) -> [Double] {
-        let n = value.shape[0], c = value.shape[1], plane = value.count / max(n * c, 1)
-        var sums = [Double](repeating: 0, count: c)
+    func channelMeans(_ value: Tensor) throws -> [Double] {
+        let layout = try ChannelLayout(shape: value.shape, axis: 1)
+        var sums = [Double](repeating: 0, count: layout.channels)
         value.withUnsafeBufferPointer { p in
-            for sample in 0..<n {
-                for ch in 0..<c {
-                    let base = (sample * c + ch) * plane
-                    var s: Double = 0
-                    for i in base..<(base + plane) { s += Double(p[i]) }
-                    sums[ch] += s
-                }
+            layout.forEachRun { channel, start in
+                var s: Double = 0
+                for i in start..<(start + layout.inner) { s += Double(p[i]) }
+                sums[channel] += s
             }
         }
-        return sums.map { $0 / Double(n * plane) }
+        return sums.map { $0 / Double(layout.outer * layout.inner) }
     }
     func layer(_ source: WeightedLayer, weight: Tensor, bias: [Float]) -> any Layer {
-        let b = Tensor(shape: [bias.count], scalars: bias)
-        if let conv = source.layer as? Conv2d {
-            return Conv2d(weight: weight, bias: b, stride: conv.stride, padding: conv.padding, groups: conv.groups)
-        }
-        return Linear(weight: weight, bias: b)
+        source.replacing(weight: weight, bias: Tensor(shape: [bias.count], scalars: bias))
     }
     let names = Set(layers.map(\.node))
-    let reference = graph.forward(calibration, mode: .inference, keeping: names).mapValues(channelMeans)
+    let reference = try graph.forward(calibration, mode: .inference, keeping: names).mapValues(channelMeans)
     var biases = [String: [Float]]()
     var replacements = [String: any Layer]()
     for l in layers {
@@ -183,7 +166,7 @@ public func correctingBiasesLayerByLayer(_ graph: Graph, quantized: [String: Int
     for l in layers {
         let current = try graph.replacingLayers(replacements)
         guard let output = current.forward(calibration, mode: .inference, keeping: [l.node])[l.node] else { continue }
-        let shifted = channelMeans(output), target = reference[l.node]!
+        let shifted = try channelMeans(output), target = reference[l.node]!
         biases[l.node] = zip(biases[l.node]!, zip(shifted, target)).map { b, m in b - Float(m.0 - m.1) }
         replacements[l.node] = layer(l, weight: quantized[l.node]!.dequantized(), bias: biases[l.node]!)
     }

@@ -59,17 +59,16 @@ public final class BinaryQATGraph {
                     + "binarized convolutions need groups 1")
             }
         }
-        var readers = [String: Int]()
-        for node in folded.nodes { for input in node.inputs { readers[input, default: 0] += 1 } }
+        let readers = folded.readers
         var removed = Set<String>(), normalizeAfter = Set<String>(binary)
         for name in binary {
             var edge = folded.node(named: name)!.inputs[0]
             walk: while let producer = folded.node(named: edge) {
                 switch producer.layer {
                 case is ClampedReLU, is MaxPool2d, is Flatten, is Dropout:
-                    guard readers[edge] == 1 else {
+                    guard readers[edge]?.count == 1 else {
                         throw ShrinkError(.unsupported, "node '\(edge)' feeds the binarized layer '\(name)' and "
-                            + "\(readers[edge, default: 1] - 1) other node(s); binarization needs the path into a "
+                            + "\((readers[edge]?.count ?? 1) - 1) other node(s); binarization needs the path into a "
                             + "binarized layer to be its own")
                     }
                     if producer.layer is ClampedReLU { removed.insert(edge) }

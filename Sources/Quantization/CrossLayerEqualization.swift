@@ -46,8 +46,7 @@ public struct CrossLayerEqualization {
 /// whose only reader is a ReLU, ReLU6 or per-channel clamp (or the next layer itself), read only by an ungrouped or
 /// depthwise conv — or a linear, after a linear — that reads nothing else. Neither may be the graph output.
 public func equalizablePairs(_ graph: Graph) -> [EqualizedPair] {
-    var readers = [String: [String]]()
-    for node in graph.nodes { for input in node.inputs { readers[input, default: []].append(node.name) } }
+    let readers = graph.readers
     func only(_ name: String) -> Node? {
         guard name != graph.outputName, let names = readers[name], names.count == 1 else { return nil }
         return graph.node(named: names[0])
@@ -112,7 +111,7 @@ extension CrossLayerEqualization {
     /// `clamp(x − c, 0, cap − c) = clamp(x, 0, cap) − c` for `x ≥ c`. A consumer with padding is left alone (its
     /// border would read zeros where the shifted values are −c), and so is a pair without an activation.
     ///
-    /// - Throws: `ShrinkError(.value)` for an empty calibration set.
+    /// - Throws: `ShrinkError(.value)` for an empty calibration set, or a NaN or infinite value at a producer.
     public func absorbingBiases(calibration: Tensor, batchSize: Int = 256) throws -> CrossLayerEqualization {
         guard calibration.shape[0] >= 1 else { throw ShrinkError(.value, "bias absorption needs calibration samples") }
         let candidates = pairs.filter { pair in
@@ -127,17 +126,8 @@ extension CrossLayerEqualization {
             let end = min(start + batchSize, calibration.shape[0])
             let values = graph.forward(calibration.slice(rows: start..<end), mode: .inference, keeping: producers)
             for (name, value) in values where producers.contains(name) {
-                let c = value.shape[1], plane = value.count / (value.shape[0] * c)
-                var low = minimums[name] ?? [Float](repeating: .infinity, count: c)
-                value.withUnsafeBufferPointer { p in
-                    for sample in 0..<value.shape[0] {
-                        for ch in 0..<c {
-                            let base = (sample * c + ch) * plane
-                            for i in base..<(base + plane) { low[ch] = min(low[ch], p[i]) }
-                        }
-                    }
-                }
-                minimums[name] = low
+                let low = try channelExtrema(of: value, axis: 1, context: "bias absorption at node '\(name)'").minimums
+                minimums[name] = zip(minimums[name] ?? low, low).map { min($0, $1) }
             }
             start = end
         }
@@ -278,15 +268,11 @@ struct WeightEditor {
         for node in source.nodes {
             guard changed.contains(node.name) else { nodes.append(node); continue }
             let layer: any Layer
-            switch node.layer {
-            case let conv as Conv2d:
-                layer = Conv2d(weight: Tensor(shape: conv.weight.value.shape, scalars: weights[node.name]!),
-                               bias: Tensor(shape: [conv.outputChannels], scalars: biases[node.name]!),
-                               stride: conv.stride, padding: conv.padding, groups: conv.groups)
-            case let linear as Linear:
-                layer = Linear(weight: Tensor(shape: linear.weight.value.shape, scalars: weights[node.name]!),
-                               bias: Tensor(shape: [linear.outputFeatures], scalars: biases[node.name]!))
-            default:
+            if let weighted = WeightedLayer(node) {
+                let bias = biases[node.name]!
+                layer = weighted.replacing(weight: Tensor(shape: weighted.weight.value.shape, scalars: weights[node.name]!),
+                                           bias: Tensor(shape: [bias.count], scalars: bias))
+            } else {
                 let caps = capsByNode[node.name]!
                 layer = caps.allSatisfy(\.isInfinite) ? ReLU()
                     : try ChannelClamp(caps: Tensor(shape: [caps.count], scalars: caps))

@@ -465,18 +465,11 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
                 calibrations[key] = result
                 return result
             }()
-            var edges = [String: QuantizationParameters]()
-            for (edge, observer) in calibrated.observers {
-                edges[edge] = try observer.computeParameters(bits: activationBits, signed: false, symmetric: false)
-            }
-            for (edge, range) in search.edgeRanges {
-                edges[edge] = try QuantizationParameters.compute(minimum: range.lowerBound, maximum: range.upperBound,
-                                                                 bits: activationBits, signed: false, symmetric: false)
-            }
-            let graph = try QuantizedGraph(folded: corrected, edges: edges, stored: weights,
-                                           scheme: try WeightScheme(bits: settings.weightBits,
-                                                                    granularity: settings.granularity),
-                                           floatLayers: Set(settings.floatLayers))
+            let graph = try QuantizedGraph(folded: corrected, calibration: calibrated, activationBits: activationBits,
+                                           weights: try WeightScheme(bits: settings.weightBits,
+                                                                     granularity: settings.granularity),
+                                           floatLayers: Set(settings.floatLayers), stored: weights,
+                                           ranges: search.edgeRanges)
             return .integer(QuantizedModel(float: float, graph: graph))
         }
         return .weightOnly(try WeightOnlyModel(float, weights: weights))

@@ -99,15 +99,7 @@ public func quantizationReport(_ product: QuantizationProduct, calibration: Tens
     for layer in float.weightedLayers {
         guard let q = weights[layer.node] else { continue }
         let dequantized = q.dequantized()
-        let replaced: any Layer
-        switch layer.layer {
-        case let conv as Conv2d:
-            replaced = Conv2d(weight: dequantized, bias: conv.bias?.value, stride: conv.stride, padding: conv.padding,
-                              groups: conv.groups)
-        default:
-            replaced = Linear(weight: dequantized, bias: layer.bias?.value)
-        }
-        let one = try float.replacingLayers([layer.node: replaced])
+        let one = try float.replacingLayers([layer.node: layer.replacing(weight: dequantized, bias: layer.bias?.value)])
         let sqnr = signalToQuantizationNoise(layer.weight.value.scalars, dequantized.scalars)
         layers.append(QuantizationReport.Layer(node: layer.node, weight_bits: q.bits, per_channel: q.isPerChannel,
                                                weight_sqnr_db: sqnr.isFinite ? sqnr : nil,

@@ -30,11 +30,10 @@ public struct QuantizedEdges: Sendable, Equatable {
         }
         // A per-channel clamp (from cross-layer equalization) fuses by the same rule: its producer requantizes to the
         // clamp's edge with a ReLU's lower bound, and the clamp then caps each channel on codes.
-        var readers = [String: Int]()
-        for node in graph.nodes { for input in node.inputs { readers[input, default: 0] += 1 } }
+        let readers = graph.readers
         for node in graph.nodes where node.layer is ChannelClamp {
             let producer = node.inputs[0]
-            if producer != graph.outputName, readers[producer] == 1, !floatLayers.contains(producer),
+            if producer != graph.outputName, readers[producer]?.count == 1, !floatLayers.contains(producer),
                graph.weightedLayer(named: producer) != nil {
                 fused[producer] = node.name
             }

@@ -67,19 +67,24 @@ public final class QuantizedGraph: @unchecked Sendable {
     /// Builds the integer graph from `graph` (folded first) and a calibration of the *folded* graph's edges, with
     /// `activationBits`-bit unsigned activations, weights quantized by `weights` except the nodes whose integer
     /// weights `stored` supplies (e.g. another bit width per layer), and the conv/linear nodes in `floatLayers`
-    /// computed in float.
+    /// computed in float. `ranges` replaces the calibrated range of the edges it names.
     ///
     /// - Throws: `ShrinkError(.unsupported)` naming a node whose kind has no integer form (BatchNorm that could not
     ///   be folded, for one); errors from parameter computation.
     public convenience init(folded graph: Graph, calibration: CalibrationResult, activationBits: Int = 8,
                             weights: WeightScheme? = nil, floatLayers: Set<String> = [],
-                            stored: [String: IntegerWeightTensor] = [:]) throws {
+                            stored: [String: IntegerWeightTensor] = [:],
+                            ranges: [String: ClosedRange<Float>] = [:]) throws {
         guard (2...8).contains(activationBits) else {
             throw ShrinkError(.value, "activation bits must be in 2…8 for the integer engine, got \(activationBits)")
         }
         var edges = [String: QuantizationParameters]()
         for (edge, observer) in calibration.observers {
             edges[edge] = try observer.computeParameters(bits: activationBits, signed: false, symmetric: false)
+        }
+        for (edge, range) in ranges {
+            edges[edge] = try QuantizationParameters.compute(minimum: range.lowerBound, maximum: range.upperBound,
+                                                             bits: activationBits, signed: false, symmetric: false)
         }
         try self.init(folded: graph, edges: edges, stored: stored, scheme: weights ?? WeightScheme(),
                       floatLayers: floatLayers)
@@ -169,11 +174,7 @@ public final class QuantizedGraph: @unchecked Sendable {
                 // Fused: the producer already requantized to this edge with a ReLU's floor; either way the codes keep
                 // their parameters and each channel is capped at the code of its own cap.
                 let p = inputParameter, z = p.zeroPoints[0]
-                let highs = clamp.caps.value.scalars.map { cap -> UInt8 in
-                    let code = cap.isFinite ? Double(z) + (Double(cap) / Double(p.scales[0])).rounded(.toNearestOrEven)
-                        : Double(p.qmax)
-                    return UInt8(clamping: Int(min(max(code, Double(z)), Double(p.qmax))))
-                }
+                let highs = clamp.caps.value.scalars.map { UInt8(clamping: max(p.code(ofCap: $0), z)) }
                 step = Step(name: node.name, inputs: inputs, operation: .channelClamp(low: UInt8(clamping: z), highs: highs),
                             output: p, shape: shape, layout: edgeLayout(inputs[0]))
             case let pool as MaxPool2d:

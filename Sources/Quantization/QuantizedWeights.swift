@@ -4,6 +4,16 @@ import CKernels
 import NeuralNetworks
 import Tensors
 
+extension QuantizationParameters {
+    /// The highest code a clamp at `cap` (≥ 0, or +∞) leaves on this per-tensor edge: `Z + rint(cap / S)`, at most
+    /// `qmax` — a fused ReLU6's upper bound, and each channel's of a per-channel clamp.
+    func code(ofCap cap: Float) -> Int32 {
+        guard cap.isFinite else { return Int32(qmax) }
+        let code = Double(zeroPoints[0]) + (Double(cap) / Double(scales[0])).rounded(.toNearestOrEven)
+        return Int32(min(code, Double(qmax)))
+    }
+}
+
 /// The weights of one integer layer with `channels` outputs of `depth` inputs each, and its requantization.
 ///
 /// With input `x = S_x (q_x − Z_x)`, weights `W[o] = S_w[o] q_w[o]` and output `(S_y, Z_y)`:
@@ -67,11 +77,7 @@ public struct QuantizedWeights: Sendable {
         self.offsets = offsets
         self.multipliers = multipliers
         self.low = clampCap == nil ? qmin : max(qmin, zy)
-        if let cap = clampCap, cap.isFinite {
-            self.high = min(qmax, zy &+ Int32(clamping: Int64((Double(cap) / outputScale).rounded(.toNearestOrEven))))
-        } else {
-            self.high = qmax
-        }
+        self.high = clampCap.map(output.code(ofCap:)) ?? qmax
     }
 
     /// The rows `channels` of an integer weight (`[out, …]`), as one layer (a conv group) multiplies them.

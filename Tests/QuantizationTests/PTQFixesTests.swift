@@ -23,6 +23,18 @@ private func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
     zip(a.scalars, b.scalars).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }
 
+/// fc1 (8 → 16, with bias) – relu – fc2 (16 → 4), weights and bias from seeds `seed`, `seed + 1`, `seed + 2`, as a
+/// float model.
+private func smallMLP(seed: UInt64) throws -> (Graph, Model) {
+    let graph = try Graph(inputShape: [8], nodes: [
+        Node(name: "fc1", layer: Linear(weight: randomTensor([16, 8], seed: seed), bias: randomTensor([16], seed: seed + 1)),
+             inputs: ["input"]),
+        Node(name: "relu", layer: ReLU(), inputs: ["fc1"]),
+        Node(name: "fc2", layer: Linear(weight: randomTensor([4, 16], seed: seed + 2), bias: nil), inputs: ["relu"]),
+    ])
+    return (graph, Model(architecture: "custom", graph: graph, normalization: Normalization(mean: 0, std: 1), provenance: []))
+}
+
 /// linear(2 → 2) – activation – linear(2 → 2), with weights chosen so the scales are powers of two.
 private func twoLinears(_ activation: any Layer) throws -> Graph {
     try Graph(inputShape: [2], nodes: [
@@ -290,13 +302,7 @@ private func twoLinears(_ activation: any Layer) throws -> Graph {
     @Test func searchTriesTheFixesInOrderAndReportsThem() throws {
         // An MLP whose 2-bit per-tensor weights cannot meet a tolerance of 0: the fix stage tries equalization, bias
         // correction, GPTQ and AdaRound in that order, each on the best try so far.
-        let graph = try Graph(inputShape: [8], nodes: [
-            Node(name: "fc1", layer: Linear(weight: randomTensor([16, 8], seed: 41), bias: randomTensor([16], seed: 42)),
-                 inputs: ["input"]),
-            Node(name: "relu", layer: ReLU(), inputs: ["fc1"]),
-            Node(name: "fc2", layer: Linear(weight: randomTensor([4, 16], seed: 43), bias: nil), inputs: ["relu"]),
-        ])
-        let model = Model(architecture: "custom", graph: graph, normalization: Normalization(mean: 0, std: 1), provenance: [])
+        let (graph, model) = try smallMLP(seed: 41)
         func labelled(_ x: Tensor) throws -> Dataset {
             let logits = graph.forward(x, mode: .inference)
             let labels = (0..<x.shape[0]).map { i -> Int32 in
@@ -347,13 +353,7 @@ private func twoLinears(_ activation: any Layer) throws -> Graph {
     }
 
     @Test func reportsEveryEdgeAndLayerAndHonoursRangeOverrides() throws {
-        let graph = try Graph(inputShape: [8], nodes: [
-            Node(name: "fc1", layer: Linear(weight: randomTensor([16, 8], seed: 51), bias: randomTensor([16], seed: 52)),
-                 inputs: ["input"]),
-            Node(name: "relu", layer: ReLU(), inputs: ["fc1"]),
-            Node(name: "fc2", layer: Linear(weight: randomTensor([4, 16], seed: 53), bias: nil), inputs: ["relu"]),
-        ])
-        let model = Model(architecture: "custom", graph: graph, normalization: Normalization(mean: 0, std: 1), provenance: [])
+        let (_, model) = try smallMLP(seed: 51)
         let x = randomInputs(64, shape: [8], seed: 54)
         let data = try Dataset(inputs: x, labels: (0..<64).map { Int32($0 % 4) }, classCount: 4)
         let search = try QuantizationSearch(observers: [.minmax], edgeRanges: ["relu": 0...6])
