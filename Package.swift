@@ -1,6 +1,6 @@
 // swift-tools-version: 6.1
 // Shrink: compress neural networks for edge devices. See DESIGN.md for the module layering:
-// COpenBLAS/CZlib/CKernels → Tensors → Datasets → NeuralNetworks → (techniques) → Reports → Shrink → shrink.
+// COpenBLAS/CZlib/CJPEG/CPNG/CKernels/CImageCodecs → Tensors → Datasets → NeuralNetworks → (techniques) → Reports → Shrink → shrink.
 import PackageDescription
 
 let package = Package(
@@ -25,9 +25,20 @@ let package = Package(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "CJPEG",
+            pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]
+        ),
+        .systemLibrary(
+            name: "CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"]), .brew(["libpng"])]
+        ),
         .target(name: "CKernels"),
+        .target(name: "CImageCodecs", dependencies: ["CJPEG", "CPNG"]),
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CKernels"]),
-        .target(name: "Datasets", dependencies: ["Tensors", "CZlib"]),
+        .target(name: "Datasets", dependencies: ["Tensors", "CZlib", "CImageCodecs"]),
         .target(name: "NeuralNetworks", dependencies: ["Tensors", "Datasets", "CKernels"]),
         .target(name: "Quantization", dependencies: ["Tensors", "Datasets", "NeuralNetworks", "CKernels"]),
         .target(name: "Pruning", dependencies: ["Tensors", "Datasets", "NeuralNetworks"]),
@@ -49,7 +60,7 @@ let package = Package(
         ),
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels", "Tensors"]),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Tensors", "CImageCodecs"]),
         .testTarget(name: "NeuralNetworksTests", dependencies: ["NeuralNetworks", "Datasets", "CKernels", "Tensors"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "NeuralNetworks", "Datasets", "Tensors"]),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "NeuralNetworks", "Datasets", "Tensors"]),

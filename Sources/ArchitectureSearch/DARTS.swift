@@ -173,14 +173,14 @@ public final class DifferentiableSearch: SearchStrategy, @unchecked Sendable {
             let validationOrder = validationBatches.batches(epoch: epoch)
             for (b, indices) in trainBatches.batches(epoch: epoch).enumerated() {
                 // α on the validation loss.
-                let (vx, vy) = validation.batch(validationOrder[b % validationOrder.count])
+                let (vx, vy) = try validation.batch(validationOrder[b % validationOrder.count])
                 graph.zeroGradients()
                 for a in alphas { a.zeroGradient() }
                 let vLoss = crossEntropy(logits: graph.forward(vx, mode: .training), labels: vy)
                 try graph.backward(seeds: [graph.outputName: vLoss.gradient])
                 alphaOptimizer.step(alphas)
                 // Weights on the training loss.
-                let (x, y) = data.batch(indices)
+                let (x, y) = try data.batch(indices)
                 graph.zeroGradients()
                 for a in alphas { a.zeroGradient() }
                 let loss = crossEntropy(logits: graph.forward(x, mode: .training), labels: y)

@@ -76,7 +76,7 @@ public struct FullTraining: PerformanceEstimator {
                                             classes: context.train.classCount, seed: seed)
         let trainer = Trainer(graph: graph, configuration: trainingSettings(epochs: epochs, seed: seed, batchSize: batchSize))
         let history = try trainer.fit(train: context.train)
-        return Estimate(accuracy: evaluate(graph, on: context.validation).top1, epochs: Double(epochs),
+        return Estimate(accuracy: try evaluate(graph, on: context.validation).top1, epochs: Double(epochs),
                         trainSamples: history.samplesSeen, graph: graph)
     }
 }
@@ -104,7 +104,7 @@ public struct LowFidelity: PerformanceEstimator {
         let train = try subsetOf(context.train, share: subset)
         let trainer = Trainer(graph: graph, configuration: trainingSettings(epochs: epochs, seed: seed, batchSize: batchSize))
         let history = try trainer.fit(train: train)
-        return Estimate(accuracy: evaluate(graph, on: context.validation).top1, epochs: Double(epochs) * subset,
+        return Estimate(accuracy: try evaluate(graph, on: context.validation).top1, epochs: Double(epochs) * subset,
                         trainSamples: history.samplesSeen, graph: graph)
     }
 }
@@ -114,7 +114,7 @@ func subsetOf(_ data: Dataset, share: Double) throws -> Dataset {
     guard share < 1 else { return data }
     var g = SeededGenerator(seed: 0, stream: "nas-subset")
     let count = max(1, Int((share * Double(data.count)).rounded(.up)))
-    let (inputs, labels) = data.batch(g.permutation(data.count).prefix(count))
+    let (inputs, labels) = try data.batch(g.permutation(data.count).prefix(count))
     return try Dataset(inputs: inputs, labels: labels, classCount: data.classCount)
 }
 

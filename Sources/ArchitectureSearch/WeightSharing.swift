@@ -164,7 +164,7 @@ public final class WeightSharing: PerformanceEstimator {
                 let graph = try context.space.graph(for: candidate, inputShape: train.sampleShape,
                                                     classes: train.classCount, seed: seed &+ UInt64(step))
                 store.load(graph, candidate: candidate, space: context.space)
-                let (x, y) = train.batch(indices)
+                let (x, y) = try train.batch(indices)
                 graph.zeroGradients()
                 let logits = graph.forward(x, mode: .training)
                 let loss = crossEntropy(logits: logits, labels: y)
@@ -194,7 +194,7 @@ public final class WeightSharing: PerformanceEstimator {
             c.seed = candidateSeed
             let samples = min(context.train.count, finetuneSteps * batchSize)
             var g = SeededGenerator(seed: candidateSeed, stream: "supernet-finetune")
-            let (x, y) = context.train.batch(g.permutation(context.train.count).prefix(samples))
+            let (x, y) = try context.train.batch(g.permutation(context.train.count).prefix(samples))
             finetuned = try Trainer(graph: graph, configuration: c)
                 .fit(train: try Dataset(inputs: x, labels: y, classCount: context.train.classCount)).samplesSeen
         }
@@ -204,10 +204,10 @@ public final class WeightSharing: PerformanceEstimator {
         for norm in norms { norm.momentum = 1 }
         var g = SeededGenerator(seed: seed, stream: "supernet-calibration")
         let count = min(2048, context.train.count)
-        let (x, _) = context.train.batch(g.permutation(context.train.count).prefix(count))
+        let (x, _) = try context.train.batch(g.permutation(context.train.count).prefix(count))
         _ = graph.forward(x, mode: .training)
         for (norm, m) in zip(norms, saved) { norm.momentum = m }
-        return Estimate(accuracy: evaluate(graph, on: context.validation).top1,
+        return Estimate(accuracy: try evaluate(graph, on: context.validation).top1,
                         epochs: Double(finetuned) / Double(context.train.count), trainSamples: finetuned, graph: graph)
     }
 }

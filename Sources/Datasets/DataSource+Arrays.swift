@@ -6,7 +6,11 @@ extension DataSource {
     /// The keys an .npz data file must hold.
     public static let npzKeys = (trainInputs: "x_train", trainLabels: "y_train", testInputs: "x_test", testLabels: "y_test")
 
-    /// A split from an .npz archive with `x_train`, `y_train`, `x_test`, `y_test`.
+    /// The file names of a directory of NPY arrays (the members of an .npz file, saved one a file).
+    public static let npyFileNames = (trainInputs: "x_train.npy", trainLabels: "y_train.npy", testInputs: "x_test.npy",
+                                      testLabels: "y_test.npy")
+
+    /// A split from an .npz archive with `x_train`, `y_train`, `x_test`, `y_test`; uint8 inputs stay bytes.
     static func loadNPZ(_ path: String) throws -> DataSplit {
         let arrays = try NPZ.read(contentsOf: path)
         func array(_ key: String) throws -> NPYArray {
@@ -17,32 +21,17 @@ extension DataSource {
             }
             return array
         }
-        func split(inputs inputKey: String, labels labelKey: String) throws -> (Tensor, [Int32]) {
+        func split(inputs inputKey: String, labels labelKey: String) throws -> (any SampleSource, [Int32]) {
             let inputArray = try array(inputKey)
-            let inputs = try inputTensor(shape: inputArray.shape, key: inputKey, path: path) {
-                switch inputArray.dtype {
-                case "|u1": return scaledPixels(inputArray.data)
-                case "<f4", "<f8": return try inputArray.floats()
-                default:
-                    throw ShrinkError(.unsupported, "\(path): \(inputKey) has dtype \(inputArray.dtype); expected uint8 "
-                        + "images (|u1) or floats (<f4, <f8)")
-                }
+            let layout = try ArrayLayout.of(shape: inputArray.shape, dtype: inputArray.dtype, name: "\(path): \(inputKey)")
+            let inputs: any SampleSource
+            if inputArray.dtype == "|u1" {
+                inputs = try ArraySamples(bytes: inputArray.data, count: inputArray.shape[0], layout: layout)
+            } else {
+                inputs = try floatSamples(ArraySamples(bytes: inputArray.data, count: inputArray.shape[0], layout: layout))
             }
-            let labelArray = try array(labelKey)
-            let labelSource = "\(path): \(labelKey)"
-            guard labelArray.shape.count == 1 || (labelArray.shape.count == 2 && labelArray.shape[1] == 1) else {
-                throw ShrinkError(.shape, "\(labelSource) has shape \(labelArray.shape); expected (N,) or (N, 1)")
-            }
-            guard labelArray.shape[0] == inputs.shape[0] else {
-                throw ShrinkError(.shape, "\(labelSource) holds \(labelArray.shape[0]) labels but \(inputKey) holds "
-                    + "\(inputs.shape[0]) samples")
-            }
-            let values = try withContext(labelSource) { try labelArray.integers() }
-            if let index = values.firstIndex(where: { $0 < 0 || $0 >= Int64(DataSource.maximumClasses) }) {
-                throw ShrinkError(.value, "\(labelSource): label \(index) is \(values[index]); expected a class index "
-                    + "from 0 to \(DataSource.maximumClasses - 1)")
-            }
-            return (inputs, values.map { Int32($0) })
+            return (inputs, try labels(try array(labelKey), source: "\(path): \(labelKey)", samples: inputs.count,
+                                       inputName: inputKey))
         }
         let train = try split(inputs: npzKeys.trainInputs, labels: npzKeys.trainLabels)
         let test = try split(inputs: npzKeys.testInputs, labels: npzKeys.testLabels)
@@ -51,45 +40,85 @@ extension DataSource {
         return try makeSplit(train: train, test: test, name: name, source: path)
     }
 
-    /// Checked datasets for both splits, with `classCount` the largest label over both plus one; errors name
-    /// `source` and the split.
-    static func makeSplit(
-        train: (inputs: Tensor, labels: [Int32]), test: (inputs: Tensor, labels: [Int32]), name: String, source: String
-    ) throws -> DataSplit {
-        let classCount = Int(max(train.labels.max() ?? 0, test.labels.max() ?? 0, 0)) + 1
-        let trainSet = try withContext("\(source) (train split)") {
-            try Dataset(inputs: train.inputs, labels: train.labels, classCount: classCount)
+    /// A split from a directory of `x_train.npy`, `y_train.npy`, `x_test.npy`, `y_test.npy`: the inputs are read from
+    /// their files a sample at a time (`FileSamples`), the labels loaded. Float inputs are checked for NaN and
+    /// infinity once, reading the file through.
+    static func loadNPYDirectory(_ directory: String, name: String) throws -> DataSplit {
+        func split(inputs inputName: String, labels labelName: String) throws -> (any SampleSource, [Int32]) {
+            let inputPath = directory + "/" + inputName, labelPath = directory + "/" + labelName
+            guard fileKind(inputPath) == .file else { throw ShrinkError(.io, "\(directory) holds no \(inputName)") }
+            guard fileKind(labelPath) == .file else { throw ShrinkError(.io, "\(directory) holds no \(labelName)") }
+            let header = try NPY.header(ofFile: inputPath)
+            let layout = try ArrayLayout.of(shape: header.shape, dtype: header.dtype, name: inputPath)
+            let inputs = try FileSamples(path: inputPath, dataOffset: header.dataOffset, count: header.shape[0],
+                                         layout: layout)
+            if header.dtype != "|u1" { try checkFinite(inputs, name: inputPath) }
+            return (inputs, try labels(try NPY.read(contentsOf: labelPath), source: labelPath, samples: inputs.count,
+                                       inputName: inputName))
         }
-        let testSet = try withContext("\(source) (test split)") {
-            try Dataset(inputs: test.inputs, labels: test.labels, classCount: classCount)
-        }
-        return DataSplit(train: trainSet, test: testSet, name: name)
+        let train = try split(inputs: npyFileNames.trainInputs, labels: npyFileNames.trainLabels)
+        let test = try split(inputs: npyFileNames.testInputs, labels: npyFileNames.testLabels)
+        return try makeSplit(train: train, test: test, name: name, source: directory)
     }
 
-    /// Inputs of `shape` as a tensor: (N, H, W) becomes (N, 1, H, W); (N, D) and (N, C, H, W) stay.
-    static func inputTensor(shape: [Int], key: String, path: String, values: () throws -> [Float]) throws -> Tensor {
-        let tensorShape: [Int]
-        switch shape.count {
-        case 2, 4: tensorShape = shape
-        case 3: tensorShape = [shape[0], 1, shape[1], shape[2]]
-        default:
-            throw ShrinkError(.shape, "\(path): \(key) has shape \(shape); expected (N, D), (N, H, W) or (N, C, H, W)")
+    /// Float samples converted once to a tensor (whose values `Dataset` checks).
+    static func floatSamples(_ samples: some SampleSource) throws -> TensorSamples {
+        var tensor = Tensor(uninitialized: [samples.count] + samples.sampleShape)
+        let size = samples.sampleSize
+        try tensor.withUnsafeMutableBufferPointer { buffer in
+            for index in 0..<samples.count { try samples.read(index, into: buffer.baseAddress! + index * size) }
         }
-        return Tensor(shape: tensorShape, scalars: try values())
+        return TensorSamples(tensor)
     }
 
-    /// `x / 255` for every pixel, in a tight loop over unsafe buffers.
-    static func scaledPixels(_ bytes: [UInt8]) -> [Float] {
-        bytes.withUnsafeBufferPointer { source in
-            [Float](unsafeUninitializedCapacity: source.count) { destination, initialized in
-                for index in 0..<source.count { destination[index] = Float(source[index]) / 255 }
-                initialized = source.count
+    /// Throws naming the first NaN or infinite element of `samples`, read a sample at a time.
+    static func checkFinite(_ samples: some SampleSource, name: String) throws {
+        let size = samples.sampleSize
+        var buffer = [Float](repeating: 0, count: size)
+        for index in 0..<samples.count {
+            try buffer.withUnsafeMutableBufferPointer { try samples.read(index, into: $0.baseAddress!) }
+            if let element = buffer.firstIndex(where: { !$0.isFinite }) {
+                throw ShrinkError(.value, "\(name): sample \(index), element \(element) is \(buffer[element]); expected "
+                    + "finite values")
             }
         }
     }
 
+    /// Integer labels of (N,) or (N, 1), one per sample, each a class index below `maximumClasses`.
+    static func labels(_ labelArray: NPYArray, source labelSource: String, samples: Int, inputName: String) throws -> [Int32] {
+        guard labelArray.shape.count == 1 || (labelArray.shape.count == 2 && labelArray.shape[1] == 1) else {
+            throw ShrinkError(.shape, "\(labelSource) has shape \(labelArray.shape); expected (N,) or (N, 1)")
+        }
+        guard labelArray.shape[0] == samples else {
+            throw ShrinkError(.shape, "\(labelSource) holds \(labelArray.shape[0]) labels but \(inputName) holds "
+                + "\(samples) samples")
+        }
+        let values = try withContext(labelSource) { try labelArray.integers() }
+        if let index = values.firstIndex(where: { $0 < 0 || $0 >= Int64(DataSource.maximumClasses) }) {
+            throw ShrinkError(.value, "\(labelSource): label \(index) is \(values[index]); expected a class index "
+                + "from 0 to \(DataSource.maximumClasses - 1)")
+        }
+        return values.map { Int32($0) }
+    }
+
+    /// Checked datasets for both splits, with `classCount` the largest label over both plus one (or the count of
+    /// `classNames`); errors name `source` and the split.
+    static func makeSplit(
+        train: (inputs: any SampleSource, labels: [Int32]), test: (inputs: any SampleSource, labels: [Int32]),
+        name: String, source: String, classNames: [String]? = nil
+    ) throws -> DataSplit {
+        let classCount = classNames?.count ?? Int(max(train.labels.max() ?? 0, test.labels.max() ?? 0, 0)) + 1
+        let trainSet = try withContext("\(source) (train split)") {
+            try Dataset(source: train.inputs, labels: train.labels, classCount: classCount, classNames: classNames)
+        }
+        let testSet = try withContext("\(source) (test split)") {
+            try Dataset(source: test.inputs, labels: test.labels, classCount: classCount, classNames: classNames)
+        }
+        return DataSplit(train: trainSet, test: testSet, name: name)
+    }
+
     /// Runs `body`, prefixing the message of a `ShrinkError` it throws with `context`.
-    static func withContext<Result>(_ context: String, _ body: () throws -> Result) throws -> Result {
+    public static func withContext<Result>(_ context: String, _ body: () throws -> Result) throws -> Result {
         do { return try body() } catch let error as ShrinkError {
             throw ShrinkError(error.kind, "\(context): \(error.message)")
         }

@@ -22,33 +22,77 @@ public enum DataSource {
         trainImages: "train-images-idx3-ubyte", trainLabels: "train-labels-idx1-ubyte",
         testImages: "t10k-images-idx3-ubyte", testLabels: "t10k-labels-idx1-ubyte")
 
-    /// Resolves a data spec to a train/test split.
+    /// Resolves a data spec (`PATH[?options]`, see `DataSpec`) to a train/test split.
     ///
     /// - `"fashion-mnist"`: the IDX files in `$SHRINK_DATA_DIR` (or its `fashion-mnist` subdirectory) when set, else
     ///   in `/usr/share/datasets/fashion-mnist` (Debian package `dataset-fashion-mnist`).
+    /// - an image folder: a directory with `train/<class>/…` and `test/<class>/…` (or `val/`) of JPEG and PNG files
+    ///   (`loadImageFolder`), or with `train.csv` and `test.csv` (or `.json`) lists of path and label.
+    /// - a directory holding `x_train.npy`, `y_train.npy`, `x_test.npy` and `y_test.npy`: the inputs are read from
+    ///   their files as needed, never loaded whole.
     /// - a directory holding `train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`,
     ///   `t10k-images-idx3-ubyte[.gz]` and `t10k-labels-idx1-ubyte[.gz]`.
     /// - a path ending in `.npz` with arrays `x_train`, `y_train`, `x_test`, `y_test`.
     ///
-    /// uint8 images are scaled to [0, 1] (divided by 255); float arrays are taken as they are; labels may have any
-    /// integer dtype. Images (N, H, W) become (N, 1, H, W); (N, D) and (N, C, H, W) stay. `classCount` is the largest
-    /// label over both splits plus one.
+    /// uint8 images are kept as bytes and scaled to [0, 1] (divided by 255) as they are read; float arrays are taken
+    /// as they are; labels may have any integer dtype. Images (N, H, W) become (N, 1, H, W); (N, H, W, C) with C of 1
+    /// or 3 is read channels-last; (N, D) and (N, C, H, W) stay. `classCount` is the largest label over both splits
+    /// plus one, or the number of classes an image folder or list names.
     /// - Throws: `ShrinkError` naming the path and what was expected.
     public static func load(
         _ spec: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> DataSplit {
-        if spec.lowercased() == fashionMNIST { return try loadFashionMNIST(environment: environment) }
-        if spec.lowercased().hasSuffix(".npz") { return try loadNPZ(spec) }
-        switch fileKind(spec) {
-        case .directory:
-            return try loadIDXDirectory(spec, name: spec.split(separator: "/").last.map(String.init) ?? spec, hint: nil)
-        case .missing:
-            throw ShrinkError(.io, "no such file or directory: \(spec) (expected '\(fashionMNIST)', a directory of IDX "
-                + "files, or a path ending in .npz)")
-        case .file:
-            throw ShrinkError(.unsupported, "\(spec): unknown data format; expected '\(fashionMNIST)', a directory "
-                + "holding \(idxFileNames.trainImages)[.gz] and the other IDX files, or a path ending in .npz")
+        try load(try DataSpec(parsing: spec), environment: environment)
+    }
+
+    /// Resolves a parsed data spec to a train/test split; see `load(_:environment:)`.
+    public static func load(
+        _ spec: DataSpec, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> DataSplit {
+        let path = spec.path
+        var split: DataSplit
+        var images = false
+        if path.lowercased() == fashionMNIST {
+            split = try loadFashionMNIST(environment: environment)
+        } else if path.lowercased().hasSuffix(".npz") {
+            split = try loadNPZ(path)
+        } else {
+            switch fileKind(path) {
+            case .directory:
+                let name = path.split(separator: "/").last.map(String.init) ?? path
+                if fileKind(path + "/train") == .directory {
+                    split = try loadImageFolder(path, spec: spec)
+                    images = true
+                } else if let list = imageLists(path) {
+                    split = try loadImageList(train: list.train, test: list.test, spec: spec)
+                    images = true
+                } else if fileKind(path + "/" + npyFileNames.trainInputs) == .file {
+                    split = try loadNPYDirectory(path, name: name)
+                } else {
+                    split = try loadIDXDirectory(path, name: name, hint: nil)
+                }
+            case .missing:
+                throw ShrinkError(.io, "no such file or directory: \(path) (expected '\(fashionMNIST)', an image folder, "
+                    + "a directory of NPY or IDX files, or a path ending in .npz)")
+            case .file:
+                throw ShrinkError(.unsupported, "\(path): unknown data format; expected '\(fashionMNIST)', an image folder "
+                    + "(train/<class>/*.jpg|png and test/ or val/), a directory holding x_train.npy and the other NPY "
+                    + "files or \(idxFileNames.trainImages)[.gz] and the other IDX files, or a path ending in .npz")
+            }
         }
+        if spec.hasImageOptions && !images {
+            throw ShrinkError(.value, "data spec '\(spec)': size, channels and skip_corrupt apply to image folders and "
+                + "image lists; \(path) holds arrays of a fixed shape")
+        }
+        if !spec.augmentation.isEmpty {
+            try spec.augmentation.check()
+            guard split.train.sampleShape.count == 3 else {
+                throw ShrinkError(.value, "data spec '\(spec)': augmentation needs images (C, H, W); the samples of \(path) "
+                    + "have shape \(split.train.sampleShape)")
+            }
+            split.train.augmentation = spec.augmentation
+        }
+        return split
     }
 
     /// Fashion-MNIST from `$SHRINK_DATA_DIR` or the Debian package's directory.
@@ -81,18 +125,17 @@ public enum DataSource {
             let (dimensions, bytes) = try IDX.read(contentsOf: path)
             return (path, dimensions, bytes)
         }
-        func split(images imageBase: String, labels labelBase: String) throws -> (Tensor, [Int32]) {
+        func split(images imageBase: String, labels labelBase: String) throws -> (any SampleSource, [Int32]) {
             let images = try read(imageBase)
             let labels = try read(labelBase)
-            let inputs = try inputTensor(shape: images.dimensions, key: "images", path: images.path) {
-                scaledPixels(images.bytes)
-            }
+            let layout = try ArrayLayout.of(shape: images.dimensions, dtype: "|u1", name: images.path)
+            let inputs = try ArraySamples(bytes: images.bytes, count: images.dimensions[0], layout: layout)
             guard labels.dimensions.count == 1 else {
                 throw ShrinkError(.shape, "\(labels.path): labels have dimensions \(labels.dimensions); expected one")
             }
-            guard labels.dimensions[0] == inputs.shape[0] else {
+            guard labels.dimensions[0] == inputs.count else {
                 throw ShrinkError(.shape, "\(labels.path) holds \(labels.dimensions[0]) labels but \(images.path) holds "
-                    + "\(inputs.shape[0]) images")
+                    + "\(inputs.count) images")
             }
             return (inputs, labels.bytes.map { Int32($0) })
         }

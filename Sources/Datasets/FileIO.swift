@@ -1,6 +1,6 @@
 // File input and output for Datasets and the modules above it: whole-file reads whose errors name the path, and
 // atomic writes (temporary file in the same directory, fsync, rename) so no reader ever sees half a file.
-// Deliberately left out: streaming and memory mapping; the files Shrink reads fit in memory.
+// Large arrays are read as needed by FileSamples (SampleSource.swift), with pread.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -28,6 +28,36 @@ public func readFile(_ path: String) throws -> [UInt8] {
     var filled = 0
     while true {
         if filled == bytes.count { bytes.append(contentsOf: repeatElement(0, count: max(bytes.count, 1 << 16))) }
+        let got = bytes.withUnsafeMutableBytes { buffer in
+            posixRead(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+        }
+        if got < 0 {
+            if errno == EINTR { continue }
+            throw fileError(errno, path: path, action: "read")
+        }
+        if got == 0 { break }
+        filled += got
+    }
+    bytes.removeSubrange(filled...)
+    return bytes
+}
+
+/// Reads the first `count` bytes of a file (fewer when it is shorter): the header of an array read from the file as
+/// needed.
+///
+/// - Throws: `ShrinkError.io` as `readFile`.
+public func readFilePrefix(_ path: String, count: Int) throws -> [UInt8] {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw fileError(errno, path: path, action: "read") }
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else { throw fileError(errno, path: path, action: "read") }
+    if (status.st_mode & S_IFMT) == S_IFDIR {
+        throw ShrinkError(.io, "cannot read \(path): it is a directory, expected a file")
+    }
+    var bytes = [UInt8](repeating: 0, count: max(count, 0))
+    var filled = 0
+    while filled < bytes.count {
         let got = bytes.withUnsafeMutableBytes { buffer in
             posixRead(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
         }

@@ -24,6 +24,37 @@ public enum NPY {
     /// - Throws: `ShrinkError.format` for a bad magic number, header or byte count; `.unsupported` for a format
     ///   version above 3, Fortran order or an unsupported dtype.
     public static func read(data: [UInt8], name: String) throws -> NPYArray {
+        let header = try readHeader(data, name: name)
+        let available = data.count - header.dataOffset
+        guard available == header.byteCount else {
+            if available < header.byteCount {
+                throw ShrinkError(.format, "\(name): truncated NPY data: shape \(header.shape) of \(header.dtype) needs "
+                    + "\(header.byteCount) bytes after the header, the file holds \(available)")
+            }
+            throw ShrinkError(.format, "\(name): NPY data is \(available) bytes, shape \(header.shape) of \(header.dtype) "
+                + "needs \(header.byteCount) (extra data after the array)")
+        }
+        return try NPYArray(shape: header.shape, dtype: header.dtype, data: Array(data[header.dataOffset...]))
+    }
+
+    /// What an NPY header says: the array's shape and dtype, where its data starts and how many bytes it takes.
+    public struct Header: Sendable, Equatable {
+        public var shape: [Int]
+        public var dtype: String
+        public var dataOffset: Int
+        public var byteCount: Int
+    }
+
+    /// The header of the NPY file at `path`, read without its data (for arrays read from the file as needed).
+    public static func header(ofFile path: String) throws -> Header {
+        try readHeader(try readFilePrefix(path, count: 12 + maximumHeaderLength), name: path)
+    }
+
+    /// Parses the header at the start of `data` (which may stop anywhere after it).
+    ///
+    /// - Throws: `ShrinkError.format` for a bad magic number or header; `.unsupported` for a format version above
+    ///   3, Fortran order or an unsupported dtype.
+    public static func readHeader(_ data: [UInt8], name: String) throws -> Header {
         guard data.count >= 10, Array(data[0..<6]) == magic else {
             throw ShrinkError(.format, "\(name): not an NPY file (expected the magic bytes \\x93NUMPY)")
         }
@@ -62,16 +93,7 @@ public enum NPY {
         guard let byteCount = checkedProduct(shape + [element.size]) else {
             throw ShrinkError(.format, "\(name): NPY shape \(shape) is too large")
         }
-        let available = data.count - dataStart
-        guard available == byteCount else {
-            if available < byteCount {
-                throw ShrinkError(.format, "\(name): truncated NPY data: shape \(shape) of \(dtype) needs \(byteCount) "
-                    + "bytes after the header, the file holds \(available)")
-            }
-            throw ShrinkError(.format, "\(name): NPY data is \(available) bytes, shape \(shape) of \(dtype) needs "
-                + "\(byteCount) (extra data after the array)")
-        }
-        return try NPYArray(shape: shape, dtype: dtype, data: Array(data[dataStart...]))
+        return Header(shape: shape, dtype: dtype, dataOffset: dataStart, byteCount: byteCount)
     }
 
     /// Reads `descr`, `fortran_order` and `shape` from the header dict.

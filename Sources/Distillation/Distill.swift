@@ -169,12 +169,12 @@ public func distill(student: Model, teacher: Model, train: Dataset, settings: Di
     var start = 0
     while start < train.count {
         let end = min(start + 256, train.count)
-        let values = t.forward(train.inputs.slice(rows: start..<end), mode: .inference,
-                               keeping: usesPair ? [pair.teacher] : [])
+        let inputs = try train.inputs(start..<end)
+        let values = t.forward(inputs, mode: .inference, keeping: usesPair ? [pair.teacher] : [])
         let logits = values[t.outputName]!
         cachedLogits.replaceSubrange((start * classes)..<(end * classes), with: logits.scalars)
         if usesPair {
-            var value = pair.teacher == Graph.inputName ? train.inputs.slice(rows: start..<end) : values[pair.teacher]!
+            var value = pair.teacher == Graph.inputName ? inputs : values[pair.teacher]!
             if builtIn == .attention { value = attentionMap(value) }
             cachedPair.replaceSubrange((start * perSample)..<(end * perSample), with: value.scalars)
         }

@@ -68,7 +68,29 @@ public func metrics(logits: Tensor, labels: [Int32]) -> Metrics {
                    top5: Double(correct.topK) / Double(n), samples: n)
 }
 
+/// Runs `body` on consecutive batches of at most `batchSize` samples of `dataset` (read as `Dataset.batch` reads
+/// them, the next one in the background when reading is expensive) and stacks the results into one
+/// (N, outputShape…) tensor: only one batch of inputs is in memory at a time.
+///
+/// - Throws: the dataset's error for a sample it cannot read, or `body`'s.
+public func mapBatches(_ dataset: Dataset, batchSize: Int, outputShape: [Int], _ body: (Tensor) throws -> Tensor)
+    throws -> Tensor {
+    let n = dataset.count, size = max(batchSize, 1)
+    var scalars: [Float] = []
+    scalars.reserveCapacity(n * outputShape.reduce(1, *))
+    let loader = BatchLoader(dataset, batches: stride(from: 0, to: n, by: size).map { Array($0..<min($0 + size, n))[...] })
+    while let batch = try loader.next() { scalars.append(contentsOf: try body(batch.inputs).scalars) }
+    return Tensor(shape: [n] + outputShape, scalars: scalars)
+}
+
+/// The logits (N, K) of `graph` on `dataset`'s samples, a batch at a time; see `predict(_:_:batchSize:threads:)`.
+public func predict(_ graph: Graph, _ dataset: Dataset, batchSize: Int = 256, threads: Int = BLAS.threads) throws -> Tensor {
+    try mapBatches(dataset, batchSize: batchSize, outputShape: graph.outputShape) { graph.infer($0, threads: threads) }
+}
+
 /// Evaluates `graph` on `dataset` in inference mode with batches of `batchSize`; the loss is cross-entropy.
-public func evaluate(_ graph: Graph, on dataset: Dataset, batchSize: Int = 256) -> Metrics {
-    metrics(logits: predict(graph, dataset.inputs, batchSize: batchSize), labels: dataset.labels)
+///
+/// - Throws: the dataset's error for a sample it cannot read.
+public func evaluate(_ graph: Graph, on dataset: Dataset, batchSize: Int = 256) throws -> Metrics {
+    metrics(logits: try predict(graph, dataset, batchSize: batchSize), labels: dataset.labels)
 }

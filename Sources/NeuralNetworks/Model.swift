@@ -18,7 +18,8 @@ public struct ProvenanceStep: Codable, Equatable, Sendable {
 ///
 /// The file layout: tensors named `<node>.<parameter>` (PyTorch `state_dict` names, OIHW / [out, in]), and in
 /// `__metadata__`: `format` = `pt`, `shrink.version`, `shrink.architecture`, `shrink.graph` (JSON: input shape,
-/// output node, nodes with their inputs and layer specs), `shrink.normalization` and `shrink.provenance` (JSON).
+/// output node, nodes with their inputs and layer specs), `shrink.normalization` and `shrink.provenance` (JSON), and
+/// `shrink.classes` (a JSON list of class names) when the data named its classes.
 public final class Model {
     /// The version of the metadata layout this build writes and reads.
     public static let formatVersion = "1"
@@ -28,28 +29,50 @@ public final class Model {
     /// The normalisation applied to raw inputs (scaled to [0, 1]) before the first layer.
     public var normalization: Normalization
     public var provenance: [ProvenanceStep]
+    /// The name of each class, in output order, when the training data named them (an image folder's directories).
+    public var classNames: [String]?
 
-    public init(architecture: String, graph: Graph, normalization: Normalization, provenance: [ProvenanceStep] = []) {
+    public init(architecture: String, graph: Graph, normalization: Normalization, provenance: [ProvenanceStep] = [],
+                classNames: [String]? = nil) {
         self.architecture = architecture
         self.graph = graph
         self.normalization = normalization
         self.provenance = provenance
+        self.classNames = classNames
+    }
+
+    /// This model with another graph (a pruned, folded or quantized one) and provenance, keeping its architecture,
+    /// normalisation and class names.
+    public func with(graph: Graph, provenance: [ProvenanceStep]? = nil) -> Model {
+        Model(architecture: architecture, graph: graph, normalization: normalization,
+              provenance: provenance ?? self.provenance, classNames: classNames)
+    }
+
+    /// The name of class `index`, or its number when the model has no names.
+    public func className(_ index: Int) -> String {
+        if let classNames, classNames.indices.contains(index) { return classNames[index] }
+        return "\(index)"
     }
 
     /// The number of classes the model predicts.
     public var classCount: Int { graph.outputShape.reduce(1, *) }
 
-    /// A copy of `dataset` with the model's normalisation applied to its inputs.
+    /// `dataset` read at the model's input shape (image files given no size take it) with the model's normalisation
+    /// applied (`Dataset.normalized(_:)`: at once for a set that fits in memory as Float32, else as each batch is
+    /// read). Augmentation is dropped: prepared data is for evaluation and calibration.
     public func prepare(_ dataset: Dataset) throws -> Dataset {
-        guard dataset.sampleShape == graph.inputShape else {
-            throw ShrinkError(.shape, "the model takes samples of shape \(graph.inputShape), the data has \(dataset.sampleShape)")
+        var data = dataset.conformed(to: graph.inputShape)
+        guard data.sampleShape == graph.inputShape else {
+            throw ShrinkError(.shape, "the model takes samples of shape \(graph.inputShape), the data has \(data.sampleShape)")
         }
-        guard dataset.classCount <= classCount else {
-            throw ShrinkError(.value, "the data has \(dataset.classCount) classes, the model predicts \(classCount)")
+        guard data.classCount <= classCount else {
+            throw ShrinkError(.value, "the data has \(data.classCount) classes, the model predicts \(classCount)")
         }
-        var inputs = dataset.inputs
-        normalization.apply(to: &inputs)
-        return try Dataset(inputs: inputs, labels: dataset.labels, classCount: classCount)
+        if data.classCount != classCount {
+            data.classNames = nil
+            data.classCount = classCount
+        }
+        return try data.normalized(normalization)
     }
 
     // MARK: - File
@@ -78,7 +101,7 @@ public final class Model {
         let description = GraphDescription(
             inputShape: graph.inputShape, output: graph.outputName,
             nodes: graph.nodes.map { .init(name: $0.name, inputs: $0.inputs, layer: $0.layer.spec) })
-        let metadata = [
+        var metadata = [
             "format": "pt",
             "shrink.version": Model.formatVersion,
             "shrink.architecture": architecture,
@@ -86,6 +109,7 @@ public final class Model {
             "shrink.normalization": try Model.json(normalization),
             "shrink.provenance": try Model.json(provenance),
         ]
+        if let classNames { metadata["shrink.classes"] = try Model.json(classNames) }
         var container = SafeTensorsFile(tensors: graph.parameters.map { ($0.name, SafeTensor($0.parameter.value)) },
                                         metadata: metadata)
         for node in graph.nodes {
@@ -171,11 +195,20 @@ public final class Model {
             throw ShrinkError(.format, "\(file): the graph output '\(graph.outputName)' has shape \(graph.outputShape); a classifier's output must be (classes)")
         }
         let normalization = try decode(Normalization.self, "shrink.normalization")
-        guard normalization.mean.isFinite, normalization.std.isFinite, normalization.std > 0 else {
-            throw ShrinkError(.value, "\(file): shrink.normalization needs a finite mean and a positive std")
+        do { try normalization.check(sampleShape: graph.inputShape) } catch let error as ShrinkError {
+            throw ShrinkError(error.kind, "\(file): shrink.normalization: \(error.message)")
+        }
+        var classNames: [String]?
+        if container.metadata["shrink.classes"] != nil {
+            let names = try decode([String].self, "shrink.classes")
+            guard names.count == graph.outputShape.reduce(1, *) else {
+                throw ShrinkError(.format, "\(file): shrink.classes names \(names.count) classes; the graph predicts "
+                    + "\(graph.outputShape.reduce(1, *))")
+            }
+            classNames = names
         }
         return Model(architecture: try field("shrink.architecture"), graph: graph,
                      normalization: normalization,
-                     provenance: try decode([ProvenanceStep].self, "shrink.provenance"))
+                     provenance: try decode([ProvenanceStep].self, "shrink.provenance"), classNames: classNames)
     }
 }

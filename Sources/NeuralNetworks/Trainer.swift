@@ -145,8 +145,11 @@ public final class Trainer {
         for epoch in 0..<c.epochs {
             let epochStart = Date()
             var lossTotal = 0.0, correct1 = 0, correct5 = 0, seen = 0
-            for (b, indices) in schedule.batches(epoch: epoch).enumerated() {
-                let (inputs, labels) = train.batch(indices)
+            let loader = BatchLoader(train, batches: schedule.batches(epoch: epoch), epoch: epoch, seed: c.seed)
+            var b = -1
+            while let batch = try loader.next() {
+                b += 1
+                let (inputs, labels, indices) = (batch.inputs, batch.labels, batch.indices)
                 optimizer.learningRate = c.schedule.rate(base: c.effectiveLearningRate, step: step, totalSteps: totalSteps,
                                                          stepsPerEpoch: batchesPerEpoch, warmupSteps: warmup)
                 for hook in onBatchStart { try hook() }
@@ -173,7 +176,7 @@ public final class Trainer {
             let n = Double(max(seen, 1))
             let trainMetrics = Metrics(loss: lossTotal / n, top1: Double(correct1) / n, top5: Double(correct5) / n,
                                        samples: seen)
-            let event = EpochEvent(epoch: epoch, train: trainMetrics, test: test.map { evaluate(graph, on: $0) },
+            let event = EpochEvent(epoch: epoch, train: trainMetrics, test: try test.map { try evaluate(graph, on: $0) },
                                    seconds: Date().timeIntervalSince(epochStart))
             history.epochs.append(event)
             for hook in onEpochEnd { try hook(event) }

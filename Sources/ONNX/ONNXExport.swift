@@ -96,6 +96,7 @@ func valueInfo(_ name: String, shape: [Int], batch: String = "N") -> Onnx_ValueI
 enum ExportMetadata {
     static let normalization = "shrink.normalization"
     static let architecture = "shrink.architecture"
+    static let classes = "shrink.classes"
 }
 
 /// Collects ONNX nodes and initializers.
@@ -280,6 +281,12 @@ struct ONNXGraphBuilder {
         architecture.key = ExportMetadata.architecture
         architecture.value = model.architecture
         m.metadataProps = [architecture, normalization]
+        if let names = model.classNames {
+            var classes = Onnx_StringStringEntryProto()
+            classes.key = ExportMetadata.classes
+            classes.value = String(decoding: try encoder.encode(names), as: UTF8.self)
+            m.metadataProps.append(classes)
+        }
         return m
     }
 }

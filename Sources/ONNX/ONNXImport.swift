@@ -90,7 +90,11 @@ private struct ONNXImporter {
         }
         var normalizationValue = normalization ?? Normalization(mean: 0, std: 1)
         var architecture = graph.name.isEmpty ? "onnx" : graph.name
+        var classNames: [String]?
         for entry in proto.metadataProps {
+            if entry.key == ExportMetadata.classes,
+               let names = try? JSONDecoder().decode([String].self, from: Data(entry.value.utf8)),
+               names.count == built.outputShape.reduce(1, *) { classNames = names }
             if entry.key == ExportMetadata.normalization, normalization == nil,
                let n = try? JSONDecoder().decode(Normalization.self, from: Data(entry.value.utf8)) { normalizationValue = n }
             if entry.key == ExportMetadata.architecture, !entry.value.isEmpty { architecture = entry.value }
@@ -99,7 +103,7 @@ private struct ONNXImporter {
                      provenance: [ProvenanceStep(pass: "import", settings: [
                          "format": "onnx", "opset": "\(opset)", "producer": proto.producerName,
                          "producer_version": proto.producerVersion,
-                     ])])
+                     ])], classNames: classNames)
     }
 
     /// SiLU as exporters write it, `Mul(x, Sigmoid(x))` with the sigmoid read by nothing else, becomes one silu

@@ -58,7 +58,7 @@ func blockScores(_ graph: Graph, blocks: [ResidualBlock], score: PruningScore, d
         guard let data, data.dataset.count >= 1 else {
             throw ShrinkError(.value, "block magnitude scores (‖F(x)‖ / ‖x‖) need training data")
         }
-        let batch = data.dataset.prefix(min(data.dataset.count, data.batchSize * data.batches)).inputs
+        let batch = try data.dataset.prefix(min(data.dataset.count, data.batchSize * data.batches)).inputs
         let keep = Set(blocks.flatMap { [$0.input, $0.branch.last!] })
         let values = graph.forward(batch, mode: .inference, keeping: keep)
         func norm(_ t: Tensor) -> Float { t.scalars.reduce(0) { $0 + $1 * $1 }.squareRoot() }
@@ -104,17 +104,17 @@ func pruneBlocks(_ model: Model, train: Dataset, validation: Dataset?, settings:
     let chosen = order.prefix(count).map { blocks[$0] }
     let graph = try removing(chosen, from: model.graph)
     if settings.reestimateBatchNorm { try data.reestimateBatchNorm(graph) }
-    let pruned = validation.map { evaluate(graph, on: $0).top1 }
+    let pruned = try validation.map { try evaluate(graph, on: $0).top1 }
     try finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed)
     let step = PruningStep(round: 1, targetSparsity: settings.sparsity,
                            sparsity: Double(chosen.count) / Double(blocks.count), accuracyAfterPruning: pruned,
                            accuracyAfterFinetuning: settings.finetuneEpochs > 0
-                               ? validation.map { evaluate(graph, on: $0).top1 } : nil)
+                               ? try validation.map { try evaluate(graph, on: $0).top1 } : nil)
     log(step)
     var provenance = settings.provenance
     provenance["removed_blocks"] = chosen.map(\.add).joined(separator: ",")
-    let result = Model(architecture: model.architecture, graph: graph, normalization: model.normalization,
-                       provenance: model.provenance + [ProvenanceStep(pass: "prune", settings: provenance)])
+    let result = model.with(graph: graph,
+                            provenance: model.provenance + [ProvenanceStep(pass: "prune", settings: provenance)])
     return PruningOutcome(model: result, steps: [step],
                           layerSparsity: prunableWeights(graph).map { ($0.node, sparsity(of: [$0.parameter.value])) })
 }

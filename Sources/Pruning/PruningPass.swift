@@ -266,7 +266,7 @@ private func pruneUnstructured(_ model: Model, train: Dataset, validation: Datas
     try settings.checkLayerNames(prunable: weights.map(\.node), kind: "unstructured pruning")
     let excluded = Set(settings.excludedLayers)
     let data = ScoringData(dataset: train, batches: settings.scoreBatches, batchSize: settings.batchSize)
-    func accuracy() -> Double? { validation.map { evaluate(graph, on: $0).top1 } }
+    func accuracy() throws -> Double? { try validation.map { try evaluate(graph, on: $0).top1 } }
     func currentSparsity() -> Double { sparsity(of: weights.map(\.parameter.value)) }
     /// Scores, masks at the targets `progress` gives for the final ones (the global target and each layer's own),
     /// and applies them (values zeroed, masks kept for fine-tuning); excluded layers are left as they are. OBS
@@ -309,12 +309,12 @@ private func pruneUnstructured(_ model: Model, train: Dataset, validation: Datas
             let target = progress(settings.sparsity)
             try applyMasks(progress, seed: settings.seed &+ UInt64(round))
             if settings.reestimateBatchNorm { try data.reestimateBatchNorm(graph) }
-            let pruned = accuracy()
+            let pruned = try accuracy()
             try finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings,
                          seed: settings.seed &+ UInt64(round))
             let step = PruningStep(round: round, targetSparsity: target, sparsity: currentSparsity(),
                                    accuracyAfterPruning: pruned,
-                                   accuracyAfterFinetuning: settings.finetuneEpochs > 0 ? accuracy() : nil)
+                                   accuracyAfterFinetuning: settings.finetuneEpochs > 0 ? try accuracy() : nil)
             steps.append(step)
             log(step)
         }
@@ -346,7 +346,7 @@ private func pruneUnstructured(_ model: Model, train: Dataset, validation: Datas
             try applyMasks({ $0 }, seed: settings.seed &+ UInt64(settings.rounds + 1))
         }
         let reached = PruningStep(round: update, targetSparsity: settings.sparsity, sparsity: currentSparsity(),
-                                  accuracyAfterPruning: nil, accuracyAfterFinetuning: accuracy())
+                                  accuracyAfterPruning: nil, accuracyAfterFinetuning: try accuracy())
         steps.append(reached)
         log(reached)
     }
@@ -380,6 +380,6 @@ extension ScoringData {
     /// shuffle of the training data, `batchSize` each).
     func reestimateBatchNorm(_ graph: Graph) throws {
         let schedule = BatchSchedule(count: dataset.count, batchSize: batchSize, seed: 0)
-        try graph.reestimateBatchNorm(schedule.batches(epoch: 0).prefix(batches).lazy.map { dataset.batch($0).0 })
+        try graph.reestimateBatchNorm(try schedule.batches(epoch: 0).prefix(batches).map { try dataset.batch($0).0 })
     }
 }

@@ -49,7 +49,7 @@ public func reconstructAfterFilterPruning(dense: Graph, pruned: Graph, plan: Fil
         var gram = [Float](repeating: 0, count: depth * depth)       // Σ X′ᵀ X′
         var cross = [Float](repeating: 0, count: depth * outputs)    // Σ X′ᵀ (X Wᵀ)
         for indices in batches {
-            let (x, _) = data.dataset.batch(indices)
+            let (x, _) = try data.dataset.batch(indices)
             let denseInput = input == Graph.inputName ? x : dense.forward(x, mode: .inference, keeping: [input])[input]!
             let prunedInput = input == Graph.inputName ? x : pruned.forward(x, mode: .inference, keeping: [input])[input]!
             // Rows of the least-squares problem: samples (linear) or output pixels (conv, via im2col).

@@ -91,7 +91,7 @@ func averagedGradients(_ graph: Graph, data: ScoringData, parameters: [Parameter
     let schedule = BatchSchedule(count: data.dataset.count, batchSize: data.batchSize, seed: 0)
     let batches = Array(schedule.batches(epoch: 0).prefix(data.batches))
     for indices in batches {
-        let (inputs, labels) = data.dataset.batch(indices)
+        let (inputs, labels) = try data.dataset.batch(indices)
         graph.zeroGradients()
         let logits = graph.forward(inputs, mode: .training)
         try graph.backward(seeds: [graph.outputName: crossEntropy(logits: logits, labels: labels).gradient])

@@ -77,7 +77,7 @@ public func secondOrderPrune(weights: [Float], rows: Int, columns: Int, hessian:
 /// number of samples. Keys are node names; a grouped conv has one matrix per group, in order.
 func layerHessians(_ graph: Graph, data: ScoringData) throws -> [String: [[Float]]] {
     let schedule = BatchSchedule(count: data.dataset.count, batchSize: data.batchSize, seed: 0)
-    let batches = schedule.batches(epoch: 0).prefix(data.batches).lazy.map { data.dataset.batch($0).0 }
+    let batches = try schedule.batches(epoch: 0).prefix(data.batches).map { try data.dataset.batch($0).0 }
     do {
         return try graph.layerInputStatistics(batches).mapValues { s in
             s.sums.map { h in h.map { $0 / Float(s.samples) } }

@@ -45,7 +45,7 @@ public func sensitivity(of model: Model, on data: Dataset, sparsities: [Double],
         for s in sparsities {
             let mask = try pruningMasks(scores: [(node, layerScores)], sparsity: s, scope: .layer)[node]!
             parameter.value = Tensor(shape: original.shape, scalars: zip(original.scalars, mask.scalars).map { $0 * $1 })
-            let metrics = evaluate(graph, on: data)
+            let metrics = try evaluate(graph, on: data)
             points.append(.init(sparsity: s, accuracy: metrics.top1, top5: metrics.top5))
         }
         progress(node)

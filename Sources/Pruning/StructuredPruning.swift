@@ -259,19 +259,19 @@ func pruneFilters(_ model: Model, train: Dataset, validation: Dataset?, settings
             try reconstructAfterFilterPruning(dense: before, pruned: graph, plan: plan, data: data)
         }
         if settings.reestimateBatchNorm { try data.reestimateBatchNorm(graph) }
-        let pruned = validation.map { evaluate(graph, on: $0).top1 }
+        let pruned = try validation.map { try evaluate(graph, on: $0).top1 }
         try finetune(graph, on: train, epochs: settings.finetuneEpochs, settings: settings, seed: settings.seed &+ UInt64(round))
         let remaining = try ChannelGroups(graph).removableGroups.count
         let step = PruningStep(round: round, targetSparsity: target,
                                sparsity: 1 - Double(remaining) / Double(max(original.removableGroups.count, 1)),
                                accuracyAfterPruning: pruned,
                                accuracyAfterFinetuning: settings.finetuneEpochs > 0
-                                   ? validation.map { evaluate(graph, on: $0).top1 } : nil)
+                                   ? try validation.map { try evaluate(graph, on: $0).top1 } : nil)
         steps.append(step)
         log(step)
     }
-    let result = Model(architecture: model.architecture, graph: graph, normalization: model.normalization,
-                       provenance: model.provenance + [ProvenanceStep(pass: "prune", settings: settings.provenance)])
+    let result = model.with(graph: graph,
+                            provenance: model.provenance + [ProvenanceStep(pass: "prune", settings: settings.provenance)])
     return PruningOutcome(model: result, steps: steps,
                           layerSparsity: prunableWeights(graph).map { ($0.node, sparsity(of: [$0.parameter.value])) })
 }

@@ -35,6 +35,7 @@ public final class BinaryQATGraph {
     let architecture: String
     let normalization: Normalization
     let provenance: [ProvenanceStep]
+    let classNames: [String]?
     private let weights: [(parameter: Parameter, binary: Bool)]
     private let scheme = try! WeightScheme(bits: 8, granularity: .perChannel)
     private var masters: [Tensor] = []
@@ -114,6 +115,7 @@ public final class BinaryQATGraph {
         architecture = model.architecture
         normalization = model.normalization
         provenance = model.provenance
+        classNames = model.classNames
     }
 
     /// Puts the binarized (α · sign) and 8-bit weights in place of the float masters, which are kept. On an error (a
@@ -207,7 +209,8 @@ public final class BinaryQATGraph {
                           graph: try Graph(inputShape: graph.inputShape, nodes: nodes,
                                            output: renamed[graph.outputName] ?? graph.outputName),
                           normalization: normalization,
-                          provenance: provenance + [ProvenanceStep(pass: "binarize", settings: settings)])
+                          provenance: provenance + [ProvenanceStep(pass: "binarize", settings: settings)],
+                          classNames: classNames)
         return try WeightOnlyModel(model, weights: integer.filter { !binary.contains($0.key) })
     }
 }

@@ -42,7 +42,7 @@ public func calibrate(_ graph: Graph, on dataset: Dataset, samples: Int, observe
     var start = 0
     while start < count {
         let end = min(start + batchSize, count)
-        let batch = dataset.inputs.slice(rows: start..<end)
+        let batch = try dataset.inputs(start..<end)
         try observe(batch, edge: Graph.inputName, observers)
         // Keeping every node's value also turns off inference fusion, so each edge is seen as the layers give it.
         for (name, value) in graph.forward(batch, mode: .inference, keeping: names) {

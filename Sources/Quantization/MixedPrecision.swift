@@ -40,8 +40,7 @@ public func mixedPrecisionQuantization(_ model: Model, calibration: Dataset, cal
     let widths = Array(Set(candidates + [8])).sorted(by: >)
     for b in widths where !(2...8).contains(b) { throw ShrinkError(.value, "weight bits must be in 2…8, got \(b)") }
     let folded = try model.graph.foldingBatchNorm()
-    let floatModel = Model(architecture: model.architecture, graph: folded, normalization: model.normalization,
-                           provenance: model.provenance)
+    let floatModel = model.with(graph: folded)
     let calibrated = try calibrate(folded, on: calibration, samples: calibrationSamples, observer: observer)
     var edges = [String: QuantizationParameters]()
     for (edge, o) in calibrated.observers { edges[edge] = try o.computeParameters(bits: 8, signed: false, symmetric: false) }
@@ -58,8 +57,7 @@ public func mixedPrecisionQuantization(_ model: Model, calibration: Dataset, cal
             "mode": "mixed precision", "budget_bytes": "\(budget)", "observer": observer.name,
             "weight_bits": layers.map { "\($0.0):\(bits[$0.0]!)" }.joined(separator: ","), "activation_bits": "8",
         ])
-        let float = Model(architecture: floatModel.architecture, graph: folded, normalization: floatModel.normalization,
-                          provenance: floatModel.provenance + [step])
+        let float = floatModel.with(graph: folded, provenance: floatModel.provenance + [step])
         return QuantizedModel(float: float, graph: try QuantizedGraph(folded: folded, edges: edges, stored: stored))
     }
     func accuracy(_ m: QuantizedModel) throws -> Double {
@@ -107,5 +105,5 @@ public func mixedPrecisionQuantization(_ model: Model, calibration: Dataset, cal
     let chosen = layers.map { ($0.0, bits[$0.0]!) }
     return MixedPrecisionOutcome(model: current, bits: chosen, sensitivity: sensitivity,
                                  validationAccuracy: try accuracy(current),
-                                 floatValidationAccuracy: evaluate(folded, on: validation).top1, bytes: size)
+                                 floatValidationAccuracy: try evaluate(folded, on: validation).top1, bytes: size)
 }

@@ -380,8 +380,7 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
                                   log: (QuantizationAttempt) -> Void = { _ in }) throws -> QuantizationOutcome {
     guard validation.count >= 1 else { throw ShrinkError(.value, "quantization needs validation samples") }
     let folded = try model.graph.foldingBatchNorm()
-    let floatModel = Model(architecture: model.architecture, graph: folded, normalization: model.normalization,
-                           provenance: model.provenance)
+    let floatModel = model.with(graph: folded)
     let layers = folded.weightedLayers.map(\.node)
     try checkWeightLayers(search.keepFloat, of: folded, role: "that can stay in float")
     try checkWeightLayers(search.layerWeightBits.keys.sorted(), of: folded, role: "whose weight bits can be set")
@@ -398,8 +397,8 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
             throw ShrinkError(.value, "the range of edge '\(edge)' must be finite with min < max, got \(range)")
         }
     }
-    let floatAccuracy = evaluate(folded, on: validation).top1
-    let calibrationInputs = calibration.inputs.slice(rows: 0..<min(max(calibrationSamples, 1), calibration.count))
+    let floatAccuracy = try evaluate(folded, on: validation).top1
+    let calibrationInputs = try calibration.inputs(0..<min(max(calibrationSamples, 1), calibration.count))
     guard calibrationInputs.shape[0] >= 1 else { throw ShrinkError(.value, "quantization needs calibration samples") }
 
     // What tries share, computed once: the equalized graph, each graph's calibration per observer and its layers'
@@ -454,8 +453,7 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
             corrected = try correctingBiases(base, quantized: weights, means: analyticInputMeans(
                 original: model.graph, folded: folded, equalization: settings.equalization ? equalized : nil))
         }
-        let float = Model(architecture: model.architecture, graph: corrected, normalization: model.normalization,
-                          provenance: model.provenance)
+        let float = model.with(graph: corrected)
         if let activationBits = settings.activationBits {
             // Ranges from the float graph the weights were rounded for (before bias correction, which only moves
             // each layer's output mean back to the float one).
@@ -587,12 +585,10 @@ public func quantizeAfterTraining(_ model: Model, calibration: Dataset, calibrat
     let product: QuantizationProduct
     switch choice.product {
     case .integer(let quantized):
-        let float = Model(architecture: floatModel.architecture, graph: quantized.float.graph,
-                          normalization: floatModel.normalization, provenance: floatModel.provenance + [provenance])
+        let float = floatModel.with(graph: quantized.float.graph, provenance: floatModel.provenance + [provenance])
         product = .integer(QuantizedModel(float: float, graph: quantized.graph))
     case .weightOnly(let weightOnly):
-        let float = Model(architecture: floatModel.architecture, graph: weightOnly.source.graph,
-                          normalization: floatModel.normalization, provenance: floatModel.provenance + [provenance])
+        let float = floatModel.with(graph: weightOnly.source.graph, provenance: floatModel.provenance + [provenance])
         product = .weightOnly(try WeightOnlyModel(float, weights: weightOnly.weights))
     }
     return QuantizationOutcome(product: product, attempts: attempts, chosen: summary,

@@ -103,9 +103,9 @@ public func quantizationReport(_ product: QuantizationProduct, calibration: Tens
         let sqnr = signalToQuantizationNoise(layer.weight.value.scalars, dequantized.scalars)
         layers.append(QuantizationReport.Layer(node: layer.node, weight_bits: q.bits, per_channel: q.isPerChannel,
                                                weight_sqnr_db: sqnr.isFinite ? sqnr : nil,
-                                               validation_accuracy: evaluate(one, on: validation).top1))
+                                               validation_accuracy: try evaluate(one, on: validation).top1))
     }
     let quantizedAccuracy = metrics(logits: try product.predict(validation.inputs), labels: validation.labels).top1
-    return QuantizationReport(samples: batch.shape[0], float_validation_accuracy: evaluate(float, on: validation).top1,
+    return QuantizationReport(samples: batch.shape[0], float_validation_accuracy: try evaluate(float, on: validation).top1,
                               quantized_validation_accuracy: quantizedAccuracy, edges: edges, layers: layers)
 }

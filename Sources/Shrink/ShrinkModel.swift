@@ -183,11 +183,27 @@ public struct ShrinkModel: @unchecked Sendable {
         return float.graph.infer(input, threads: threads)
     }
 
+    /// Logits (N, classes) of a prepared dataset, a batch at a time (only one batch of inputs in memory), on the
+    /// model's own engine.
+    public func predict(_ prepared: Dataset, batchSize: Int = 256) throws -> Tensor {
+        guard prepared.sampleShape == inputShape else {
+            throw ShrinkError(.shape, "\(origin) takes samples of shape \(inputShape), the data has \(prepared.sampleShape)")
+        }
+        guard batchSize >= 1 else { throw ShrinkError(.value, "the batch size must be at least 1, got \(batchSize)") }
+        return try mapBatches(prepared, batchSize: batchSize, outputShape: [classCount]) { batch in
+            if let quantized { return try quantized.predict(batch, batchSize: batchSize) }
+            return NeuralNetworks.predict(float.graph, batch, batchSize: batchSize)
+        }
+    }
+
     /// Top-1, top-5 and loss on raw (unnormalised) `dataset`.
     public func evaluate(on dataset: Dataset, batchSize: Int = 256) throws -> Metrics {
         let prepared = try prepare(dataset)
-        return NeuralNetworks.metrics(logits: try predict(prepared.inputs, batchSize: batchSize), labels: prepared.labels)
+        return NeuralNetworks.metrics(logits: try predict(prepared, batchSize: batchSize), labels: prepared.labels)
     }
+
+    /// The class names the model keeps, when its training data named them.
+    public var classNames: [String]? { float.classNames }
 
     /// Parameters, nonzero parameters, MACs and file bytes.
     public var cost: ModelCost {

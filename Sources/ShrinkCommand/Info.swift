@@ -40,6 +40,8 @@ struct Info: ParsableCommand {
         var file_bytes: Int?
         /// For a file: the engine that runs it and its nonzero parameters.
         var engine: String?, nonzero_parameters: Int?
+        /// For a file whose training data named its classes: the names, in output order.
+        var classes: [String]?
         var layers: [LayerOutput]
     }
 
@@ -83,7 +85,8 @@ struct Info: ParsableCommand {
                 }
                 print(try jsonString(Output(arch: name, parameters: cost.parameters, macs: cost.macs, bytes: cost.bytes,
                                             file_bytes: file?.bytes.count, engine: file?.engine.rawValue,
-                                            nonzero_parameters: file?.cost.nonzeroParameters, layers: layers)))
+                                            nonzero_parameters: file?.cost.nonzeroParameters,
+                                            classes: file?.classNames, layers: layers)))
                 return
             }
             let extra = storage == nil ? [] : ["weights", "activations", "file bytes"]
@@ -106,6 +109,7 @@ struct Info: ParsableCommand {
             if let file {
                 print("file: \(groupedThousands(file.bytes.count)) bytes (\(formattedBytes(file.bytes.count))), "
                     + "\(file.engine.rawValue) engine")
+                if let classes = file.classNames { print("classes: \(classes.joined(separator: ", "))") }
             }
         }
     }

@@ -33,7 +33,7 @@ struct ShrinkCommand: ParsableCommand {
             directory of IDX files, or an .npz file with x_train, y_train, x_test, y_test.
             Architectures: \(Architecture.names).
             """,
-        subcommands: [Info.self, Train.self, Eval.self, Bench.self, Quantize.self, Prune.self, Sensitivity.self,
+        subcommands: [Info.self, Train.self, Eval.self, Predict.self, Bench.self, Quantize.self, Prune.self, Sensitivity.self,
                       Distill.self, QAT.self, Search.self, Import.self, Export.self, Run.self, Demo.self]
     )
 }
@@ -42,6 +42,7 @@ struct ShrinkCommand: ParsableCommand {
 extension Architecture: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension ScheduleKind: ExpressibleByArgument {}
+extension NormalizeKind: ExpressibleByArgument {}
 extension SplitKind: ExpressibleByArgument {}
 extension Granularity: ExpressibleByArgument {}
 extension PruningStructure: ExpressibleByArgument {}
@@ -132,12 +133,50 @@ struct RuntimeOptions: ParsableArguments {
     }
 }
 
-/// The data spec a pass reads.
+/// The data spec a pass reads, with the spec's options also as flags.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Data spec: fashion-mnist, a directory of IDX files, or an .npz file.")
+    @Option(help: ArgumentHelp(
+        "Data spec: PATH[?options] — fashion-mnist, an image folder (train/<class>/*.jpg|png with test/ or val/), "
+            + "a directory with train.csv/test.csv lists, a directory of x_train.npy … or IDX files, or an .npz file.",
+        discussion: "Options after '?', joined by '&': size=S|HxW, channels=1|3, skip_corrupt, flip, pad_crop[=P], "
+            + "resized_crop[=S] (the flags below set the same). See docs/data.md."))
     var data: String
 
-    func load() throws -> DataSplit { try loadData(data) }
+    @Option(help: "Resize image data to S×S or H×W pixels (spec option size=; default: the model's input size, else the most common image size).")
+    var imageSize: String?
+
+    @Option(help: "Read image data as 1 (grey) or 3 (RGB) channels (spec option channels=; default: the model's, else RGB when any image is in colour).")
+    var channels: Int?
+
+    @Flag(help: "Skip images that do not decode (each is decoded once when the data is loaded) and report how many, instead of stopping with an error naming the file (spec option skip_corrupt).")
+    var skipCorrupt = false
+
+    @Option(help: "Training augmentation, comma-separated: flip, pad-crop[=P] (pad P pixels, default 4, then random crop), resized-crop[=S] (random resized crop keeping at least S of the area, default 0.08). Training batches only.")
+    var augment: String?
+
+    /// The data spec with the flags folded in as options.
+    var spec: String {
+        var options: [String] = []
+        if let imageSize { options.append("size=\(imageSize)") }
+        if let channels { options.append("channels=\(channels)") }
+        if skipCorrupt { options.append("skip_corrupt") }
+        if let augment {
+            options += augment.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        guard !options.isEmpty else { return data }
+        return data + (data.contains("?") ? "&" : "?") + options.joined(separator: "&")
+    }
+
+    func validate() throws {
+        do { _ = try DataSpec(parsing: spec) } catch let error as ShrinkError { throw ValidationError(error.message) }
+    }
+
+    /// Loads the data, telling stderr what loading noticed (images skipped, the size chosen).
+    func load() throws -> DataSplit {
+        let split = try loadData(spec)
+        for note in split.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+        return split
+    }
 }
 
 /// The model file a pass writes.

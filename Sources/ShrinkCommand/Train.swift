@@ -51,6 +51,15 @@ struct Train: ParsableCommand {
     @Option(help: "Evaluate on the first N test samples only.")
     var testLimit: Int?
 
+    @Option(help: "Input normalisation fitted on the training split: scalar (one mean and std), channel (one per channel, as torchvision's Normalize) or none.")
+    var normalize: NormalizeKind = TrainPass(arch: .mlp).normalize
+
+    @Option(help: "Given per-channel means instead of fitting, comma-separated (ImageNet: 0.485,0.456,0.406); with --std.")
+    var mean: String?
+
+    @Option(help: "Given per-channel standard deviations, comma-separated (ImageNet: 0.229,0.224,0.225); with --mean.")
+    var std: String?
+
     @OptionGroup var runtime: RuntimeOptions
 
     var pass: TrainPass {
@@ -66,7 +75,15 @@ struct Train: ParsableCommand {
         p.seed = seed
         p.trainLimit = trainLimit
         p.testLimit = testLimit
+        p.normalize = normalize
+        p.mean = mean.map(numbers)
+        p.std = std.map(numbers)
         return p
+    }
+
+    /// Comma-separated numbers; an item that is not one becomes NaN, which the pass's check reports.
+    private func numbers(_ text: String) -> [Float] {
+        text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) ?? .nan }
     }
 
     func validate() throws { try validating(pass) }

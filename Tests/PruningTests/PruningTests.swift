@@ -69,7 +69,7 @@ import Testing
     private func trainedResNet() throws -> Graph {
         let graph = try Architecture.resnet8.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 5)
         let data = try images(16, shape: [1, 12, 12], classes: 4, seed: 1)
-        for _ in 0..<3 { _ = graph.forward(data.inputs, mode: .training) }
+        for _ in 0..<3 { _ = graph.forward(try data.inputs, mode: .training) }
         return graph
     }
 
@@ -102,12 +102,12 @@ import Testing
     @Test func depthwiseConvsFollowTheirInput() throws {
         let graph = try Architecture.mobilenetTiny.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 6)
         let data = try images(8, shape: [1, 12, 12], classes: 4, seed: 3)
-        _ = graph.forward(data.inputs, mode: .training)
+        _ = graph.forward(try data.inputs, mode: .training)
         let plan = try FilterPruningPlan(graph, removing: 0.5, score: .bnScale, data: nil, seed: 0)
         let pruned = try plan.apply(to: graph)
         let dw = pruned.node(named: "block1_conv_dw")!.layer as! Conv2d
         #expect(dw.groups == 8 && dw.inputChannels == 8 && dw.outputChannels == 8)
-        let x = data.inputs.slice(rows: 0..<3)
+        let x = try data.inputs.slice(rows: 0..<3)
         let masked = try plan.masking(graph).forward(x, mode: .inference)
         #expect((pruned.forward(x, mode: .inference) - masked).maxAbsolute() < 1e-4 * max(1, masked.maxAbsolute()))
     }
@@ -116,7 +116,7 @@ import Testing
     func squeezeExcitationCouplesTheGateWithTheChannelsItScales(architecture: Architecture) throws {
         let graph = try architecture.makeGraph(inputShape: [1, 12, 12], classes: 4, seed: 6)
         let data = try images(8, shape: [1, 12, 12], classes: 4, seed: 3)
-        _ = graph.forward(data.inputs, mode: .training)
+        _ = graph.forward(try data.inputs, mode: .training)
         let plan = try FilterPruningPlan(graph, removing: 0.5, score: .magnitude, data: nil, seed: 0)
         let pruned = try plan.apply(to: graph)
         for node in pruned.nodes where node.layer is Multiply {
@@ -131,7 +131,7 @@ import Testing
         }
         // Silenced channels carry 0 through the gate (σ(0) ≠ 0, but it multiplies a silenced channel), so the pruned
         // network computes what the dense one computes with them silenced.
-        let x = data.inputs.slice(rows: 0..<3)
+        let x = try data.inputs.slice(rows: 0..<3)
         let masked = try plan.masking(graph).forward(x, mode: .inference)
         let small = pruned.forward(x, mode: .inference)
         #expect((small - masked).maxAbsolute() < 1e-4 * max(1, masked.maxAbsolute()), "\((small - masked).maxAbsolute())")
@@ -246,7 +246,7 @@ import Testing
         #expect(graph.cost().macs * 3 < dense.graph.cost().macs)
         // It saves and loads like any model.
         let reloaded = try Model.load(try outcome.model.safeTensors(), file: "pruned")
-        #expect(reloaded.graph.forward(train.inputs, mode: .inference) == graph.forward(train.inputs, mode: .inference))
+        #expect(try reloaded.graph.forward(train.inputs, mode: .inference) == graph.forward(train.inputs, mode: .inference))
         var gradual = settings
         gradual.schedule = .gradual
         expectError(["gradual", "filter"]) { _ = try prune(dense, train: train, validation: nil, settings: gradual) }
@@ -270,7 +270,7 @@ import Testing
         let before = try dense.safeTensors().encoded()
         let curves = try sensitivity(of: dense, on: data, sparsities: [0, 0.5, 0.9])
         #expect(curves.map(\.layer) == prunableWeights(dense.graph).map(\.node))
-        let baseline = evaluate(dense.graph, on: data).top1
+        let baseline = try evaluate(dense.graph, on: data).top1
         #expect(curves.allSatisfy { $0.points.map(\.sparsity) == [0, 0.5, 0.9] && $0.points[0].accuracy == baseline })
         #expect(try dense.safeTensors().encoded() == before)
         // Removing 90% of the last layer's weights changes the logits, so some curve must move.
@@ -397,7 +397,7 @@ import Testing
                                                       data: ScoringData(dataset: data, batches: 3, batchSize: 32))
         // conv1 keeps its input (the image); conv2, fc1 and fc2 lost input channels.
         #expect(names == ["conv2", "fc1", "fc2"])
-        let x = data.inputs
+        let x = try data.inputs
         let dense = graph.forward(x, mode: .inference)
         func error(_ g: Graph) -> Float { (g.forward(x, mode: .inference) - dense).maxAbsolute() }
         #expect(error(refitted) < 0.7 * error(plain), "refitted \(error(refitted)), plain \(error(plain))")

@@ -61,7 +61,7 @@ import Testing
         #expect(stored["conv2.weight"]?.bits == 1 && stored["fc1.weight"]?.bits == 1)
         #expect(stored["conv1.weight"]?.bits == 8 && stored["fc2.weight"]?.bits == 8)
         #expect(converted.model.provenance.last?.pass == "binarize")
-        let logits = predict(graph, data.inputs, batchSize: 64)
+        let logits = predict(graph, try data.inputs, batchSize: 64)
         func labels(_ t: Tensor) -> [Int] {
             (0..<t.shape[0]).map { i in let row = Array(t.scalars[(i * 4)..<(i * 4 + 4)]); return row.firstIndex(of: row.max()!)! }
         }

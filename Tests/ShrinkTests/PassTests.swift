@@ -84,8 +84,8 @@ func trainedModel(_ data: DataSplit) throws -> ShrinkModel {
         let split = CalibrationSplit(calibrationSamples: 50, validationSamples: 30)
         let (calibration, validation) = try split.parts(of: data.train)
         #expect(calibration.count == 50 && validation.count == 30)
-        #expect(calibration.inputs == data.train.prefix(50).inputs)
-        #expect(validation.inputs == data.train.rows(50..<80).inputs)
+        #expect(try calibration.inputs == data.train.prefix(50).inputs)
+        #expect(try validation.inputs == data.train.rows(50..<80).inputs)
         // A small split is shared half and half.
         let small = try split.parts(of: data.train.prefix(20))
         #expect(small.calibration.count == 10 && small.validation.count == 10)

@@ -154,13 +154,14 @@ public struct DistillPass: RecipePass {
         let teacherFile = try required(model), split = try required(data)
         let teacher = try teacherFile.floatModel(advice: "distil with float models")
         let train = try teacher.prepare(split.train), test = try teacher.prepare(split.test)
-        let teacherTest = evaluate(teacher.graph, on: test)
+        let teacherTest = try evaluate(teacher.graph, on: test)
         /// A fresh student for `seed`: the architecture initialised from it, or the model as it is.
         func makeStudent(seed: UInt64) throws -> Model {
             switch student {
             case .architecture(let arch):
                 let graph = try arch.makeGraph(inputShape: train.sampleShape, classes: train.classCount, seed: seed)
-                return Model(architecture: arch.rawValue, graph: graph, normalization: teacher.normalization)
+                return Model(architecture: arch.rawValue, graph: graph, normalization: teacher.normalization,
+                             classNames: teacher.classNames)
             case .model(let file):
                 let model = try file.floatModel(advice: "distil with float models")
                 guard model.graph.outputShape == teacher.graph.outputShape else {
@@ -191,7 +192,7 @@ public struct DistillPass: RecipePass {
                 parameters = studentModel.graph.cost().parameters
                 _ = try distill(student: studentModel, teacher: teacher, train: train, settings: settings,
                                 training: configuration)
-                let accuracy = evaluate(studentModel.graph, on: test).top1
+                let accuracy = try evaluate(studentModel.graph, on: test).top1
                 distilled.append(accuracy)
                 if first == nil { first = studentModel }
                 let label = settings.kind == .response ? String(format: "T %g, ", t) : ""
@@ -206,7 +207,7 @@ public struct DistillPass: RecipePass {
                 configuration.seed = UInt64(seed)
                 let baseline = try makeStudent(seed: UInt64(seed))
                 _ = try Trainer(graph: baseline.graph, configuration: configuration).fit(train: train)
-                alone.append(evaluate(baseline.graph, on: test).top1)
+                alone.append(try evaluate(baseline.graph, on: test).top1)
                 progress(PassProgress(pass: Self.name, message: String(format: "seed %d: alone %.2f%%", seed,
                                                                        100 * alone.last!)))
             }

@@ -53,7 +53,7 @@ public struct EvaluatePass: RecipePass {
         var dataset = split == .test ? data.test : data.train
         if let limit { dataset = dataset.prefix(limit) }
         let prepared = try model.prepare(dataset)
-        let logits = try model.predict(prepared.inputs, batchSize: batchSize)
+        let logits = try model.predict(prepared, batchSize: batchSize)
         return (logits, metrics(logits: logits, labels: prepared.labels))
     }
 

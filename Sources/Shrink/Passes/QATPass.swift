@@ -108,7 +108,7 @@ public struct QATPass: RecipePass {
         let float = try input.floatModel(advice: "train the float model it came from")
         let train = try float.prepare(split.train), test = try float.prepare(split.test)
         let training = self.training
-        let floatTest = evaluate(float.graph, on: test), floatAccuracy = floatTest.top1
+        let floatTest = try evaluate(float.graph, on: test), floatAccuracy = floatTest.top1
         progress(PassProgress(pass: Self.name, message: binary ? "binarized training, \(epochs) epochs"
             : "quantization-aware training, \(epochs) epochs"))
         if binary {
@@ -140,8 +140,8 @@ public struct QATPass: RecipePass {
             "learnable_scales": "\(learnableScales)", "epochs": "\(epochs)",
             "lr": "\(training.effectiveLearningRate)", "seed": "\(seed)",
         ]
-        let folded = Model(architecture: float.architecture, graph: qat.folded, normalization: float.normalization,
-                           provenance: float.provenance + [ProvenanceStep(pass: Self.name, settings: settings)])
+        let folded = float.with(graph: qat.folded,
+                                provenance: float.provenance + [ProvenanceStep(pass: Self.name, settings: settings)])
         let result = try ShrinkModel(QuantizedModel(float: folded, graph: try qat.converted()))
         let logits = try result.predict(test.inputs)
         let details = Details(

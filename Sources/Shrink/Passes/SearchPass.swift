@@ -210,13 +210,9 @@ public struct SearchPass: RecipePass {
             throw ShrinkError(.value, "the training split has \(split.train.count) samples; validation_samples "
                 + "\(validationSamples) must leave some to train on")
         }
-        let normalization = Normalization.fit(split.train.inputs)
-        func prepared(_ d: Dataset) throws -> Dataset {
-            var inputs = d.inputs
-            normalization.apply(to: &inputs)
-            return try Dataset(inputs: inputs, labels: d.labels, classCount: d.classCount)
-        }
-        let fullTrain = try prepared(split.train), test = try prepared(split.test)
+        let normalization = try Normalization.fit(split.train)
+        var fullTrain = try split.train.normalized(normalization), test = try split.test.normalized(normalization)
+        fullTrain.augmentation = split.train.augmentation
         let searchTrain = fullTrain.rows(0..<(fullTrain.count - validationSamples))
         let validation = fullTrain.rows((fullTrain.count - validationSamples)..<fullTrain.count)
 
@@ -297,12 +293,12 @@ public struct SearchPass: RecipePass {
             c.epochs = finalEpochs
             c.seed = best.seed
             _ = try Trainer(graph: graph, configuration: c).fit(train: fullTrain)
-            let metrics = evaluate(graph, on: test)
+            let metrics = try evaluate(graph, on: test)
             let model = Model(architecture: "nas-\(searchSpace.name)", graph: graph, normalization: normalization,
                               provenance: [ProvenanceStep(pass: Self.name, settings: recorded.merging([
                                   "candidate": best.candidate.description, "architecture": best.architecture,
                                   "final_epochs": "\(finalEpochs)",
-                              ]) { $1 })])
+                              ]) { $1 })], classNames: split.classNames)
             result = try ShrinkModel(model)
             testFigures = metrics
             details.final_test_accuracy = metrics.top1

@@ -22,6 +22,17 @@ extension OptimizerKind: NamedChoice {
     public static let choiceName = "optimizer"
 }
 
+/// How training fits the normalisation a model keeps.
+public enum NormalizeKind: String, CaseIterable, Sendable, Codable, NamedChoice {
+    public static let choiceName = "normalization"
+    /// One mean and standard deviation over every input element (the default).
+    case scalar
+    /// A mean and standard deviation per channel (per feature for vectors), as torchvision's Normalize.
+    case channel
+    /// None: inputs as the data gives them.
+    case none
+}
+
 /// Trains a built-in architecture (`arch`) and returns it as a float model.
 ///
 /// Defaults (SGD with Nesterov momentum 0.9, learning rate 0.05 with a short warm-up and cosine decay, weight decay
@@ -45,11 +56,18 @@ public struct TrainPass: RecipePass {
     public var trainLimit: Int?
     /// Evaluate on the first N test samples only.
     public var testLimit: Int?
+    /// The normalisation fitted on the training split, when `mean` and `std` are not given.
+    public var normalize = NormalizeKind.scalar
+    /// Given per-channel means (with `std`), used instead of fitting: ImageNet's are 0.485, 0.456, 0.406.
+    public var mean: [Float]?
+    /// Given per-channel standard deviations (with `mean`): ImageNet's are 0.229, 0.224, 0.225.
+    public var std: [Float]?
 
     public init(arch: Architecture) { self.arch = arch }
 
     public static let optionKeys = ["arch", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
-                                    "schedule", "step_epochs", "seed", "train_limit", "test_limit"]
+                                    "schedule", "step_epochs", "seed", "train_limit", "test_limit", "normalize",
+                                    "mean", "std"]
 
     public init(options: inout PassOptions) throws {
         guard let arch = try options.choice("arch", Architecture.self) else {
@@ -67,6 +85,20 @@ public struct TrainPass: RecipePass {
         seed = try options.uint64("seed") ?? seed
         trainLimit = try options.int("train_limit")
         testLimit = try options.int("test_limit")
+        normalize = try options.choice("normalize", NormalizeKind.self) ?? normalize
+        func floats(_ key: String) throws -> [Float]? {
+            try options.list(key).map { items in
+                try items.map { item in
+                    guard let value = Float(item.trimmingCharacters(in: .whitespaces)) else {
+                        throw ShrinkError(.value, "\(options.location): \(key) holds '\(item)'; expected numbers, one "
+                            + "per channel")
+                    }
+                    return value
+                }
+            }
+        }
+        mean = try floats("mean")
+        std = try floats("std")
     }
 
     public func fast() -> TrainPass {
@@ -86,6 +118,25 @@ public struct TrainPass: RecipePass {
         try check(stepEpochs, in: 1...100_000, "step_epochs")
         if let trainLimit { try check(trainLimit, in: 1...Int.max, "train_limit") }
         if let testLimit { try check(testLimit, in: 1...Int.max, "test_limit") }
+        guard (mean == nil) == (std == nil) else {
+            throw ShrinkError(.value, "mean and std go together: give one number per channel for each")
+        }
+        if let mean, let std { try Normalization(channelMeans: mean, channelStds: std).check() }
+    }
+
+    /// The normalisation the model keeps: the given means and standard deviations, or fitted on `train` as
+    /// `normalize` says (read a batch at a time, without augmentation).
+    public func normalization(for train: Dataset) throws -> Normalization {
+        if let mean, let std {
+            let given = try Normalization(channelMeans: mean, channelStds: std)
+            try DataSource.withContext("mean and std") { try given.check(sampleShape: train.sampleShape) }
+            return given
+        }
+        switch normalize {
+        case .scalar: return try Normalization.fit(train)
+        case .channel: return try Normalization.fit(train, perChannel: true)
+        case .none: return .identity
+        }
     }
 
     /// The trainer's configuration.
@@ -135,9 +186,12 @@ public struct TrainPass: RecipePass {
             "train_samples": "\(split.train.count)",
         ]
         let trained = Model(architecture: arch.rawValue, graph: graph,
-                            normalization: Normalization.fit(split.train.inputs),
-                            provenance: [ProvenanceStep(pass: Self.name, settings: settings)])
-        let train = try trained.prepare(split.train), test = try trained.prepare(split.test)
+                            normalization: try normalization(for: split.train),
+                            provenance: [ProvenanceStep(pass: Self.name, settings: settings)],
+                            classNames: split.classNames)
+        var train = try trained.prepare(split.train)
+        let test = try trained.prepare(split.test)
+        train.augmentation = split.train.augmentation
         let trainer = Trainer(graph: graph, configuration: c)
         let total = epochs * ((train.count + batchSize - 1) / batchSize)
         var step = 0
@@ -153,7 +207,7 @@ public struct TrainPass: RecipePass {
         }
         let history = try trainer.fit(train: train, test: test)
         let result = try ShrinkModel(trained)
-        let metrics = history.epochs.last?.test ?? evaluate(graph, on: test)
+        let metrics = try history.epochs.last?.test ?? evaluate(graph, on: test)
         let cost = graph.cost()
         let details = Details(
             arch: arch.rawValue, test_accuracy: metrics.top1, test_top5: metrics.top5, test_loss: metrics.loss,

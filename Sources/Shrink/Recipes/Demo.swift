@@ -34,12 +34,12 @@ public enum DemoRecipe {
         guard !FileManager.default.fileExists(atPath: subset) else { return subset }
         let split = try DataSource.load(DataSource.fashionMNIST)
         let train = split.train.prefix(6000), test = split.test.prefix(2000)
-        func pixels(_ d: Dataset) -> NPYArray {
-            NPYArray(uint8: d.inputs.scalars.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) },
+        func pixels(_ d: Dataset) throws -> NPYArray {
+            NPYArray(uint8: try d.inputs.scalars.map { UInt8(max(0, min(255, ($0 * 255).rounded()))) },
                      shape: [d.count] + d.sampleShape.filter { $0 != 1 })
         }
         func labels(_ d: Dataset) -> NPYArray { NPYArray(int64: d.labels.map(Int64.init), shape: [d.count]) }
-        try NPZ.write([("x_train", pixels(train)), ("y_train", labels(train)), ("x_test", pixels(test)),
+        try NPZ.write([("x_train", try pixels(train)), ("y_train", labels(train)), ("x_test", try pixels(test)),
                        ("y_test", labels(test))], to: subset, compressed: true)
         return subset
     }
