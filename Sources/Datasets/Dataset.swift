@@ -109,9 +109,10 @@ public struct Dataset: Sendable {
     /// is and is normalised a batch at a time as it is read.
     public static let inMemoryBytes = 256 << 20
 
-    /// The dataset with `normalization` applied to what it reads (replacing any before) and no augmentation: data
-    /// for evaluation or calibration, or for training once augmentation is set again. Converted and held as one
-    /// tensor at once when the samples take at most `inMemoryBytes` as Float32 (the same values either way).
+    /// The dataset with `normalization` applied to what it reads (replacing any before), after any augmentation of
+    /// training batches. Converted and held as one tensor at once when the samples take at most `inMemoryBytes` as
+    /// Float32 (the same values either way) — except image files that are augmented, which stay files so random
+    /// crops are cut from the full-size image.
     ///
     /// - Throws: `ShrinkError` when the normalisation does not fit the samples, or the source's error for a sample
     ///   it cannot read.
@@ -119,11 +120,12 @@ public struct Dataset: Sendable {
         throws -> Dataset {
         try normalization.check(sampleShape: sampleShape)
         var data = self
-        data.augmentation = nil
         data.normalization = normalization
-        guard data.floatBytes <= inMemoryBytes else { return data }
-        return try Dataset(source: TensorSamples(try data.inputs), labels: labels, classCount: classCount,
-                           classNames: classNames)
+        guard data.floatBytes <= inMemoryBytes, augmentation == nil || !source.readsAreExpensive else { return data }
+        var held = try Dataset(source: TensorSamples(try data.inputs), labels: labels, classCount: classCount,
+                               classNames: classNames)
+        held.augmentation = augmentation
+        return held
     }
 
     /// The samples at `indices` (in `0..<count`), in that order, normalised: inputs (B, …) and their labels. No

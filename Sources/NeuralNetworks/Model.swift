@@ -59,7 +59,7 @@ public final class Model {
 
     /// `dataset` read at the model's input shape (image files given no size take it) with the model's normalisation
     /// applied (`Dataset.normalized(_:)`: at once for a set that fits in memory as Float32, else as each batch is
-    /// read). Augmentation is dropped: prepared data is for evaluation and calibration.
+    /// read). Augmentation stays: only training batches (`Dataset.batch(_:epoch:seed:)`) apply it.
     public func prepare(_ dataset: Dataset) throws -> Dataset {
         var data = dataset.conformed(to: graph.inputShape)
         guard data.sampleShape == graph.inputShape else {

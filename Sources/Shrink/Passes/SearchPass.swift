@@ -211,8 +211,7 @@ public struct SearchPass: RecipePass {
                 + "\(validationSamples) must leave some to train on")
         }
         let normalization = try Normalization.fit(split.train)
-        var fullTrain = try split.train.normalized(normalization), test = try split.test.normalized(normalization)
-        fullTrain.augmentation = split.train.augmentation
+        let fullTrain = try split.train.normalized(normalization), test = try split.test.normalized(normalization)
         let searchTrain = fullTrain.rows(0..<(fullTrain.count - validationSamples))
         let validation = fullTrain.rows((fullTrain.count - validationSamples)..<fullTrain.count)
 

@@ -189,9 +189,7 @@ public struct TrainPass: RecipePass {
                             normalization: try normalization(for: split.train),
                             provenance: [ProvenanceStep(pass: Self.name, settings: settings)],
                             classNames: split.classNames)
-        var train = try trained.prepare(split.train)
-        let test = try trained.prepare(split.test)
-        train.augmentation = split.train.augmentation
+        let train = try trained.prepare(split.train), test = try trained.prepare(split.test)
         let trainer = Trainer(graph: graph, configuration: c)
         let total = epochs * ((train.count + batchSize - 1) / batchSize)
         var step = 0
