@@ -3,13 +3,15 @@
 # of JPEG files (decoded a batch at a time), a directory of .npy files (read from the file as needed) and an .npz
 # archive (uint8 pixels held in memory), against the size of the same samples as Float32. Prints a Markdown table.
 #
-# Usage: Scripts/data-memory.sh [SHRINK] [--images N] [--size S] [--epochs E] [--threads T] [--work DIR]
+# Usage: Scripts/data-memory.sh [SHRINK] [--images N] [--size S] [--epochs E] [--threads T] [--batch-size B]
+#                                [--arch A] [--work DIR]
 #   SHRINK defaults to .build/release/shrink; N (default 20000) training images of S×S RGB (default 96) in 2
-#   classes, plus 500 test images a class; the set is written once into DIR (default .build/data-memory).
+#   classes, plus 500 test images a class; the set is written once into DIR (default .build/data-memory). Training is
+#   A (default fmnist-cnn) with Adam at batch B (default 32): the activations of a batch are part of the peak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shrink=.build/release/shrink
-images=20000 size=96 epochs=1 threads=2 work=.build/data-memory
+images=20000 size=96 epochs=1 threads=2 batch=32 arch=fmnist-cnn work=.build/data-memory
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then shrink=$1; shift; fi
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -17,6 +19,8 @@ while [ $# -gt 0 ]; do
     --size) size=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --batch-size) batch=$2; shift 2 ;;
+    --arch) arch=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -31,16 +35,18 @@ if [ ! -f "$set_dir/done" ]; then
   touch "$set_dir/done"
 fi
 float_bytes=$(( (images + 1000) * 3 * size * size * 4 ))
-echo "| data | peak RSS | training images/s | wall seconds |"
-echo "|---|---:|---:|---:|"
+echo "| data ($images + 1000 images of ${size}×${size}, $arch, batch $batch) | peak RSS | training images/s | test accuracy | wall |"
+echo "|---|---:|---:|---:|---:|"
 for spec in "$set_dir/folder" "$set_dir/npy" "$set_dir/npy/data.npz"; do
   log="$work/run.log"
-  /usr/bin/time -v "$shrink" train --arch fmnist-cnn --data "$spec" --epochs "$epochs" --threads "$threads" \
-    --out "$work/model.safetensors" --json > "$work/run.json" 2> "$log"
+  /usr/bin/time -v "$shrink" train --arch "$arch" --data "$spec" --epochs "$epochs" --threads "$threads" \
+    --batch-size "$batch" --optimizer adam --out "$work/model.safetensors" --json > "$work/run.json" 2> "$log" \
+    || { tail -5 "$log" >&2; exit 1; }
   rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
-  speed=$(/usr/bin/python3 -c "import json,sys; print(round(json.load(open('$work/run.json'))['samples_per_second']))")
-  printf '| %s | %d MiB | %s | %s |\n' "${spec#$set_dir/}" $((rss_kb / 1024)) "$speed" "$wall"
+  read -r speed accuracy < <(/usr/bin/python3 -c "import json; d = json.load(open('$work/run.json')); \
+print(round(d['samples_per_second']), '%.2f%%' % (100 * d['test_accuracy']))")
+  printf '| %s | %d MiB | %s | %s | %s |\n' "${spec#$set_dir/}" $((rss_kb / 1024)) "$speed" "$accuracy" "$wall"
 done
 echo
 echo "The same $((images + 1000)) samples as Float32: $((float_bytes / 1048576)) MiB; as uint8: $((float_bytes / 4 / 1048576)) MiB."

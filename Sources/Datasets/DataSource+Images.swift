@@ -175,7 +175,14 @@ extension DataSource {
             }
             return kept
         }
-        let trainFiles = try scan(train), testFiles = try scan(test)
+        // Listed class by class, the samples are put in one fixed shuffled order, so the held-out slices passes take
+        // from the training split (validation, calibration) and `--limit`s mix the classes.
+        func shuffled<T>(_ items: [T], _ stream: String) -> [T] {
+            var generator = SeededGenerator(seed: 0, stream: stream)
+            return generator.permutation(items.count).map { items[$0] }
+        }
+        let trainFiles = shuffled(try scan(train), "image-order-train")
+        let testFiles = shuffled(try scan(test), "image-order-test")
         guard !trainFiles.isEmpty else { throw ShrinkError(.format, "\(source): no training image could be read") }
         let channels = spec.channels ?? (trainFiles.contains { $0.info.channels == 3 } ? 3 : 1)
         let size: [Int]

@@ -110,9 +110,8 @@ public struct Dataset: Sendable {
     public static let inMemoryBytes = 256 << 20
 
     /// The dataset with `normalization` applied to what it reads (replacing any before), after any augmentation of
-    /// training batches. Converted and held as one tensor at once when the samples take at most `inMemoryBytes` as
-    /// Float32 (the same values either way) — except image files that are augmented, which stay files so random
-    /// crops are cut from the full-size image.
+    /// training batches (so padding is black whatever the source). Converted and held as one tensor at once when it
+    /// is not augmented and its samples take at most `inMemoryBytes` as Float32 (the same values either way).
     ///
     /// - Throws: `ShrinkError` when the normalisation does not fit the samples, or the source's error for a sample
     ///   it cannot read.
@@ -121,11 +120,9 @@ public struct Dataset: Sendable {
         try normalization.check(sampleShape: sampleShape)
         var data = self
         data.normalization = normalization
-        guard data.floatBytes <= inMemoryBytes, augmentation == nil || !source.readsAreExpensive else { return data }
-        var held = try Dataset(source: TensorSamples(try data.inputs), labels: labels, classCount: classCount,
-                               classNames: classNames)
-        held.augmentation = augmentation
-        return held
+        guard data.floatBytes <= inMemoryBytes, augmentation == nil else { return data }
+        return try Dataset(source: TensorSamples(try data.inputs), labels: labels, classCount: classCount,
+                           classNames: classNames)
     }
 
     /// The samples at `indices` (in `0..<count`), in that order, normalised: inputs (B, …) and their labels. No

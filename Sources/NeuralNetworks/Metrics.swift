@@ -83,14 +83,32 @@ public func mapBatches(_ dataset: Dataset, batchSize: Int, outputShape: [Int], _
     return Tensor(shape: [n] + outputShape, scalars: scalars)
 }
 
-/// The logits (N, K) of `graph` on `dataset`'s samples, a batch at a time; see `predict(_:_:batchSize:threads:)`.
-public func predict(_ graph: Graph, _ dataset: Dataset, batchSize: Int = 256, threads: Int = BLAS.threads) throws -> Tensor {
-    try mapBatches(dataset, batchSize: batchSize, outputShape: graph.outputShape) { graph.infer($0, threads: threads) }
+/// The logits (N, K) of `graph` on `dataset`'s samples, a batch at a time (`batchSize`, or by default
+/// `graph.inferenceBatchSize()`); see `predict(_:_:batchSize:threads:)`.
+public func predict(_ graph: Graph, _ dataset: Dataset, batchSize: Int? = nil, threads: Int = BLAS.threads) throws
+    -> Tensor {
+    try mapBatches(dataset, batchSize: batchSize ?? graph.inferenceBatchSize(), outputShape: graph.outputShape) {
+        graph.infer($0, threads: threads)
+    }
 }
 
-/// Evaluates `graph` on `dataset` in inference mode with batches of `batchSize`; the loss is cross-entropy.
+/// Evaluates `graph` on `dataset` in inference mode with batches of `batchSize` (by default
+/// `graph.inferenceBatchSize()`); the loss is cross-entropy.
 ///
 /// - Throws: the dataset's error for a sample it cannot read.
-public func evaluate(_ graph: Graph, on dataset: Dataset, batchSize: Int = 256) throws -> Metrics {
+public func evaluate(_ graph: Graph, on dataset: Dataset, batchSize: Int? = nil) throws -> Metrics {
     metrics(logits: try predict(graph, dataset, batchSize: batchSize), labels: dataset.labels)
+}
+
+extension Graph {
+    /// The activation memory an inference batch is sized for by default.
+    public static let inferenceMemory = 256 << 20
+
+    /// The most samples (up to `atMost`) an inference batch can hold while its activations stay near `memory` bytes,
+    /// reckoned as four Float32 tensors the size of the largest layer output (input, output and workspace such as a
+    /// conv's unfolded patches): 256 for a small network on 28×28 images, a few dozen at 96×96 or 224×224.
+    public func inferenceBatchSize(memory: Int = Graph.inferenceMemory, atMost: Int = 256) -> Int {
+        let largest = ([inputShape] + outputShapes).map { $0.reduce(1, *) }.max() ?? 1
+        return max(1, min(atMost, memory / max(1, 4 * largest * MemoryLayout<Float>.size)))
+    }
 }

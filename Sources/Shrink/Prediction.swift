@@ -27,7 +27,7 @@ extension ShrinkModel {
     /// grey or RGB as the model takes them).
     ///
     /// - Throws: `ShrinkError` naming a file that cannot be read or decoded, or when the model does not take images.
-    public func predict(imageFiles paths: [String], top: Int = 1, batchSize: Int = 64) throws -> [Prediction] {
+    public func predict(imageFiles paths: [String], top: Int = 1, batchSize: Int? = nil) throws -> [Prediction] {
         guard inputShape.count == 3, [1, 3].contains(inputShape[0]) else {
             throw ShrinkError(.value, "\(origin) takes inputs of shape \(inputShape); image files need a model of grey "
                 + "or RGB images (1 or 3, H, W)")
@@ -39,12 +39,12 @@ extension ShrinkModel {
     }
 
     /// The `top` most probable classes of each sample of raw `dataset`, with its true class.
-    public func predict(on dataset: Dataset, top: Int = 1, batchSize: Int = 256) throws -> [Prediction] {
+    public func predict(on dataset: Dataset, top: Int = 1, batchSize: Int? = nil) throws -> [Prediction] {
         try predict(dataset, names: (0..<dataset.count).map { "sample \($0)" }, labels: dataset.labels, top: top,
                     batchSize: batchSize)
     }
 
-    private func predict(_ dataset: Dataset, names: [String], labels: [Int32]?, top: Int, batchSize: Int) throws
+    private func predict(_ dataset: Dataset, names: [String], labels: [Int32]?, top: Int, batchSize: Int?) throws
         -> [Prediction] {
         guard top >= 1 else { throw ShrinkError(.value, "top must be at least 1, got \(top)") }
         let logits = try predict(try prepare(dataset), batchSize: batchSize)

@@ -185,10 +185,12 @@ public struct ShrinkModel: @unchecked Sendable {
 
     /// Logits (N, classes) of a prepared dataset, a batch at a time (only one batch of inputs in memory), on the
     /// model's own engine.
-    public func predict(_ prepared: Dataset, batchSize: Int = 256) throws -> Tensor {
+    /// `batchSize` defaults to `Graph.inferenceBatchSize()` of the float graph.
+    public func predict(_ prepared: Dataset, batchSize: Int? = nil) throws -> Tensor {
         guard prepared.sampleShape == inputShape else {
             throw ShrinkError(.shape, "\(origin) takes samples of shape \(inputShape), the data has \(prepared.sampleShape)")
         }
+        let batchSize = batchSize ?? float.graph.inferenceBatchSize()
         guard batchSize >= 1 else { throw ShrinkError(.value, "the batch size must be at least 1, got \(batchSize)") }
         return try mapBatches(prepared, batchSize: batchSize, outputShape: [classCount]) { batch in
             if let quantized { return try quantized.predict(batch, batchSize: batchSize) }
@@ -197,7 +199,7 @@ public struct ShrinkModel: @unchecked Sendable {
     }
 
     /// Top-1, top-5 and loss on raw (unnormalised) `dataset`.
-    public func evaluate(on dataset: Dataset, batchSize: Int = 256) throws -> Metrics {
+    public func evaluate(on dataset: Dataset, batchSize: Int? = nil) throws -> Metrics {
         let prepared = try prepare(dataset)
         return NeuralNetworks.metrics(logits: try predict(prepared, batchSize: batchSize), labels: prepared.labels)
     }

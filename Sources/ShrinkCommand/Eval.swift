@@ -15,8 +15,8 @@ struct Eval: ParsableCommand {
     @Option(help: "Evaluate on the first N samples only.")
     var limit: Int?
 
-    @Option(help: "Samples per forward pass.")
-    var batchSize: Int = EvaluatePass().batchSize
+    @Option(help: "Samples per forward pass (default: as many as keep activations near 256 MiB, at most 256).")
+    var batchSize: Int?
 
     @Option(help: "Split to evaluate.")
     var split: SplitKind = EvaluatePass().split

@@ -23,6 +23,8 @@ struct Predict: ParsableCommand {
     @Option(help: "Classify the samples of this data spec instead of image files (see shrink train --help).")
     var data: String?
 
+    @OptionGroup var flags: DataFlags
+
     @Option(help: "Split of --data to classify.")
     var split: SplitKind = .test
 
@@ -32,8 +34,8 @@ struct Predict: ParsableCommand {
     @Option(help: "Classes to print per input, most probable first.")
     var top: Int = 1
 
-    @Option(help: "Inputs per forward pass.")
-    var batchSize: Int = 64
+    @Option(help: "Inputs per forward pass (default: as many as keep activations near 256 MiB, at most 256).")
+    var batchSize: Int?
 
     @OptionGroup var runtime: RuntimeOptions
 
@@ -41,9 +43,13 @@ struct Predict: ParsableCommand {
         guard images.isEmpty != (data == nil) else {
             throw ValidationError("give image files or --data, not both and not neither")
         }
+        if let data { try flags.check(data) } else if !flags.isEmpty {
+            throw ValidationError("--image-size, --channels, --skip-corrupt and --augment apply to --data; image files "
+                + "are read at the model's input size")
+        }
         guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
         guard limit >= 1 else { throw ValidationError("--limit must be at least 1, got \(limit)") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
     }
 
     func run() throws {
@@ -52,8 +58,7 @@ struct Predict: ParsableCommand {
             let loaded = try ShrinkModel.load(from: model)
             let predictions: [Prediction]
             if let data {
-                let loadedData = try loadData(data)
-                for note in loadedData.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+                let loadedData = try flags.load(data)
                 let dataset = (split == .test ? loadedData.test : loadedData.train).prefix(limit)
                 predictions = try loaded.predict(on: dataset, top: top, batchSize: batchSize)
             } else {

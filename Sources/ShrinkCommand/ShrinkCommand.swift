@@ -29,8 +29,11 @@ struct ShrinkCommand: ParsableCommand {
         commandName: "shrink",
         abstract: "Compress neural networks for edge devices: train, quantize, prune and distil models, then evaluate, inspect and benchmark them.",
         discussion: """
-            Data specs: 'fashion-mnist' (the Debian package dataset-fashion-mnist, or $SHRINK_DATA_DIR), a \
-            directory of IDX files, or an .npz file with x_train, y_train, x_test, y_test.
+            Data specs: PATH[?options] — 'fashion-mnist' (the Debian package dataset-fashion-mnist, or \
+            $SHRINK_DATA_DIR), an image folder (train/<class>/*.jpg|png and test/ or val/), a directory with \
+            train.csv and test.csv lists of path,label, a directory of x_train.npy, y_train.npy, x_test.npy, \
+            y_test.npy or of IDX files, or an .npz file with those arrays; options size, channels, skip_corrupt, \
+            flip, pad_crop, resized_crop (docs/data.md).
             Architectures: \(Architecture.names).
             """,
         subcommands: [Info.self, Train.self, Eval.self, Predict.self, Bench.self, Quantize.self, Prune.self, Sensitivity.self,
@@ -142,6 +145,19 @@ struct DataOptions: ParsableArguments {
             + "resized_crop[=S] (the flags below set the same). See docs/data.md."))
     var data: String
 
+    @OptionGroup var flags: DataFlags
+
+    /// The data spec with the flags folded in as options.
+    var spec: String { flags.spec(data) }
+
+    func validate() throws { try flags.check(data) }
+
+    /// Loads the data, telling stderr what loading noticed (images skipped, the size chosen).
+    func load() throws -> DataSplit { try flags.load(data) }
+}
+
+/// The data spec options as flags, for commands whose data spec is optional.
+struct DataFlags: ParsableArguments {
     @Option(help: "Resize image data to S×S or H×W pixels (spec option size=; default: the model's input size, else the most common image size).")
     var imageSize: String?
 
@@ -154,8 +170,11 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Training augmentation, comma-separated: flip, pad-crop[=P] (pad P pixels, default 4, then random crop), resized-crop[=S] (random resized crop keeping at least S of the area, default 0.08). Training batches only.")
     var augment: String?
 
-    /// The data spec with the flags folded in as options.
-    var spec: String {
+    /// Whether any flag is set.
+    var isEmpty: Bool { imageSize == nil && channels == nil && !skipCorrupt && augment == nil }
+
+    /// `data` with the flags folded in as options.
+    func spec(_ data: String) -> String {
         var options: [String] = []
         if let imageSize { options.append("size=\(imageSize)") }
         if let channels { options.append("channels=\(channels)") }
@@ -167,13 +186,13 @@ struct DataOptions: ParsableArguments {
         return data + (data.contains("?") ? "&" : "?") + options.joined(separator: "&")
     }
 
-    func validate() throws {
-        do { _ = try DataSpec(parsing: spec) } catch let error as ShrinkError { throw ValidationError(error.message) }
+    func check(_ data: String) throws {
+        do { _ = try DataSpec(parsing: spec(data)) } catch let error as ShrinkError { throw ValidationError(error.message) }
     }
 
-    /// Loads the data, telling stderr what loading noticed (images skipped, the size chosen).
-    func load() throws -> DataSplit {
-        let split = try loadData(spec)
+    /// Loads `data` with the flags, telling stderr what loading noticed (images skipped, the size chosen).
+    func load(_ data: String) throws -> DataSplit {
+        let split = try loadData(spec(data))
         for note in split.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         return split
     }

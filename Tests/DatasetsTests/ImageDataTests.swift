@@ -155,11 +155,15 @@ func writeImageFolder(_ root: String, classes: [String] = ["cat", "dog"], perCla
         #expect(split.classNames == ["ant", "moth", "zebra"])
         #expect(split.train.classCount == 3 && split.test.classCount == 3)
         #expect(split.train.count == 12 && split.test.count == 9)
-        #expect(split.train.labels == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+        // One fixed shuffled order, so any slice of the split mixes the classes.
+        #expect(split.train.labels.sorted() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2])
+        #expect(split.train.labels != split.train.labels.sorted())
+        #expect(try DataSource.load(root).train.labels == split.train.labels)
         #expect(split.train.sampleShape == [3, 10, 12])
         #expect(split.train.source.residentBytes < 10_000)
         // The "ant" images are green: the green plane is bright, the others dark.
-        let (inputs, _) = try split.train.batch([0])
+        let ant = try #require(split.train.labels.firstIndex(of: 0))
+        let (inputs, _) = try split.train.batch([ant])
         let plane = 120
         #expect(inputs.scalars[plane..<(2 * plane)].allSatisfy { abs($0 - 220.0 / 255) < 3.0 / 255 })
         #expect(inputs.scalars[0..<plane].allSatisfy { $0 < 30.0 / 255 })
@@ -225,7 +229,10 @@ func writeImageFolder(_ root: String, classes: [String] = ["cat", "dog"], perCla
             .write(toFile: root + "/val.csv", atomically: true, encoding: .utf8)
         let split = try DataSource.load(root)
         #expect(split.classNames == ["cat", "dog"])
-        #expect(split.train.labels == [1, 0, 0] && split.test.labels == [1, 0])
+        #expect(split.train.labels.sorted() == [0, 0, 1] && split.test.labels.sorted() == [0, 1])
+        // Each listed file keeps its label.
+        let paths = try #require(split.train.source as? ImageFileSamples).paths
+        for (path, label) in zip(paths, split.train.labels) { #expect(path.contains(label == 0 ? "/cat/" : "/dog/")) }
         try "path,label\nimages-val/dog/000.png,horse\n".write(toFile: root + "/val.csv", atomically: true, encoding: .utf8)
         expectShrinkError(.format, containing: [root + "/val.csv", "horse"]) { _ = try DataSource.load(root) }
     }

@@ -18,7 +18,8 @@ public struct EvaluatePass: RecipePass {
     public var split = SplitKind.test
     /// Evaluate the first N samples only.
     public var limit: Int?
-    public var batchSize = 256
+    /// Samples per forward pass; nil: `Graph.inferenceBatchSize()` (256 for small inputs).
+    public var batchSize: Int?
 
     public init() {}
 
@@ -27,11 +28,11 @@ public struct EvaluatePass: RecipePass {
     public init(options: inout PassOptions) throws {
         split = try options.choice("split", SplitKind.self) ?? split
         limit = try options.int("limit")
-        batchSize = try options.int("batch_size") ?? batchSize
+        batchSize = try options.int("batch_size")
     }
 
     public func validate() throws {
-        try check(batchSize, in: 1...(1 << 20), "batch_size")
+        if let batchSize { try check(batchSize, in: 1...(1 << 20), "batch_size") }
         if let limit { try check(limit, in: 1...Int.max, "limit") }
     }
 
@@ -63,7 +64,7 @@ public struct EvaluatePass: RecipePass {
         let figures = ModelFigures(input.cost, validationAccuracy: nil, test: split == .test ? measured : nil)
         return PassResult(model: input, report: PassReport(
             pass: Self.name, settings: ["split": split.rawValue, "limit": limit.map { "\($0)" } ?? "all",
-                                        "batch_size": "\(batchSize)"],
+                                        "batch_size": "\(batchSize ?? input.float.graph.inferenceBatchSize())"],
             before: figures, after: figures,
             details: Details(measured)))
     }
