@@ -10,27 +10,39 @@ extension DataSource {
     public static let npyFileNames = (trainInputs: "x_train.npy", trainLabels: "y_train.npy", testInputs: "x_test.npy",
                                       testLabels: "y_test.npy")
 
-    /// A split from an .npz archive with `x_train`, `y_train`, `x_test`, `y_test`; uint8 inputs stay bytes.
+    /// A split from an .npz archive with `x_train`, `y_train`, `x_test`, `y_test`. Inputs stored uncompressed
+    /// (`numpy.savez`) are read from the file as needed, like an `.npy`; compressed ones are inflated, uint8 kept as
+    /// bytes.
     static func loadNPZ(_ path: String) throws -> DataSplit {
-        let arrays = try NPZ.read(contentsOf: path)
-        func array(_ key: String) throws -> NPYArray {
-            guard let array = arrays[key] else {
-                let present = arrays.keys.sorted().joined(separator: ", ")
+        let (file, members) = try NPZ.open(path)
+        func member(_ key: String) throws -> NPZ.Member {
+            guard let member = members[key] else {
+                let present = members.keys.sorted().joined(separator: ", ")
                 throw ShrinkError(.format, "\(path) has no array '\(key)'; expected x_train, y_train, x_test and y_test "
                     + "(found: \(present.isEmpty ? "none" : present))")
             }
-            return array
+            return member
         }
         func split(inputs inputKey: String, labels labelKey: String) throws -> (any SampleSource, [Int32]) {
-            let inputArray = try array(inputKey)
-            let layout = try ArrayLayout.of(shape: inputArray.shape, dtype: inputArray.dtype, name: "\(path): \(inputKey)")
+            let name = "\(path): \(inputKey)"
             let inputs: any SampleSource
-            if inputArray.dtype == "|u1" {
-                inputs = try ArraySamples(bytes: inputArray.data, count: inputArray.shape[0], layout: layout)
-            } else {
-                inputs = try floatSamples(ArraySamples(bytes: inputArray.data, count: inputArray.shape[0], layout: layout))
+            switch try member(inputKey) {
+            case .stored(let header, let dataOffset):
+                let layout = try ArrayLayout.of(shape: header.shape, dtype: header.dtype, name: name)
+                inputs = try FileSamples(file: file, dataOffset: dataOffset, count: header.shape[0], layout: layout)
+            case .loaded(let array):
+                let layout = try ArrayLayout.of(shape: array.shape, dtype: array.dtype, name: name)
+                let bytes = try ArraySamples(bytes: array.data, count: array.shape[0], layout: layout)
+                inputs = array.dtype == "|u1" ? bytes : try floatSamples(bytes)
             }
-            return (inputs, try labels(try array(labelKey), source: "\(path): \(labelKey)", samples: inputs.count,
+            let labelArray: NPYArray
+            switch try member(labelKey) {
+            case .stored(let header, let dataOffset):
+                labelArray = try NPYArray(shape: header.shape, dtype: header.dtype,
+                                          data: try file.read(header.byteCount, at: dataOffset))
+            case .loaded(let array): labelArray = array
+            }
+            return (inputs, try labels(labelArray, source: "\(path): \(labelKey)", samples: inputs.count,
                                        inputName: inputKey))
         }
         let train = try split(inputs: npzKeys.trainInputs, labels: npzKeys.trainLabels)
@@ -42,7 +54,7 @@ extension DataSource {
 
     /// A split from a directory of `x_train.npy`, `y_train.npy`, `x_test.npy`, `y_test.npy`: the inputs are read from
     /// their files a sample at a time (`FileSamples`), the labels loaded. Float inputs are checked for NaN and
-    /// infinity once, reading the file through.
+    /// infinity once, reading the file through (`makeSplit`).
     static func loadNPYDirectory(_ directory: String, name: String) throws -> DataSplit {
         func split(inputs inputName: String, labels labelName: String) throws -> (any SampleSource, [Int32]) {
             let inputPath = directory + "/" + inputName, labelPath = directory + "/" + labelName
@@ -52,7 +64,6 @@ extension DataSource {
             let layout = try ArrayLayout.of(shape: header.shape, dtype: header.dtype, name: inputPath)
             let inputs = try FileSamples(path: inputPath, dataOffset: header.dataOffset, count: header.shape[0],
                                          layout: layout)
-            if header.dtype != "|u1" { try checkFinite(inputs, name: inputPath) }
             return (inputs, try labels(try NPY.read(contentsOf: labelPath), source: labelPath, samples: inputs.count,
                                        inputName: inputName))
         }
@@ -71,15 +82,17 @@ extension DataSource {
         return TensorSamples(tensor)
     }
 
-    /// Throws naming the first NaN or infinite element of `samples`, read a sample at a time.
-    static func checkFinite(_ samples: some SampleSource, name: String) throws {
+    /// Throws naming the first NaN or infinite element of float samples read from a file, reading it through once
+    /// (in-memory tensors are checked by `Dataset` itself).
+    static func checkFinite(_ samples: any SampleSource) throws {
+        guard let file = samples as? FileSamples, file.layout.dtype != "|u1" else { return }
         let size = samples.sampleSize
         var buffer = [Float](repeating: 0, count: size)
         for index in 0..<samples.count {
             try buffer.withUnsafeMutableBufferPointer { try samples.read(index, into: $0.baseAddress!) }
             if let element = buffer.firstIndex(where: { !$0.isFinite }) {
-                throw ShrinkError(.value, "\(name): sample \(index), element \(element) is \(buffer[element]); expected "
-                    + "finite values")
+                throw ShrinkError(.value, "\(file.path): input element \(index * size + element) (sample \(index)) is "
+                    + "\(buffer[element]); expected finite values")
             }
         }
     }
@@ -109,10 +122,12 @@ extension DataSource {
     ) throws -> DataSplit {
         let classCount = classNames?.count ?? Int(max(train.labels.max() ?? 0, test.labels.max() ?? 0, 0)) + 1
         let trainSet = try withContext("\(source) (train split)") {
-            try Dataset(source: train.inputs, labels: train.labels, classCount: classCount, classNames: classNames)
+            try checkFinite(train.inputs)
+            return try Dataset(source: train.inputs, labels: train.labels, classCount: classCount, classNames: classNames)
         }
         let testSet = try withContext("\(source) (test split)") {
-            try Dataset(source: test.inputs, labels: test.labels, classCount: classCount, classNames: classNames)
+            try checkFinite(test.inputs)
+            return try Dataset(source: test.inputs, labels: test.labels, classCount: classCount, classNames: classNames)
         }
         return DataSplit(train: trainSet, test: testSet, name: name)
     }

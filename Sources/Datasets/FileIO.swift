@@ -72,6 +72,62 @@ public func readFilePrefix(_ path: String, count: Int) throws -> [UInt8] {
     return bytes
 }
 
+/// A file open for reads at any offset (`pread`), shared safely between threads: what arrays read from their file as
+/// needed (`FileSamples`, members of an uncompressed `.npz`) hold.
+public final class ReadableFile: @unchecked Sendable {
+    public let path: String
+    /// The file's size when it was opened.
+    public let size: Int
+    // Only read after init; `pread` takes its own offset.
+    private let descriptor: Int32
+
+    /// - Throws: `ShrinkError.io` naming `path` when it cannot be opened or is a directory.
+    public init(_ path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw fileError(errno, path: path, action: "read") }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            let code = errno
+            close(descriptor)
+            throw fileError(code, path: path, action: "read")
+        }
+        if (status.st_mode & S_IFMT) == S_IFDIR {
+            close(descriptor)
+            throw ShrinkError(.io, "cannot read \(path): it is a directory, expected a file")
+        }
+        self.path = path
+        self.size = Int(status.st_size)
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// Reads `count` bytes at `offset` into `buffer`, retrying short reads and interruptions.
+    ///
+    /// - Throws: `ShrinkError.io` when the read fails or the file ends first.
+    public func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: Int) throws {
+        var done = 0
+        while done < count {
+            let got = pread(descriptor, buffer + done, count - done, off_t(offset + done))
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw fileError(errno, path: path, action: "read")
+            }
+            guard got > 0 else {
+                throw ShrinkError(.io, "\(path): the file ended at byte \(offset + done); it changed while being read?")
+            }
+            done += got
+        }
+    }
+
+    /// `count` bytes at `offset`.
+    public func read(_ count: Int, at offset: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: max(count, 0))
+        try bytes.withUnsafeMutableBytes { try read(into: $0.baseAddress!, count: $0.count, at: offset) }
+        return bytes
+    }
+}
+
 /// Atomic whole-file writes: readers see either the old file or the complete new one, never a part.
 public enum AtomicFile {
     /// Writes `bytes` to `path` atomically.

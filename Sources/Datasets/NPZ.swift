@@ -1,6 +1,6 @@
 // NPZ: numpy's `.npz` archive — a ZIP file whose members `<key>.npy` are NPY files — read into a dictionary and
-// written atomically, stored (`numpy.savez`) or deflated (`numpy.savez_compressed`).
-// Deliberately left out: lazy loading; every array is read when the archive is opened.
+// written atomically, stored (`numpy.savez`) or deflated (`numpy.savez_compressed`); or opened so that stored members
+// are read from the file as needed.
 import Tensors
 
 /// Reader and writer of numpy `.npz` archives.
@@ -27,6 +27,44 @@ public enum NPZ {
             arrays[key] = try NPY.read(data: bytes, name: "\(name): member \(entry.name)")
         }
         return arrays
+    }
+
+    /// One array of an archive opened with `open(_:)`.
+    public enum Member {
+        /// An uncompressed member: its NPY header, and where its data starts in the file (for `FileSamples`). Its
+        /// CRC-32 is not checked, as that would read it whole.
+        case stored(NPY.Header, dataOffset: Int)
+        /// A compressed member, inflated and checked.
+        case loaded(NPYArray)
+    }
+
+    /// The `.npy` members of the archive at `path`, reading stored members' headers only and inflating the others.
+    ///
+    /// - Throws: as `read(contentsOf:)`.
+    public static func open(_ path: String) throws -> (file: ReadableFile, members: [String: Member]) {
+        let file = try ReadableFile(path)
+        var members: [String: Member] = [:]
+        for entry in try ZipReader.entries(of: file) where entry.name.hasSuffix(".npy") {
+            let key = String(entry.name.dropLast(4)), member = "\(path): member \(entry.name)"
+            guard members[key] == nil else { throw ShrinkError(.format, "\(path): member \(entry.name) appears twice") }
+            let start = try ZipReader.dataOffset(of: entry, in: file)
+            if entry.method == 0, entry.flags & 1 == 0, entry.compressedSize == entry.uncompressedSize {
+                let header = try NPY.readHeader(try file.read(min(entry.compressedSize, 12 + NPY.maximumHeaderLength),
+                                                              at: start), name: member)
+                guard header.dataOffset + header.byteCount == entry.compressedSize else {
+                    throw ShrinkError(.format, "\(member): NPY data is \(entry.compressedSize - header.dataOffset) "
+                        + "bytes, shape \(header.shape) of \(header.dtype) needs \(header.byteCount)")
+                }
+                members[key] = .stored(header, dataOffset: start + header.dataOffset)
+            } else {
+                var local = entry
+                local.localHeaderOffset = 0
+                let bytes = try file.read(start - entry.localHeaderOffset + entry.compressedSize, at: entry.localHeaderOffset)
+                members[key] = .loaded(try NPY.read(data: try ZipReader.extract(local, from: bytes, name: path),
+                                                    name: member))
+            }
+        }
+        return (file, members)
     }
 
     /// The bytes of an archive holding `arrays` in order, member names `<key>.npy`.

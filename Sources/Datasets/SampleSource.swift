@@ -1,13 +1,6 @@
 // SampleSource: where a Dataset's samples live — a Float32 tensor, raw array bytes at the source's own width (uint8
 // pixels stay one byte each), an array file read on demand, or image files decoded on demand — and how one sample
 // becomes Float32. A Dataset reads a batch at a time through it, so memory grows with the batch, not the dataset.
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Tensors
 
 /// The samples of a dataset, read one at a time as Float32.
@@ -166,45 +159,37 @@ public struct ArraySamples: SampleSource {
     }
 }
 
-/// Samples read from an uncompressed array in a file (an `.npy`) as they are needed, with `pread`: nothing is loaded
-/// up front and nothing stays mapped, so the process's resident memory does not grow with the file (the kernel's page
-/// cache may keep it, outside the process).
-public final class FileSamples: SampleSource, @unchecked Sendable {
-    public let path: String
+/// Samples read from an uncompressed array in a file (an `.npy`, or a stored member of an `.npz`) as they are needed,
+/// with `pread`: nothing is loaded up front and nothing stays mapped, so the process's resident memory does not grow
+/// with the file (the kernel's page cache may keep it, outside the process).
+public struct FileSamples: SampleSource {
+    public let file: ReadableFile
     public let layout: ArrayLayout
     public let count: Int
     /// Where sample 0 starts in the file.
     public let dataOffset: Int
-    // Only read after init; `pread` takes its own offset, so threads share it safely.
-    private let descriptor: Int32
 
-    /// Opens `path`; samples are `count` consecutive blocks of `layout.sampleBytes` from `dataOffset`.
+    /// Samples `count` consecutive blocks of `layout.sampleBytes` from `dataOffset` of `file`.
     ///
-    /// - Throws: `ShrinkError(.io)` when the file cannot be opened; `.format` when it is shorter than the samples.
-    public init(path: String, dataOffset: Int, count: Int, layout: ArrayLayout) throws {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw fileError(errno, path: path, action: "read") }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else {
-            let code = errno
-            close(descriptor)
-            throw fileError(code, path: path, action: "read")
-        }
+    /// - Throws: `ShrinkError(.format)` when the file is shorter than the samples.
+    public init(file: ReadableFile, dataOffset: Int, count: Int, layout: ArrayLayout) throws {
         let needed = dataOffset + count * layout.sampleBytes
-        guard Int(status.st_size) >= needed else {
-            close(descriptor)
-            throw ShrinkError(.format, "\(path): truncated: \(count) samples of \(layout.sampleBytes) bytes from offset "
-                + "\(dataOffset) need \(needed) bytes, the file holds \(status.st_size)")
+        guard file.size >= needed else {
+            throw ShrinkError(.format, "\(file.path): truncated: \(count) samples of \(layout.sampleBytes) bytes from "
+                + "offset \(dataOffset) need \(needed) bytes, the file holds \(file.size)")
         }
-        self.path = path
+        self.file = file
         self.layout = layout
         self.count = count
         self.dataOffset = dataOffset
-        self.descriptor = descriptor
     }
 
-    deinit { close(descriptor) }
+    /// Opens `path`; see `init(file:dataOffset:count:layout:)`.
+    public init(path: String, dataOffset: Int, count: Int, layout: ArrayLayout) throws {
+        try self.init(file: try ReadableFile(path), dataOffset: dataOffset, count: count, layout: layout)
+    }
 
+    public var path: String { file.path }
     public var sampleShape: [Int] { layout.sampleShape }
     public var residentBytes: Int { 0 }
     public var readsAreExpensive: Bool { true }
@@ -213,23 +198,7 @@ public final class FileSamples: SampleSource, @unchecked Sendable {
         let size = layout.sampleBytes
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 16)
         defer { raw.deallocate() }
-        try readBytes(raw, count: size, at: dataOffset + index * size)
+        try file.read(into: raw, count: size, at: dataOffset + index * size)
         layout.decode(raw, into: destination)
-    }
-
-    /// Reads `count` bytes at `offset` into `buffer`, retrying short reads and interruptions.
-    func readBytes(_ buffer: UnsafeMutableRawPointer, count: Int, at offset: Int) throws {
-        var done = 0
-        while done < count {
-            let got = pread(descriptor, buffer + done, count - done, off_t(offset + done))
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw fileError(errno, path: path, action: "read")
-            }
-            guard got > 0 else {
-                throw ShrinkError(.io, "\(path): the file ended at byte \(offset + done); it changed while being read?")
-            }
-            done += got
-        }
     }
 }

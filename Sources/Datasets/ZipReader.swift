@@ -23,46 +23,79 @@ enum ZipReader {
 
     /// The members listed in the central directory, found through the end-of-central-directory record.
     static func entries(of data: [UInt8], name: String) throws -> [ZipEntry] {
+        try entries(tail: data, tailOffset: 0, name: name) { offset, count in Array(data[offset..<(offset + count)]) }
+    }
+
+    /// The members of the archive at `path`, reading only its end records and central directory.
+    static func entries(of file: ReadableFile) throws -> [ZipEntry] {
+        let tailCount = min(file.size, 22 + Int(UInt16.max))
+        let tail = try file.read(tailCount, at: file.size - tailCount)
+        return try entries(tail: tail, tailOffset: file.size - tailCount, name: file.path) { offset, count in
+            try file.read(count, at: offset)
+        }
+    }
+
+    /// Where `entry`'s data starts in `file`, from its local header.
+    static func dataOffset(of entry: ZipEntry, in file: ReadableFile) throws -> Int {
+        let header = try file.read(min(30, max(file.size - entry.localHeaderOffset, 0)), at: entry.localHeaderOffset)
+        guard header.count == 30, header.littleEndianUInt32(at: 0) == localHeaderSignature else {
+            throw ShrinkError(.format, "\(file.path): member \(entry.name): no local header at offset "
+                + "\(entry.localHeaderOffset); the file is corrupt")
+        }
+        let start = entry.localHeaderOffset + 30 + Int(header.littleEndianUInt16(at: 26))
+            + Int(header.littleEndianUInt16(at: 28))
+        guard start + entry.compressedSize <= file.size else {
+            throw ShrinkError(.format, "\(file.path): member \(entry.name) is truncated: expected \(entry.compressedSize) "
+                + "bytes at offset \(start), the file holds \(max(0, file.size - start))")
+        }
+        return start
+    }
+
+    /// The members listed in the central directory of an archive whose last bytes are `tail` (starting at file offset
+    /// `tailOffset`); `directory(offset, count)` reads the central directory's bytes.
+    private static func entries(tail: [UInt8], tailOffset: Int, name: String,
+                                directory read: (Int, Int) throws -> [UInt8]) throws -> [ZipEntry] {
         let recordSize = 22
-        guard data.count >= recordSize else {
-            throw ShrinkError(.format, "\(name): not a ZIP archive (\(data.count) bytes, too short for the "
+        guard tail.count >= recordSize else {
+            throw ShrinkError(.format, "\(name): not a ZIP archive (\(tail.count) bytes, too short for the "
                 + "22-byte end-of-central-directory record; truncated file?)")
         }
         // The record sits at the end, followed only by a comment of at most 65535 bytes.
-        let lowest = max(0, data.count - recordSize - Int(UInt16.max))
-        guard let end = stride(from: data.count - recordSize, through: lowest, by: -1).first(where: {
-            data.littleEndianUInt32(at: $0) == endOfCentralDirectorySignature
-                && $0 + recordSize + Int(data.littleEndianUInt16(at: $0 + 20)) <= data.count
+        let lowest = max(0, tail.count - recordSize - Int(UInt16.max))
+        guard let record = stride(from: tail.count - recordSize, through: lowest, by: -1).first(where: {
+            tail.littleEndianUInt32(at: $0) == endOfCentralDirectorySignature
+                && $0 + recordSize + Int(tail.littleEndianUInt16(at: $0 + 20)) <= tail.count
         }) else {
             throw ShrinkError(.format, "\(name): not a ZIP archive (no end-of-central-directory record; truncated file?)")
         }
-        let entryCount = Int(data.littleEndianUInt16(at: end + 10))
-        let directorySize = Int(data.littleEndianUInt32(at: end + 12))
-        let directoryOffset = Int(data.littleEndianUInt32(at: end + 16))
+        let end = tailOffset + record
+        let entryCount = Int(tail.littleEndianUInt16(at: record + 10))
+        let directorySize = Int(tail.littleEndianUInt32(at: record + 12))
+        let directoryOffset = Int(tail.littleEndianUInt32(at: record + 16))
         if entryCount == 0xFFFF || directorySize == 0xFFFF_FFFF || directoryOffset == 0xFFFF_FFFF
-            || (end >= 20 && data.littleEndianUInt32(at: end - 20) == zip64LocatorSignature) {
+            || (record >= 20 && tail.littleEndianUInt32(at: record - 20) == zip64LocatorSignature) {
             throw ShrinkError(.unsupported, "\(name): ZIP64 archives are not supported (expected an archive below 4 GiB)")
         }
-        guard data.littleEndianUInt16(at: end + 4) == 0, data.littleEndianUInt16(at: end + 6) == 0 else {
+        guard tail.littleEndianUInt16(at: record + 4) == 0, tail.littleEndianUInt16(at: record + 6) == 0 else {
             throw ShrinkError(.unsupported, "\(name): multi-disk ZIP archives are not supported")
         }
         guard directoryOffset + directorySize <= end else {
             throw ShrinkError(.format, "\(name): the ZIP central directory (offset \(directoryOffset), \(directorySize) "
                 + "bytes) lies outside the \(end) bytes before its end record; the file is truncated or corrupt")
         }
+        let data = try read(directoryOffset, directorySize)
         var entries: [ZipEntry] = []
-        var offset = directoryOffset
-        let directoryEnd = directoryOffset + directorySize
+        var offset = 0
         for index in 0..<entryCount {
-            guard offset + 46 <= directoryEnd, data.littleEndianUInt32(at: offset) == centralDirectorySignature else {
-                throw ShrinkError(.format, "\(name): ZIP central-directory entry \(index) at offset \(offset) is "
-                    + "missing or corrupt")
+            guard offset + 46 <= data.count, data.littleEndianUInt32(at: offset) == centralDirectorySignature else {
+                throw ShrinkError(.format, "\(name): ZIP central-directory entry \(index) at offset "
+                    + "\(directoryOffset + offset) is missing or corrupt")
             }
             let nameLength = Int(data.littleEndianUInt16(at: offset + 28))
             let extraLength = Int(data.littleEndianUInt16(at: offset + 30))
             let commentLength = Int(data.littleEndianUInt16(at: offset + 32))
             let next = offset + 46 + nameLength + extraLength + commentLength
-            guard next <= directoryEnd else {
+            guard next <= data.count else {
                 throw ShrinkError(.format, "\(name): ZIP central-directory entry \(index) runs past the directory")
             }
             let entry = ZipEntry(

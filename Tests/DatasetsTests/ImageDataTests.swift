@@ -333,6 +333,15 @@ func positionImages(_ n: Int) throws -> Dataset {
                       to: directory + "/same.npz", compressed: true)
         let archive = try DataSource.load(directory + "/same.npz")
         #expect(try archive.train.inputs == (try split.train.inputs))
+        #expect(archive.train.source is ArraySamples)
+        // Stored uncompressed (numpy.savez), its inputs are read from the archive as needed, like an .npy.
+        try NPZ.write([("x_train", NPYArray(uint8: pixels, shape: [5, 4, 3, 3])), ("y_train", NPYArray(int64: [0, 1, 2, 1, 0])),
+                       ("x_test", try NPY.read(contentsOf: directory + "/x_test.npy")), ("y_test", NPYArray(int64: [2]))],
+                      to: directory + "/stored.npz", compressed: false)
+        let stored = try DataSource.load(directory + "/stored.npz")
+        #expect(stored.train.source is FileSamples && stored.test.source is FileSamples)
+        #expect(try stored.train.inputs == (try split.train.inputs) && stored.train.labels == split.train.labels)
+        #expect(try stored.test.inputs == (try split.test.inputs))
         // A NaN in a float file is found when it is loaded.
         try writeFixture(NPY.encode(NPYArray(float32: [0, .nan, 0, 0] + Array(repeating: 0, count: 32), shape: [1, 4, 3, 3])),
                          to: directory + "/x_test.npy")
