@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Peak resident memory and training speed of `shrink train` on one generated image set stored three ways: a folder
-# of JPEG files (decoded a batch at a time), a directory of .npy files (read from the file as needed) and an .npz
-# archive (uint8 pixels held in memory), against the size of the same samples as Float32. Prints a Markdown table.
+# Peak resident memory and training speed of `shrink train` on one generated image set stored four ways: a folder
+# of JPEG files (decoded a batch at a time), a directory of .npy files and an uncompressed .npz (both read from the
+# file as needed), and a compressed .npz (uint8 pixels held in memory: the in-memory baseline), against the size of
+# the same samples as Float32. Prints a Markdown table.
 #
 # Usage: Scripts/data-memory.sh [SHRINK] [--images N] [--size S] [--epochs E] [--threads T] [--batch-size B]
 #                                [--arch A] [--work DIR]
@@ -32,12 +33,14 @@ if [ ! -f "$set_dir/done" ]; then
   rm -rf "$set_dir"
   /usr/bin/python3 Scripts/make-image-folder.py --out "$set_dir/folder" --classes 2 \
     --train-per-class $((images / 2)) --test-per-class 500 --size "$size" --format jpg --npy "$set_dir/npy" >&2
+  /usr/bin/python3 -c "import numpy as np, sys; d = sys.argv[1]; np.savez_compressed(d + '/compressed.npz', \
+**{k: np.load(f'{d}/{k}.npy') for k in ('x_train', 'y_train', 'x_test', 'y_test')})" "$set_dir/npy"
   touch "$set_dir/done"
 fi
 float_bytes=$(( (images + 1000) * 3 * size * size * 4 ))
 echo "| data ($images + 1000 images of ${size}×${size}, $arch, batch $batch) | peak RSS | training images/s | test accuracy | wall |"
 echo "|---|---:|---:|---:|---:|"
-for spec in "$set_dir/folder" "$set_dir/npy" "$set_dir/npy/data.npz"; do
+for spec in "$set_dir/folder" "$set_dir/npy" "$set_dir/npy/data.npz" "$set_dir/npy/compressed.npz"; do
   log="$work/run.log"
   /usr/bin/time -v "$shrink" train --arch "$arch" --data "$spec" --epochs "$epochs" --threads "$threads" \
     --batch-size "$batch" --optimizer adam --out "$work/model.safetensors" --json > "$work/run.json" 2> "$log" \
