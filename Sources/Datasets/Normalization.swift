@@ -92,11 +92,13 @@ public struct Normalization: Sendable, Equatable, Codable {
     }
 
     /// The statistics of `dataset`'s samples as read (no augmentation), one pair for all elements or one per channel,
-    /// read `batchSize` samples at a time in order — the same sums in the same order as `fit(_:)` on the whole tensor,
-    /// so the result is the same to the bit.
+    /// read `batchSize` samples at a time in order (by default as many as take 32 MiB as Float32, at most 1024) —
+    /// the same sums in the same order as `fit(_:)` on the whole tensor, so the result is the same to the bit.
     ///
     /// - Throws: the dataset's error for a sample it cannot read.
-    public static func fit(_ dataset: Dataset, perChannel: Bool = false, batchSize: Int = 1024) throws -> Normalization {
+    public static func fit(_ dataset: Dataset, perChannel: Bool = false, batchSize: Int? = nil) throws -> Normalization {
+        let sampleBytes = max(1, dataset.sampleShape.reduce(1, *) * MemoryLayout<Float>.size)
+        let batchSize = batchSize ?? max(1, min(1024, (32 << 20) / sampleBytes))
         var unnormalised = dataset
         unnormalised.normalization = nil
         let shape = unnormalised.sampleShape, size = shape.reduce(1, *)
