@@ -47,29 +47,8 @@ public func readFile(_ path: String) throws -> [UInt8] {
 ///
 /// - Throws: `ShrinkError.io` as `readFile`.
 public func readFilePrefix(_ path: String, count: Int) throws -> [UInt8] {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { throw fileError(errno, path: path, action: "read") }
-    defer { close(descriptor) }
-    var status = stat()
-    guard fstat(descriptor, &status) == 0 else { throw fileError(errno, path: path, action: "read") }
-    if (status.st_mode & S_IFMT) == S_IFDIR {
-        throw ShrinkError(.io, "cannot read \(path): it is a directory, expected a file")
-    }
-    var bytes = [UInt8](repeating: 0, count: max(count, 0))
-    var filled = 0
-    while filled < bytes.count {
-        let got = bytes.withUnsafeMutableBytes { buffer in
-            posixRead(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
-        }
-        if got < 0 {
-            if errno == EINTR { continue }
-            throw fileError(errno, path: path, action: "read")
-        }
-        if got == 0 { break }
-        filled += got
-    }
-    bytes.removeSubrange(filled...)
-    return bytes
+    let file = try ReadableFile(path)
+    return try file.read(min(max(count, 0), file.size), at: 0)
 }
 
 /// A file open for reads at any offset (`pread`), shared safely between threads: what arrays read from their file as

@@ -28,8 +28,10 @@ public enum ImageDecoder {
     ///
     /// - Throws: `ShrinkError(.io)` when it cannot be read; `.format` when it is not a JPEG or PNG or its header is
     ///   corrupt; `.unsupported` for a colour space Shrink does not decode; `.value` for an image over the size limits.
-    public static func info(_ path: String) throws -> Info {
-        let bytes = try readFile(path)
+    public static func info(_ path: String) throws -> Info { try info(of: try readFile(path), path: path) }
+
+    /// The size and colour of the JPEG or PNG held in `bytes` (read from `path`, which errors name).
+    private static func info(of bytes: [UInt8], path: String) throws -> Info {
         var width: Int32 = 0, height: Int32 = 0, channels: Int32 = 0
         try call(path) { message, size in
             bytes.withUnsafeBufferPointer { ci_image_info($0.baseAddress, $0.count, &width, &height, &channels, message, size) }
@@ -46,15 +48,12 @@ public enum ImageDecoder {
         let bytes = try readFile(path)
         var reduce: Int32 = 1
         if let atLeast, bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8 {
-            var width: Int32 = 0, height: Int32 = 0, native: Int32 = 0
-            try call(path) { message, size in
-                bytes.withUnsafeBufferPointer { ci_image_info($0.baseAddress, $0.count, &width, &height, &native, message, size) }
-            }
-            for candidate: Int32 in [8, 4, 2] {
+            let native = try info(of: bytes, path: path)
+            for candidate in [8, 4, 2] {
                 // libjpeg rounds a scaled side up.
-                if (Int(width) + Int(candidate) - 1) / Int(candidate) >= atLeast.width,
-                   (Int(height) + Int(candidate) - 1) / Int(candidate) >= atLeast.height {
-                    reduce = candidate
+                if (native.width + candidate - 1) / candidate >= atLeast.width,
+                   (native.height + candidate - 1) / candidate >= atLeast.height {
+                    reduce = Int32(candidate)
                     break
                 }
             }
