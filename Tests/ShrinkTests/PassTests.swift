@@ -134,6 +134,12 @@ func trainedModel(_ data: DataSplit) throws -> ShrinkModel {
         mixed.rounding = .gptq
         let refusedMix = #expect(throws: ShrinkError.self) { try mixed.validate() }
         #expect(refusedMix?.message.contains("do not apply") == true)
+        // Bias correction asked off is no fix; asked on, it is refused like the others.
+        mixed.rounding = .nearest
+        mixed.biasCorrection = BiasCorrection.none
+        try mixed.validate()
+        mixed.biasCorrection = .empirical
+        #expect(throws: ShrinkError.self) { try mixed.validate() }
         var gradual = PruningSettings(sparsity: 0.5)
         gradual.schedule = .gradual
         gradual.reestimateBatchNorm = true

@@ -160,7 +160,8 @@ public struct QuantizePass: RecipePass {
                 throw ShrinkError(.value, "mixed_precision chooses the weight bits itself (8-bit activations); drop "
                     + "weight_only, weight_bits, layer_weight_bits and activation_bits")
             }
-            guard equalization != true, (biasCorrection ?? .none) == .none, (rounding ?? .nearest) == .nearest,
+            guard equalization != true, (biasCorrection ?? BiasCorrection.none) == BiasCorrection.none,
+                  (rounding ?? .nearest) == .nearest,
                   edgeRanges.isEmpty, !report else {
                 throw ShrinkError(.value, "mixed_precision quantizes with nearest rounding and calibrated ranges; "
                     + "equalization, bias_correction, rounding, edge_range and report do not apply to it")
