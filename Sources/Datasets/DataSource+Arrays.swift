@@ -123,11 +123,15 @@ extension DataSource {
         let classCount = classNames?.count ?? Int(max(train.labels.max() ?? 0, test.labels.max() ?? 0, 0)) + 1
         let trainSet = try withContext("\(source) (train split)") {
             try checkFinite(train.inputs)
-            return try Dataset(source: train.inputs, labels: train.labels, classCount: classCount, classNames: classNames)
+            var dataset = try Dataset(source: train.inputs, labels: train.labels, classCount: classCount, classNames: classNames)
+            dataset.origin = "\(source) (train split)"
+            return dataset
         }
         let testSet = try withContext("\(source) (test split)") {
             try checkFinite(test.inputs)
-            return try Dataset(source: test.inputs, labels: test.labels, classCount: classCount, classNames: classNames)
+            var dataset = try Dataset(source: test.inputs, labels: test.labels, classCount: classCount, classNames: classNames)
+            dataset.origin = "\(source) (test split)"
+            return dataset
         }
         return DataSplit(train: trainSet, test: testSet, name: name)
     }

@@ -80,6 +80,7 @@ public enum DataSource {
                     + "files or \(idxFileNames.trainImages)[.gz] and the other IDX files, or a path ending in .npz")
             }
         }
+        try checkClasses(&split, spec: spec)
         if spec.hasImageOptions && !images {
             throw ShrinkError(.value, "data spec '\(spec)': size, channels and skip_corrupt apply to image folders and "
                 + "image lists; \(path) holds arrays of a fixed shape")
@@ -93,6 +94,43 @@ public enum DataSource {
             split.train.augmentation = spec.augmentation
         }
         return split
+    }
+
+    /// Applies `classes=N` (every label below N) or, without it, refuses labels that leave classes of 0…max without
+    /// a sample — the sign of a corrupt label (Fashion-MNIST with one label of 200 would be a 201-class problem).
+    /// Errors name the data, the split and the sample.
+    static func checkClasses(_ split: inout DataSplit, spec: DataSpec) throws {
+        let splits = [("train", split.train), ("test", split.test)]
+        if let names = split.train.classNames {
+            if let classes = spec.classes, classes != names.count {
+                throw ShrinkError(.value, "data spec '\(spec)': classes=\(classes), but \(spec.path) names \(names.count) "
+                    + "classes (\(names.prefix(5).joined(separator: ", "))\(names.count > 5 ? ", …" : ""))")
+            }
+            return
+        }
+        if let classes = spec.classes {
+            for (name, data) in splits {
+                if let index = data.labels.firstIndex(where: { Int($0) >= classes }) {
+                    throw ShrinkError(.value, "\(spec.path) (\(name) split): sample \(index) has label \(data.labels[index]); "
+                        + "classes=\(classes) allows labels 0 to \(classes - 1)")
+                }
+            }
+            split.train.classCount = classes
+            split.test.classCount = classes
+            return
+        }
+        var seen = [Bool](repeating: false, count: split.train.classCount)
+        for (_, data) in splits { for label in data.labels { seen[Int(label)] = true } }
+        let missing = seen.indices.filter { !seen[$0] }
+        guard !missing.isEmpty else { return }
+        let largest = split.train.classCount - 1
+        let (where_, index) = splits.lazy.compactMap { name, data in
+            data.labels.firstIndex(of: Int32(largest)).map { (name, $0) } }.first ?? ("train", 0)
+        let shown = missing.prefix(8).map(String.init).joined(separator: ", ") + (missing.count > 8 ? ", …" : "")
+        throw ShrinkError(.value, "\(spec.path): the labels take \(seen.count - missing.count) distinct values spread over "
+            + "0…\(largest) (no sample has \(missing.count == 1 ? "label" : "labels") \(shown)); the largest, \(largest), is "
+            + "the label of sample \(index) of the \(where_) split. A corrupt label file? If the classes without samples "
+            + "are real, give the class count: '\(spec.path)?classes=N'")
     }
 
     /// Fashion-MNIST from `$SHRINK_DATA_DIR` or the Debian package's directory.

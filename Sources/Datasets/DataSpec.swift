@@ -14,6 +14,9 @@ import Tensors
 ///   instead of stopping at the first with an error naming it.
 /// - `flip`, `pad_crop[=P]` (default 4), `resized_crop[=S]` (least area share, default 0.08): training augmentation
 ///   (`Augmentation`), applied to training batches only.
+/// - `classes=N`: the number of classes of array data (IDX, NPY, NPZ); every label must be below it. Without it the
+///   classes are 0 to the largest label, and labels that leave a class of that range without a sample are refused
+///   as a likely corruption (one label of 200 among 0…9) — `classes=N` says the gaps are real.
 ///
 /// Keys may be written with '-' or '_'; a flag may be given `=true`/`=false`.
 public struct DataSpec: Sendable, Equatable, CustomStringConvertible {
@@ -27,9 +30,11 @@ public struct DataSpec: Sendable, Equatable, CustomStringConvertible {
     public var skipCorrupt = false
     /// The transforms of training batches.
     public var augmentation = Augmentation()
+    /// The number of classes, when given.
+    public var classes: Int?
 
     /// The option keys, in the order `description` writes them.
-    public static let keys = ["size", "channels", "skip_corrupt", "resized_crop", "flip", "pad_crop"]
+    public static let keys = ["size", "channels", "skip_corrupt", "resized_crop", "flip", "pad_crop", "classes"]
 
     /// A spec of `path` with no options.
     public init(path: String) { self.path = path }
@@ -81,6 +86,11 @@ public struct DataSpec: Sendable, Equatable, CustomStringConvertible {
                     throw fail("the least share of the area to keep, in (0, 1] (default 0.08)")
                 }
                 augmentation.resizedCropScale = scale
+            case "classes":
+                guard let value, let count = Int(value), count >= 2, count <= DataSource.maximumClasses else {
+                    throw fail("a class count from 2 to \(DataSource.maximumClasses)")
+                }
+                classes = count
             default:
                 throw ShrinkError(.value, "data spec '\(text)': unknown option '\(parts[0])'; expected one of "
                     + DataSpec.keys.joined(separator: ", "))
@@ -100,6 +110,7 @@ public struct DataSpec: Sendable, Equatable, CustomStringConvertible {
         if let scale = augmentation.resizedCropScale { options.append("resized_crop=\(scale)") }
         if augmentation.flip { options.append("flip") }
         if let pad = augmentation.padCrop { options.append("pad_crop=\(pad)") }
+        if let classes { options.append("classes=\(classes)") }
         return options.isEmpty ? path : path + "?" + options.joined(separator: "&")
     }
 }

@@ -25,6 +25,8 @@ public struct Dataset: Sendable {
     public var normalization: Normalization?
     /// Applied to training batches only (`batch(_:epoch:seed:)`); never to evaluation, calibration or teachers.
     public var augmentation: Augmentation?
+    /// Where the samples came from, for errors: "PATH (train split)" for loaded data; nil for data made in code.
+    public var origin: String?
 
     /// The number of samples N.
     public var count: Int { labels.count }
@@ -121,8 +123,10 @@ public struct Dataset: Sendable {
         var data = self
         data.normalization = normalization
         guard data.floatBytes <= inMemoryBytes, augmentation == nil else { return data }
-        return try Dataset(source: TensorSamples(try data.inputs), labels: labels, classCount: classCount,
-                           classNames: classNames)
+        var held = try Dataset(source: TensorSamples(try data.inputs), labels: labels, classCount: classCount,
+                               classNames: classNames)
+        held.origin = origin
+        return held
     }
 
     /// The samples at `indices` (in `0..<count`), in that order, normalised: inputs (B, …) and their labels. No

@@ -66,7 +66,11 @@ public final class Model {
             throw ShrinkError(.shape, "the model takes samples of shape \(graph.inputShape), the data has \(data.sampleShape)")
         }
         guard data.classCount <= classCount else {
-            throw ShrinkError(.value, "the data has \(data.classCount) classes, the model predicts \(classCount)")
+            if let index = data.labels.firstIndex(where: { Int($0) >= classCount }) {
+                throw ShrinkError(.value, "\(data.origin ?? "the data"): sample \(index) has label \(data.labels[index]); "
+                    + "the model predicts classes 0 to \(classCount - 1)")
+            }
+            throw ShrinkError(.value, "\(data.origin ?? "the data") has \(data.classCount) classes, the model predicts \(classCount)")
         }
         if data.classCount != classCount {
             data.classNames = nil

@@ -344,10 +344,16 @@ private struct ONNXImporter {
             }
             let stride = try square(ints(n, "strides"), "strides", n, index, default: 1)
             let pad = try square(ints(n, "pads"), "pads", n, index, default: 0)
+            guard stride >= 1, pad >= 0 else {
+                throw ShrinkError(.format, "\(describe(n, index)): strides \(stride) and pads \(pad); expected strides ≥ 1 and pads ≥ 0")
+            }
             let groups = int(n, "group", 1)
             let bias = n.input.count > 2 && !n.input[2].isEmpty ? try tensor(n.input[2], n, index, role: "bias") : nil
             guard groups >= 1, w.shape[0] % groups == 0, shapes[x.name]?.first == w.shape[1] * groups else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): weight \(w.shape) with group \(groups) does not fit input \(shapes[x.name] ?? [])")
+            }
+            if let bias, bias.count != w.shape[0] {
+                throw ShrinkError(.format, "\(describe(n, index)): bias of shape \(bias.shape) for \(w.shape[0]) output channels")
             }
             try emit(n, index, Conv2d(weight: w, bias: bias.map { $0.reshaped([w.shape[0]]) }, stride: stride,
                                       padding: pad, groups: groups), inputs: [x.name], rank: 4)

@@ -10,7 +10,7 @@ func writeIDXDirectory(_ directory: String, testLabels: [UInt8] = [4, 0]) throws
     let trainPixels: [UInt8] = Array(0..<18).map { $0 * 15 }
     try writeFixture(Zlib.deflate(IDX.encode(dimensions: [3, 2, 3], bytes: trainPixels), format: .gzip),
                      to: directory + "/train-images-idx3-ubyte.gz")
-    try writeFixture(Zlib.deflate(IDX.encode(dimensions: [3], bytes: [1, 3, 0]), format: .gzip),
+    try writeFixture(Zlib.deflate(IDX.encode(dimensions: [3], bytes: [1, 3, 2]), format: .gzip),
                      to: directory + "/train-labels-idx1-ubyte.gz")
     try writeFixture(IDX.encode(dimensions: [2, 2, 3], bytes: Array(repeating: 255, count: 12)),
                      to: directory + "/t10k-images-idx3-ubyte")
@@ -25,7 +25,7 @@ func writeIDXDirectory(_ directory: String, testLabels: [UInt8] = [4, 0]) throws
         #expect(try split.train.inputs.shape == [3, 1, 2, 3])
         #expect(try split.train.inputs[0, 0, 0, 1] == Float(15) / 255)
         #expect(try split.train.inputs[2, 0, 1, 2] == 1)
-        #expect(split.train.labels == [1, 3, 0])
+        #expect(split.train.labels == [1, 3, 2])
         #expect(try split.test.inputs.scalars == Array(repeating: 1, count: 12))
         #expect(split.test.labels == [4, 0])
         #expect(split.train.classCount == 5 && split.test.classCount == 5, "largest label over both splits + 1")
@@ -60,6 +60,35 @@ func splitName(_ path: String) -> String { String(path.split(separator: "/").las
         expectShrinkError(.io, containing: ["SHRINK_DATA_DIR=/nonexistent", "not a directory"]) {
             _ = try DataSource.load("fashion-mnist", environment: ["SHRINK_DATA_DIR": "/nonexistent"])
         }
+    }
+}
+
+@Test func aLabelFarFromTheOthersIsRefusedUnlessTheClassCountIsGiven() throws {
+    try withTemporaryDirectory { directory in
+        // Ten classes, then one label of the test file changed to 200: eleven distinct values spread over 0…200.
+        let trainLabels = (0..<20).map { UInt8($0 % 10) }
+        try writeFixture(IDX.encode(dimensions: [20, 2, 2], bytes: [UInt8](repeating: 9, count: 80)),
+                         to: directory + "/train-images-idx3-ubyte")
+        try writeFixture(IDX.encode(dimensions: [20], bytes: trainLabels), to: directory + "/train-labels-idx1-ubyte")
+        try writeFixture(IDX.encode(dimensions: [4, 2, 2], bytes: [UInt8](repeating: 3, count: 16)),
+                         to: directory + "/t10k-images-idx3-ubyte")
+        try writeFixture(IDX.encode(dimensions: [4], bytes: [3, 1, 200, 7]), to: directory + "/t10k-labels-idx1-ubyte")
+        expectShrinkError(.value, containing: ["11 distinct values spread over 0…200", "sample 2 of the test split",
+                                               "no sample has labels 10, 11", "?classes=N"]) {
+            _ = try DataSource.load(directory)
+        }
+        // A class count that the labels exceed names the split and the sample.
+        expectShrinkError(.value, containing: ["(test split): sample 2 has label 200", "classes=10 allows labels 0 to 9"]) {
+            _ = try DataSource.load(directory + "?classes=10")
+        }
+        // Told the classes, the gaps are accepted.
+        let split = try DataSource.load(directory + "?classes=201")
+        #expect(split.train.classCount == 201 && split.test.classCount == 201)
+        #expect(split.test.origin == directory + " (test split)")
+        // Without the outlier every class 0…9 has a sample and no option is needed.
+        try writeFixture(IDX.encode(dimensions: [4], bytes: [3, 1, 9, 7]), to: directory + "/t10k-labels-idx1-ubyte")
+        #expect(try DataSource.load(directory).train.classCount == 10)
+        expectShrinkError(.value, containing: ["classes=1 is not valid"]) { _ = try DataSource.load(directory + "?classes=1") }
     }
 }
 

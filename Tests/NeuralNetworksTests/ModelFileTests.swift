@@ -107,3 +107,16 @@ private func expectError(_ kind: ShrinkError.Kind, containing text: String, _ bo
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["file"])
     }
 }
+
+/// Data whose labels go past the model's classes is refused when it meets the model, naming the data and the sample.
+@Test func dataWithALabelPastTheModelsClassesNamesTheSample() throws {
+    let m = Model(architecture: "mlp", graph: try Architecture.mlp.makeGraph(inputShape: [12], classes: 4, seed: 3),
+                  normalization: Normalization(mean: 0.25, std: 0.5))
+    var data = try Dataset(inputs: Tensor(shape: [3, 12], repeating: 0.5), labels: [0, 6, 3], classCount: 7)
+    data.origin = "labels.npz (test split)"
+    expectError(.value, containing: "labels.npz (test split): sample 1 has label 6; the model predicts classes 0 to 3") {
+        _ = try m.prepare(data)
+    }
+    let fitting = try Dataset(inputs: Tensor(shape: [2, 12], repeating: 0.5), labels: [0, 3], classCount: 4)
+    #expect(try m.prepare(fitting).classCount == 4)
+}

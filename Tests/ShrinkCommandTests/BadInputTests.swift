@@ -19,6 +19,24 @@ import Testing
         expectFailure(try shrink(trainArguments(data: dir, out: out)), mentioning: "train-images-idx3-ubyte", noFile: out)
     }
 
+    /// Fashion-MNIST with one training label changed to 200 would otherwise train as a 201-class problem.
+    @Test func fashionMNISTWithOneLabelChangedTo200() throws {
+        let dir = try temporaryDirectory(), out = dir + "/m.safetensors"
+        let source = DataSource.fashionMNISTDirectory
+        for name in ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            try FileManager.default.copyItem(atPath: "\(source)/\(name)", toPath: "\(dir)/\(name)")
+        }
+        var labels = try Zlib.inflate(try readFile("\(source)/train-labels-idx1-ubyte.gz"), format: .gzip, name: "labels")
+        labels[8 + 1234] = 200
+        _ = FileManager.default.createFile(atPath: "\(dir)/train-labels-idx1-ubyte", contents: Data(labels))
+        let refused = try shrink(trainArguments(data: dir, out: out))
+        expectFailure(refused, mentioning: "11 distinct values spread over 0…200", noFile: out)
+        #expect(refused.stderr.contains("sample 1234 of the train split") && refused.stderr.contains("?classes=N"),
+                "\(refused.stderr)")
+        expectFailure(try shrink(trainArguments(data: dir + "?classes=10", out: out)),
+                      mentioning: "(train split): sample 1234 has label 200; classes=10 allows labels 0 to 9", noFile: out)
+    }
+
     @Test func corruptedAndTruncatedNPZ() throws {
         let dir = try temporaryDirectory(), out = dir + "/m.safetensors", data = dir + "/d.npz"
         try writeSmallImageNPZ(to: data)
