@@ -12,12 +12,16 @@ struct Demo: ParsableCommand {
             Runs the demo recipe (recipes/demo.yaml): pruning (unstructured and structured), int8 quantization, \
             QAT (W4A4 and binarized), distillation into fmnist-small, and a short architecture search, each from \
             the dense model, then the report (DIR/report.md and charts). About 10 minutes on 2 cores; --quick runs \
-            on the first 6,000 training and 2,000 test images with fast settings in about 2. Like 'shrink run', \
-            the same command again resumes where it stopped.
+            on the first 6,000 training and 2,000 test images with fast settings in about 2, in its own \
+            directory (out/demo-quick). Like 'shrink run', the same command again resumes where it stopped; a step \
+            whose settings or data changed runs again from clean state.
             """)
 
-    @Option(help: "Output directory.")
-    var out: String = "out/demo"
+    @Option(name: .customLong("out"), help: "Output directory (default: out/demo, or out/demo-quick with --quick).")
+    var outDirectory: String?
+
+    /// The output directory: the quick demo's apart from the full one's unless told otherwise.
+    var out: String { outDirectory ?? (quick ? "out/demo-quick" : "out/demo") }
 
     @Flag(help: "A first look: a subset of the data and fast settings.")
     var quick = false

@@ -2,7 +2,9 @@
 // parses, SVG charts with labels, the Markdown table); a rerun that skips every step; a run killed with SIGKILL in
 // the middle of a fine-tuning step that, run again, ends with a byte-identical final model; and recipes that are
 // wrong in the ways the issue names, each an error naming the line.
+import Datasets
 import Foundation
+import Tensors
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -107,6 +109,53 @@ func writeRecipeData(to path: String) throws {
         let r = try shrink(["run", recipe, "--out", dir + "/out"])
         #expect(r.status == 1 && r.stderr.contains(message), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/out/journal.jsonl"))
+    }
+}
+
+/// A Fashion-MNIST-shaped IDX directory (28×28 grey, 10 classes) of `train` and `test` images, for SHRINK_DATA_DIR.
+func writeTinyFashionMNIST(to directory: String, train: Int = 80, test: Int = 20) throws {
+    var g = SeededGenerator(seed: 5)
+    func files(_ n: Int, images: String, labels: String) throws {
+        var pixels: [UInt8] = [], classes: [UInt8] = []
+        for i in 0..<n {
+            let label = i % 10
+            for p in 0..<784 { pixels.append(UInt8(p % 10 == label ? 220 : Int(g.nextInt(below: 80)))) }
+            classes.append(UInt8(label))
+        }
+        _ = FileManager.default.createFile(atPath: "\(directory)/\(images)",
+                                           contents: Data(IDX.encode(dimensions: [n, 28, 28], bytes: pixels)))
+        _ = FileManager.default.createFile(atPath: "\(directory)/\(labels)",
+                                           contents: Data(IDX.encode(dimensions: [n], bytes: classes)))
+    }
+    try files(train, images: "train-images-idx3-ubyte", labels: "train-labels-idx1-ubyte")
+    try files(test, images: "t10k-images-idx3-ubyte", labels: "t10k-labels-idx1-ubyte")
+}
+
+@Suite(.serialized) struct DemoResumeTests {
+    /// The README's two demo commands in one directory: the full recipe after the quick demo runs the steps whose
+    /// settings or data differ again, from clean state (the search's journal belonged to the quick demo's data).
+    @Test func theFullRecipeAfterTheQuickDemoInTheSameDirectory() throws {
+        let dir = try temporaryDirectory(), data = dir + "/fashion-mnist", out = dir + "/demo"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try writeTinyFashionMNIST(to: data)
+        let environment = ["SHRINK_DATA_DIR": data]
+        func searchStates() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: out + "/steps").filter { $0.hasPrefix("searched-search-") }
+        }
+        let quick = try shrink(["demo", "--quick", "--out", out, "--threads", "1"], environment: environment)
+        #expect(quick.status == 0, "\(quick.stderr)")
+        let quickState = try searchStates()
+        #expect(quickState.count == 1, "\(quickState)")
+        let full = try shrink(["run", "\(repositoryRoot)/recipes/demo.yaml", "--out", out, "--fast", "--threads", "1"],
+                              environment: environment)
+        #expect(full.status == 0, "\(full.stderr)")
+        let fullState = try searchStates()
+        #expect(fullState.count == 1 && fullState != quickState, "\(quickState) then \(fullState)")
+        let report = try String(contentsOfFile: out + "/report.md", encoding: .utf8)
+        #expect(report.contains("searched"))
+        // The default directories of the two demos differ.
+        let help = try shrink(["demo", "--help"])
+        #expect(help.stdout.contains("out/demo-quick"), "\(help.stdout)")
     }
 }
 

@@ -60,15 +60,18 @@ public struct RecipeRunner: Sendable {
                 current = (path, try ShrinkModel.load(from: path))
             }
             var pass = step.pass
-            if var search = pass as? SearchPass {
-                search.journal = "\(stepsDirectory)/\(step.name)-search/journal"
-                pass = search
-            }
             let output: String? = kind.producesModel ? "\(models)/\(step.name).safetensors" : nil
             // A step is done when the journal has it with the same settings, data, threads and input, and its
             // output is intact.
             let key = fnv1a(Array(([kind.rawValue, fingerprint(pass), recipe.data, "threads \(BLAS.threads)"]
                 .joined(separator: "\u{1}")).utf8) + (current?.model.bytes ?? []))
+            // A step's resumable state (a search's journal) lives in a directory of its key: a step run again with
+            // other settings, data or input starts clean instead of meeting the state of the old ones, which goes.
+            let stateDirectory = "\(stepsDirectory)/\(step.name)-\(kind.rawValue)-\(key)"
+            if var search = pass as? SearchPass {
+                search.journal = "\(stateDirectory)/journal"
+                pass = search
+            }
             let reportPath = "\(stepsDirectory)/\(step.name).json"
             let existing = done[step.name]?.key == key ? output.flatMap { try? readFile($0) } : nil
             var produced: ShrinkModel?
@@ -77,6 +80,7 @@ public struct RecipeRunner: Sendable {
                 progress(PassProgress(pass: kind.rawValue, message: "step \(step.name): done before, skipped"))
                 if let existing, let output { produced = try ShrinkModel(bytes: existing, origin: output) }
             } else {
+                try removeStaleState(of: step.name, kind: kind.rawValue, keeping: stateDirectory, in: stepsDirectory)
                 progress(PassProgress(pass: kind.rawValue, message: "step \(step.name): \(kind.rawValue) "
                     + describe(pass)))
                 let result: PassResult
@@ -94,7 +98,7 @@ public struct RecipeRunner: Sendable {
                 if pass is SearchPass, var details = report.details(as: SearchPass.Details.self) {
                     details.model = output
                     report.details = details
-                    try details.write(to: "\(stepsDirectory)/\(step.name)-search")
+                    try details.write(to: stateDirectory)
                 }
                 try AtomicFile.write(Array((try jsonString(report) + "\n").utf8), to: reportPath)
                 let entry = JournalEntry(step: step.name, pass: kind.rawValue, key: key, output: output,
@@ -115,6 +119,17 @@ public struct RecipeRunner: Sendable {
         report.steps = stepLog
         try report.write(to: directory, title: title)
         return RecipeOutcome(models: outputs.map { ($0.step, $0.path) }, finalModel: current?.path, report: report)
+    }
+
+    /// Removes the state directories of `step` other than `keeping` (left by runs with other settings).
+    private func removeStaleState(of step: String, kind: String, keeping: String, in directory: String) throws {
+        let prefix = "\(step)-\(kind)-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where name.hasPrefix(prefix) && "\(directory)/\(name)" != keeping {
+            do { try FileManager.default.removeItem(atPath: "\(directory)/\(name)") } catch {
+                throw ShrinkError(.io, "cannot remove the old state \(directory)/\(name): \(error.localizedDescription)")
+            }
+        }
     }
 
     private func readJournal(_ path: String) throws -> [String: JournalEntry] {
