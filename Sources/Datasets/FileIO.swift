@@ -148,6 +148,25 @@ public enum AtomicFile {
             throw fileError(code, path: path, action: "write")
         }
         syncDirectory(directory.isEmpty ? "." : directory)
+        removeStaleTemporaries(of: name, in: directory.isEmpty ? "." : directory)
+    }
+
+    /// Removes the temporary files of `name` that a killed process left (its pid no longer runs): a kill -9 during
+    /// a write leaves `.<name>.tmp-<pid>-<random>`, never a half-written `name`; the next write of `name` tidies up.
+    private static func removeStaleTemporaries(of name: String, in directory: String) {
+        let prefix = ".\(name).tmp-"
+        guard let stream = opendir(directory) else { return }
+        var entries: [String] = []
+        while let item = readdir(stream) {
+            let entry = withUnsafeBytes(of: item.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if entry.hasPrefix(prefix) { entries.append(entry) }
+        }
+        closedir(stream)
+        for entry in entries {
+            guard let pid = entry.dropFirst(prefix.count).split(separator: "-").first.flatMap({ Int32($0) }),
+                  pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            unlink(directory + "/" + entry)
+        }
     }
 
     /// Writes every byte, retrying short writes and interrupted calls.

@@ -10,11 +10,20 @@ public protocol Optimizer: AnyObject {
     func step(_ parameters: [Parameter])
 }
 
+/// An optimizer whose per-parameter state (momentum buffers, moments, step counts) can be saved and restored, so a
+/// training resumed from a checkpoint takes the steps an uninterrupted one would.
+public protocol CheckpointableOptimizer: Optimizer {
+    /// The state of each of `parameters` (by position) that has any, as named float arrays and step counters.
+    func state(of parameters: [Parameter]) -> [(index: Int, arrays: [String: [Float]], steps: Int)]
+    /// Restores what `state(of:)` returned for the same parameters.
+    func restore(_ state: [(index: Int, arrays: [String: [Float]], steps: Int)], of parameters: [Parameter]) throws
+}
+
 /// Stochastic gradient descent: `g ← ∇ + λ·w`; `v ← μ·v + g`; `w ← w − η·(Nesterov ? g + μ·v : v)`.
 ///
 /// With μ = 0 it is plain SGD. Weight decay λ is the L2 form (added to the gradient), as in PyTorch's SGD.
 /// [1] Sutskever et al., "On the importance of initialization and momentum in deep learning", 2013.
-public final class SGD: Optimizer {
+public final class SGD: CheckpointableOptimizer {
     public var learningRate: Float
     public let momentum: Float, weightDecay: Float, nesterov: Bool
     /// Momentum buffers; the entry keeps its parameter alive, so an identifier is never reused for another one.
@@ -49,6 +58,23 @@ public final class SGD: Optimizer {
             velocity[id] = (p, v)
         }
     }
+
+    public func state(of parameters: [Parameter]) -> [(index: Int, arrays: [String: [Float]], steps: Int)] {
+        parameters.enumerated().compactMap { index, p in
+            velocity[ObjectIdentifier(p)].map { (index, ["velocity": $0.buffer], 0) }
+        }
+    }
+
+    public func restore(_ state: [(index: Int, arrays: [String: [Float]], steps: Int)], of parameters: [Parameter]) throws {
+        velocity = [:]
+        for entry in state {
+            guard parameters.indices.contains(entry.index), let buffer = entry.arrays["velocity"],
+                  buffer.count == parameters[entry.index].value.count else {
+                throw ShrinkError(.format, "the checkpoint's momentum of parameter \(entry.index) does not fit the model")
+            }
+            velocity[ObjectIdentifier(parameters[entry.index])] = (parameters[entry.index], buffer)
+        }
+    }
 }
 
 /// Adam [1] and AdamW [2]: `m ← β1·m + (1−β1)·g`, `v ← β2·v + (1−β2)·g²`,
@@ -56,7 +82,7 @@ public final class SGD: Optimizer {
 /// directly, `w ← w − η·λ·w` (decoupled).
 ///
 /// [1] Kingma & Ba, "Adam", 2015. [2] Loshchilov & Hutter, "Decoupled Weight Decay Regularization", 2019.
-public final class Adam: Optimizer {
+public final class Adam: CheckpointableOptimizer {
     public var learningRate: Float
     public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float, decoupled: Bool
     /// Moments and step count per parameter; the entry keeps its parameter alive (see SGD).
@@ -95,6 +121,23 @@ public final class Adam: Optimizer {
                 }
             }
             moments[id] = state
+        }
+    }
+
+    public func state(of parameters: [Parameter]) -> [(index: Int, arrays: [String: [Float]], steps: Int)] {
+        parameters.enumerated().compactMap { index, p in
+            moments[ObjectIdentifier(p)].map { (index, ["m": $0.m, "v": $0.v], $0.steps) }
+        }
+    }
+
+    public func restore(_ state: [(index: Int, arrays: [String: [Float]], steps: Int)], of parameters: [Parameter]) throws {
+        moments = [:]
+        for entry in state {
+            guard parameters.indices.contains(entry.index), let m = entry.arrays["m"], let v = entry.arrays["v"],
+                  m.count == parameters[entry.index].value.count, v.count == m.count, entry.steps >= 0 else {
+                throw ShrinkError(.format, "the checkpoint's moments of parameter \(entry.index) do not fit the model")
+            }
+            moments[ObjectIdentifier(parameters[entry.index])] = (parameters[entry.index], m, v, entry.steps)
         }
     }
 }

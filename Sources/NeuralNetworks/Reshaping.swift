@@ -30,7 +30,7 @@ public final class Flatten: Layer {
 /// in inference it is the identity. The mask comes from the layer's own seeded generator.
 ///
 /// [1] Srivastava et al., "Dropout", 2014.
-public final class Dropout: Layer {
+public final class Dropout: Layer, RandomStateLayer {
     public let probability: Float
     public let seed: UInt64
     private var generator: SeededGenerator
@@ -41,6 +41,12 @@ public final class Dropout: Layer {
         self.probability = probability
         self.seed = seed
         self.generator = SeededGenerator(seed: seed, stream: "dropout")
+    }
+
+    /// The mask generator's position, so a resumed training draws the masks an uninterrupted one would.
+    public var randomState: [UInt64] {
+        get { generator.words }
+        set { generator.words = newValue }
     }
 
     public var kind: String { "dropout" }

@@ -109,6 +109,10 @@ public final class Trainer {
     /// Set (by an epoch-end hook) to end `fit` after the current epoch — an early stop; the learning-rate schedule is
     /// still the one of the full run.
     public var stopRequested = false
+    /// When set, `fit` writes a checkpoint after every epoch and, finding one of the same key, resumes after its
+    /// last epoch: the graph, optimizer and history are restored and the run ends with the bytes an uninterrupted
+    /// run gives. Hooks must keep no state of their own across epochs for that to hold.
+    public var checkpoint: TrainingCheckpoint?
 
     public init(graph: Graph, configuration: TrainingConfiguration) {
         self.graph = graph
@@ -142,7 +146,12 @@ public final class Trainer {
         let warmup = Int(c.warmupEpochs * Double(batchesPerEpoch))
         var history = TrainingHistory()
         var step = 0
-        for epoch in 0..<c.epochs {
+        var firstEpoch = 0
+        if let checkpoint, let resumed = try checkpoint.restore(graph: graph, extra: extraParameters, optimizer: optimizer) {
+            (firstEpoch, step, history) = (resumed.epochsDone, resumed.step, resumed.history)
+            if resumed.stopRequested { return history }
+        }
+        for epoch in firstEpoch..<max(c.epochs, firstEpoch) {
             let epochStart = Date()
             var lossTotal = 0.0, correct1 = 0, correct5 = 0, seen = 0
             let loader = BatchLoader(train, batches: schedule.batches(epoch: epoch), epoch: epoch, seed: c.seed)
@@ -180,6 +189,8 @@ public final class Trainer {
                                    seconds: Date().timeIntervalSince(epochStart))
             history.epochs.append(event)
             for hook in onEpochEnd { try hook(event) }
+            try checkpoint?.save(graph: graph, extra: extraParameters, optimizer: optimizer, step: step,
+                                 stopRequested: stopRequested, history: history)
             if stopRequested { break }
         }
         return history

@@ -198,6 +198,18 @@ struct DataFlags: ParsableArguments {
     }
 }
 
+/// `--checkpoint DIR` of the training commands.
+struct CheckpointOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Keep a checkpoint in DIR after every epoch: the same command run again after a kill resumes after the last whole epoch and writes the same bytes. A run with other settings, data or --threads starts its own. Removed once the output is written.", valueName: "DIR"))
+    var checkpoint: String?
+
+    /// Removes the checkpoint file of a finished run (its output is written, so nothing is left to resume).
+    func remove(_ path: String?) {
+        guard let path else { return }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
 /// The model file a pass writes.
 struct OutputOptions: ParsableArguments {
     @Option(help: "Output model file (.safetensors); written atomically.")

@@ -60,6 +60,8 @@ struct Train: ParsableCommand {
     @Option(help: "Given per-channel standard deviations, comma-separated (ImageNet: 0.229,0.224,0.225); with --mean.")
     var std: String?
 
+    @OptionGroup var checkpoint: CheckpointOptions
+
     @OptionGroup var runtime: RuntimeOptions
 
     var pass: TrainPass {
@@ -78,6 +80,7 @@ struct Train: ParsableCommand {
         p.normalize = normalize
         p.mean = mean.map(numbers)
         p.std = std.map(numbers)
+        p.checkpoint = checkpoint.checkpoint
         return p
     }
 
@@ -92,8 +95,10 @@ struct Train: ParsableCommand {
         try reporting {
             runtime.apply()
             try output.check()
-            let result = try pass.run(nil, data: try data.load(), progress: ProgressPrinter("train \(arch.rawValue)").handler)
+            let split = try data.load()
+            let result = try pass.run(nil, data: split, progress: ProgressPrinter("train \(arch.rawValue)").handler)
             try result.model.save(to: output.out)
+            checkpoint.remove(pass.checkpointPath(data: split.name))
             let d = try details(of: result.report, as: TrainPass.Details.self)
             try emit(result.report, out: output.out, json: runtime.json, line: String(
                 format: "%@: test accuracy %.2f%% (top-5 %.2f%%) on %d samples; %.1f s, %.0f samples/s; saved %@",

@@ -42,6 +42,15 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return result
     }
 
+    /// The four state words, to save a generator mid-sequence and continue it later (training checkpoints).
+    public var words: [UInt64] {
+        get { [state.0, state.1, state.2, state.3] }
+        set {
+            guard newValue.count == 4 else { return }
+            state = (newValue[0], newValue[1], newValue[2], newValue[3])
+        }
+    }
+
     /// A uniform Float in [0, 1) with 24 random bits.
     public mutating func nextUniform() -> Float {
         Float(next() >> 40) * (1.0 / 16_777_216.0)

@@ -62,6 +62,9 @@ public struct TrainPass: RecipePass {
     public var mean: [Float]?
     /// Given per-channel standard deviations (with `mean`): ImageNet's are 0.229, 0.224, 0.225.
     public var std: [Float]?
+    /// A directory for a checkpoint after every epoch (`checkpointPath(data:)`): a run killed at any point and run
+    /// again with the same settings resumes after its last whole epoch and gives the same bytes.
+    public var checkpoint: String?
 
     public init(arch: Architecture) { self.arch = arch }
 
@@ -139,6 +142,19 @@ public struct TrainPass: RecipePass {
         }
     }
 
+    /// The checkpoint file of a run on data `data` (a split's name) in `checkpoint`: keyed by every setting, the
+    /// data and the thread count, so a run with other settings never resumes it.
+    public func checkpointPath(data: String) -> String? {
+        guard let checkpoint else { return nil }
+        return "\(checkpoint)/train-\(checkpointKey(data: data)).checkpoint"
+    }
+
+    private func checkpointKey(data: String) -> String {
+        var settings = self
+        settings.checkpoint = nil
+        return fnv1a(Array("\(fingerprint(settings))\u{1}\(data)\u{1}threads \(BLAS.threads)".utf8))
+    }
+
     /// The trainer's configuration.
     public var configuration: TrainingConfiguration {
         var c = TrainingConfiguration()
@@ -191,6 +207,12 @@ public struct TrainPass: RecipePass {
                             classNames: split.classNames)
         let train = try trained.prepare(split.train), test = try trained.prepare(split.test)
         let trainer = Trainer(graph: graph, configuration: c)
+        if let path = checkpointPath(data: split.name), let directory = checkpoint {
+            do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+                throw ShrinkError(.io, "cannot create the checkpoint directory \(directory): \(error.localizedDescription)")
+            }
+            trainer.checkpoint = TrainingCheckpoint(path: path, key: checkpointKey(data: split.name))
+        }
         let total = epochs * ((train.count + batchSize - 1) / batchSize)
         var step = 0
         trainer.onBatchEnd.append { event in
