@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "ArchitectureSearchTests", dependencies: ["ArchitectureSearch", "NeuralNetworks", "Datasets", "Tensors"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "NeuralNetworks", "Datasets", "Quantization", "Tensors"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports"]),
-        .testTarget(name: "ShrinkTests", dependencies: ["Shrink"]),
+        .testTarget(name: "ShrinkTests", dependencies: ["Shrink"], exclude: ["FuzzFindings"]),
         // ShrinkCommandTests runs the `shrink` binary: the dependency builds it first.
         .testTarget(name: "ShrinkCommandTests", dependencies: ["Datasets", "Tensors", "NeuralNetworks", "ShrinkCommand"]),
     ]

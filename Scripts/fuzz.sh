@@ -10,7 +10,7 @@
 # Exits 1 when any target found a crash, a hang or an out-of-memory; the inputs are kept in OUT/findings/TARGET.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-all_targets=(safetensors model onnx npy npz npz-data inflate idx recipe search-space journal image)
+all_targets=(safetensors model onnx npy npz npz-data inflate idx recipe search-space data-spec journal image)
 seconds=60 jobs=1 out="$root/out/fuzz" build=1 fresh=0 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,7 +41,9 @@ seeds="$out/seeds"
 rm -rf "$seeds" && mkdir -p "$seeds"
 [ "$fresh" = 0 ] || rm -rf "$out/corpus"
 SHRINK_FUZZ_WRITE_SEEDS="$seeds" "$binary" > /dev/null
-mkdir -p "$seeds/recipe" "$seeds/search-space" "$seeds/image"
+mkdir -p "$seeds/recipe" "$seeds/search-space" "$seeds/image" "$seeds/data-spec"
+printf 'fashion-mnist' > "$seeds/data-spec/plain"
+printf 'data/images?size=96x128&channels=3&skip_corrupt&flip&pad_crop=4&resized_crop=0.25&classes=10' > "$seeds/data-spec/all"
 cp "$root"/recipes/*.yaml "$seeds/recipe/"
 cat > "$seeds/search-space/tiny.yaml" <<'YAML'
 name: tiny
@@ -85,11 +87,13 @@ mkdir -p "$out/logs"
 # Per input: at most 256 KiB, 10 s (a hang), 512 MiB in one allocation, 2 GiB resident (docs/reliability.md).
 export ASAN_OPTIONS="${ASAN_OPTIONS:-handle_segv=0:detect_leaks=0}" SWIFT_BACKTRACE="enable=no"
 run_target() {
-  local t="$1" corpus="$out/corpus/$1" findings="$out/findings/$1"
+  local t="$1" corpus="$out/corpus/$1" findings="$out/findings/$1" extra=()
   mkdir -p "$corpus" "$findings"
+  # Inputs that once crashed a reader (the regression tests' files) seed the target too.
+  [ -d "$root/Tests/ShrinkTests/FuzzFindings/$t" ] && extra=("$root/Tests/ShrinkTests/FuzzFindings/$t")
   SHRINK_FUZZ_TARGET="$t" SHRINK_FUZZ_SCRATCH="$out/scratch" "$binary" -max_total_time="$seconds" -max_len=262144 \
     -timeout=10 -malloc_limit_mb=512 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$findings/" \
-    "$corpus" "$seeds/$t" > "$out/logs/$t.log" 2>&1 || true
+    "$corpus" "$seeds/$t" "${extra[@]}" > "$out/logs/$t.log" 2>&1 || true
 }
 mkdir -p "$out/scratch"
 running=0

@@ -122,6 +122,18 @@ public struct Journal {
         try AtomicFile.write(Array(try encoder.encode(settings)), to: settingsPath)
     }
 
+    /// Every trial recorded, each checked against `space`: a line whose candidate does not fit it (a journal of
+    /// another space, or edited by hand) is an error naming the journal and the trial.
+    public func trials(of space: SearchSpace) throws -> [Trial] {
+        let all = try trials()
+        for trial in all {
+            do { try space.check(trial.candidate) } catch let error as ShrinkError {
+                throw ShrinkError(.format, "the journal in \(directory): trial \(trial.index): \(error.message)")
+            }
+        }
+        return all
+    }
+
     /// Every trial recorded by any worker, by index (a duplicate index keeps the first line read).
     public func trials() throws -> [Trial] {
         var result = [Int: Trial]()

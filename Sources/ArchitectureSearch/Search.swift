@@ -120,7 +120,7 @@ public func runSearch(space: SearchSpace, strategy: any SearchStrategy, estimato
     var probe = SeededGenerator(seed: settings.seed, stream: "feasibility")
     _ = try randomFeasible(space, &probe, feasible: meter.isFeasible)
     for index in stride(from: journal.worker, to: settings.trials, by: journal.workers) {
-        let all = try journal.trials()
+        let all = try journal.trials(of: space)
         if all.contains(where: { $0.index == index }) { continue }
         if let budget = settings.budgetSeconds {
             let spent = try journal.timings().reduce(0) { $0 + $1.cpuSeconds }
@@ -160,7 +160,7 @@ public func runSearch(space: SearchSpace, strategy: any SearchStrategy, estimato
                    100 * trial.accuracy, formatted(trial.macs), trial.stopped == true ? ", stopped early" : "",
                    timing.cpuSeconds))
     }
-    return try journal.trials()
+    return try journal.trials(of: space)
 }
 
 func formatted(_ n: Int) -> String {

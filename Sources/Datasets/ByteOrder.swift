@@ -34,7 +34,7 @@ extension Array where Element == UInt8 {
 }
 
 /// The product of `factors`, or nil when it overflows `Int` (a corrupt header's dimensions).
-func checkedProduct(_ factors: [Int]) -> Int? {
+public func checkedProduct(_ factors: [Int]) -> Int? {
     var product = 1
     for factor in factors {
         let (result, overflow) = product.multipliedReportingOverflow(by: factor)

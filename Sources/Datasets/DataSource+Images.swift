@@ -77,7 +77,13 @@ extension DataSource {
         let classNames: [String]? = numeric ? nil : Array(Set(trainRows.map(\.label))).sorted()
         func labelled(_ rows: [(path: String, label: String)], list: String) throws -> [(String, Int32)] {
             try rows.enumerated().map { line, row in
-                if numeric, let index = Int32(row.label) { return (row.path, index) }
+                if numeric, let index = Int32(row.label) {
+                    guard index < DataSource.maximumClasses else {
+                        throw ShrinkError(.value, "\(list): entry \(line + 1) has label \(index); expected a class index "
+                            + "from 0 to \(DataSource.maximumClasses - 1)")
+                    }
+                    return (row.path, index)
+                }
                 guard let index = classNames?.firstIndex(of: row.label) else {
                     throw ShrinkError(.format, "\(list): entry \(line + 1) has label '\(row.label)', which no training "
                         + "entry has")

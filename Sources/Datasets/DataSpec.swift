@@ -50,7 +50,7 @@ public struct DataSpec: Sendable, Equatable, CustomStringConvertible {
         self.init(path: String(text[..<mark]))
         guard !path.isEmpty else { throw ShrinkError(.value, "data spec '\(text)' has options but no path before '?'") }
         for item in text[text.index(after: mark)...].split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let key = parts[0].replacingOccurrences(of: "-", with: "_").lowercased()
             let value = parts.count > 1 ? parts[1] : nil
             func fail(_ expected: String) -> ShrinkError {

@@ -51,8 +51,9 @@ public enum NPZ {
             if entry.method == 0, entry.flags & 1 == 0, entry.compressedSize == entry.uncompressedSize {
                 let header = try NPY.readHeader(try file.read(min(entry.compressedSize, 12 + NPY.maximumHeaderLength),
                                                               at: start), name: member)
-                guard header.dataOffset + header.byteCount == entry.compressedSize else {
-                    throw ShrinkError(.format, "\(member): NPY data is \(entry.compressedSize - header.dataOffset) "
+                let end = header.dataOffset.addingReportingOverflow(header.byteCount)
+                guard !end.overflow, end.partialValue == entry.compressedSize else {
+                    throw ShrinkError(.format, "\(member): NPY data is \(max(entry.compressedSize - header.dataOffset, 0)) "
                         + "bytes, shape \(header.shape) of \(header.dtype) needs \(header.byteCount)")
                 }
                 members[key] = .stored(header, dataOffset: start + header.dataOffset)

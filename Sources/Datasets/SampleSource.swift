@@ -100,6 +100,10 @@ public struct ArrayLayout: Sendable, Equatable {
         guard dtypes.contains(dtype) else {
             throw ShrinkError(.unsupported, "\(name) has dtype \(dtype); expected uint8 images (|u1) or floats (<f4, <f8)")
         }
+        guard shape.allSatisfy({ $0 >= 0 }), let sample = checkedProduct(Array(shape.dropFirst())),
+              !sample.multipliedReportingOverflow(by: 8).overflow else {
+            throw ShrinkError(.shape, "\(name) has shape \(shape); a sample that large cannot be held")
+        }
         switch shape.count {
         case 2: return ArrayLayout(dtype: dtype, sampleShape: [shape[1]], channelsLast: false)
         case 3: return ArrayLayout(dtype: dtype, sampleShape: [1, shape[1], shape[2]], channelsLast: false)
@@ -173,7 +177,9 @@ public struct FileSamples: SampleSource {
     ///
     /// - Throws: `ShrinkError(.format)` when the file is shorter than the samples.
     public init(file: ReadableFile, dataOffset: Int, count: Int, layout: ArrayLayout) throws {
-        let needed = dataOffset + count * layout.sampleBytes
+        let bytes = count.multipliedReportingOverflow(by: layout.sampleBytes)
+        let end = dataOffset.addingReportingOverflow(bytes.partialValue)
+        let needed = bytes.overflow || end.overflow || count < 0 || dataOffset < 0 ? Int.max : end.partialValue
         guard file.size >= needed else {
             throw ShrinkError(.format, "\(file.path): truncated: \(count) samples of \(layout.sampleBytes) bytes from "
                 + "offset \(dataOffset) need \(needed) bytes, the file holds \(file.size)")

@@ -1,6 +1,7 @@
 // Zlib: inflate (gzip, zlib, raw deflate), deflate and CRC-32 over the system zlib, for gzip-compressed IDX files and
 // NPZ (ZIP) members. Deliberately left out: streaming; every caller holds the whole input in memory.
 import CZlib
+import Foundation
 import Tensors
 
 /// Whole-buffer compression and checksums over the system zlib.
@@ -24,6 +25,17 @@ public enum Zlib {
         }
     }
 
+    /// The most bytes one inflation may produce (4 GiB), unless `SHRINK_MAX_INFLATED_BYTES` says otherwise: a
+    /// compressed file that inflates past it — a deflate bomb, or data larger than Shrink should hold in memory —
+    /// is refused, naming the file and the variable. Deflate itself expands at most 1032:1, which bounds every
+    /// inflation by 1032 times its input too.
+    public static let maximumInflatedBytes: Int = {
+        if let text = getenv("SHRINK_MAX_INFLATED_BYTES").map({ String(cString: $0) }), let value = Int(text), value > 0 {
+            return value
+        }
+        return 4 << 30
+    }()
+
     /// Whether `bytes` starts with the gzip magic number `1f 8b`.
     public static func isGzip<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
         var iterator = bytes.makeIterator()
@@ -36,19 +48,30 @@ public enum Zlib {
     /// - Parameters:
     ///   - expectedSize: the exact inflated size when the container records it (ZIP); more or fewer bytes is an error,
     ///     and inflation stops as soon as the output would exceed it.
+    ///   - limit: the most bytes the output may have (`maximumInflatedBytes`).
     ///   - name: the file (and member) named in errors.
-    /// - Throws: `ShrinkError.format` for corrupt or truncated data, naming `name`.
+    /// - Throws: `ShrinkError.format` for corrupt or truncated data, naming `name`; `ShrinkError.value` when the
+    ///   output would pass `limit`.
     public static func inflate(
-        _ input: UnsafeRawBufferPointer, format: Format, expectedSize: Int? = nil, name: String
+        _ input: UnsafeRawBufferPointer, format: Format, expectedSize: Int? = nil, limit: Int = maximumInflatedBytes,
+        name: String
     ) throws -> [UInt8] {
+        if let expectedSize, expectedSize > limit {
+            throw tooLarge(name, limit: limit, recorded: expectedSize)
+        }
         var stream = z_stream()
         guard inflateInit2_(&stream, format.inflateWindowBits, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK
         else { throw ShrinkError(.io, "\(name): zlib could not start inflating (out of memory?)") }
         defer { inflateEnd(&stream) }
 
         // Deflate expands at most 1032:1, so a recorded size beyond that is a lie; never allocate past it up front.
-        let bound = input.count.multipliedReportingOverflow(by: 1032).partialValue &+ 64
-        var output = [UInt8](repeating: 0, count: max(min(expectedSize ?? initialCapacity(input, format: format), bound), 1))
+        let ratioBound = input.count.multipliedReportingOverflow(by: 1032)
+        // Concatenated gzip members each expand 1032:1 at most, so the ratio bounds the output of any stream.
+        let bound = min(ratioBound.overflow ? Int.max : ratioBound.partialValue &+ 64, limit)
+        // A recorded size is only a claim: start at most 8 times the input (or 1 MiB) and grow as the data really
+        // inflates, so a header that lies about its size costs no memory it does not deliver.
+        let first = min(expectedSize ?? initialCapacity(input, format: format), bound, max(input.count * 8, 1 << 20))
+        var output = [UInt8](repeating: 0, count: max(first, 1))
         var produced = 0
         var consumed = 0
         var finished = false
@@ -57,7 +80,12 @@ public enum Zlib {
                 if let expectedSize, output.count >= expectedSize {
                     throw ShrinkError(.format, "\(name): inflates to more than the \(expectedSize) bytes recorded")
                 }
-                let grown = expectedSize.map { min($0, output.count * 2) } ?? output.count * 2
+                if output.count >= bound {
+                    if output.count >= limit { throw tooLarge(name, limit: limit, recorded: nil) }
+                    throw ShrinkError(.format, "\(name): inflates to more than 1032 times its \(input.count) compressed "
+                        + "bytes, which deflate cannot do: corrupt data")
+                }
+                let grown = min(expectedSize.map { min($0, output.count * 2) } ?? output.count * 2, bound)
                 output.append(contentsOf: repeatElement(0, count: grown - output.count))
             }
             let inputChunk = min(input.count - consumed, Int(UInt32.max))
@@ -100,9 +128,17 @@ public enum Zlib {
         return output
     }
 
-    /// Inflates a whole compressed array; see `inflate(_:format:expectedSize:name:)`.
-    public static func inflate(_ input: [UInt8], format: Format, expectedSize: Int? = nil, name: String) throws -> [UInt8] {
-        try input.withUnsafeBytes { try inflate($0, format: format, expectedSize: expectedSize, name: name) }
+    /// Inflates a whole compressed array; see `inflate(_:format:expectedSize:limit:name:)`.
+    public static func inflate(
+        _ input: [UInt8], format: Format, expectedSize: Int? = nil, limit: Int = maximumInflatedBytes, name: String
+    ) throws -> [UInt8] {
+        try input.withUnsafeBytes { try inflate($0, format: format, expectedSize: expectedSize, limit: limit, name: name) }
+    }
+
+    private static func tooLarge(_ name: String, limit: Int, recorded: Int?) -> ShrinkError {
+        ShrinkError(.value, "\(name): inflates to \(recorded.map { "\($0) bytes" } ?? "more than \(limit) bytes"), over the "
+            + "limit of \(limit) bytes for compressed input (a deflate bomb?); set SHRINK_MAX_INFLATED_BYTES to allow "
+            + "more, or store the data uncompressed")
     }
 
     /// A first output size: a gzip stream records its inflated size modulo 2³² in its last four bytes, which is

@@ -45,7 +45,7 @@ public final class Graph {
     public static let maximumElementsPerSample = 1 << 28
 
     /// Throws unless every extent is ≥ 1 and the product stays within `maximumElementsPerSample`.
-    static func checkShape(_ shape: [Int], _ what: String) throws {
+    public static func checkShape(_ shape: [Int], _ what: String) throws {
         var product = 1
         for extent in shape {
             guard extent >= 1, extent <= maximumElementsPerSample else {

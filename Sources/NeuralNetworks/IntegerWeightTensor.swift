@@ -5,6 +5,7 @@
 // ±1 (bit 1 = +1, bit 0 = −1) with α per output channel as the scale. The scales are the F32 tensor
 // `<name>_scale`; bits, shape and granularity sit in `__metadata__["shrink.weights"]`, keyed by tensor name.
 // A file without that entry but with an I8 weight and per-channel scales (8 bits) reads as before.
+import Datasets
 import Foundation
 import Tensors
 
@@ -84,7 +85,13 @@ public struct IntegerWeightTensor: Sendable, Equatable {
             throw ShrinkError(.format, "\(file): integer tensor '\(name)' needs its scales in '\(name)_scale'")
         }
         let scales = try scaleTensor.floatTensor(name: name + "_scale", file: file).scalars
-        let count = encoding.shape.reduce(1, *)
+        // The metadata's shape must be one a tensor can have before any size is computed from it: the codes are
+        // compared with it next, so a shape the file's bytes do not back is refused.
+        guard !encoding.shape.isEmpty, encoding.shape.allSatisfy({ $0 >= 1 }),
+              let count = checkedProduct(encoding.shape), count <= Int.max / 8 else {
+            throw ShrinkError(.format, "\(file): tensor '\(name)' has metadata shape \(encoding.shape); expected positive "
+                + "extents")
+        }
         let values: [Int8]
         if encoding.bits == 8 {
             guard stored.shape == encoding.shape else {

@@ -5,7 +5,7 @@ import Tensors
 
 extension LayerSpec {
     /// The largest kernel, stride or padding accepted from a file.
-    static let maximumWindow = 4096
+    public static let maximumWindow = 4096
 
     private func required(_ value: Int?, _ field: String, node: String, maximum: Int = Int(Int32.max)) throws -> Int {
         guard let value, value > 0, value <= maximum else {

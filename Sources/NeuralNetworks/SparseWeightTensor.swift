@@ -2,6 +2,7 @@
 // (`<name>_mask`, U8, bit i of the row-major weight at bit i mod 8 of byte i / 8) and the nonzero values in order
 // (`<name>_values`, F32), with the shape in `__metadata__["shrink.sparse"]`. At 95% zeros that is 1/32 + 5% of
 // the dense bytes. The dense tensor `<name>` is then absent; `Model.load` rebuilds it.
+import Datasets
 import Foundation
 import Tensors
 
@@ -65,7 +66,7 @@ public struct SparseWeightTensor: Sendable, Equatable {
             throw ShrinkError(.format, "\(file): metadata '\(metadataKey)' is not valid: \(error)")
         }
         guard let shape = shapes[name] else { return nil }
-        guard shape.allSatisfy({ $0 >= 1 }), shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= Int(Int32.max),
+        guard shape.allSatisfy({ $0 >= 1 }), let product = checkedProduct(shape), product <= Int(Int32.max),
               let mask = container.tensors[name + "_mask"], mask.dtype == "U8",
               let valuesTensor = container.tensors[name + "_values"] else {
             throw ShrinkError(.format, "\(file): sparse tensor '\(name)' needs a U8 '\(name)_mask' and F32 "

@@ -99,6 +99,15 @@ private struct ONNXImporter {
                let n = try? JSONDecoder().decode(Normalization.self, from: Data(entry.value.utf8)) { normalizationValue = n }
             if entry.key == ExportMetadata.architecture, !entry.value.isEmpty { architecture = entry.value }
         }
+        // What Model.load refuses in a model file is refused here already, naming the tensor.
+        for (name, parameter) in built.parameters {
+            if let bad = parameter.value.firstNonFiniteIndex() {
+                throw ShrinkError(.value, "tensor '\(name)' holds a non-finite value at index \(bad)")
+            }
+        }
+        do { try normalizationValue.check(sampleShape: inputShape) } catch let error as ShrinkError {
+            throw ShrinkError(error.kind, "metadata '\(ExportMetadata.normalization)': \(error.message)")
+        }
         return Model(architecture: architecture, graph: built, normalization: normalizationValue,
                      provenance: [ProvenanceStep(pass: "import", settings: [
                          "format": "onnx", "opset": "\(opset)", "producer": proto.producerName,
@@ -153,24 +162,32 @@ private struct ONNXImporter {
         guard dims.count >= 2 else {
             throw ShrinkError(.unsupported, "input '\(input.name)' has rank \(dims.count); Shrink needs (batch, features…)")
         }
-        return try dims.dropFirst().enumerated().map { axis, d in
+        let shape = try dims.dropFirst().enumerated().map { axis, d in
             guard d.dimValue > 0 else {
                 let what = d.dimParam.isEmpty ? "unknown" : "'\(d.dimParam)'"
                 throw ShrinkError(.unsupported, "input '\(input.name)': dimension \(axis + 1) is dynamic (\(what)); "
                     + "Shrink needs a fixed sample shape (only the batch dimension may vary)")
             }
+            guard d.dimValue <= Int64(Int32.max) else {
+                throw ShrinkError(.shape, "input '\(input.name)': dimension \(axis + 1) is \(d.dimValue), too large")
+            }
             return Int(d.dimValue)
         }
+        try Graph.checkShape(shape, "input '\(input.name)'")
+        return shape
     }
 
     func constant(_ t: Onnx_TensorProto) throws -> Value {
+        guard t.dims.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) }), let count = checkedProduct(t.dims.map(Int.init)) else {
+            throw ShrinkError(.format, "initializer '\(t.name)' has dims \(t.dims); expected sizes from 0 to \(Int32.max) "
+                + "whose product fits in memory")
+        }
         let dims = t.dims.map(Int.init)
-        let count = dims.reduce(1, *)
         switch Onnx_TensorProto.DataType(rawValue: Int(t.dataType)) {
         case .float?:
             var scalars: [Float]
             if !t.rawData.isEmpty {
-                guard t.rawData.count == count * 4 else {
+                guard t.rawData.count % 4 == 0, t.rawData.count / 4 == count else {
                     throw ShrinkError(.format, "initializer '\(t.name)' holds \(t.rawData.count) bytes for \(count) floats")
                 }
                 scalars = [Float](repeating: 0, count: count)
@@ -293,6 +310,10 @@ private struct ONNXImporter {
         guard values.allSatisfy({ $0 == values[0] }) else {
             throw ShrinkError(.unsupported, "\(describe(n, index)): attribute '\(what)' = \(values); Shrink supports equal values on both axes")
         }
+        guard values[0] >= -LayerSpec.maximumWindow, values[0] <= LayerSpec.maximumWindow else {
+            throw ShrinkError(.unsupported, "\(describe(n, index)): attribute '\(what)' = \(values[0]); Shrink supports windows, "
+                + "strides and pads up to \(LayerSpec.maximumWindow)")
+        }
         return values[0]
     }
 
@@ -307,6 +328,9 @@ private struct ONNXImporter {
             throw ShrinkError(.unsupported, "\(describe(n, index)): operator domain '\(n.domain)' is not supported")
         }
         guard !n.output.isEmpty else { return }
+        // Inputs by position; a missing trailing input reads as "", ONNX's name for an optional input left out, which
+        // every required-input lookup refuses with the node's name.
+        let named = n.input + [String](repeating: "", count: 8)
         switch n.opType {
         case "Constant":
             guard let value = attribute(n, "value"), value.type == .tensor else {
@@ -314,13 +338,13 @@ private struct ONNXImporter {
             }
             values[n.output[0]] = try constant(value.t)
         case "Identity", "Dropout":
-            values[n.output[0]] = values[n.input[0]]
+            values[n.output[0]] = values[named[0]]
         case "Pad":
             // torch.onnx.export writes a Pad of zeros before some poolings (DenseNet's transitions): a no-op.
-            _ = try data(n.input[0], n, index)
+            _ = try data(named[0], n, index)
             var pads: [Int64] = []
-            if n.input.count > 1, !n.input[1].isEmpty {
-                guard let v = shapeValue(n.input[1]) else {
+            if n.input.count > 1, !named[1].isEmpty {
+                guard let v = shapeValue(named[1]) else {
                     throw ShrinkError(.unsupported, "\(describe(n, index)): its pads must be a constant")
                 }
                 pads = v
@@ -331,12 +355,12 @@ private struct ONNXImporter {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): Pad \(pads); Shrink imports a Pad of zeros (a no-op), "
                     + "not one that changes the shape")
             }
-            values[n.output[0]] = values[n.input[0]]
+            values[n.output[0]] = values[named[0]]
         case "Conv":
             try checkAutoPad(n, index)
-            let x = try data(n.input[0], n, index)
-            let w = try tensor(n.input[1], n, index, role: "weight")
-            guard w.rank == 4, w.shape[2] == w.shape[3] else {
+            let x = try data(named[0], n, index)
+            let w = try tensor(named[1], n, index, role: "weight")
+            guard w.rank == 4, w.shape[2] == w.shape[3], w.shape.allSatisfy({ $0 >= 1 }) else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): weight shape \(w.shape); Shrink supports 2-D convolutions with square kernels")
             }
             if let d = ints(n, "dilations"), d.contains(where: { $0 != 1 }) {
@@ -348,7 +372,7 @@ private struct ONNXImporter {
                 throw ShrinkError(.format, "\(describe(n, index)): strides \(stride) and pads \(pad); expected strides ≥ 1 and pads ≥ 0")
             }
             let groups = int(n, "group", 1)
-            let bias = n.input.count > 2 && !n.input[2].isEmpty ? try tensor(n.input[2], n, index, role: "bias") : nil
+            let bias = n.input.count > 2 && !named[2].isEmpty ? try tensor(named[2], n, index, role: "bias") : nil
             guard groups >= 1, w.shape[0] % groups == 0, shapes[x.name]?.first == w.shape[1] * groups else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): weight \(w.shape) with group \(groups) does not fit input \(shapes[x.name] ?? [])")
             }
@@ -358,11 +382,11 @@ private struct ONNXImporter {
             try emit(n, index, Conv2d(weight: w, bias: bias.map { $0.reshaped([w.shape[0]]) }, stride: stride,
                                       padding: pad, groups: groups), inputs: [x.name], rank: 4)
         case "Gemm", "MatMul":
-            let x = try data(n.input[0], n, index)
+            let x = try data(named[0], n, index)
             guard x.rank == 2 else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): input of rank \(x.rank); Shrink's linear layer takes (batch, features)")
             }
-            var b = try tensor(n.input[1], n, index, role: "weight")
+            var b = try tensor(named[1], n, index, role: "weight")
             guard b.rank == 2 else { throw ShrinkError(.unsupported, "\(describe(n, index)): weight of rank \(b.rank)") }
             if n.opType == "Gemm" && int(n, "transA", 0) != 0 {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): transA = 1 is not supported")
@@ -372,8 +396,8 @@ private struct ONNXImporter {
             let alpha = n.opType == "Gemm" ? float(n, "alpha", 1) : 1, beta = n.opType == "Gemm" ? float(n, "beta", 1) : 1
             if alpha != 1 { b.scale(by: alpha) }
             var bias: Tensor?
-            if n.opType == "Gemm", n.input.count > 2, !n.input[2].isEmpty {
-                var c = try tensor(n.input[2], n, index, role: "bias")
+            if n.opType == "Gemm", n.input.count > 2, !named[2].isEmpty {
+                var c = try tensor(named[2], n, index, role: "bias")
                 guard c.count == b.shape[0] else {
                     throw ShrinkError(.unsupported, "\(describe(n, index)): bias of shape \(c.shape) for \(b.shape[0]) outputs")
                 }
@@ -386,8 +410,8 @@ private struct ONNXImporter {
             }
             try emit(n, index, Linear(weight: b, bias: bias), inputs: [x.name], rank: 2)
         case "BatchNormalization":
-            let x = try data(n.input[0], n, index)
-            let p = try (1...4).map { try tensor(n.input[$0], n, index, role: ["", "scale", "bias", "mean", "variance"][$0]) }
+            let x = try data(named[0], n, index)
+            let p = try (1...4).map { try tensor(named[$0], n, index, role: ["", "scale", "bias", "mean", "variance"][$0]) }
             guard p.allSatisfy({ $0.count == p[0].count }), p[3].scalars.allSatisfy({ $0 >= 0 }) else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): scale, bias, mean and variance must have one value per channel and the variance must be ≥ 0")
             }
@@ -397,10 +421,10 @@ private struct ONNXImporter {
                                          runningVariance: p[3].reshaped([c]), epsilon: epsilon, momentum: 1 - momentum),
                      inputs: [x.name], rank: x.rank)
         case "Relu":
-            let x = try data(n.input[0], n, index)
+            let x = try data(named[0], n, index)
             try emit(n, index, ReLU(), inputs: [x.name], rank: x.rank)
         case "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu":
-            let x = try data(n.input[0], n, index)
+            let x = try data(named[0], n, index)
             let layer: PointwiseActivation
             do {
                 switch n.opType {
@@ -415,10 +439,10 @@ private struct ONNXImporter {
             }
             try emit(n, index, layer, inputs: [x.name], rank: x.rank)
         case "Clip":
-            let x = try data(n.input[0], n, index)
+            let x = try data(named[0], n, index)
             func bound(_ i: Int) throws -> Float? {
-                guard n.input.count > i, !n.input[i].isEmpty else { return nil }
-                let t = try tensor(n.input[i], n, index, role: i == 1 ? "min" : "max")
+                guard n.input.count > i, !named[i].isEmpty else { return nil }
+                let t = try tensor(named[i], n, index, role: i == 1 ? "min" : "max")
                 guard t.count == 1 else { throw ShrinkError(.unsupported, "\(describe(n, index)): a Clip bound must be a scalar") }
                 return t.scalars[0]
             }
@@ -430,7 +454,7 @@ private struct ONNXImporter {
             try emit(n, index, ClampedReLU(cap: high ?? .infinity), inputs: [x.name], rank: x.rank)
         case "MaxPool", "AveragePool":
             try checkAutoPad(n, index)
-            let x = try data(n.input[0], n, index)
+            let x = try data(named[0], n, index)
             guard x.rank == 4 else { throw ShrinkError(.unsupported, "\(describe(n, index)): input of rank \(x.rank); Shrink pools (batch, C, H, W)") }
             let ceilMode = int(n, "ceil_mode", 0) == 1
             guard !ceilMode || n.opType == "MaxPool" else {
@@ -452,28 +476,28 @@ private struct ONNXImporter {
                                                          : AvgPool2d(kernelSize: k, stride: stride, padding: pad)
             try emit(n, index, layer, inputs: [x.name], rank: 4)
         case "GlobalAveragePool":
-            let x = try data(n.input[0], n, index)
+            let x = try data(named[0], n, index)
             guard x.rank == 4 else { throw ShrinkError(.unsupported, "\(describe(n, index)): input of rank \(x.rank)") }
             // (N, C, 1, 1), which a 1×1 conv can read (squeeze-excitation); when a flatten reads it first, `flatten`
             // turns it into Shrink's flattening global pooling.
             try emit(n, index, GlobalMean(), inputs: [x.name], rank: 4)
         case "Flatten":
-            let x = try data(n.input[0], n, index)
+            let x = try data(named[0], n, index)
             guard int(n, "axis", 1) == 1 else { throw ShrinkError(.unsupported, "\(describe(n, index)): Flatten axis \(int(n, "axis", 1)); Shrink flattens from axis 1") }
             try flatten(n, index, x)
-        case "Reshape" where { if case .grouped? = values[n.input[0]] { return true } else { return false } }():
+        case "Reshape" where { if case .grouped? = values[named[0]] { return true } else { return false } }():
             // The last step of a channel shuffle: (N, C/g, g, H, W) back to (N, C, H, W).
-            guard case .grouped(let name, let groups, true)? = values[n.input[0]], let target = shapeValue(n.input[1]),
+            guard case .grouped(let name, let groups, true)? = values[named[0]], let target = shapeValue(named[1]),
                   let shape = shapes[name], target.count == 4,
                   target.dropFirst().elementsEqual([-1, Int64(shape[1]), Int64(shape[2])]) ||
                   target.dropFirst().elementsEqual(shape.map(Int64.init)) else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): a channel shuffle must be reshaped back to (N, C, H, W)")
             }
             try emit(n, index, try ChannelSelect(shuffling: shape[0], groups: groups), inputs: [name], rank: 4)
-        case "Reshape" where shapeValue(n.input[1])?.count == 5:
+        case "Reshape" where shapeValue(named[1])?.count == 5:
             // The first step of a channel shuffle: (N, C, H, W) viewed as (N, g, C/g, H, W).
-            let x = try data(n.input[0], n, index)
-            let target = shapeValue(n.input[1])!, shape = shapes[x.name] ?? []
+            let x = try data(named[0], n, index)
+            let target = shapeValue(named[1])!, shape = shapes[x.name] ?? []
             guard x.rank == 4, shape.count == 3, target[1] > 0, Int64(shape[0]) % target[1] == 0,
                   target[2] == Int64(shape[0]) / target[1] || target[2] == -1,
                   target[3] == Int64(shape[1]), target[4] == Int64(shape[2]) else {
@@ -482,9 +506,9 @@ private struct ONNXImporter {
             }
             values[n.output[0]] = .grouped(x.name, groups: Int(target[1]), transposed: false)
         case "Reshape":
-            let x = try data(n.input[0], n, index)
-            guard case .shape(let target)? = values[n.input[1]] else {
-                throw ShrinkError(.unsupported, "\(describe(n, index)): its target shape '\(n.input[1])' is not a constant or a shape Shrink can work out; dynamic shapes cannot be fixed")
+            let x = try data(named[0], n, index)
+            guard case .shape(let target)? = values[named[1]] else {
+                throw ShrinkError(.unsupported, "\(describe(n, index)): its target shape '\(named[1])' is not a constant or a shape Shrink can work out; dynamic shapes cannot be fixed")
             }
             let features = Int64((shapes[x.name] ?? []).reduce(1, *))
             guard target.count == 2, [batch, -1, 0, 1].contains(target[0]) || target[0] > 0,
@@ -493,9 +517,9 @@ private struct ONNXImporter {
             }
             try flatten(n, index, x)
         case let op where ["Add", "Sub", "Mul", "Div"].contains(op) && n.input.count == 2
-                && shapeValue(n.input[0]) != nil && shapeValue(n.input[1]) != nil:
+                && shapeValue(named[0]) != nil && shapeValue(named[1]) != nil:
             // Shape arithmetic on int64 vectors (one may be a single value); the batch size stays symbolic.
-            let a = shapeValue(n.input[0])!, b = shapeValue(n.input[1])!
+            let a = shapeValue(named[0])!, b = shapeValue(named[1])!
             guard a.count == b.count || a.count == 1 || b.count == 1 else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): shape vectors of lengths \(a.count) and \(b.count)")
             }
@@ -511,12 +535,12 @@ private struct ONNXImporter {
                     return x / y
                 }
             })
-        case "Cast" where shapeValue(n.input[0]) != nil:
-            values[n.output[0]] = .shape(shapeValue(n.input[0])!)
+        case "Cast" where shapeValue(named[0]) != nil:
+            values[n.output[0]] = .shape(shapeValue(named[0])!)
         case "Slice":
             // Opset ≥ 10: starts, ends, axes, steps as inputs — a contiguous range of channels (axis 1, step 1).
-            let x = try data(n.input[0], n, index)
-            func input(_ i: Int) -> [Int64]? { n.input.count > i && !n.input[i].isEmpty ? shapeValue(n.input[i]) : nil }
+            let x = try data(named[0], n, index)
+            func input(_ i: Int) -> [Int64]? { n.input.count > i && !named[i].isEmpty ? shapeValue(named[i]) : nil }
             guard let starts = input(1), let ends = input(2), starts.count == 1, ends.count == 1 else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): Slice needs constant starts and ends of one axis")
             }
@@ -527,20 +551,21 @@ private struct ONNXImporter {
             }
             try channelSlice(n, index, x, start: starts[0], end: ends[0])
         case "Split":
-            let x = try data(n.input[0], n, index)
+            let x = try data(named[0], n, index)
             let axis = int(n, "axis", 0)
             guard axis == 1 || axis == 1 - x.rank else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): Split along axis \(axis); Shrink splits channels (axis 1)")
             }
             let channels = shapes[x.name]?.first ?? 0
-            var sizes = (n.input.count > 1 && !n.input[1].isEmpty ? shapeValue(n.input[1]) : nil) ?? ints(n, "split")?.map(Int64.init)
+            var sizes = (n.input.count > 1 && !named[1].isEmpty ? shapeValue(named[1]) : nil) ?? ints(n, "split")?.map(Int64.init)
             if sizes == nil {
                 guard n.output.count >= 1, channels % n.output.count == 0 else {
                     throw ShrinkError(.unsupported, "\(describe(n, index)): \(channels) channels do not split evenly into \(n.output.count)")
                 }
                 sizes = [Int64](repeating: Int64(channels / n.output.count), count: n.output.count)
             }
-            guard let sizes, sizes.count == n.output.count, sizes.allSatisfy({ $0 > 0 }), sizes.reduce(0, +) == Int64(channels) else {
+            guard let sizes, sizes.count == n.output.count, sizes.allSatisfy({ $0 > 0 && $0 <= Int64(channels) }),
+                  sizes.reduce(0, +) == Int64(channels) else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): split sizes \(sizes ?? []) for \(channels) channels and \(n.output.count) outputs")
             }
             var start: Int64 = 0
@@ -549,14 +574,14 @@ private struct ONNXImporter {
                 start += size
             }
         case "Transpose":
-            guard case .grouped(let name, let groups, false)? = values[n.input[0]], ints(n, "perm") == [0, 2, 1, 3, 4] else {
+            guard case .grouped(let name, let groups, false)? = values[named[0]], ints(n, "perm") == [0, 2, 1, 3, 4] else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): Transpose is supported only as the middle of a channel "
                     + "shuffle (Reshape to (N, g, C/g, H, W), Transpose(0, 2, 1, 3, 4), Reshape back)")
             }
             values[n.output[0]] = .grouped(name, groups: groups, transposed: true)
         case "Mul":
-            guard n.input.count == 2, case .node(let left, let rank)? = values[n.input[0]],
-                  case .node(let right, _)? = values[n.input[1]] else {
+            guard n.input.count == 2, case .node(let left, let rank)? = values[named[0]],
+                  case .node(let right, _)? = values[named[1]] else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): Shrink multiplies two computed tensors (a gate, "
                     + "x · sigmoid(x)); a constant operand is not supported")
             }
@@ -564,7 +589,7 @@ private struct ONNXImporter {
             let swapped = Multiply.isChannelGate(shapes[right] ?? [], shapes[left] ?? [])
             try emit(n, index, Multiply(), inputs: swapped ? [right, left] : [left, right], rank: rank)
         case "Add":
-            let a = values[n.input[0]], b = values[n.input[1]]
+            let a = values[named[0]], b = values[named[1]]
             if case .node(let left, let rank)? = a, case .node(let right, _)? = b {
                 try emit(n, index, Add(), inputs: [left, right], rank: rank)
             } else if let (producer, bias) = biasAdd(a, b), let position = nodes.firstIndex(where: { $0.name == producer }),
@@ -599,7 +624,7 @@ private struct ONNXImporter {
         case "ReduceMean":
             // The mean over H and W (MNASNet's x.mean([2, 3])): Shrink's global pooling, flattened or kept 4-D. The
             // axes are an attribute up to opset 17 (an input from opset 18 on).
-            let x = try data(n.input[0], n, index)
+            let x = try data(named[0], n, index)
             let axes = (ints(n, "axes") ?? []).map { $0 < 0 ? $0 + x.rank : $0 }.sorted()
             guard x.rank == 4, axes == [2, 3] else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): ReduceMean over axes \(ints(n, "axes") ?? []) of a rank-\(x.rank) "
@@ -611,10 +636,10 @@ private struct ONNXImporter {
                 try emit(n, index, GlobalAvgPool(), inputs: [x.name], rank: 2)
             }
         case "Shape":
-            let x = try data(n.input[0], n, index)
+            let x = try data(named[0], n, index)
             values[n.output[0]] = .shape([batch] + (shapes[x.name] ?? []).map(Int64.init))
         case "Gather":
-            guard case .shape(let v)? = values[n.input[0]], case .shape(let i)? = values[n.input[1]], int(n, "axis", 0) == 0 else {
+            guard case .shape(let v)? = values[named[0]], case .shape(let i)? = values[named[1]], int(n, "axis", 0) == 0 else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): Gather is supported only on shape vectors")
             }
             values[n.output[0]] = .shape(try i.map { k in
@@ -623,7 +648,7 @@ private struct ONNXImporter {
                 return v[j]
             })
         case "Unsqueeze", "Squeeze":
-            guard case .shape(let v)? = values[n.input[0]] else {
+            guard case .shape(let v)? = values[named[0]] else {
                 throw ShrinkError(.unsupported, "\(describe(n, index)): \(n.opType) is supported only on shape vectors")
             }
             values[n.output[0]] = .shape(v)

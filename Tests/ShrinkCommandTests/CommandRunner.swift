@@ -21,10 +21,25 @@ func shrinkBinary() -> String {
     return packageRoot.appendingPathComponent(".build/debug/shrink").path
 }
 
-/// Runs `shrink arguments…` and waits for it.
-func shrink(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+/// The release build of `shrink` when it is there and no older than the debug build (Scripts/test.sh builds it
+/// before the tests), else `shrinkBinary()`: for the few tests that run whole recipes, minutes in a debug build.
+func optimizedShrinkBinary() -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    let release = root.appendingPathComponent(".build/release/shrink").path
+    let debug = shrinkBinary()
+    func modified(_ path: String) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+    }
+    guard ProcessInfo.processInfo.environment["SHRINK_BINARY"] == nil, let r = modified(release),
+          r >= (modified(debug) ?? .distantPast) else { return debug }
+    return release
+}
+
+/// Runs `shrink arguments…` (the debug build unless `binary` says otherwise) and waits for it.
+func shrink(_ arguments: [String], environment: [String: String] = [:], binary: String? = nil) throws -> CommandResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: shrinkBinary())
+    process.executableURL = URL(fileURLWithPath: binary ?? shrinkBinary())
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }

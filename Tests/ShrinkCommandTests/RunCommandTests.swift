@@ -113,7 +113,7 @@ func writeRecipeData(to path: String) throws {
 }
 
 /// A Fashion-MNIST-shaped IDX directory (28×28 grey, 10 classes) of `train` and `test` images, for SHRINK_DATA_DIR.
-func writeTinyFashionMNIST(to directory: String, train: Int = 80, test: Int = 20) throws {
+func writeTinyFashionMNIST(to directory: String, train: Int = 150, test: Int = 30) throws {
     var g = SeededGenerator(seed: 5)
     func files(_ n: Int, images: String, labels: String) throws {
         var pixels: [UInt8] = [], classes: [UInt8] = []
@@ -142,12 +142,14 @@ func writeTinyFashionMNIST(to directory: String, train: Int = 80, test: Int = 20
         func searchStates() throws -> [String] {
             try FileManager.default.contentsOfDirectory(atPath: out + "/steps").filter { $0.hasPrefix("searched-search-") }
         }
-        let quick = try shrink(["demo", "--quick", "--out", out, "--threads", "1"], environment: environment)
+        // Every step of the demo recipe twice: the release build when it is current (Scripts/test.sh builds it first).
+        let binary = optimizedShrinkBinary()
+        let quick = try shrink(["demo", "--quick", "--out", out, "--threads", "1"], environment: environment, binary: binary)
         #expect(quick.status == 0, "\(quick.stderr)")
         let quickState = try searchStates()
         #expect(quickState.count == 1, "\(quickState)")
         let full = try shrink(["run", "\(repositoryRoot)/recipes/demo.yaml", "--out", out, "--fast", "--threads", "1"],
-                              environment: environment)
+                              environment: environment, binary: binary)
         #expect(full.status == 0, "\(full.stderr)")
         let fullState = try searchStates()
         #expect(fullState.count == 1 && fullState != quickState, "\(quickState) then \(fullState)")

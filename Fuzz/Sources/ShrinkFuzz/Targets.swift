@@ -71,6 +71,9 @@ let targets: [FuzzTarget] = [
     FuzzTarget(name: "search-space", reader: "search-space YAML/JSON") { bytes in
         _ = try SearchSpace.parse(String(decoding: bytes, as: UTF8.self), file: "input.yaml")
     },
+    FuzzTarget(name: "data-spec", reader: "data specs (PATH?options) from the command line and recipes") { bytes in
+        _ = try DataSpec(parsing: String(decoding: bytes, as: UTF8.self))
+    },
     FuzzTarget(name: "journal", reader: "search journal (JSON lines: trials and timings of every worker)") { bytes in
         _ = scratch(bytes, named: "journal/journal-0-of-1.jsonl")
         _ = scratch(bytes, named: "journal/timing-0-of-1.jsonl")

@@ -262,7 +262,7 @@ public struct SearchPass: RecipePass {
 
         let allTrials: [Trial]
         if merge {
-            allTrials = try journalStore.trials()
+            allTrials = try journalStore.trials(of: searchSpace)
             guard !allTrials.isEmpty else { throw ShrinkError(.value, "the journal in \(journal) holds no trials to merge") }
         } else {
             allTrials = try runSearch(space: searchSpace, strategy: strategyValue, estimator: estimatorValue,

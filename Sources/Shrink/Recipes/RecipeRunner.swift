@@ -48,6 +48,8 @@ public struct RecipeRunner: Sendable {
         }
         let journalPath = "\(directory)/journal.jsonl"
         let done = try readJournal(journalPath)
+        // A kill mid-append leaves a cut last line; the next entry must start on a line of its own.
+        try JSONLines.dropPartialLine(journalPath)
         let data = try loadData(recipe.data)
         var current: (path: String, model: ShrinkModel)? = try recipe.model.map { ($0, try ShrinkModel.load(from: $0)) }
         var outputs: [(step: String, path: String, model: ShrinkModel)] = current.map { [("input", $0.path, $0.model)] } ?? []
