@@ -1,5 +1,6 @@
 // Tests of the zlib wrapper: CRC-32 check value, deflate/inflate round trips, truncated and corrupt input.
 import Datasets
+import Foundation
 import Testing
 import Tensors
 
@@ -54,4 +55,24 @@ func deflateThenInflateRestoresTheBytes(format: Zlib.Format) throws {
     expectShrinkError(.format, containing: ["100 bytes, expected 200"]) {
         _ = try Zlib.inflate(compressed, format: .raw, expectedSize: 200, name: "m")
     }
+}
+
+/// A deflate bomb: 16 MiB of zeros compress to about 16 KiB (1000:1). Past the limit it is refused, naming the file
+/// and the variable that raises it; a recorded size past the limit is refused before inflating; a member that claims
+/// far more than it holds fails on its data, not on an allocation of the claimed size.
+@Test func inflationStopsAtTheLimit() throws {
+    let bomb = Zlib.deflate([UInt8](repeating: 0, count: 16 << 20), format: .gzip, level: 9)
+    #expect(bomb.count < 32 << 10)
+    expectShrinkError(.value, containing: ["bomb.gz", "more than 4194304 bytes", "SHRINK_MAX_INFLATED_BYTES"]) {
+        _ = try Zlib.inflate(bomb, format: .gzip, limit: 4 << 20, name: "bomb.gz")
+    }
+    #expect(try Zlib.inflate(bomb, format: .gzip, limit: 16 << 20, name: "bomb.gz").count == 16 << 20)
+    let member = Zlib.deflate([UInt8](repeating: 3, count: 1000), format: .raw)
+    expectShrinkError(.value, containing: ["m.npz", "inflates to 4294967296 bytes"]) {
+        _ = try Zlib.inflate(member, format: .raw, expectedSize: 4 << 30, limit: 1 << 30, name: "m.npz")
+    }
+    expectShrinkError(.format, containing: ["1000 bytes, expected 4294967296"]) {
+        _ = try Zlib.inflate(member, format: .raw, expectedSize: 4 << 30, limit: 8 << 30, name: "m.npz")
+    }
+    #expect(Zlib.maximumInflatedBytes == 4 << 30 || ProcessInfo.processInfo.environment["SHRINK_MAX_INFLATED_BYTES"] != nil)
 }
