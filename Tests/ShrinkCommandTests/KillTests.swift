@@ -111,19 +111,27 @@ import Testing
 
         // The kill: a seeded point between 10% and 85% of the uninterrupted run's length.
         var generator = SeededGenerator(seed: Self.seed, stream: command.name)
-        let fraction = 0.10 + 0.75 * Double(generator.nextUniform())
+        var fraction = 0.10 + 0.75 * Double(generator.nextUniform())
         let killedOut = work + (command.directory ? "/killed" : "/killed.safetensors")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: shrinkBinary())
-        process.arguments = command.arguments(work, killedOut)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        usleep(useconds_t(duration * fraction * 1_000_000))
-        let wasRunning = process.isRunning
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        #expect(wasRunning, "\(command) finished before it was killed at \(fraction) of \(duration) s")
+        // A run that happens to be faster than the uninterrupted one may finish before the kill: then start again
+        // from nothing with half the delay (a loaded machine's timings vary).
+        var wasRunning = false
+        for _ in 0..<4 where !wasRunning {
+            try? FileManager.default.removeItem(atPath: killedOut)
+            try? FileManager.default.removeItem(atPath: work + "/checkpoints")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: shrinkBinary())
+            process.arguments = command.arguments(work, killedOut)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(useconds_t(duration * fraction * 1_000_000))
+            wasRunning = process.isRunning
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if !wasRunning { fraction /= 2 }
+        }
+        #expect(wasRunning, "\(command) finished before it was killed, four times")
         if !command.directory {
             #expect(!FileManager.default.fileExists(atPath: killedOut), "\(command): an output after the kill")
         }

@@ -212,6 +212,9 @@ public struct TrainPass: RecipePass {
                 throw ShrinkError(.io, "cannot create the checkpoint directory \(directory): \(error.localizedDescription)")
             }
             trainer.checkpoint = TrainingCheckpoint(path: path, key: checkpointKey(data: split.name))
+            if FileManager.default.fileExists(atPath: path) {
+                progress(PassProgress(pass: Self.name, message: "resuming from the checkpoint \(path)"))
+            }
         }
         let total = epochs * ((train.count + batchSize - 1) / batchSize)
         var step = 0
