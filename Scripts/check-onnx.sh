@@ -57,7 +57,7 @@ done
 for net in mobilenet_v3_small efficientnet_b0 shufflenet_v2_x0_5; do
   /usr/bin/python3 Tests/interop/check_onnx.py torchvision "$net" "$work/$net.onnx" "$work/$net.npy" "$work/$net.npz" 2>/dev/null
   "$shrink" import "$work/$net.onnx" --out "$work/$net.safetensors" --mean 0 --std 1 > /dev/null
-  "$shrink" eval "$work/$net.safetensors" --data "$work/$net.npz" --save-logits "$work/$net-shrink.npy" > /dev/null
+  "$shrink" eval "$work/$net.safetensors" --data "$work/$net.npz?classes=1000" --save-logits "$work/$net-shrink.npy" > /dev/null
   "$ortvenv/bin/python" Tests/interop/check_onnx.py relative "$work/$net.npy" "$work/$net-shrink.npy"
 done
 fmnist="${SHRINK_DATA_DIR:-/usr/share/datasets/fashion-mnist}"

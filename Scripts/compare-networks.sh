@@ -52,7 +52,7 @@ for net in "${networks[@]}"; do
     "$shrink" import "$base.onnx" --out "$base.safetensors" --mean 0 --std 1 > /dev/null
   fi
   if [ ! -f "$base-int8.safetensors" ]; then
-    "$shrink" quantize "$base.safetensors" --data "$base.npz" --observer minmax --granularity per-channel \
+    "$shrink" quantize "$base.safetensors" --data "$base.npz?classes=1000" --observer minmax --granularity per-channel \
       --max-float-layers 0 --calibration-samples 8 --validation-samples 8 --out "$base-int8.safetensors" > /dev/null
   fi
   [ -f "$base-int8.onnx" ] || "$shrink" export "$base-int8.safetensors" --out "$base-int8.onnx" > /dev/null

@@ -42,7 +42,7 @@ for net in "${networks[@]}"; do
     rm -f "$base.onnx"
     continue
   fi
-  "$shrink" eval "$base.safetensors" --data "$base.npz" --save-logits "$base-shrink.npy" > /dev/null 2> "$base.eval.log"
+  "$shrink" eval "$base.safetensors" --data "$base.npz?classes=1000" --save-logits "$base-shrink.npy" > /dev/null 2> "$base.eval.log"
   error="$("$ortvenv/bin/python" Tests/interop/check_onnx.py relative "$base.npy" "$base-shrink.npy" | sed -E 's/.*max error ([^ ]+) .*/\1/')"
   back="failed"
   if "$shrink" export "$base.safetensors" --out "$base-back.onnx" > /dev/null 2> "$base.reexport.log"; then
@@ -50,20 +50,20 @@ for net in "${networks[@]}"; do
   else
     back="no: $(reason "$base.reexport.log")"
   fi
-  if "$shrink" prune "$base.safetensors" --data "$base.npz" --structure filter --sparsity 0.5 --finetune-epochs 0 \
+  if "$shrink" prune "$base.safetensors" --data "$base.npz?classes=1000" --structure filter --sparsity 0.5 --finetune-epochs 0 \
       --validation-samples 4 --out "$base-pruned.safetensors" > "$base.prune.log" 2>&1; then
     prune="yes: $(grep -o 'MACs [0-9,]* → [0-9,]*' "$base.prune.log" | head -1)"
   else
     prune="no: $(reason "$base.prune.log")"
   fi
   qdq=""
-  if "$shrink" quantize "$base.safetensors" --data "$base.npz" --observer minmax --granularity per-channel \
+  if "$shrink" quantize "$base.safetensors" --data "$base.npz?classes=1000" --observer minmax --granularity per-channel \
       --max-float-layers 0 --calibration-samples 8 --validation-samples 8 --json \
       --out "$base-int8.safetensors" > "$base.quantize.json" 2> "$base.quantize.log"; then
     floats="$("$ortvenv/bin/python" -c "import json,sys; d=json.load(open(sys.argv[1])); print(len(d.get('float_nodes', [])))" "$base.quantize.json")"
     int8="yes ($floats)"
     if "$shrink" export "$base-int8.safetensors" --out "$base-int8.onnx" > /dev/null 2> "$base.qdq.log"; then
-      "$shrink" eval "$base-int8.safetensors" --data "$base.npz" --save-logits "$base-int8.npy" > /dev/null 2>&1
+      "$shrink" eval "$base-int8.safetensors" --data "$base.npz?classes=1000" --save-logits "$base-int8.npy" > /dev/null 2>&1
       if qerror="$("$ortvenv/bin/python" Tests/interop/check_onnx.py ort-relative "$base-int8.onnx" "$base-int8.npy" "$base.npz" 2> "$base.qdq-ort.log")"; then
         qdq="yes ($qerror)"
       else
