@@ -123,11 +123,12 @@ public struct RecipeRunner: Sendable {
         return RecipeOutcome(models: outputs.map { ($0.step, $0.path) }, finalModel: current?.path, report: report)
     }
 
-    /// Removes the state directories of `step` other than `keeping` (left by runs with other settings).
+    /// Removes the state directories of `step` other than `keeping` (left by runs with other settings): the names
+    /// `STEP-KIND-KEY` with a key of hex digits, never another step's whose name starts the same.
     private func removeStaleState(of step: String, kind: String, keeping: String, in directory: String) throws {
         let prefix = "\(step)-\(kind)-"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        where name.hasPrefix(prefix) && "\(directory)/\(name)" != keeping {
+        where name.hasPrefix(prefix) && !name.dropFirst(prefix.count).contains("-") && "\(directory)/\(name)" != keeping {
             do { try FileManager.default.removeItem(atPath: "\(directory)/\(name)") } catch {
                 throw ShrinkError(.io, "cannot remove the old state \(directory)/\(name): \(error.localizedDescription)")
             }
