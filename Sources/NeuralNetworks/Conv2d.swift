@@ -105,6 +105,10 @@ public final class Conv2d: ActivationFusing {
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)
         let og = outputChannels / groups, kRows = g.columnRows, cols = g.columnCount
+        if mode == .inference, n == 1, BLAS.threads > 1, groups > 1 || isPointwise,
+           outputChannels * kRows * cols >= GEMM.parallelThreshold {
+            return inferSplit(x, fusing: activation)
+        }
         let inPlane = g.channels * h * w
         var y = Tensor(uninitialized: [n, outputChannels, g.outputHeight, g.outputWidth])
         let saving = mode == .training
@@ -170,6 +174,77 @@ public final class Conv2d: ActivationFusing {
     }
 
     private var savedPointwiseInput = Tensor(zeros: [0])
+
+    /// Inference of one image on the im2col path with several threads, every part doing its whole share — bias,
+    /// product and fused activation while the piece is in cache — instead of one thread filling and activating
+    /// around a split product: a grouped conv splits its groups (each part unfolds its own groups into its own
+    /// scratch), a 1×1 conv its output pixels in bands of 32 columns (each product reads its band of the input in
+    /// place). Each output's sum is the single-threaded product's.
+    private func inferSplit(_ x: Tensor, fusing activation: FusedActivation?) -> Tensor {
+        let h = x.shape[2], w = x.shape[3]
+        let g = geometry(height: h, width: w)
+        let og = outputChannels / groups, kRows = g.columnRows, cols = g.columnCount
+        let inPlane = g.channels * h * w
+        var y = Tensor(uninitialized: [1, outputChannels, g.outputHeight, g.outputWidth])
+        let splitsGroups = groups > 1
+        let units = splitsGroups ? groups : (cols + 31) / 32
+        let parts = min(BLAS.threads, units)
+        var scratch = [Float](unsafeUninitializedCapacity: splitsGroups && !isPointwise ? parts * kRows * cols : 0) {
+            $1 = splitsGroups && !isPointwise ? parts * kRows * cols : 0
+        }
+        let biasValues = bias?.value ?? Tensor(zeros: [0])
+        let pointwise = isPointwise
+        x.withUnsafeBufferPointer { px in
+            weight.value.withUnsafeBufferPointer { pw in
+                y.withUnsafeMutableBufferPointer { py in
+                    scratch.withUnsafeMutableBufferPointer { pc in
+                        biasValues.withUnsafeBufferPointer { pb in
+                            nonisolated(unsafe) let (px, pw, py, pc, pb) = (px, pw, py, pc, pb)
+                            Parallel.perform(iterations: parts, threads: parts) { part in
+                                Parallel.withThreads(1) {
+                                    let first = units * part / parts, last = units * (part + 1) / parts
+                                    if splitsGroups {
+                                        for group in first..<last {
+                                            let input = px.baseAddress! + group * inPlane
+                                            let out = py.baseAddress! + group * og * cols
+                                            let b: UnsafePointer<Float>
+                                            if pointwise {
+                                                b = input
+                                            } else {
+                                                let col = pc.baseAddress! + part * kRows * cols
+                                                im2col(input, g, col)
+                                                b = UnsafePointer(col)
+                                            }
+                                            for o in 0..<og {
+                                                (out + o * cols).update(repeating: pb.isEmpty ? 0 : pb[group * og + o],
+                                                                        count: cols)
+                                            }
+                                            GEMM.sgemm(.none, .none, m: og, n: cols, k: kRows,
+                                                       a: pw.baseAddress! + group * og * kRows, b: b, beta: 1, c: out)
+                                            activation?.apply(out, count: og * cols)
+                                        }
+                                    } else {
+                                        let start = min(cols, first * 32), end = min(cols, last * 32)
+                                        guard start < end else { return }
+                                        let out = py.baseAddress! + start
+                                        for o in 0..<og {
+                                            (out + o * cols).update(repeating: pb.isEmpty ? 0 : pb[o], count: end - start)
+                                        }
+                                        GEMM.sgemm(.none, .none, m: og, n: end - start, k: kRows, a: pw.baseAddress!,
+                                                   b: px.baseAddress! + start, ldb: cols, beta: 1, c: out, ldc: cols)
+                                        if let activation {
+                                            for o in 0..<og { activation.apply(out + o * cols, count: end - start) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
 
     /// Whether inference runs the implicit-GEMM kernel (`ck_conv2d_forward`) for a batch of one: on CPUs with AVX2
     /// and FMA where GEMM runs on OpenBLAS (without AVX-512: there im2col and the builtin 14 × 32 kernel serve).

@@ -69,12 +69,18 @@ public final class Multiply: Layer {
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 y.withUnsafeMutableBufferPointer { py in
+                    nonisolated(unsafe) let (pa, pb, py) = (pa, pb, py)
+                    // Blocks across threads (a batch of one too); every product is computed alike.
                     if repeatCount == 1 {
-                        for i in 0..<pa.count { py[i] = pa[i] * pb[i] }
+                        Parallel.forEachRange(count: pa.count, grain: 1 << 15) { range in
+                            for i in range { py[i] = pa[i] * pb[i] }
+                        }
                     } else {
-                        for g in 0..<pb.count {
-                            let gate = pb[g], start = g * repeatCount
-                            for j in start..<(start + repeatCount) { py[j] = pa[j] * gate }
+                        Parallel.forEachRange(count: pb.count, grain: max(1, (1 << 15) / repeatCount)) { gates in
+                            for g in gates {
+                                let gate = pb[g], start = g * repeatCount
+                                for j in start..<(start + repeatCount) { py[j] = pa[j] * gate }
+                            }
                         }
                     }
                 }

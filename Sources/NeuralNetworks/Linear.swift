@@ -91,8 +91,13 @@ public final class Linear: ActivationFusing {
                 }
                 weight.value.withUnsafeBufferPointer { pw in
                     if n == 1 {
-                        BLAS.sgemv(.none, rows: o, columns: i, a: pw.baseAddress!, x: px.baseAddress!,
-                                   beta: 1, y: py.baseAddress!)
+                        // Bands of rows across threads once the band's weights pass 256 KiB (a batch of one reads
+                        // every weight once: the product is memory-bound). Each row's dot product is the same.
+                        nonisolated(unsafe) let (w, xv, yv) = (pw.baseAddress!, px.baseAddress!, py.baseAddress!)
+                        Parallel.forEachRange(count: o, grain: max(16, (1 << 16) / max(i, 1))) { rows in
+                            BLAS.sgemv(.none, rows: rows.count, columns: i, a: w + rows.lowerBound * i, x: xv,
+                                       beta: 1, y: yv + rows.lowerBound)
+                        }
                     } else {
                         GEMM.sgemm(.none, .transposed, m: n, n: o, k: i, a: px.baseAddress!,
                                    b: pw.baseAddress!, beta: 1, c: py.baseAddress!)

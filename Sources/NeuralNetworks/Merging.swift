@@ -17,8 +17,23 @@ public final class Add: Layer {
     }
 
     public func forward(_ inputs: [Tensor], mode: Mode) -> Tensor {
-        var y = inputs[0]
-        for other in inputs.dropFirst() { y.add(other) }
+        // One pass writing a new tensor (not a copy of the first input, then one pass per input), in blocks across
+        // threads; each element sums its inputs in order, so the bits are those of `((a + b) + c)…`.
+        var y = Tensor(uninitialized: inputs[0].shape)
+        let count = y.count
+        y.withUnsafeMutableBufferPointer { py in
+            nonisolated(unsafe) let (py, inputs) = (py, inputs)
+            Parallel.forEachRange(count: count, grain: 1 << 15) { range in
+                inputs[0].withUnsafeBufferPointer { first in
+                    for i in range { py[i] = first[i] }
+                }
+                for other in inputs.dropFirst() {
+                    other.withUnsafeBufferPointer { po in
+                        for i in range { py[i] += po[i] }
+                    }
+                }
+            }
+        }
         return y
     }
 

@@ -216,27 +216,31 @@ func planeMeans(_ x: Tensor, shape: [Int]) -> Tensor {
     var y = Tensor(uninitialized: shape)
     x.withUnsafeBufferPointer { px in
         y.withUnsafeMutableBufferPointer { py in
-            // Each plane is summed in order, element by element; four planes at a time, so the four dependent
-            // chains of additions overlap instead of waiting on each other (the same sums, the same bits).
-            var i = 0
-            while i + 4 <= planes {
-                let (a, b, c, d) = (px.baseAddress! + i * plane, px.baseAddress! + (i + 1) * plane,
-                                    px.baseAddress! + (i + 2) * plane, px.baseAddress! + (i + 3) * plane)
-                var (ta, tb, tc, td): (Float, Float, Float, Float) = (0, 0, 0, 0)
-                for j in 0..<plane {
-                    ta += a[j]
-                    tb += b[j]
-                    tc += c[j]
-                    td += d[j]
+            nonisolated(unsafe) let (px, py) = (px, py)
+            // Planes split across threads (a batch of one too). Each plane is summed in order, element by element;
+            // four planes at a time, so the four dependent chains of additions overlap instead of waiting on each
+            // other (the same sums, the same bits).
+            Parallel.forEachRange(count: planes, grain: max(4, (1 << 15) / max(plane, 1))) { range in
+                var i = range.lowerBound
+                while i + 4 <= range.upperBound {
+                    let (a, b, c, d) = (px.baseAddress! + i * plane, px.baseAddress! + (i + 1) * plane,
+                                        px.baseAddress! + (i + 2) * plane, px.baseAddress! + (i + 3) * plane)
+                    var (ta, tb, tc, td): (Float, Float, Float, Float) = (0, 0, 0, 0)
+                    for j in 0..<plane {
+                        ta += a[j]
+                        tb += b[j]
+                        tc += c[j]
+                        td += d[j]
+                    }
+                    (py[i], py[i + 1], py[i + 2], py[i + 3]) =
+                        (ta / Float(plane), tb / Float(plane), tc / Float(plane), td / Float(plane))
+                    i += 4
                 }
-                (py[i], py[i + 1], py[i + 2], py[i + 3]) =
-                    (ta / Float(plane), tb / Float(plane), tc / Float(plane), td / Float(plane))
-                i += 4
-            }
-            for k in i..<planes {
-                var total: Float = 0
-                for j in 0..<plane { total += px[k * plane + j] }
-                py[k] = total / Float(plane)
+                for k in i..<range.upperBound {
+                    var total: Float = 0
+                    for j in 0..<plane { total += px[k * plane + j] }
+                    py[k] = total / Float(plane)
+                }
             }
         }
     }

@@ -30,7 +30,7 @@ public enum GEMM {
     public static var builtinUsesAVX512: Bool { ck_sgemm_uses_avx512() != 0 }
 
     /// Products smaller than this many multiply-adds run on one thread.
-    static let parallelThreshold = 1 << 21
+    public static let parallelThreshold = 1 << 19
 
     /// `C = alpha · op(A) · op(B) + beta · C`; op(A) is m × k, op(B) k × n. With `BLAS.threads` > 1, a large
     /// product is split into row (or column) bands computed concurrently, by either backend (OpenBLAS on one thread
@@ -79,7 +79,7 @@ public enum GEMM {
         let units = (extent + unit - 1) / unit
         let parts = min(threads, units)
         nonisolated(unsafe) let (pa, pb, pc) = (a, b, c)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        Parallel.perform(iterations: parts, threads: threads) { part in
             let start = min(extent, units * part / parts * unit), end = min(extent, units * (part + 1) / parts * unit)
             guard end > start else { return }
             if splitRows {

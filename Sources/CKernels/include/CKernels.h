@@ -16,6 +16,16 @@ enum {
 /// The CPU features present on this machine, as a combination of `CK_FEATURE_*` flags.
 uint32_t ck_cpu_features(void);
 
+/// A task of a `ck_pool_run` job: `task` is 0 ..< the job's task count.
+typedef void (*ck_task_fn)(void *context, int64_t task);
+/// Runs tasks 0 ..< `tasks` of `function` on the calling thread and up to `threads` − 1 pooled workers (started on
+/// first use; they spin briefly between jobs, then sleep) and returns 1 when all have finished. Returns 0 without
+/// running anything when the pool is in use (by another thread, or from inside a task), `threads` < 2 or `tasks` is
+/// outside 1 ... 65535: the caller then runs the work its own way.
+int ck_pool_run(int64_t tasks, int threads, ck_task_fn function, void *context);
+/// How long an idle worker spins for the next job before sleeping, in microseconds (0 … 1,000,000; default 200).
+void ck_pool_set_spin(int64_t microseconds);
+
 /// Max pooling of one (H, W) plane with a square window; writes the pooled (Ho, Wo) plane and, when `argmax` is
 /// not NULL, the flat input index of each maximum (first maximum wins). Padding cells are never chosen.
 void ck_maxpool2d_plane(const float *input, int32_t height, int32_t width, int32_t kernel, int32_t stride,
