@@ -396,8 +396,13 @@ public final class QuantizedGraph: @unchecked Sendable {
                 values[i] = [UInt8](unsafeUninitializedCapacity: x.count) { py, initialized in
                     x.withUnsafeBufferPointer { px in
                         table.withUnsafeBufferPointer { pt in
-                            if let input = px.baseAddress, let output = py.baseAddress {
-                                ck_lookup_u8(input, Int64(x.count), pt.baseAddress!, output)
+                            if let input = px.baseAddress, let output = py.baseAddress, let table = pt.baseAddress {
+                                // Blocks across threads (a batch of one too): each code is looked up alike.
+                                nonisolated(unsafe) let (input, output, table) = (input, output, table)
+                                Parallel.forEachRange(count: x.count, grain: 1 << 16) { range in
+                                    ck_lookup_u8(input + range.lowerBound, Int64(range.count), table,
+                                                 output + range.lowerBound)
+                                }
                             }
                         }
                     }
@@ -473,19 +478,26 @@ private func multiplyCodes(_ a: [UInt8], _ pa: QuantizationParameters, _ b: [UIn
     return [UInt8](unsafeUninitializedCapacity: a.count) { py, initialized in
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
+                nonisolated(unsafe) let (qa, qb, qy) = (pa.baseAddress!, pb.baseAddress!, py.baseAddress!)
+                // Blocks of rows across threads (a batch of one too); each product is computed alike.
                 if a.count == b.count {
-                    ck_multiply_u8(pa.baseAddress!, pb.baseAddress!, 1, Int64(a.count), 0, 1, za, zb, multiplier, zy,
-                                   low, high, py.baseAddress!)
+                    Parallel.forEachRange(count: a.count, grain: 1 << 15) { range in
+                        ck_multiply_u8(qa + range.lowerBound, qb + range.lowerBound, 1, Int64(range.count), 0, 1, za, zb,
+                                       multiplier, zy, low, high, qy + range.lowerBound)
+                    }
                     return
                 }
                 // A (C, 1, 1) gate: per sample, each channel's plane times its gate code.
+                let (rows, columns, rowStride, columnStride) = channelsLast
+                    ? (plane, channels, 0, 1) : (channels, plane, 1, 0)
                 for s in 0..<batch {
                     let base = s * channels * plane
-                    let (rows, columns, rowStride, columnStride) = channelsLast
-                        ? (plane, channels, 0, 1) : (channels, plane, 1, 0)
-                    ck_multiply_u8(pa.baseAddress! + base, pb.baseAddress! + s * channels, Int64(rows), Int64(columns),
-                                   Int64(rowStride), Int64(columnStride), za, zb, multiplier, zy, low, high,
-                                   py.baseAddress! + base)
+                    Parallel.forEachRange(count: rows, grain: max(1, (1 << 15) / max(columns, 1))) { part in
+                        let start = part.lowerBound
+                        ck_multiply_u8(qa + base + start * columns, qb + s * channels + start * rowStride,
+                                       Int64(part.count), Int64(columns), Int64(rowStride), Int64(columnStride), za,
+                                       zb, multiplier, zy, low, high, qy + base + start * columns)
+                    }
                 }
             }
         }
@@ -549,8 +561,13 @@ private func addCodes(_ inputs: [[UInt8]], _ parameters: [QuantizationParameters
         // Every input stays alive for the call: their buffers are pinned one inside the other.
         func pinned(_ index: Int, _ pointers: [UnsafePointer<UInt8>?]) {
             if index == inputs.count {
-                ck_add_u8(pointers, Int64(inputs.count), Int64(length), multipliers, zeros, zy, Double(output.qmin),
-                          Double(output.qmax), py.baseAddress!)
+                // Blocks across threads (a batch of one too); each sum is computed alike.
+                nonisolated(unsafe) let (pointers, y) = (pointers, py.baseAddress!)
+                Parallel.forEachRange(count: length, grain: 1 << 15) { range in
+                    let parts = pointers.map { $0.map { $0 + range.lowerBound } }
+                    ck_add_u8(parts, Int64(inputs.count), Int64(range.count), multipliers, zeros, zy,
+                              Double(output.qmin), Double(output.qmax), y + range.lowerBound)
+                }
                 return
             }
             inputs[index].withUnsafeBufferPointer { pinned(index + 1, pointers + [$0.baseAddress]) }
