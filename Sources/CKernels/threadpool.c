@@ -14,7 +14,6 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -38,6 +37,7 @@ static struct {
     ck_task_fn function;             // written by the owner before a job is published, read after a claim
     void *context;
     int workers;                     // threads started (changed only by the owner)
+    uint64_t start[CK_POOL_MAX_WORKERS]; // the word before the job that started worker i (its first `seen`)
     pthread_mutex_t lock;
     pthread_cond_t wake;
 } pool = {
@@ -94,7 +94,9 @@ static uint64_t wait_for_change(uint64_t seen) {
 
 static void *worker_main(void *argument) {
     int index = (int)(intptr_t)argument;
-    uint64_t seen = atomic_load(&pool.state);
+    // Not the word now: the job that started this worker may already be published (and partly claimed), and a
+    // worker that took it as seen would wait for the next one while the owner waits for it.
+    uint64_t seen = pool.start[index];
     for (;;) {
         uint64_t s = wait_for_change(seen);
         seen = index < atomic_load_explicit(&pool.helpers, memory_order_relaxed) ? run_tasks(s) : s;
@@ -116,6 +118,7 @@ int ck_pool_run(int64_t tasks, int threads, ck_task_fn function, void *context) 
         pthread_attr_t attributes;
         pthread_attr_init(&attributes);
         pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        pool.start[pool.workers] = atomic_load(&pool.state);
         int failed = pthread_create(&thread, &attributes, worker_main, (void *)(intptr_t)pool.workers);
         pthread_attr_destroy(&attributes);
         if (failed) break;
