@@ -140,24 +140,12 @@ public final class Conv2d: ActivationFusing {
                         Parallel.forEachChunk(count: n) { chunk, samples in
                             for sample in samples {
                                 for group in 0..<groups {
-                                    let input = px.baseAddress! + (sample * groups + group) * inPlane
-                                    let out = py.baseAddress! + (sample * outputChannels + group * og) * cols
-                                    let b: UnsafePointer<Float>
-                                    if isPointwise {
-                                        b = input
-                                    } else {
-                                        let base = saving ? sample * perSample : chunk * scratchPerChunk
-                                        let col = pc.baseAddress! + base + group * kRows * cols
-                                        im2col(input, g, col)
-                                        b = UnsafePointer(col)
-                                    }
-                                    for o in 0..<og {
-                                        (out + o * cols).update(repeating: biasValues?[group * og + o] ?? 0, count: cols)
-                                    }
-                                    // y[o, :] += W[o, :] · col  — (og × kRows) · (kRows × cols), onto the bias
-                                    GEMM.sgemm(.none, .none, m: og, n: cols, k: kRows,
-                                               a: pw.baseAddress! + group * og * kRows, b: b, beta: 1, c: out)
-                                    activation?.apply(out, count: og * cols)
+                                    let base = saving ? sample * perSample : chunk * scratchPerChunk
+                                    forwardGroup(group, input: px.baseAddress! + (sample * groups + group) * inPlane,
+                                                 output: py.baseAddress! + (sample * outputChannels + group * og) * cols,
+                                                 columns: isPointwise ? nil : pc.baseAddress! + base + group * kRows * cols,
+                                                 geometry: g, weights: pw.baseAddress!, bias: biasValues,
+                                                 activation: activation)
                                 }
                             }
                         }
@@ -192,49 +180,35 @@ public final class Conv2d: ActivationFusing {
         var scratch = [Float](unsafeUninitializedCapacity: splitsGroups && !isPointwise ? parts * kRows * cols : 0) {
             $1 = splitsGroups && !isPointwise ? parts * kRows * cols : 0
         }
-        let biasValues = bias?.value ?? Tensor(zeros: [0])
+        let biasValues = bias?.value.scalars
         let pointwise = isPointwise
         x.withUnsafeBufferPointer { px in
             weight.value.withUnsafeBufferPointer { pw in
                 y.withUnsafeMutableBufferPointer { py in
                     scratch.withUnsafeMutableBufferPointer { pc in
-                        biasValues.withUnsafeBufferPointer { pb in
-                            nonisolated(unsafe) let (px, pw, py, pc, pb) = (px, pw, py, pc, pb)
-                            Parallel.perform(iterations: parts, threads: parts) { part in
-                                Parallel.withThreads(1) {
-                                    let first = units * part / parts, last = units * (part + 1) / parts
-                                    if splitsGroups {
-                                        for group in first..<last {
-                                            let input = px.baseAddress! + group * inPlane
-                                            let out = py.baseAddress! + group * og * cols
-                                            let b: UnsafePointer<Float>
-                                            if pointwise {
-                                                b = input
-                                            } else {
-                                                let col = pc.baseAddress! + part * kRows * cols
-                                                im2col(input, g, col)
-                                                b = UnsafePointer(col)
-                                            }
-                                            for o in 0..<og {
-                                                (out + o * cols).update(repeating: pb.isEmpty ? 0 : pb[group * og + o],
-                                                                        count: cols)
-                                            }
-                                            GEMM.sgemm(.none, .none, m: og, n: cols, k: kRows,
-                                                       a: pw.baseAddress! + group * og * kRows, b: b, beta: 1, c: out)
-                                            activation?.apply(out, count: og * cols)
-                                        }
-                                    } else {
-                                        let start = min(cols, first * 32), end = min(cols, last * 32)
-                                        guard start < end else { return }
-                                        let out = py.baseAddress! + start
-                                        for o in 0..<og {
-                                            (out + o * cols).update(repeating: pb.isEmpty ? 0 : pb[o], count: end - start)
-                                        }
-                                        GEMM.sgemm(.none, .none, m: og, n: end - start, k: kRows, a: pw.baseAddress!,
-                                                   b: px.baseAddress! + start, ldb: cols, beta: 1, c: out, ldc: cols)
-                                        if let activation {
-                                            for o in 0..<og { activation.apply(out + o * cols, count: end - start) }
-                                        }
+                        nonisolated(unsafe) let (px, pw, py, pc) = (px, pw, py, pc)
+                        Parallel.perform(iterations: parts, threads: parts) { part in
+                            Parallel.withThreads(1) {
+                                let first = units * part / parts, last = units * (part + 1) / parts
+                                if splitsGroups {
+                                    for group in first..<last {
+                                        forwardGroup(group, input: px.baseAddress! + group * inPlane,
+                                                     output: py.baseAddress! + group * og * cols,
+                                                     columns: pointwise ? nil : pc.baseAddress! + part * kRows * cols,
+                                                     geometry: g, weights: pw.baseAddress!, bias: biasValues,
+                                                     activation: activation)
+                                    }
+                                } else {
+                                    let start = min(cols, first * 32), end = min(cols, last * 32)
+                                    guard start < end else { return }
+                                    let out = py.baseAddress! + start
+                                    for o in 0..<og {
+                                        (out + o * cols).update(repeating: biasValues?[o] ?? 0, count: end - start)
+                                    }
+                                    GEMM.sgemm(.none, .none, m: og, n: end - start, k: kRows, a: pw.baseAddress!,
+                                               b: px.baseAddress! + start, ldb: cols, beta: 1, c: out, ldc: cols)
+                                    if let activation {
+                                        for o in 0..<og { activation.apply(out + o * cols, count: end - start) }
                                     }
                                 }
                             }
@@ -244,6 +218,27 @@ public final class Conv2d: ActivationFusing {
             }
         }
         return y
+    }
+
+    /// One group of one image on the im2col path: unfolds `input` into `columns` (nil for a 1×1 conv, which
+    /// multiplies the input in place), fills the group's outputs with their bias, adds W · columns — (og × kRows) ·
+    /// (kRows × cols) — and applies the fused activation while the outputs are in cache.
+    private func forwardGroup(_ group: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                              columns: UnsafeMutablePointer<Float>?, geometry g: ConvolutionGeometry,
+                              weights: UnsafePointer<Float>, bias: [Float]?, activation: FusedActivation?) {
+        let og = outputChannels / groups, kRows = g.columnRows, cols = g.columnCount
+        let b: UnsafePointer<Float>
+        if let columns {
+            im2col(input, g, columns)
+            b = UnsafePointer(columns)
+        } else {
+            b = input
+        }
+        for o in 0..<og {
+            (output + o * cols).update(repeating: bias?[group * og + o] ?? 0, count: cols)
+        }
+        GEMM.sgemm(.none, .none, m: og, n: cols, k: kRows, a: weights + group * og * kRows, b: b, beta: 1, c: output)
+        activation?.apply(output, count: og * cols)
     }
 
     /// Whether inference runs the implicit-GEMM kernel (`ck_conv2d_forward`) for a batch of one: on CPUs with AVX2
