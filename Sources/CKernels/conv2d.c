@@ -4,10 +4,12 @@
 // gathered straight from the image into a buffer that stays in cache, and a MR × NR register tile accumulates
 // W · B over the block. The first block starts the tile from the bias, later blocks from the partial sums in y.
 //
-// The AVX2 path uses FMA (target "avx2,fma"); the portable path the same loops in plain C (mul, then add). The two
-// differ in rounding (within the tolerance of the tests against a sum in double), but each is deterministic: every
-// output's sum runs over the same blocks in the same order whatever the pixel range a call is given, so splitting
-// pixels across threads does not change a bit.
+// The AVX2 path uses FMA (target "avx2,fma"); the AVX-512 path the same FMAs in wider tiles (6 rows × up to 4
+// panels), its gather planned once per tap, and reads a 1×1 conv's input in place; the portable path the same
+// loops in plain C (mul, then add). AVX-512 and AVX2 give the same bits; portable C differs in rounding (within the
+// tolerance of the tests against a sum in double). Each is deterministic: every output's sum runs over the same
+// rows in the same order whatever the pixel range a call is given, so splitting pixels across threads does not
+// change a bit.
 #include "CKernels.h"
 #include "ck_features.h"
 #include <immintrin.h>
@@ -52,6 +54,16 @@ typedef struct {
     int count[NC / NR];
 } Pixels;
 
+/* Each thread's block scratch (the runs and the gathered panels), allocated on its first call and kept for the
+ * thread's life, as the GEMM's packing buffers are. */
+static _Thread_local Pixels *pixelScratch = NULL;
+static _Thread_local float *panelScratch = NULL;
+
+static Pixels *scratch_pixels(void) {
+    if (!pixelScratch) pixelScratch = malloc(sizeof(Pixels));
+    return pixelScratch;
+}
+
 static void locate(Shape s, int64_t first, int64_t count, Pixels *p) {
     int64_t oy = first / s.outWidth, ox = first % s.outWidth, done = 0;
     for (int64_t q = 0; q < NC / NR; q++) {
@@ -76,6 +88,11 @@ static void locate(Shape s, int64_t first, int64_t count, Pixels *p) {
 
 /* Panel q of a block of kcb rows starts at q · PANEL(kcb): kcb rows of NR pixels, then NR floats of slack. */
 #define PANEL(kcb) ((kcb) * NR + NR)
+
+static float *scratch_panel(void) {
+    if (!panelScratch) panelScratch = malloc((size_t)(NC / NR * PANEL(KC)) * sizeof(float));
+    return panelScratch;
+}
 
 /* The walk both gathers share over rows k0 ..< k0 + kcb of the unfolded input (tap (c, ky, kx) of each) and the
  * block's panels, out[q][kk][j]: for each run, `d` is its place in the panel, `line` the input row it reads (NULL
@@ -149,6 +166,98 @@ static void gather_avx2(const float *x, Shape s, const Pixels *p, int64_t panels
         })
 }
 
+/* Bits lo ..< hi of a 64-bit mask, both clamped to [0, 64]. */
+static inline uint64_t span_mask(int64_t lo, int64_t hi) {
+    lo = lo < 0 ? 0 : lo > 64 ? 64 : lo;
+    hi = hi < 0 ? 0 : hi > 64 ? 64 : hi;
+    if (hi <= lo) return 0;
+    return (hi == 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+}
+
+/* AVX-512: the block's copies are worked out once per tap (ky, kx) — where each run lands in the panels, where it
+ * reads in a channel's plane, and which of its lanes fall inside the image — since they are the same for every
+ * channel; the gather is then, per row of the unfolded input and run, one masked 16-lane load (stride 1; lanes in
+ * the padding read as 0 without touching memory), two loads and a permute picking the even lanes (stride 2) or a
+ * gather (larger strides), and a masked store. */
+typedef struct {
+    int32_t panel, at;   /* destination: panel and position in it */
+    int64_t source;      /* offset in the channel's plane of the run's first input pixel */
+    uint32_t load;       /* lanes (stride 2: the 32 elements of the two loads) inside the image */
+    uint16_t keep;       /* the run's lanes */
+} Copy;
+
+static _Thread_local Copy *copyScratch = NULL;
+static _Thread_local int64_t copyCapacity = 0;
+
+static Copy *copies_for(Shape s, const Pixels *p, int64_t panels, int64_t *perTap) {
+    int64_t runs = 0;
+    for (int64_t q = 0; q < panels; q++) runs += p->count[q];
+    int64_t taps = s.kernel * s.kernel;
+    if (runs * taps > copyCapacity) {
+        free(copyScratch);
+        copyCapacity = runs * taps;
+        copyScratch = malloc((size_t)copyCapacity * sizeof(Copy));
+        if (!copyScratch) abort();  /* out of memory for one block of scratch */
+    }
+    Copy *e = copyScratch;
+    for (int64_t ky = 0; ky < s.kernel; ky++) {
+        for (int64_t kx = 0; kx < s.kernel; kx++) {
+            for (int64_t q = 0; q < panels; q++) {
+                for (int r = 0; r < p->count[q]; r++) {
+                    Run run = p->runs[q][r];
+                    int64_t yy = run.row * s.stride - s.pad + ky, xx = run.column * s.stride - s.pad + kx;
+                    int inside = run.row >= 0 && yy >= 0 && yy < s.height;
+                    uint64_t load = 0;
+                    if (inside && s.stride == 2) load = span_mask(0, 2 * run.length) & span_mask(-xx, s.width - xx);
+                    else if (inside && s.stride == 1) load = span_mask(0, run.length) & span_mask(-xx, s.width - xx);
+                    else if (inside) {
+                        for (int32_t t = 0; t < run.length; t++) {
+                            int64_t column = xx + t * s.stride;
+                            if (column >= 0 && column < s.width) load |= 1ull << t;
+                        }
+                    }
+                    *e++ = (Copy){(int32_t)q, run.at, inside ? yy * s.width + xx : 0, (uint32_t)load,
+                                  (uint16_t)span_mask(0, run.length)};
+                }
+            }
+        }
+    }
+    *perTap = runs;
+    return copyScratch;
+}
+
+__attribute__((target("avx512f")))
+static void gather_avx512(const float *x, Shape s, const Pixels *p, int64_t panels, int64_t k0, int64_t kcb,
+                          float *out) {
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i steps = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32((int32_t)s.stride));
+    int64_t runs;
+    const Copy *table = copies_for(s, p, panels, &runs);
+    int64_t taps = s.kernel * s.kernel, plane = s.height * s.width, panelStride = PANEL(kcb);
+    int64_t c = k0 / taps, tap = k0 % taps;
+    for (int64_t kk = 0; kk < kcb; kk++) {
+        const float *channel = x + c * plane;
+        const Copy *e = table + tap * runs;
+        float *row = out + kk * NR;
+        for (int64_t r = 0; r < runs; r++) {
+            __m512 v;
+            if (s.stride == 1) {
+                v = _mm512_maskz_loadu_ps((__mmask16)e[r].load, channel + e[r].source);
+            } else if (s.stride == 2) {
+                __m512 lo = _mm512_maskz_loadu_ps((__mmask16)e[r].load, channel + e[r].source);
+                __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(e[r].load >> 16), channel + e[r].source + 16);
+                v = _mm512_permutex2var_ps(lo, evens, hi);
+            } else {
+                __m512i columns = _mm512_add_epi32(_mm512_set1_epi32((int32_t)e[r].source), steps);
+                v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), (__mmask16)e[r].load, columns, channel, 4);
+            }
+            _mm512_mask_storeu_ps(row + e[r].panel * panelStride + e[r].at, e[r].keep, v);
+        }
+        if (++tap == taps) { tap = 0; c++; }
+    }
+}
+
 /* One MR × NR tile: start from the bias (first block) or from y, add a · b over kcb, store the rows < rows and
  * columns < cols. */
 __attribute__((target("avx2,fma")))
@@ -193,6 +302,81 @@ static void tile_avx2(int64_t kcb, const float *a, const float *b, float *y, int
     }
 }
 
+/* AVX-512: a tile of MR rows × P panels (P · NR pixels, P ≤ 4, up to 24 zmm accumulators). Row kk of panel q is
+ * b + q · panelStride + kk · ldb: a gathered panel (ldb NR) or, for a 1×1 conv with stride 1 and no padding, the
+ * input itself (ldb the plane, panelStride NR). Masked loads and stores cover the pixels < cols (so reading the
+ * input in place never touches memory past a row's pixels) and the rows < rows. Each output's sum is the AVX2
+ * tile's chain of FMAs in the same order from the same start, so the two paths give the same bits. Always inlined
+ * with a constant P, so the accumulators stay in registers. */
+__attribute__((target("avx512f,fma"), always_inline))
+static inline void tile_avx512(const int P, int64_t kcb, const float *a, const float *b, int64_t panelStride,
+                               int64_t ldb, float *y, int64_t ldy, int64_t rows, int64_t cols, int first,
+                               const float *bias) {
+    __m512 acc[MR][4];
+    __mmask16 mask[4];
+    for (int q = 0; q < P; q++) {
+        int64_t left = cols - q * NR;
+        mask[q] = left >= NR ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
+    }
+    for (int i = 0; i < MR; i++) {
+        for (int q = 0; q < P; q++) {
+            if (i >= rows) acc[i][q] = _mm512_setzero_ps();
+            else if (first) acc[i][q] = _mm512_set1_ps(bias ? bias[i] : 0.0f);
+            else acc[i][q] = _mm512_maskz_loadu_ps(mask[q], y + i * ldy + q * NR);
+        }
+    }
+    for (int64_t kk = 0; kk < kcb; kk++) {
+        __m512 bv[4];
+        for (int q = 0; q < P; q++) bv[q] = _mm512_maskz_loadu_ps(mask[q], b + q * panelStride + kk * ldb);
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(a[kk * MR + i]);
+            for (int q = 0; q < P; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        if (i >= rows) break;
+        for (int q = 0; q < P; q++) _mm512_mask_storeu_ps(y + i * ldy + q * NR, mask[q], acc[i][q]);
+    }
+}
+
+/* The row panels of one block of rows against panels q ..< q + P of the block's pixels (np of them). */
+__attribute__((target("avx512f,fma")))
+static void tiles_avx512(int P, const float *packed, int64_t m, int64_t r0, int64_t rEnd, int64_t k0, int64_t mp,
+                         int64_t kcb, const float *b, int64_t panelStride, int64_t ldb, float *y, int64_t pixels,
+                         int64_t cols, const float *bias) {
+    for (int64_t r = r0; r < rEnd; r += MR) {
+        const float *a = packed + k0 * mp + r * kcb;
+        float *out = y + r * pixels;
+        int64_t rows = m - r < MR ? m - r : MR;
+        const float *rb = bias ? bias + r : NULL;
+        int first = k0 == 0;
+        switch (P) {
+        case 4: tile_avx512(4, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb); break;
+        case 3: tile_avx512(3, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb); break;
+        case 2: tile_avx512(2, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb); break;
+        default: tile_avx512(1, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb); break;
+        }
+    }
+}
+
+/* The AVX-512 path's product over one block of pixels [pb, pb + np) and rows k0 ..< k0 + kcb of the unfolded input,
+ * its B panels at b (see tile_avx512), tiles of up to 4 panels. */
+__attribute__((target("avx512f,fma")))
+static void block_avx512(const float *packed, int64_t m, int64_t mp, int64_t k0, int64_t kcb, const float *b,
+                         int64_t panelStride, int64_t ldb, const float *bias, float *y, int64_t pixels, int64_t pb,
+                         int64_t np) {
+    int64_t panels = (np + NR - 1) / NR;
+    for (int64_t r0 = 0; r0 < m; r0 += MC) {
+        int64_t rEnd = r0 + MC < m ? r0 + MC : m;
+        for (int64_t q = 0; q < panels; q += 4) {
+            int P = panels - q < 4 ? (int)(panels - q) : 4;
+            int64_t cols = np - q * NR < P * NR ? np - q * NR : P * NR;
+            tiles_avx512(P, packed, m, r0, rEnd, k0, mp, kcb, b + q * panelStride, panelStride, ldb,
+                         y + pb + q * NR, pixels, cols, bias);
+        }
+    }
+}
+
 #pragma clang fp contract(off)
 static void tile_portable(int64_t kcb, const float *a, const float *b, float *y, int64_t ldy, int64_t rows,
                           int64_t cols, int first, const float *bias) {
@@ -212,19 +396,34 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
                            int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
                            const float *bias, float *y, int64_t outHeight, int64_t outWidth, int64_t pixelStart,
                            int64_t pixelEnd) {
-    if (path == 1 ? !(ck_has(CK_FEATURE_AVX2) && ck_has(CK_FEATURE_FMA)) : path != 0) return 0;
+    if (path == 2 ? !(ck_has(CK_FEATURE_AVX512F) && ck_has(CK_FEATURE_AVX2) && ck_has(CK_FEATURE_FMA))
+        : path == 1 ? !(ck_has(CK_FEATURE_AVX2) && ck_has(CK_FEATURE_FMA)) : path != 0) return 0;
     Shape s = {channels, height, width, kernel, stride, pad, outWidth};
     int64_t depth = channels * kernel * kernel, mp = (m + MR - 1) / MR * MR, pixels = outHeight * outWidth;
-    Pixels *p = malloc(sizeof(Pixels));
-    float *panel = malloc((size_t)(NC / NR * PANEL(KC)) * sizeof(float));
+    Pixels *p = scratch_pixels();
+    float *panel = scratch_panel();
     if (!p || !panel) abort();  /* out of memory for one block of scratch: nothing sensible is left to do */
+    int inPlace = path == 2 && kernel == 1 && stride == 1 && pad == 0;
     for (int64_t pb = pixelStart; pb < pixelEnd; pb += NC) {
         int64_t np = pixelEnd - pb < NC ? pixelEnd - pb : NC, panels = (np + NR - 1) / NR;
+        if (inPlace) {
+            /* 1×1, stride 1, no padding: row c of the unfolded input is plane c of the input, read in place */
+            for (int64_t k0 = 0; k0 < depth; k0 += KC) {
+                int64_t kcb = depth - k0 < KC ? depth - k0 : KC;
+                block_avx512(packed, m, mp, k0, kcb, x + k0 * pixels + pb, NR, pixels, bias, y, pixels, pb, np);
+            }
+            continue;
+        }
         locate(s, pb, np, p);
         for (int64_t k0 = 0; k0 < depth; k0 += KC) {
             int64_t kcb = depth - k0 < KC ? depth - k0 : KC;
-            if (path == 1) gather_avx2(x, s, p, panels, k0, kcb, panel);
+            if (path == 2) gather_avx512(x, s, p, panels, k0, kcb, panel);
+            else if (path == 1) gather_avx2(x, s, p, panels, k0, kcb, panel);
             else gather(x, s, p, panels, k0, kcb, panel);
+            if (path == 2) {
+                block_avx512(packed, m, mp, k0, kcb, panel, PANEL(kcb), NR, bias, y, pixels, pb, np);
+                continue;
+            }
             for (int64_t r0 = 0; r0 < m; r0 += MC) {
                 int64_t rEnd = r0 + MC < m ? r0 + MC : m;
                 for (int64_t q = 0; q < panels; q++) {
@@ -242,16 +441,16 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
             }
         }
     }
-    free(panel);
-    free(p);
     return 1;
 }
 
 int ck_conv2d_has_fast_path(void) { return ck_has(CK_FEATURE_AVX2) && ck_has(CK_FEATURE_FMA); }
 
+int ck_conv2d_path(void) { return !ck_conv2d_has_fast_path() ? 0 : ck_has(CK_FEATURE_AVX512F) ? 2 : 1; }
+
 void ck_conv2d_forward(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
                        int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
                        int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd) {
-    ck_conv2d_forward_with(ck_conv2d_has_fast_path() ? 1 : 0, packed, m, x, channels, height, width, kernel, stride,
+    ck_conv2d_forward_with(ck_conv2d_path(), packed, m, x, channels, height, width, kernel, stride,
                            pad, bias, y, outHeight, outWidth, pixelStart, pixelEnd);
 }

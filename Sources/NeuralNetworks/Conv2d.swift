@@ -1,6 +1,7 @@
 // Conv2d: 2-D convolution (stride, padding, groups; dilation 1) as im2col + one sgemm per (sample, group), a
-// depthwise convolution by a direct kernel (ck_depthwise_*), and inference of one image through an ungrouped k×k
-// conv by implicit GEMM (ck_conv2d_forward) where the CPU has AVX2 and FMA and GEMM runs on OpenBLAS.
+// depthwise convolution by a direct kernel (ck_depthwise_*), and inference by implicit GEMM (ck_conv2d_forward):
+// every non-depthwise conv where the CPU has AVX-512, an ungrouped k×k conv of one image where it has AVX2 and FMA
+// and GEMM runs on OpenBLAS.
 import CKernels
 import Foundation
 import Tensors
@@ -98,7 +99,7 @@ public final class Conv2d: ActivationFusing {
 
     private func compute(_ x: Tensor, mode: Mode, fusing activation: FusedActivation?) -> Tensor {
         if isDepthwise { return depthwise(x, mode: mode, fusing: activation) }
-        if mode == .inference, x.shape[0] == 1, groups == 1, kernelSize > 1, Self.usesImplicitGEMM {
+        if mode == .inference, usesImplicitGEMM(batch: x.shape[0]) {
             return implicitGEMM(x, fusing: activation)
         }
         // x (N, C, H, W) → y (N, O, Ho, Wo)
@@ -241,12 +242,27 @@ public final class Conv2d: ActivationFusing {
         activation?.apply(output, count: og * cols)
     }
 
-    /// Whether inference runs the implicit-GEMM kernel (`ck_conv2d_forward`) for a batch of one: on CPUs with AVX2
-    /// and FMA where GEMM runs on OpenBLAS (without AVX-512: there im2col and the builtin 14 × 32 kernel serve).
-    /// Larger batches, where each sample's call is small beside its fixed costs (fmnist-cnn at batch 256: 69 against
-    /// 48 ms), and training, which keeps its columns for backward, unfold with im2col.
-    static var usesImplicitGEMM: Bool { GEMM.backend == .openBLAS && ck_conv2d_has_fast_path() != 0 && !im2colForced }
-    static let im2colForced = ProcessInfo.processInfo.environment["SHRINK_CONV"] == "im2col"
+    /// Whether inference runs the implicit-GEMM kernel (`ck_conv2d_forward`); training, which keeps its columns for
+    /// backward, always unfolds with im2col. On CPUs with AVX2 and FMA but no AVX-512 the kernel runs an ungrouped
+    /// k×k conv of a batch of one where GEMM is OpenBLAS: larger batches of small images, where each sample's call
+    /// is small beside its fixed costs, were faster by im2col there (fmnist-cnn at batch 256: 69 against 48 ms).
+    ///
+    /// With AVX-512 (`ck_conv2d_path() == 2`) the kernel serves every conv but the depthwise ones, at any batch: its
+    /// 6-row tiles fit the few output channels of a group or a mobile network's 1×1 convs better than the GEMM's
+    /// 14-row ones, the weights are packed once instead of on every call, a 1×1 conv reads its input in place and a
+    /// k×k conv never writes an im2col matrix. `SHRINK_CONV=im2col` turns the kernel off, `SHRINK_CONV=implicit` on
+    /// for every non-depthwise conv, for comparisons.
+    private func usesImplicitGEMM(batch: Int) -> Bool {
+        guard ck_conv2d_has_fast_path() != 0 else { return false }
+        switch Self.convolutionChoice {
+        case "im2col": return false
+        case "implicit": return true
+        default:
+            if ck_conv2d_path() == 2 { return true }
+            return batch == 1 && groups == 1 && kernelSize > 1 && GEMM.backend == .openBLAS
+        }
+    }
+    static let convolutionChoice = ProcessInfo.processInfo.environment["SHRINK_CONV"]
 
     /// The weights packed for `ck_conv2d_forward` (each group's block after the other) and the weight version they
     /// were packed from; rebuilt when the weights change.
@@ -283,7 +299,7 @@ public final class Conv2d: ActivationFusing {
         let weights = packedWeights(depth: depth)
         let perGroup = Int(ck_conv2d_packed_size(Int64(og), Int64(depth)))
         var y = Tensor(uninitialized: [n, outputChannels, g.outputHeight, g.outputWidth])
-        let parts = n == 1 && BLAS.threads > 1 && outputChannels * depth * cols >= 1 << 20 ? 2 * BLAS.threads : 1
+        let parts = n == 1 && BLAS.threads > 1 && outputChannels * depth * cols >= GEMM.parallelThreshold ? 2 * BLAS.threads : 1
         let panels = (cols + 15) / 16
         let biasValues = bias?.value ?? Tensor(zeros: [0])
         let (k, s, p) = (Int64(kernelSize), Int64(stride), Int64(padding))

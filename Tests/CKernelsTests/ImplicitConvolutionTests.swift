@@ -1,7 +1,8 @@
 // The implicit-GEMM float convolution (ck_conv2d_forward): against the definition summed in double on each path
-// (AVX2 + FMA and portable C), over kernel sizes, strides, paddings, channel counts that do not fill a register tile
-// or that span several blocks of the unfolded input, and planes that are not square; a split of the output pixels
-// (as threads split them) gives the same bits as one call.
+// (AVX-512, AVX2 + FMA and portable C), over kernel sizes, strides (1, 2 and the gathered 3 and 4), paddings,
+// channel counts that do not fill a register tile or that span several blocks of the unfolded input, 1×1 convs read
+// in place, and planes that are not square; a split of the output pixels (as threads split them) gives the same
+// bits as one call, and the AVX-512 path the same bits as the AVX2 one (the same chain of FMAs per output).
 import CKernels
 import Tensors
 import Testing
@@ -24,6 +25,12 @@ private let cases = [
     Case(channels: 3, outputs: 5, height: 15, width: 15, kernel: 7, stride: 2, pad: 3, bias: true),
     Case(channels: 8, outputs: 16, height: 23, width: 23, kernel: 1, stride: 1, pad: 0, bias: true),  // 529 pixels
     Case(channels: 1, outputs: 1, height: 3, width: 3, kernel: 3, stride: 1, pad: 0, bias: false),    // one pixel
+    Case(channels: 300, outputs: 20, height: 7, width: 7, kernel: 1, stride: 1, pad: 0, bias: true), // in place, 2 blocks
+    Case(channels: 6, outputs: 11, height: 19, width: 41, kernel: 1, stride: 2, pad: 0, bias: true), // strided 1×1
+    Case(channels: 4, outputs: 9, height: 37, width: 45, kernel: 3, stride: 2, pad: 1, bias: true),  // runs of 16 at stride 2
+    Case(channels: 3, outputs: 6, height: 30, width: 34, kernel: 5, stride: 3, pad: 2, bias: true),  // stride 3: a gather
+    Case(channels: 2, outputs: 4, height: 40, width: 40, kernel: 4, stride: 4, pad: 0, bias: false), // stride 4
+    Case(channels: 9, outputs: 64, height: 20, width: 21, kernel: 3, stride: 1, pad: 1, bias: true), // 420 pixels: > 1 block
 ]
 
 private func values(_ count: Int, seed: UInt64) -> [Float] {
@@ -78,9 +85,11 @@ private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Flo
             }
         }
         var ran = 0
-        for path in Int32(0)...1 {
+        var byPath: [Int32: [Float]] = [:]
+        for path in Int32(0)...2 {
             guard let y = run(c, path: path, x: x, packed: packed, bias: bias, pixels: [0..<pixels]) else { continue }
             ran += 1
+            byPath[path] = y
             for i in y.indices {
                 #expect(abs(Double(y[i]) - reference[i]) <= 1e-5 * max(1, scale[i]),
                         "path \(path), \(c): output \(i) is \(y[i]), expected \(reference[i])")
@@ -92,6 +101,10 @@ private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Flo
             #expect(split.map(\.bitPattern) == y.map(\.bitPattern), "path \(path), \(c): split pixels")
         }
         #expect(ran >= 1)
-        #expect(ck_conv2d_forward_with(2, packed, 1, x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0) == 0)
+        #expect(byPath[ck_conv2d_path()] != nil, "the path this CPU takes ran")
+        if let avx2 = byPath[1], let avx512 = byPath[2] {
+            #expect(avx512.map(\.bitPattern) == avx2.map(\.bitPattern), "\(c): AVX-512 and AVX2 paths differ")
+        }
+        #expect(ck_conv2d_forward_with(3, packed, 1, x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0) == 0)
     }
 }

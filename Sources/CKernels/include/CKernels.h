@@ -84,7 +84,8 @@ void ck_conv2d_forward(const float *packed, int64_t m, const float *x, int64_t c
                        int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
                        int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd);
 
-/// `ck_conv2d_forward` on one path (0 portable, 1 AVX2 + FMA), for tests; returns 0 when the CPU lacks it.
+/// `ck_conv2d_forward` on one path (0 portable, 1 AVX2 + FMA, 2 AVX-512 tiles over the same gather), for tests;
+/// returns 0 when the CPU lacks it.
 int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float *x, int64_t channels,
                            int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
                            const float *bias, float *y, int64_t outHeight, int64_t outWidth, int64_t pixelStart,
@@ -92,6 +93,10 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
 
 /// Whether `ck_conv2d_forward` has its AVX2 + FMA path on this CPU.
 int ck_conv2d_has_fast_path(void);
+
+/// The path `ck_conv2d_forward` takes on this CPU: 0 portable, 1 AVX2 + FMA, 2 AVX-512 (its tiles of 6 rows × up to
+/// 64 pixels, the gather worked out once per tap, a 1×1 conv with stride 1 and no padding read in place).
+int ck_conv2d_path(void);
 
 /// Unfolds one image (C, H, W) into columns (C·k·k, Ho·Wo): row (c, ky, kx) holds x[c, oy·s − p + ky, ox·s − p + kx]
 /// for every output (oy, ox), 0 where that falls in the padding.
