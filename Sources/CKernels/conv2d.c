@@ -359,19 +359,19 @@ static void tiles_avx512(int P, const float *packed, int64_t m, int64_t r0, int6
     }
 }
 
-/* The AVX-512 path's product over one block of pixels [pb, pb + np) and rows k0 ..< k0 + kcb of the unfolded input,
- * its B panels at b (see tile_avx512), tiles of up to 4 panels. */
+/* The AVX-512 path's product for outputs rowStart ..< rowEnd over one block of pixels [pb, pb + np) and rows
+ * k0 ..< k0 + kcb of the unfolded input, its B panels at b (see tile_avx512), tiles of up to 4 panels. */
 __attribute__((target("avx512f,fma")))
-static void block_avx512(const float *packed, int64_t m, int64_t mp, int64_t k0, int64_t kcb, const float *b,
-                         int64_t panelStride, int64_t ldb, const float *bias, float *y, int64_t pixels, int64_t pb,
-                         int64_t np) {
+static void block_avx512(const float *packed, int64_t rowStart, int64_t rowEnd, int64_t mp, int64_t k0, int64_t kcb,
+                         const float *b, int64_t panelStride, int64_t ldb, const float *bias, float *y,
+                         int64_t pixels, int64_t pb, int64_t np) {
     int64_t panels = (np + NR - 1) / NR;
-    for (int64_t r0 = 0; r0 < m; r0 += MC) {
-        int64_t rEnd = r0 + MC < m ? r0 + MC : m;
+    for (int64_t r0 = rowStart; r0 < rowEnd; r0 += MC) {
+        int64_t rEnd = r0 + MC < rowEnd ? r0 + MC : rowEnd;
         for (int64_t q = 0; q < panels; q += 4) {
             int P = panels - q < 4 ? (int)(panels - q) : 4;
             int64_t cols = np - q * NR < P * NR ? np - q * NR : P * NR;
-            tiles_avx512(P, packed, m, r0, rEnd, k0, mp, kcb, b + q * panelStride, panelStride, ldb,
+            tiles_avx512(P, packed, rowEnd, r0, rEnd, k0, mp, kcb, b + q * panelStride, panelStride, ldb,
                          y + pb + q * NR, pixels, cols, bias);
         }
     }
@@ -395,7 +395,8 @@ static void tile_portable(int64_t kcb, const float *a, const float *b, float *y,
 int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float *x, int64_t channels,
                            int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
                            const float *bias, float *y, int64_t outHeight, int64_t outWidth, int64_t pixelStart,
-                           int64_t pixelEnd) {
+                           int64_t pixelEnd, int64_t rowStart, int64_t rowEnd) {
+    if (rowStart < 0 || rowEnd > m || rowStart % MR != 0) return 0;
     if (path == 2 ? !(ck_has(CK_FEATURE_AVX512F) && ck_has(CK_FEATURE_AVX2) && ck_has(CK_FEATURE_FMA))
         : path == 1 ? !(ck_has(CK_FEATURE_AVX2) && ck_has(CK_FEATURE_FMA)) : path != 0) return 0;
     Shape s = {channels, height, width, kernel, stride, pad, outWidth};
@@ -410,7 +411,8 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
             /* 1×1, stride 1, no padding: row c of the unfolded input is plane c of the input, read in place */
             for (int64_t k0 = 0; k0 < depth; k0 += KC) {
                 int64_t kcb = depth - k0 < KC ? depth - k0 : KC;
-                block_avx512(packed, m, mp, k0, kcb, x + k0 * pixels + pb, NR, pixels, bias, y, pixels, pb, np);
+                block_avx512(packed, rowStart, rowEnd, mp, k0, kcb, x + k0 * pixels + pb, NR, pixels, bias, y, pixels,
+                             pb, np);
             }
             continue;
         }
@@ -421,18 +423,18 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
             else if (path == 1) gather_avx2(x, s, p, panels, k0, kcb, panel);
             else gather(x, s, p, panels, k0, kcb, panel);
             if (path == 2) {
-                block_avx512(packed, m, mp, k0, kcb, panel, PANEL(kcb), NR, bias, y, pixels, pb, np);
+                block_avx512(packed, rowStart, rowEnd, mp, k0, kcb, panel, PANEL(kcb), NR, bias, y, pixels, pb, np);
                 continue;
             }
-            for (int64_t r0 = 0; r0 < m; r0 += MC) {
-                int64_t rEnd = r0 + MC < m ? r0 + MC : m;
+            for (int64_t r0 = rowStart; r0 < rowEnd; r0 += MC) {
+                int64_t rEnd = r0 + MC < rowEnd ? r0 + MC : rowEnd;
                 for (int64_t q = 0; q < panels; q++) {
                     int64_t cols = np - q * NR < NR ? np - q * NR : NR;
                     const float *b = panel + q * PANEL(kcb);
                     for (int64_t r = r0; r < rEnd; r += MR) {
                         const float *a = packed + k0 * mp + r * kcb;
                         float *out = y + r * pixels + pb + q * NR;
-                        int64_t rows = m - r < MR ? m - r : MR;
+                        int64_t rows = rowEnd - r < MR ? rowEnd - r : MR;
                         const float *rowBias = bias ? bias + r : NULL;
                         if (path == 1) tile_avx2(kcb, a, b, out, pixels, rows, cols, k0 == 0, rowBias);
                         else tile_portable(kcb, a, b, out, pixels, rows, cols, k0 == 0, rowBias);
@@ -452,5 +454,13 @@ void ck_conv2d_forward(const float *packed, int64_t m, const float *x, int64_t c
                        int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
                        int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd) {
     ck_conv2d_forward_with(ck_conv2d_path(), packed, m, x, channels, height, width, kernel, stride,
-                           pad, bias, y, outHeight, outWidth, pixelStart, pixelEnd);
+                           pad, bias, y, outHeight, outWidth, pixelStart, pixelEnd, 0, m);
+}
+
+int ck_conv2d_forward_rows(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
+                           int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
+                           int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd,
+                           int64_t rowStart, int64_t rowEnd) {
+    return ck_conv2d_forward_with(ck_conv2d_path(), packed, m, x, channels, height, width, kernel, stride, pad, bias,
+                                  y, outHeight, outWidth, pixelStart, pixelEnd, rowStart, rowEnd);
 }

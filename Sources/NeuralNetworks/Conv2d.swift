@@ -288,9 +288,11 @@ public final class Conv2d: ActivationFusing {
     }
 
     /// Inference by implicit GEMM: per (sample, group), the packed weights times the unfolded input, gathered panel
-    /// by panel (`compute` sends it a batch of one). A batch of one splits its output pixels (in whole panels of 16)
-    /// across threads when the product is worth the hand-off, a larger one its samples. The fused activation is
-    /// applied to each piece while in cache.
+    /// by panel. A batch of one splits across threads when the product is worth the hand-off: its output pixels in
+    /// whole panels of 16 when each part gets two panels or more, else its groups, else its output channels in whole
+    /// panels of 6 (a 7×7 plane is four panels: split by pixels, each part's tile would be a quarter of the kernel's
+    /// widest). A larger batch splits its samples. Every output gets the bits of one unsplit call. The fused
+    /// activation is applied to each piece while in cache.
     private func implicitGEMM(_ x: Tensor, fusing activation: FusedActivation?) -> Tensor {
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)
@@ -299,8 +301,12 @@ public final class Conv2d: ActivationFusing {
         let weights = packedWeights(depth: depth)
         let perGroup = Int(ck_conv2d_packed_size(Int64(og), Int64(depth)))
         var y = Tensor(uninitialized: [n, outputChannels, g.outputHeight, g.outputWidth])
-        let parts = n == 1 && BLAS.threads > 1 && outputChannels * depth * cols >= GEMM.parallelThreshold ? 2 * BLAS.threads : 1
-        let panels = (cols + 15) / 16
+        let panels = (cols + 15) / 16, rowPanels = (og + 5) / 6
+        var parts = n == 1 && BLAS.threads > 1 && outputChannels * depth * cols >= GEMM.parallelThreshold
+            ? 2 * BLAS.threads : 1
+        enum Split { case pixels, groups, rows }
+        let split: Split = panels >= 2 * parts ? .pixels : groups >= parts ? .groups : .rows
+        if split == .rows { parts = max(1, min(parts, rowPanels)) }
         let biasValues = bias?.value ?? Tensor(zeros: [0])
         let (k, s, p) = (Int64(kernelSize), Int64(stride), Int64(padding))
         x.withUnsafeBufferPointer { px in
@@ -311,22 +317,34 @@ public final class Conv2d: ActivationFusing {
                         Parallel.forEachChunk(count: n * parts) { _, items in
                             for item in items {
                                 let sample = item / parts, part = item % parts
-                                let start = min(cols, part * panels / parts * 16)
-                                let end = min(cols, (part + 1) * panels / parts * 16)
-                                guard start < end else { continue }
-                                for group in 0..<groups {
+                                var (start, end, rowStart, rowEnd) = (0, cols, 0, og)
+                                var groupRange = 0..<groups
+                                switch split {
+                                case .pixels:
+                                    start = min(cols, part * panels / parts * 16)
+                                    end = min(cols, (part + 1) * panels / parts * 16)
+                                case .groups:
+                                    groupRange = groups * part / parts..<groups * (part + 1) / parts
+                                case .rows:
+                                    rowStart = rowPanels * part / parts * 6
+                                    rowEnd = min(og, rowPanels * (part + 1) / parts * 6)
+                                }
+                                guard start < end, rowStart < rowEnd else { continue }
+                                for group in groupRange {
                                     let out = py.baseAddress! + (sample * outputChannels + group * og) * cols
-                                    ck_conv2d_forward(pp.baseAddress! + group * perGroup, Int64(og),
-                                                      px.baseAddress! + (sample * groups + group) * inPlane,
-                                                      Int64(g.channels), Int64(h), Int64(w), k, s, p,
-                                                      pb.isEmpty ? nil : pb.baseAddress! + group * og, out,
-                                                      Int64(g.outputHeight), Int64(g.outputWidth), Int64(start),
-                                                      Int64(end))
+                                    ck_conv2d_forward_rows(pp.baseAddress! + group * perGroup, Int64(og),
+                                                           px.baseAddress! + (sample * groups + group) * inPlane,
+                                                           Int64(g.channels), Int64(h), Int64(w), k, s, p,
+                                                           pb.isEmpty ? nil : pb.baseAddress! + group * og, out,
+                                                           Int64(g.outputHeight), Int64(g.outputWidth), Int64(start),
+                                                           Int64(end), Int64(rowStart), Int64(rowEnd))
                                     guard let activation else { continue }
-                                    if parts == 1 {
-                                        activation.apply(out, count: og * cols)
+                                    if start == 0, end == cols {
+                                        activation.apply(out + rowStart * cols, count: (rowEnd - rowStart) * cols)
                                     } else {
-                                        for o in 0..<og { activation.apply(out + o * cols + start, count: end - start) }
+                                        for o in rowStart..<rowEnd {
+                                            activation.apply(out + o * cols + start, count: end - start)
+                                        }
                                     }
                                 }
                             }

@@ -39,15 +39,18 @@ private func values(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Float]?,
-                 pixels: [Range<Int>]) -> [Float]? {
+                 pixels: [Range<Int>], rows: [Range<Int>]? = nil) -> [Float]? {
     var y = [Float](repeating: .nan, count: c.outputs * c.outHeight * c.outWidth)
     for range in pixels {
-        let done = y.withUnsafeMutableBufferPointer { py in
-            ck_conv2d_forward_with(path, packed, Int64(c.outputs), x, Int64(c.channels), Int64(c.height), Int64(c.width),
-                                   Int64(c.kernel), Int64(c.stride), Int64(c.pad), bias, py.baseAddress!,
-                                   Int64(c.outHeight), Int64(c.outWidth), Int64(range.lowerBound), Int64(range.upperBound))
+        for band in rows ?? [0..<c.outputs] {
+            let done = y.withUnsafeMutableBufferPointer { py in
+                ck_conv2d_forward_with(path, packed, Int64(c.outputs), x, Int64(c.channels), Int64(c.height),
+                                       Int64(c.width), Int64(c.kernel), Int64(c.stride), Int64(c.pad), bias,
+                                       py.baseAddress!, Int64(c.outHeight), Int64(c.outWidth), Int64(range.lowerBound),
+                                       Int64(range.upperBound), Int64(band.lowerBound), Int64(band.upperBound))
+            }
+            if done == 0 { return nil }
         }
-        if done == 0 { return nil }
     }
     return y
 }
@@ -99,12 +102,24 @@ private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Flo
             let pieces = zip(cuts, cuts.dropFirst()).map { $0..<$1 }.filter { !$0.isEmpty }
             let split = run(c, path: path, x: x, packed: packed, bias: bias, pixels: pieces)!
             #expect(split.map(\.bitPattern) == y.map(\.bitPattern), "path \(path), \(c): split pixels")
+            // So do bands of output channels (whole panels of 6), alone and crossed with the pixel split.
+            let rowCuts = [0, min(c.outputs, 6), min(c.outputs, 18), c.outputs]
+            let bands = zip(rowCuts, rowCuts.dropFirst()).map { $0..<$1 }.filter { !$0.isEmpty }
+            let byRows = run(c, path: path, x: x, packed: packed, bias: bias, pixels: [0..<pixels], rows: bands)!
+            #expect(byRows.map(\.bitPattern) == y.map(\.bitPattern), "path \(path), \(c): split rows")
+            let crossed = run(c, path: path, x: x, packed: packed, bias: bias, pixels: pieces, rows: bands)!
+            #expect(crossed.map(\.bitPattern) == y.map(\.bitPattern), "path \(path), \(c): split rows and pixels")
         }
         #expect(ran >= 1)
         #expect(byPath[ck_conv2d_path()] != nil, "the path this CPU takes ran")
         if let avx2 = byPath[1], let avx512 = byPath[2] {
             #expect(avx512.map(\.bitPattern) == avx2.map(\.bitPattern), "\(c): AVX-512 and AVX2 paths differ")
         }
-        #expect(ck_conv2d_forward_with(3, packed, 1, x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0) == 0)
+        #expect(ck_conv2d_forward_with(3, packed, 1, x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0, 0, 1) == 0)
+        // Rows that do not start a panel, or run past the outputs, are refused.
+        #expect(ck_conv2d_forward_with(0, packed, Int64(c.outputs), x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0, 1,
+                                       Int64(c.outputs)) == 0)
+        #expect(ck_conv2d_forward_with(0, packed, Int64(c.outputs), x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0, 0,
+                                       Int64(c.outputs) + 1) == 0)
     }
 }

@@ -27,6 +27,9 @@ import Tensors
         (48, 96, 3, 2, 1, 3, 30),    // grouped, strided
         (64, 128, 1, 1, 0, 1, 20),   // 1×1, 400 pixels: bands of 32 columns with a ragged last band
         (96, 48, 1, 1, 0, 2, 18),    // grouped 1×1
+        (256, 128, 1, 1, 0, 1, 7),   // 49 pixels: too few to split by pixels, split by output channels
+        (128, 128, 3, 1, 1, 8, 7),   // few pixels, grouped: split by groups
+        (96, 96, 3, 1, 1, 3, 7),     // few pixels, fewer groups than parts: split by output channels in each group
     ])
     func convolutionsGiveTheBitsOfOneThread(c: Int, o: Int, k: Int, stride: Int, pad: Int, groups: Int, size: Int) {
         var g = SeededGenerator(seed: UInt64(c * 7 + o + groups))
