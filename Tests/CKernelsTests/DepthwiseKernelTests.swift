@@ -20,6 +20,11 @@ private let cases = [
     Case(channels: 1, multiplier: 3, height: 6, width: 5, kernel: 5, stride: 1, pad: 0),
     Case(channels: 2, multiplier: 1, height: 11, width: 4, kernel: 3, stride: 3, pad: 2),
     Case(channels: 5, multiplier: 1, height: 2, width: 3, kernel: 1, stride: 1, pad: 0),
+    Case(channels: 2, multiplier: 1, height: 19, width: 37, kernel: 3, stride: 1, pad: 1),  // rows of 3 vectors
+    Case(channels: 3, multiplier: 1, height: 23, width: 45, kernel: 5, stride: 2, pad: 2),  // stride 2 over 2 vectors
+    Case(channels: 2, multiplier: 2, height: 14, width: 34, kernel: 3, stride: 2, pad: 1),  // 17 outputs a row
+    Case(channels: 1, multiplier: 1, height: 8, width: 70, kernel: 5, stride: 1, pad: 2),
+    Case(channels: 2, multiplier: 1, height: 33, width: 32, kernel: 3, stride: 2, pad: 0),  // no padding, even width
 ]
 
 private func values(_ count: Int, seed: UInt64) -> [Float] {
