@@ -75,9 +75,11 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
 }
 
 /* The output plane in width Wq (flat index i = r·Wq + c), in runs of LANES values: the bias, then every tap added
- * in (kh, kw) order, in registers, stored once (the same bits as a pass per tap). The last run reaches past the
- * plane into the slack of the phase buffer and of `acc` (values computed and dropped). Then the Wo real columns of
- * each row are copied out. */
+ * in (kh, kw) order, in registers, stored once (the same bits as a pass per tap). RUNS runs at a time while whole
+ * groups fit, so that their chains of adds overlap (one run alone waits on each add's latency), then one at a
+ * time; the last run reaches past the plane into the slack of the phase buffer and of `acc` (values computed and
+ * dropped). Then the Wo real columns of each row are copied out. */
+#define RUNS 4
 #define FORWARD_BODY                                                                                              \
     int64_t taps = ks * ks;                                                                                       \
     for (int64_t t = 0; t < taps; t++) offsets[t] = tap_offset(t / ks, t % ks, stride, p);                        \
@@ -86,7 +88,21 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
                                              buffer);                                                             \
         const float *kernel = k + o * taps;                                                                       \
         const float b = bias ? bias[o] : 0.0f;                                                                    \
-        for (int64_t i = 0; i < p.flat; i += LANES) {                                                             \
+        int64_t i = 0;                                                                                            \
+        for (; i + RUNS * LANES <= p.flat; i += RUNS * LANES) {                                                   \
+            float v[RUNS][LANES];                                                                                 \
+            for (int u = 0; u < RUNS; u++)                                                                        \
+                for (int j = 0; j < LANES; j++) v[u][j] = b;                                                      \
+            for (int64_t t = 0; t < taps; t++) {                                                                  \
+                const float kv = kernel[t];                                                                       \
+                const float *restrict source = buffer + offsets[t] + i;                                           \
+                for (int u = 0; u < RUNS; u++)                                                                    \
+                    for (int j = 0; j < LANES; j++) v[u][j] = v[u][j] + kv * source[u * LANES + j];               \
+            }                                                                                                     \
+            for (int u = 0; u < RUNS; u++)                                                                        \
+                for (int j = 0; j < LANES; j++) acc[i + u * LANES + j] = v[u][j];                                 \
+        }                                                                                                         \
+        for (; i < p.flat; i += LANES) {                                                                          \
             float v[LANES];                                                                                       \
             for (int j = 0; j < LANES; j++) v[j] = b;                                                             \
             for (int64_t t = 0; t < taps; t++) {                                                                  \
