@@ -1,5 +1,6 @@
-// Elementwise kernels of the float engine that Swift's compiler leaves scalar: the clamp of ReLU/ReLU6 and its
-// gradient. Each body is compiled for AVX-512, AVX2 and portable C, picked at run time.
+// Elementwise kernels that Swift's compiler leaves scalar: the clamp of ReLU/ReLU6 and its gradient, and the
+// quantization of a float tensor to uint8 codes (an integer model's input). Each body is compiled for AVX-512, AVX2
+// and portable C, picked at run time.
 #include "CKernels.h"
 #include "ck_features.h"
 
@@ -37,4 +38,55 @@ void ck_clamp_gradient(const float *x, const float *dy, float *dx, int64_t count
     if (ck_sgemm_uses_avx512()) gradient_avx512(x, dy, dx, count, cap);
     else if (ck_has(CK_FEATURE_AVX2)) gradient_avx2(x, dy, dx, count, cap);
     else gradient_portable(x, dy, dx, count, cap);
+}
+
+/* Q = clamp(rint(x / scale) + zeroPoint, lowest, highest): an IEEE division, rint in the default mode (half to
+ * even), then exact float steps, so every path gives the codes of the scalar definition. */
+#define QUANTIZE_BODY                                                                                       \
+    for (int64_t i = 0; i < count; i++) {                                                                   \
+        float q = __builtin_rintf(x[i] / scale) + zeroPoint;                                                \
+        q = q < lowest ? lowest : q;                                                                        \
+        q = q > highest ? highest : q;                                                                      \
+        out[i] = (uint8_t)(int32_t)q;                                                                       \
+    }
+#define NAN_BODY                                                                                            \
+    int found = 0;                                                                                          \
+    for (int64_t i = 0; i < count; i++) found |= x[i] != x[i];                                              \
+    return found;
+
+__attribute__((target("avx512f")))
+static void quantize_avx512(const float *restrict x, int64_t count, float scale, float zeroPoint, float lowest,
+                            float highest, uint8_t *restrict out) { QUANTIZE_BODY }
+__attribute__((target("avx2")))
+static void quantize_avx2(const float *restrict x, int64_t count, float scale, float zeroPoint, float lowest,
+                          float highest, uint8_t *restrict out) { QUANTIZE_BODY }
+static void quantize_portable(const float *restrict x, int64_t count, float scale, float zeroPoint, float lowest,
+                              float highest, uint8_t *restrict out) { QUANTIZE_BODY }
+__attribute__((target("avx512f"))) static int has_nan_avx512(const float *restrict x, int64_t count) { NAN_BODY }
+__attribute__((target("avx2"))) static int has_nan_avx2(const float *restrict x, int64_t count) { NAN_BODY }
+static int has_nan_portable(const float *restrict x, int64_t count) { NAN_BODY }
+
+int64_t ck_quantize_u8_with(int path, const float *x, int64_t count, float scale, float zeroPoint, float lowest,
+                            float highest, uint8_t *out) {
+    int available = path == CK_VECTOR_AVX512 ? ck_has(CK_FEATURE_AVX512F)
+                  : path == CK_VECTOR_AVX2   ? ck_has(CK_FEATURE_AVX2)
+                                             : path == CK_VECTOR_PORTABLE;
+    if (!available) return -2;
+    int nan = path == CK_VECTOR_AVX512 ? has_nan_avx512(x, count)
+            : path == CK_VECTOR_AVX2   ? has_nan_avx2(x, count) : has_nan_portable(x, count);
+    if (nan) {
+        for (int64_t i = 0; i < count; i++)
+            if (x[i] != x[i]) return i;
+    }
+    if (path == CK_VECTOR_AVX512) quantize_avx512(x, count, scale, zeroPoint, lowest, highest, out);
+    else if (path == CK_VECTOR_AVX2) quantize_avx2(x, count, scale, zeroPoint, lowest, highest, out);
+    else quantize_portable(x, count, scale, zeroPoint, lowest, highest, out);
+    return -1;
+}
+
+int64_t ck_quantize_u8(const float *x, int64_t count, float scale, float zeroPoint, float lowest, float highest,
+                       uint8_t *out) {
+    return ck_quantize_u8_with(ck_has(CK_FEATURE_AVX512F) ? CK_VECTOR_AVX512
+                               : ck_has(CK_FEATURE_AVX2) ? CK_VECTOR_AVX2 : CK_VECTOR_PORTABLE,
+                               x, count, scale, zeroPoint, lowest, highest, out);
 }

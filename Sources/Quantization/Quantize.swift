@@ -1,5 +1,6 @@
 // Quantize / dequantize: the float ↔ integer maps Q = clamp(rint(R/S) + Z, Qmin, Qmax) and R = S · (Q − Z),
 // per-tensor or per-channel along any axis of a tensor of any rank. Choosing S and Z is the observers' job.
+import CKernels
 import Tensors
 
 /// Maps every element to its integer code: `Q = clamp(rint(R / S) + Z, Qmin, Qmax)`.
@@ -36,6 +37,30 @@ public func quantize(_ tensor: Tensor, with parameters: QuantizationParameters) 
         }
     }
     return QuantizedTensor(unchecked: tensor.shape, values: codes, parameters: parameters)
+}
+
+/// `quantize(tensor, with: parameters)` as bytes, for parameters whose codes fit in UInt8: the same codes (and the
+/// same error for a NaN), in one vectorized pass without the Int32 codes when the parameters are per tensor — an
+/// integer model's input, quantized on every call.
+///
+/// - Throws: `ShrinkError(.unsupported)` when the codes do not fit in UInt8; `ShrinkError(.value)` naming the
+///   index of a NaN element; as `quantize(_:with:)` for per-channel parameters.
+public func quantizeToUInt8(_ tensor: Tensor, with parameters: QuantizationParameters) throws -> [UInt8] {
+    guard !parameters.isPerChannel, parameters.scales.count == 1, parameters.qmin >= 0,
+          parameters.qmax <= Int(UInt8.max) else {
+        return try quantize(tensor, with: parameters).uint8Values
+    }
+    var codes = [UInt8](repeating: 0, count: tensor.count)
+    let nan = tensor.withUnsafeBufferPointer { real in
+        codes.withUnsafeMutableBufferPointer { code in
+            ck_quantize_u8(real.baseAddress, Int64(real.count), parameters.scales[0], Float(parameters.zeroPoints[0]),
+                           Float(parameters.qmin), Float(parameters.qmax), code.baseAddress)
+        }
+    }
+    guard nan < 0 else {
+        throw ShrinkError(.value, "cannot quantize element \(nan) of the tensor of shape \(tensor.shape): it is NaN")
+    }
+    return codes
 }
 
 /// Maps every code back to a real value: `R = S · (Q − Z)` (per channel along the axis when per-channel).

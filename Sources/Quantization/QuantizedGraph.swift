@@ -298,7 +298,7 @@ public final class QuantizedGraph: @unchecked Sendable {
                        visit: ((String, Tensor) -> Void)? = nil) throws -> Tensor {
         let n = x.shape[0]
         var values = [[UInt8]?](repeating: nil, count: steps.count)
-        let input = try quantize(x, with: inputParameters).uint8Values
+        let input = try quantizeToUInt8(x, with: inputParameters)
         func parameters(_ i: Int) -> QuantizationParameters { i < 0 ? inputParameters : steps[i].output }
         func shape(_ i: Int) -> [Int] { i < 0 ? inputShape : steps[i].shape }
         /// Step `i`'s codes in `layout` (converted when they lie otherwise).
@@ -437,7 +437,7 @@ public final class QuantizedGraph: @unchecked Sendable {
                     dequantize(try QuantizedTensor(shape: [n] + shape(j), values: codes(j, as: step.layout).map(Int32.init),
                                                    parameters: parameters(j)))
                 }
-                values[i] = try quantize(layer.forward(inputs, mode: .inference), with: step.output).uint8Values
+                values[i] = try quantizeToUInt8(layer.forward(inputs, mode: .inference), with: step.output)
             }
             if let visit {
                 visit(step.name, dequantize(try QuantizedTensor(shape: [n] + step.shape,

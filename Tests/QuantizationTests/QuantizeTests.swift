@@ -1,5 +1,6 @@
 // quantize / dequantize: Q = clamp(rint(R/S) + Z, Qmin, Qmax) and R = S·(Q − Z) by hand, half-to-even rounding,
 // the S/2 round-trip bound, saturation, NaN, per-channel along axes 0 and 1 of a 4-D tensor, and the 8-bit views.
+import CKernels
 import Quantization
 import Tensors
 import Testing
@@ -112,5 +113,41 @@ import Testing
         expectShrinkError(.shape, containing: ["[3]", "got 2"]) {
             _ = try QuantizedTensor(shape: [3], values: [0, 1], parameters: uint8)
         }
+    }
+
+    @Test func bytesAreTheCodesOnEveryPath() throws {
+        // Ties at every code (k + 0.5 steps), values past both ends, ±∞, −0 and random values: the bytes of
+        // quantizeToUInt8 and of each vector path are quantize's codes.
+        var g = SeededGenerator(seed: 11)
+        let s = uint8.scales[0]
+        var values: [Float] = (-80...300).map { (Float($0) - 64 + 0.5) * s } + [-.infinity, .infinity, -0.0, 0, 7, -7]
+        values += (0..<1000).map { _ in g.nextUniform() * 6 - 2 }
+        let x = Tensor(shape: [values.count], scalars: values)
+        let expected = try quantize(x, with: uint8).values.map { UInt8($0) }
+        #expect(try quantizeToUInt8(x, with: uint8) == expected)
+        var ran = 0
+        for path in [CK_VECTOR_PORTABLE, CK_VECTOR_AVX2, CK_VECTOR_AVX512] {
+            var out = [UInt8](repeating: 0, count: values.count)
+            let result = ck_quantize_u8_with(Int32(path), values, Int64(values.count), s, Float(uint8.zeroPoints[0]),
+                                             0, 255, &out)
+            guard result != -2 else { continue }
+            ran += 1
+            #expect(result == -1)
+            #expect(out == expected, "path \(path)")
+        }
+        #expect(ran >= 1)
+        // A NaN is refused with its index, as quantize refuses it.
+        var withNaN = values
+        withNaN[700] = .nan
+        #expect(throws: ShrinkError.self) { try quantizeToUInt8(Tensor(shape: [withNaN.count], scalars: withNaN), with: uint8) }
+        var out = [UInt8](repeating: 0, count: withNaN.count)
+        #expect(ck_quantize_u8(withNaN, Int64(withNaN.count), s, 64, 0, 255, &out) == 700)
+        // Codes that do not fit a byte are refused; per-channel parameters take quantize's path.
+        let signed = try QuantizationParameters(scales: [1], zeroPoints: [0], bits: 8, signed: true)
+        #expect(throws: ShrinkError.self) { try quantizeToUInt8(Tensor(shape: [1], scalars: [-3]), with: signed) }
+        let perChannel = try QuantizationParameters(scales: [0.5, 0.25], zeroPoints: [3, 10], bits: 8, signed: false,
+                                                    axis: 0)
+        let grid = Tensor(shape: [2, 3], scalars: [0.25, 0.75, -9, 1, 2, 100])
+        #expect(try quantizeToUInt8(grid, with: perChannel) == quantize(grid, with: perChannel).values.map { UInt8($0) })
     }
 }

@@ -48,6 +48,16 @@ int ck_sgemm_uses_avx512(void);
 /// Executables call it once at start; the library never does.
 void ck_keep_freed_memory(void);
 
+/// Quantizes `count` floats to uint8 codes, `out[i] = clamp(rint(x[i] / scale) + zeroPoint, lowest, highest)`
+/// (rint rounds half to even; `lowest` and `highest` within 0 … 255). Returns −1, or the index of the first NaN
+/// (writing nothing), which has no code.
+int64_t ck_quantize_u8(const float *x, int64_t count, float scale, float zeroPoint, float lowest, float highest,
+                       uint8_t *out);
+
+/// `ck_quantize_u8` on one `CK_VECTOR_*` path, for tests; returns −2 when the CPU lacks it.
+int64_t ck_quantize_u8_with(int path, const float *x, int64_t count, float scale, float zeroPoint, float lowest,
+                            float highest, uint8_t *out);
+
 /// y = min(max(x, 0), cap) elementwise (cap = +∞ is ReLU). `x` and `y` may be the same buffer.
 void ck_clamp(const float *x, float *y, int64_t count, float cap);
 
