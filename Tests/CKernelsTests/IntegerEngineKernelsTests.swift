@@ -105,7 +105,7 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
     @Test(arguments: [(3, 1, 1), (3, 2, 1), (5, 1, 2), (5, 2, 2), (3, 2, 0)])
     func depthwiseMatchesTheTapSum(kernel: Int, stride: Int, padding: Int) {
         var g = SeededGenerator(seed: UInt64(kernel * 100 + stride * 10 + padding))
-        for channels in [1, 16, 40] {
+        for channels in [1, 16, 40, 48, 72] {  // 48 and 72: 32 a vector, then 16 (AVX2) and 8 (scalar) left
             let (h, w) = (9, 7)
             let x = uint8s(h * w * channels, &g)
             let weights = (0..<(kernel * kernel * channels)).map { _ in Int8(g.nextInt(below: 256) - 128) }
@@ -126,7 +126,7 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
                 let q = Int64(scaled.rounded(.toNearestOrEven)) + Int64(zeroPoint)
                 expected.append(UInt8(min(max(q, Int64(low)), Int64(high))))
             }}}
-            for vectorized in [Int32(0), 1] {
+            for vectorized in [Int32(0), 1, 2] {
                 var out = [UInt8](repeating: 7, count: count * wo * channels)
                 let ran = ck_depthwise_u8_nhwc_with(vectorized, x, Int64(h), Int64(w), Int64(channels), weights,
                                                     Int64(kernel), Int64(stride), Int64(padding), code, offset,

@@ -227,7 +227,8 @@ void ck_depthwise_u8_nhwc(const uint8_t *input, int64_t height, int64_t width, i
                           const double *offset, const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high,
                           uint8_t *out, int64_t firstRow, int64_t rowCount);
 
-/// `ck_depthwise_u8_nhwc` on the AVX2 path (`vectorized` = 1; returns 0 when the CPU lacks it) or the portable one.
+/// `ck_depthwise_u8_nhwc` on the AVX-512BW path (`vectorized` = 2), the AVX2 one (1) or the portable one (0); returns
+/// 0 when the CPU lacks AVX2 (with 2 and no AVX-512BW the AVX2 path runs).
 int ck_depthwise_u8_nhwc_with(int vectorized, const uint8_t *input, int64_t height, int64_t width, int64_t channels,
                               const int8_t *weights, int64_t kernel, int64_t stride, int64_t padding,
                               uint8_t paddingCode, const double *offset, const float *multiplier, int32_t zeroPoint,
