@@ -262,7 +262,7 @@ static void gather_avx512(const float *x, Shape s, const Pixels *p, int64_t pane
  * columns < cols. */
 __attribute__((target("avx2,fma")))
 static void tile_avx2(int64_t kcb, const float *a, const float *b, float *y, int64_t ldy, int64_t rows, int64_t cols,
-                      int first, const float *bias) {
+                      int first, const float *bias, const float *cap) {
     __m256 acc[MR][2];
     float edge[MR][NR];
     int full = rows == MR && cols == NR;
@@ -288,6 +288,13 @@ static void tile_avx2(int64_t kcb, const float *a, const float *b, float *y, int
             acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
         }
     }
+    if (cap) {
+        const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(*cap);
+        for (int i = 0; i < MR; i++) {
+            acc[i][0] = _mm256_min_ps(_mm256_max_ps(acc[i][0], zero), top);
+            acc[i][1] = _mm256_min_ps(_mm256_max_ps(acc[i][1], zero), top);
+        }
+    }
     if (full) {
         for (int i = 0; i < MR; i++) {
             _mm256_storeu_ps(y + i * ldy, acc[i][0]);
@@ -311,7 +318,7 @@ static void tile_avx2(int64_t kcb, const float *a, const float *b, float *y, int
 __attribute__((target("avx512f,fma"), always_inline))
 static inline void tile_avx512(const int P, int64_t kcb, const float *a, const float *b, int64_t panelStride,
                                int64_t ldb, float *y, int64_t ldy, int64_t rows, int64_t cols, int first,
-                               const float *bias) {
+                               const float *bias, const float *cap) {
     __m512 acc[MR][4];
     __mmask16 mask[4];
     for (int q = 0; q < P; q++) {
@@ -333,6 +340,11 @@ static inline void tile_avx512(const int P, int64_t kcb, const float *a, const f
             for (int q = 0; q < P; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
         }
     }
+    if (cap) {
+        const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(*cap);
+        for (int i = 0; i < MR; i++)
+            for (int q = 0; q < P; q++) acc[i][q] = _mm512_min_ps(_mm512_max_ps(acc[i][q], zero), top);
+    }
     for (int i = 0; i < MR; i++) {
         if (i >= rows) break;
         for (int q = 0; q < P; q++) _mm512_mask_storeu_ps(y + i * ldy + q * NR, mask[q], acc[i][q]);
@@ -343,7 +355,7 @@ static inline void tile_avx512(const int P, int64_t kcb, const float *a, const f
 __attribute__((target("avx512f,fma")))
 static void tiles_avx512(int P, const float *packed, int64_t m, int64_t r0, int64_t rEnd, int64_t k0, int64_t mp,
                          int64_t kcb, const float *b, int64_t panelStride, int64_t ldb, float *y, int64_t pixels,
-                         int64_t cols, const float *bias) {
+                         int64_t cols, const float *bias, const float *cap) {
     for (int64_t r = r0; r < rEnd; r += MR) {
         const float *a = packed + k0 * mp + r * kcb;
         float *out = y + r * pixels;
@@ -351,10 +363,10 @@ static void tiles_avx512(int P, const float *packed, int64_t m, int64_t r0, int6
         const float *rb = bias ? bias + r : NULL;
         int first = k0 == 0;
         switch (P) {
-        case 4: tile_avx512(4, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb); break;
-        case 3: tile_avx512(3, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb); break;
-        case 2: tile_avx512(2, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb); break;
-        default: tile_avx512(1, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb); break;
+        case 4: tile_avx512(4, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, cap); break;
+        case 3: tile_avx512(3, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, cap); break;
+        case 2: tile_avx512(2, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, cap); break;
+        default: tile_avx512(1, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, cap); break;
         }
     }
 }
@@ -364,7 +376,7 @@ static void tiles_avx512(int P, const float *packed, int64_t m, int64_t r0, int6
 __attribute__((target("avx512f,fma")))
 static void block_avx512(const float *packed, int64_t rowStart, int64_t rowEnd, int64_t mp, int64_t k0, int64_t kcb,
                          const float *b, int64_t panelStride, int64_t ldb, const float *bias, float *y,
-                         int64_t pixels, int64_t pb, int64_t np) {
+                         int64_t pixels, int64_t pb, int64_t np, const float *cap) {
     int64_t panels = (np + NR - 1) / NR;
     for (int64_t r0 = rowStart; r0 < rowEnd; r0 += MC) {
         int64_t rEnd = r0 + MC < rowEnd ? r0 + MC : rowEnd;
@@ -372,14 +384,14 @@ static void block_avx512(const float *packed, int64_t rowStart, int64_t rowEnd, 
             int P = panels - q < 4 ? (int)(panels - q) : 4;
             int64_t cols = np - q * NR < P * NR ? np - q * NR : P * NR;
             tiles_avx512(P, packed, rowEnd, r0, rEnd, k0, mp, kcb, b + q * panelStride, panelStride, ldb,
-                         y + pb + q * NR, pixels, cols, bias);
+                         y + pb + q * NR, pixels, cols, bias, cap);
         }
     }
 }
 
 #pragma clang fp contract(off)
 static void tile_portable(int64_t kcb, const float *a, const float *b, float *y, int64_t ldy, int64_t rows,
-                          int64_t cols, int first, const float *bias) {
+                          int64_t cols, int first, const float *bias, const float *cap) {
     float acc[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++)
@@ -389,13 +401,20 @@ static void tile_portable(int64_t kcb, const float *a, const float *b, float *y,
             float av = a[kk * MR + i];
             for (int j = 0; j < NR; j++) acc[i][j] = acc[i][j] + av * b[kk * NR + j];
         }
+    if (cap) {
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) {
+                float v = acc[i][j] > 0 ? acc[i][j] : 0;
+                acc[i][j] = v < *cap ? v : *cap;
+            }
+    }
     for (int64_t i = 0; i < rows; i++) memcpy(y + i * ldy, acc[i], (size_t)cols * sizeof(float));
 }
 
 int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float *x, int64_t channels,
                            int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
                            const float *bias, float *y, int64_t outHeight, int64_t outWidth, int64_t pixelStart,
-                           int64_t pixelEnd, int64_t rowStart, int64_t rowEnd) {
+                           int64_t pixelEnd, int64_t rowStart, int64_t rowEnd, const float *cap) {
     if (rowStart < 0 || rowEnd > m || rowStart % MR != 0) return 0;
     if (path == 2 ? !(ck_has(CK_FEATURE_AVX512F) && ck_has(CK_FEATURE_AVX2) && ck_has(CK_FEATURE_FMA))
         : path == 1 ? !(ck_has(CK_FEATURE_AVX2) && ck_has(CK_FEATURE_FMA)) : path != 0) return 0;
@@ -412,7 +431,7 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
             for (int64_t k0 = 0; k0 < depth; k0 += KC) {
                 int64_t kcb = depth - k0 < KC ? depth - k0 : KC;
                 block_avx512(packed, rowStart, rowEnd, mp, k0, kcb, x + k0 * pixels + pb, NR, pixels, bias, y, pixels,
-                             pb, np);
+                             pb, np, k0 + kcb == depth ? cap : NULL);
             }
             continue;
         }
@@ -423,7 +442,8 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
             else if (path == 1) gather_avx2(x, s, p, panels, k0, kcb, panel);
             else gather(x, s, p, panels, k0, kcb, panel);
             if (path == 2) {
-                block_avx512(packed, rowStart, rowEnd, mp, k0, kcb, panel, PANEL(kcb), NR, bias, y, pixels, pb, np);
+                block_avx512(packed, rowStart, rowEnd, mp, k0, kcb, panel, PANEL(kcb), NR, bias, y, pixels, pb, np,
+                             k0 + kcb == depth ? cap : NULL);
                 continue;
             }
             for (int64_t r0 = rowStart; r0 < rowEnd; r0 += MC) {
@@ -436,8 +456,9 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
                         float *out = y + r * pixels + pb + q * NR;
                         int64_t rows = rowEnd - r < MR ? rowEnd - r : MR;
                         const float *rowBias = bias ? bias + r : NULL;
-                        if (path == 1) tile_avx2(kcb, a, b, out, pixels, rows, cols, k0 == 0, rowBias);
-                        else tile_portable(kcb, a, b, out, pixels, rows, cols, k0 == 0, rowBias);
+                        const float *last = k0 + kcb == depth ? cap : NULL;
+                        if (path == 1) tile_avx2(kcb, a, b, out, pixels, rows, cols, k0 == 0, rowBias, last);
+                        else tile_portable(kcb, a, b, out, pixels, rows, cols, k0 == 0, rowBias, last);
                     }
                 }
             }
@@ -454,13 +475,13 @@ void ck_conv2d_forward(const float *packed, int64_t m, const float *x, int64_t c
                        int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
                        int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd) {
     ck_conv2d_forward_with(ck_conv2d_path(), packed, m, x, channels, height, width, kernel, stride,
-                           pad, bias, y, outHeight, outWidth, pixelStart, pixelEnd, 0, m);
+                           pad, bias, y, outHeight, outWidth, pixelStart, pixelEnd, 0, m, NULL);
 }
 
 int ck_conv2d_forward_rows(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
                            int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
                            int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd,
-                           int64_t rowStart, int64_t rowEnd) {
+                           int64_t rowStart, int64_t rowEnd, const float *cap) {
     return ck_conv2d_forward_with(ck_conv2d_path(), packed, m, x, channels, height, width, kernel, stride, pad, bias,
-                                  y, outHeight, outWidth, pixelStart, pixelEnd, rowStart, rowEnd);
+                                  y, outHeight, outWidth, pixelStart, pixelEnd, rowStart, rowEnd, cap);
 }

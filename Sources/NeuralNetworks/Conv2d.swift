@@ -291,8 +291,8 @@ public final class Conv2d: ActivationFusing {
     /// by panel. A batch of one splits across threads when the product is worth the hand-off: its output pixels in
     /// whole panels of 16 when each part gets two panels or more, else its groups, else its output channels in whole
     /// panels of 6 (a 7×7 plane is four panels: split by pixels, each part's tile would be a quarter of the kernel's
-    /// widest). A larger batch splits its samples. Every output gets the bits of one unsplit call. The fused
-    /// activation is applied to each piece while in cache.
+    /// widest). A larger batch splits its samples. Every output gets the bits of one unsplit call. A fused ReLU or
+    /// ReLU6 is clamped in the kernel's registers, any other fused activation applied to each piece while in cache.
     private func implicitGEMM(_ x: Tensor, fusing activation: FusedActivation?) -> Tensor {
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)
@@ -309,6 +309,16 @@ public final class Conv2d: ActivationFusing {
         if split == .rows { parts = max(1, min(parts, rowPanels)) }
         let biasValues = bias?.value ?? Tensor(zeros: [0])
         let (k, s, p) = (Int64(kernelSize), Int64(stride), Int64(padding))
+        // ReLU and ReLU6 are clamped in the kernel's registers; other activations go over each piece after it.
+        var afterwards = activation
+        let cap = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        defer { cap.deallocate() }
+        cap.initialize(to: 0)
+        if case .clamp(let value) = activation {
+            cap.pointee = value
+            afterwards = nil
+        }
+        nonisolated(unsafe) let clamp: UnsafeMutablePointer<Float>? = afterwards == nil && activation != nil ? cap : nil
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
                 weights.withUnsafeBufferPointer { pp in
@@ -337,8 +347,8 @@ public final class Conv2d: ActivationFusing {
                                                            Int64(g.channels), Int64(h), Int64(w), k, s, p,
                                                            pb.isEmpty ? nil : pb.baseAddress! + group * og, out,
                                                            Int64(g.outputHeight), Int64(g.outputWidth), Int64(start),
-                                                           Int64(end), Int64(rowStart), Int64(rowEnd))
-                                    guard let activation else { continue }
+                                                           Int64(end), Int64(rowStart), Int64(rowEnd), clamp)
+                                    guard let activation = afterwards else { continue }
                                     if start == 0, end == cols {
                                         activation.apply(out + rowStart * cols, count: (rowEnd - rowStart) * cols)
                                     } else {

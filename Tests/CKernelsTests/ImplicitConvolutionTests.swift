@@ -39,16 +39,18 @@ private func values(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Float]?,
-                 pixels: [Range<Int>], rows: [Range<Int>]? = nil) -> [Float]? {
+                 pixels: [Range<Int>], rows: [Range<Int>]? = nil, cap: Float? = nil) -> [Float]? {
+    let capValue = [cap ?? 0]
     var y = [Float](repeating: .nan, count: c.outputs * c.outHeight * c.outWidth)
     for range in pixels {
         for band in rows ?? [0..<c.outputs] {
-            let done = y.withUnsafeMutableBufferPointer { py in
+            let done = y.withUnsafeMutableBufferPointer { py in capValue.withUnsafeBufferPointer { pcap in
                 ck_conv2d_forward_with(path, packed, Int64(c.outputs), x, Int64(c.channels), Int64(c.height),
                                        Int64(c.width), Int64(c.kernel), Int64(c.stride), Int64(c.pad), bias,
                                        py.baseAddress!, Int64(c.outHeight), Int64(c.outWidth), Int64(range.lowerBound),
-                                       Int64(range.upperBound), Int64(band.lowerBound), Int64(band.upperBound))
-            }
+                                       Int64(range.upperBound), Int64(band.lowerBound), Int64(band.upperBound),
+                                       cap == nil ? nil : pcap.baseAddress)
+            } }
             if done == 0 { return nil }
         }
     }
@@ -109,17 +111,24 @@ private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Flo
             #expect(byRows.map(\.bitPattern) == y.map(\.bitPattern), "path \(path), \(c): split rows")
             let crossed = run(c, path: path, x: x, packed: packed, bias: bias, pixels: pieces, rows: bands)!
             #expect(crossed.map(\.bitPattern) == y.map(\.bitPattern), "path \(path), \(c): split rows and pixels")
+            // A clamp in the tile (ReLU6, ReLU) is ck_clamp of the plain output, bit for bit.
+            for cap in [Float(6), .infinity] {
+                var expected = y
+                ck_clamp(y, &expected, Int64(y.count), cap)
+                let clamped = run(c, path: path, x: x, packed: packed, bias: bias, pixels: pieces, rows: bands, cap: cap)!
+                #expect(clamped.map(\.bitPattern) == expected.map(\.bitPattern), "path \(path), \(c): clamp \(cap)")
+            }
         }
         #expect(ran >= 1)
         #expect(byPath[ck_conv2d_path()] != nil, "the path this CPU takes ran")
         if let avx2 = byPath[1], let avx512 = byPath[2] {
             #expect(avx512.map(\.bitPattern) == avx2.map(\.bitPattern), "\(c): AVX-512 and AVX2 paths differ")
         }
-        #expect(ck_conv2d_forward_with(3, packed, 1, x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0, 0, 1) == 0)
+        #expect(ck_conv2d_forward_with(3, packed, 1, x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0, 0, 1, nil) == 0)
         // Rows that do not start a panel, or run past the outputs, are refused.
         #expect(ck_conv2d_forward_with(0, packed, Int64(c.outputs), x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0, 1,
-                                       Int64(c.outputs)) == 0)
+                                       Int64(c.outputs), nil) == 0)
         #expect(ck_conv2d_forward_with(0, packed, Int64(c.outputs), x, 1, 1, 1, 1, 1, 0, nil, nil, 1, 1, 0, 0, 0,
-                                       Int64(c.outputs) + 1) == 0)
+                                       Int64(c.outputs) + 1, nil) == 0)
     }
 }

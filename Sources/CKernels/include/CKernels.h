@@ -96,18 +96,19 @@ void ck_conv2d_forward(const float *packed, int64_t m, const float *x, int64_t c
 
 /// `ck_conv2d_forward` for the outputs [rowStart, rowEnd) only (rowStart a multiple of 6, rowEnd ≤ m), so that one
 /// image's product can be split by output channels as well as by pixels; each output gets the bits of the whole
-/// call. Returns 0 (and writes nothing) when the rows are out of range.
+/// call. With `cap` not NULL each output is then clamped to [0, *cap] in registers (ReLU with +∞, ReLU6 with 6),
+/// the bits of `ck_clamp` after the call. Returns 0 (and writes nothing) when the rows are out of range.
 int ck_conv2d_forward_rows(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
                            int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
                            int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd,
-                           int64_t rowStart, int64_t rowEnd);
+                           int64_t rowStart, int64_t rowEnd, const float *cap);
 
 /// `ck_conv2d_forward_rows` on one path (0 portable, 1 AVX2 + FMA, 2 AVX-512 tiles over the same gather), for
 /// tests; returns 0 when the CPU lacks it or the rows are out of range.
 int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float *x, int64_t channels,
                            int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
                            const float *bias, float *y, int64_t outHeight, int64_t outWidth, int64_t pixelStart,
-                           int64_t pixelEnd, int64_t rowStart, int64_t rowEnd);
+                           int64_t pixelEnd, int64_t rowStart, int64_t rowEnd, const float *cap);
 
 /// Whether `ck_conv2d_forward` has its AVX2 + FMA path on this CPU.
 int ck_conv2d_has_fast_path(void);
