@@ -53,7 +53,9 @@ shrink="${SHRINK_BINARY:-.build/release/shrink}"
 [ -x "$shrink" ] || { echo "compare-ptq: no shrink binary at $shrink (swift build -c release --product shrink)" >&2; exit 1; }
 source Scripts/interop-venv.sh
 ort_require "import onnx, onnxruntime" "numpy<2" onnx onnxruntime
-interop_require "import onnx2torch, onnx" --no-deps onnx2torch onnx
+# onnx 1.16 with protobuf, no other dependency: newer onnx needs ml_dtypes releases built for numpy 2, and this
+# venv keeps Debian's numpy 1.x for its torch.
+interop_require "import onnx2torch, onnx" --no-deps onnx2torch "onnx==1.16.2" protobuf
 "$venv/bin/python" -c "import torch" || {
   echo "compare-ptq: needs python3-torch (Scripts/install-deps.sh --with-test-tools)" >&2; exit 1; }
 # The options this binary's `shrink quantize` has (for shrink_row's pins).

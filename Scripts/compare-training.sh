@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 archs=("$@")
 [ ${#archs[@]} -gt 0 ] || archs=(fmnist-cnn mobilenet-v3 efficientnet)
 source Scripts/interop-venv.sh
-interop_require "import onnx2torch, onnx" --no-deps onnx2torch onnx
+# onnx 1.16 with protobuf, no other dependency: newer onnx needs ml_dtypes releases built for numpy 2, and this
+# venv keeps Debian's numpy 1.x for its torch.
+interop_require "import onnx2torch, onnx" --no-deps onnx2torch "onnx==1.16.2" protobuf
 swift build -c release --product shrink > /dev/null
 shrink="$(swift build -c release --show-bin-path)/shrink"
 work="${SHRINK_TRAINING_DIR:-out/training}"
