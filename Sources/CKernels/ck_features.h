@@ -14,4 +14,13 @@ static inline int ck_vector_path(void) {
     return ck_has(CK_AVX512BW) ? CK_VECTOR_AVX512 : ck_has(CK_FEATURE_AVX2) ? CK_VECTOR_AVX2 : CK_VECTOR_PORTABLE;
 }
 
+/* Bits lo ..< hi of a 64-bit mask, both clamped to [0, 64]: the lanes of a masked load or store (cast to the
+ * mask's width). */
+static inline uint64_t ck_span_mask(int64_t lo, int64_t hi) {
+    lo = lo < 0 ? 0 : lo > 64 ? 64 : lo;
+    hi = hi < 0 ? 0 : hi > 64 ? 64 : hi;
+    if (hi <= lo) return 0;
+    return (hi == 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
+}
+
 #endif

@@ -166,14 +166,6 @@ static void gather_avx2(const float *x, Shape s, const Pixels *p, int64_t panels
         })
 }
 
-/* Bits lo ..< hi of a 64-bit mask, both clamped to [0, 64]. */
-static inline uint64_t span_mask(int64_t lo, int64_t hi) {
-    lo = lo < 0 ? 0 : lo > 64 ? 64 : lo;
-    hi = hi < 0 ? 0 : hi > 64 ? 64 : hi;
-    if (hi <= lo) return 0;
-    return (hi == 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
-}
-
 /* AVX-512: the block's copies are worked out once per tap (ky, kx) — where each run lands in the panels, where it
  * reads in a channel's plane, and which of its lanes fall inside the image — since they are the same for every
  * channel; the gather is then, per row of the unfolded input and run, one masked 16-lane load (stride 1; lanes in
@@ -208,8 +200,8 @@ static Copy *copies_for(Shape s, const Pixels *p, int64_t panels, int64_t *perTa
                     int64_t yy = run.row * s.stride - s.pad + ky, xx = run.column * s.stride - s.pad + kx;
                     int inside = run.row >= 0 && yy >= 0 && yy < s.height;
                     uint64_t load = 0;
-                    if (inside && s.stride == 2) load = span_mask(0, 2 * run.length) & span_mask(-xx, s.width - xx);
-                    else if (inside && s.stride == 1) load = span_mask(0, run.length) & span_mask(-xx, s.width - xx);
+                    if (inside && s.stride == 2) load = ck_span_mask(0, 2 * run.length) & ck_span_mask(-xx, s.width - xx);
+                    else if (inside && s.stride == 1) load = ck_span_mask(0, run.length) & ck_span_mask(-xx, s.width - xx);
                     else if (inside) {
                         for (int32_t t = 0; t < run.length; t++) {
                             int64_t column = xx + t * s.stride;
@@ -217,7 +209,7 @@ static Copy *copies_for(Shape s, const Pixels *p, int64_t panels, int64_t *perTa
                         }
                     }
                     *e++ = (Copy){(int32_t)q, run.at, inside ? yy * s.width + xx : 0, (uint32_t)load,
-                                  (uint16_t)span_mask(0, run.length)};
+                                  (uint16_t)ck_span_mask(0, run.length)};
                 }
             }
         }

@@ -13,6 +13,7 @@
 // rows in place instead (forward_direct_avx512, below), with the same sums.
 #include "CKernels.h"
 #include "ck_features.h"
+#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,15 +188,7 @@ static void backward_portable(BACKWARD_ARGS) { BACKWARD_BODY }
  * of 7 runs of 0.2 s, against the phase planes): 3×3 at stride 2 1.3–1.7× as fast (96 channels at 112×112: 0.42
  * against 0.64 ms; 144 at 56×56: 0.14 against 0.23); 5×5 at stride 2 even at 56×56 and slower at 14×14 (0.21
  * against 0.11 ms), and stride 1 slower (144 at 56×56: 0.44 against 0.27 ms), so those keep the phase planes. */
-#include <immintrin.h>
 #define VECTORS 4
-
-static inline uint32_t lanes_between(int64_t lo, int64_t hi) {
-    lo = lo < 0 ? 0 : lo > 32 ? 32 : lo;
-    hi = hi < 0 ? 0 : hi > 32 ? 32 : hi;
-    if (hi <= lo) return 0;
-    return (uint32_t)(((hi == 32 ? 0xFFFFFFFFull : (1ull << hi) - 1)) & ~((1ull << lo) - 1));
-}
 
 /* One output plane, with the stride S and kernel size K constants (inlined: the taps unroll, and no branch is left
  * between the loads and the adds); written for strides 1 and 2. */
@@ -245,7 +238,7 @@ static inline void direct_plane(const int S, const int K, const float *plane, co
         for (int u = 0; u < VECTORS; u++) {
             if (v0 + u >= vectors) break;
             int64_t lanes = outWidth - column[u] < 16 ? outWidth - column[u] : 16;
-            _mm512_mask_storeu_ps(out + row[u] * outWidth + column[u], (__mmask16)lanes_between(0, lanes), acc[u]);
+            _mm512_mask_storeu_ps(out + row[u] * outWidth + column[u], (__mmask16)ck_span_mask(0, lanes), acc[u]);
         }
     }
 }
@@ -262,7 +255,8 @@ static void forward_direct_avx512(const float *x, int64_t outChannels, int64_t m
         int64_t lanes = outWidth - ch * 16 < 16 ? outWidth - ch * 16 : 16;
         for (int64_t kw = 0; kw < ks; kw++) {
             int64_t first = ch * 16 * stride + kw - pad;  /* input column of lane 0 */
-            masks[ch * ks + kw] = lanes_between(0, stride * lanes - (stride - 1)) & lanes_between(-first, width - first);
+            masks[ch * ks + kw] = (uint32_t)(ck_span_mask(0, stride * lanes - (stride - 1)) &
+                                              ck_span_mask(-first, width - first));
         }
     }
     for (int64_t o = 0; o < outChannels; o++) {

@@ -253,12 +253,13 @@ public final class Conv2d: ActivationFusing {
     /// k×k conv never writes an im2col matrix. `SHRINK_CONV=im2col` turns the kernel off, `SHRINK_CONV=implicit` on
     /// for every non-depthwise conv, for comparisons.
     private func usesImplicitGEMM(batch: Int) -> Bool {
-        guard ck_conv2d_has_fast_path() != 0 else { return false }
+        let path = ck_conv2d_path()
+        guard path != 0 else { return false }
         switch Self.convolutionChoice {
         case "im2col": return false
         case "implicit": return true
         default:
-            if ck_conv2d_path() == 2 { return true }
+            if path == 2 { return true }
             return batch == 1 && groups == 1 && kernelSize > 1 && GEMM.backend == .openBLAS
         }
     }
