@@ -79,7 +79,9 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
  * in (kh, kw) order, in registers, stored once (the same bits as a pass per tap). RUNS runs at a time while whole
  * groups fit, so that their chains of adds overlap (one run alone waits on each add's latency), then one at a
  * time; the last run reaches past the plane into the slack of the phase buffer and of `acc` (values computed and
- * dropped). Then the Wo real columns of each row are copied out. */
+ * dropped). Then the Wo real columns of each row are copied out — or, on AVX-512, each run's real columns are
+ * stored straight into the output (STORE_OUTPUT): they are contiguous there, so one compress and one masked store
+ * a run, with the run's lanes and its place in the output planned once per call (`lanes`). */
 #define RUNS 4
 #define FORWARD_BODY                                                                                              \
     int64_t taps = ks * ks;                                                                                       \
@@ -89,6 +91,7 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
                                              buffer);                                                             \
         const float *kernel = k + o * taps;                                                                       \
         const float b = bias ? bias[o] : 0.0f;                                                                    \
+        float *out = y + o * outHeight * outWidth;                                                                \
         int64_t i = 0;                                                                                            \
         for (; i + RUNS * LANES <= p.flat; i += RUNS * LANES) {                                                   \
             float v[RUNS][LANES];                                                                                 \
@@ -100,8 +103,7 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
                 for (int u = 0; u < RUNS; u++)                                                                    \
                     for (int j = 0; j < LANES; j++) v[u][j] = v[u][j] + kv * source[u * LANES + j];               \
             }                                                                                                     \
-            for (int u = 0; u < RUNS; u++)                                                                        \
-                for (int j = 0; j < LANES; j++) acc[i + u * LANES + j] = v[u][j];                                 \
+            for (int u = 0; u < RUNS; u++) STORE(i + u * LANES, v[u]);                                            \
         }                                                                                                         \
         for (; i < p.flat; i += LANES) {                                                                          \
             float v[LANES];                                                                                       \
@@ -111,11 +113,11 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
                 const float *restrict source = buffer + offsets[t] + i;                                           \
                 for (int j = 0; j < LANES; j++) v[j] = v[j] + kv * source[j];                                     \
             }                                                                                                     \
-            for (int j = 0; j < LANES; j++) acc[i + j] = v[j];                                                    \
+            STORE(i, v);                                                                                          \
         }                                                                                                         \
-        float *out = y + o * outHeight * outWidth;                                                                \
-        for (int64_t r = 0; r < outHeight; r++)                                                                   \
-            memcpy(out + r * outWidth, acc + r * p.phaseWidth, (size_t)outWidth * sizeof(float));                 \
+        if (!STORES_OUTPUT)                                                                                       \
+            for (int64_t r = 0; r < outHeight; r++)                                                               \
+                memcpy(out + r * outWidth, acc + r * p.phaseWidth, (size_t)outWidth * sizeof(float));             \
     }
 
 #define BACKWARD_BODY                                                                                             \
@@ -164,17 +166,39 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
 #define FORWARD_ARGS                                                                                              \
     const float *x, int64_t outChannels, int64_t multiplier, int64_t height, int64_t width, const float *k,       \
         int64_t ks, int64_t stride, int64_t pad, const float *bias, float *y, int64_t outHeight, int64_t outWidth, \
-        Phases p, float *buffer, float *acc, int64_t *offsets
+        Phases p, float *buffer, float *acc, int64_t *offsets, const uint16_t *lanes, const int64_t *place
 #define BACKWARD_ARGS                                                                                             \
     const float *x, const float *dy, int64_t outChannels, int64_t multiplier, int64_t height, int64_t width,      \
         const float *k, int64_t ks, int64_t stride, int64_t pad, float *dk, float *dx, int64_t outHeight,         \
         int64_t outWidth, Phases p, float *buffer, float *dbuffer, float *g
-#define FORWARD_CALL x, outChannels, multiplier, height, width, k, ks, stride, pad, bias, y, outHeight, outWidth, p, buffer, acc, offsets
+#define FORWARD_CALL x, outChannels, multiplier, height, width, k, ks, stride, pad, bias, y, outHeight, outWidth, p, buffer, acc, offsets, lanes, place
 #define BACKWARD_CALL x, dy, outChannels, multiplier, height, width, k, ks, stride, pad, dk, dx, outHeight, outWidth, p, buffer, dbuffer, g
 
-__attribute__((target("avx512f"))) static void forward_avx512(FORWARD_ARGS) { FORWARD_BODY }
+#define STORE_ACC(at, v)                                                                                          \
+    do {                                                                                                          \
+        for (int j = 0; j < LANES; j++) acc[(at) + j] = (v)[j];                                                   \
+    } while (0)
+/* A run of LANES flat outputs at `at`: its real columns (lanes mask `lanes[at / LANES]`) compressed to the front and
+ * stored at their place in the output plane, `place[at / LANES]`. */
+#define STORE_OUTPUT(at, v)                                                                                       \
+    do {                                                                                                          \
+        __mmask16 keep = lanes[(at) / LANES];                                                                     \
+        __m512 packed = _mm512_maskz_compress_ps(keep, _mm512_loadu_ps(v));                                        \
+        _mm512_mask_storeu_ps(out + place[(at) / LANES], (__mmask16)ck_span_mask(0, __builtin_popcount(keep)),    \
+                              packed);                                                                            \
+    } while (0)
+
+#define STORE STORE_ACC
+#define STORES_OUTPUT 0
 __attribute__((target("avx2"))) static void forward_avx2(FORWARD_ARGS) { FORWARD_BODY }
 static void forward_portable(FORWARD_ARGS) { FORWARD_BODY }
+#undef STORE
+#undef STORES_OUTPUT
+#define STORE STORE_OUTPUT
+#define STORES_OUTPUT 1
+__attribute__((target("avx512f"))) static void forward_avx512(FORWARD_ARGS) { FORWARD_BODY }
+#undef STORE
+#undef STORES_OUTPUT
 __attribute__((target("avx512f"))) static void backward_avx512(BACKWARD_ARGS) { BACKWARD_BODY }
 __attribute__((target("avx2"))) static void backward_avx2(BACKWARD_ARGS) { BACKWARD_BODY }
 static void backward_portable(BACKWARD_ARGS) { BACKWARD_BODY }
@@ -287,9 +311,30 @@ int ck_depthwise_forward_with(int path, const float *x, int64_t outChannels, int
     int64_t *offsets = malloc((size_t)(ks * ks) * sizeof(int64_t));
     if (!buffer || !offsets) abort();  /* out of memory for one plane of scratch: nothing sensible is left to do */
     float *acc = buffer + stride * stride * p.phaseSize + LANES;
-    if (path == 2) forward_avx512(FORWARD_CALL);
-    else if (path == 1) forward_avx2(FORWARD_CALL);
+    uint16_t *lanes = NULL;
+    int64_t *place = NULL;
+    if (path == 2) {
+        /* Each run's real columns (c < Wo of flat index r·Wq + c, none past the plane) and where its first one goes:
+         * r·Wo + min(c, Wo) for the run's first flat index. */
+        int64_t count = runs / LANES;
+        lanes = malloc((size_t)count * sizeof(uint16_t));
+        place = malloc((size_t)count * sizeof(int64_t));
+        if (!lanes || !place) abort();
+        for (int64_t v = 0; v < count; v++) {
+            int64_t first = v * LANES, r = first / p.phaseWidth, c = first % p.phaseWidth;
+            place[v] = r * outWidth + (c < outWidth ? c : outWidth);
+            uint16_t bits = 0;
+            for (int j = 0; j < LANES; j++) {
+                int64_t f = first + j;
+                if (f < p.flat && f % p.phaseWidth < outWidth) bits |= (uint16_t)(1u << j);
+            }
+            lanes[v] = bits;
+        }
+        forward_avx512(FORWARD_CALL);
+    } else if (path == 1) forward_avx2(FORWARD_CALL);
     else forward_portable(FORWARD_CALL);
+    free(place);
+    free(lanes);
     free(offsets);
     free(buffer);
     return 1;

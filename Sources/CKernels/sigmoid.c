@@ -32,8 +32,8 @@ static inline __attribute__((always_inline)) float exp_body(float input) {
     return input != input ? input : p * scale;
 }
 
-#define SIGMOID_BODY for (int64_t i = 0; i < count; i++) y[i] = 1.0f / (1.0f + exp_body(-x[i]));
-#define SILU_BODY for (int64_t i = 0; i < count; i++) y[i] = x[i] / (1.0f + exp_body(-x[i]));
+#define SIGMOID_BODY _Pragma("clang loop interleave_count(4)") for (int64_t i = 0; i < count; i++) y[i] = 1.0f / (1.0f + exp_body(-x[i]));
+#define SILU_BODY _Pragma("clang loop interleave_count(4)") for (int64_t i = 0; i < count; i++) y[i] = x[i] / (1.0f + exp_body(-x[i]));
 #define FORWARD(name, BODY)                                                                              \
     __attribute__((target("avx512f"))) static void name##_avx512(const float *restrict x, float *restrict y, \
                                                                  int64_t count) { BODY }                    \

@@ -83,7 +83,7 @@ private struct ONNXImporter {
         guard case .node(var name, _)? = values[output.name], name != Graph.inputName else {
             throw ShrinkError(.unsupported, "graph output '\(output.name)' is not computed by a supported node")
         }
-        name = fuseSiLU(output: name)
+        name = fuseGatedActivations(output: name)
         let built = try Graph(inputShape: inputShape, nodes: nodes, output: name)
         guard built.outputShape.count == 1 else {
             throw ShrinkError(.unsupported, "graph output '\(output.name)' has per-sample shape \(built.outputShape); a classifier's output must be (classes)")
@@ -115,10 +115,14 @@ private struct ONNXImporter {
                      ])], classNames: classNames)
     }
 
-    /// SiLU as exporters write it, `Mul(x, Sigmoid(x))` with the sigmoid read by nothing else, becomes one silu
-    /// node (named by the sigmoid's node, its module): one pass over the map instead of three, and one function for
-    /// the integer engine's table instead of a table and a product. Returns the graph output's name afterwards.
-    mutating func fuseSiLU(output: String) -> String {
+    /// The gated activations as exporters write them, `Mul(x, gate(x))` with the gate read by nothing else, become
+    /// one node (named by the gate's node, its module): SiLU from `Sigmoid`, hard-swish from PyTorch's
+    /// `HardSigmoid(α = 1/6, β = 1/2)` (how `torch.onnx.export` writes `Hardswish` below opset 14). One pass over the
+    /// map instead of three, an activation a conv can fuse, and one function for the integer engine's table instead
+    /// of a table and a product. Hard-swish computes `x · min(max(x + 3, 0), 6) / 6`, PyTorch's formula; the two
+    /// nodes' `x · clamp(x/6 + 1/2, 0, 1)` can differ from it in the last bit or two. Returns the graph output's name
+    /// afterwards.
+    mutating func fuseGatedActivations(output: String) -> String {
         var readers: [String: Int] = [output: 1]
         for node in nodes { for input in node.inputs { readers[input, default: 0] += 1 } }
         var position: [String: Int] = [:]
@@ -126,10 +130,16 @@ private struct ONNXImporter {
         var renamed: [String: String] = [:], removed = Set<Int>()
         for (i, node) in nodes.enumerated() where node.layer is Multiply && node.inputs.count == 2 {
             for (gate, x) in [(node.inputs[1], node.inputs[0]), (node.inputs[0], node.inputs[1])] {
-                guard let g = position[gate], let sigmoid = nodes[g].layer as? PointwiseActivation,
-                      sigmoid.function == .sigmoid, nodes[g].inputs == [x], readers[gate] == 1,
-                      let silu = try? PointwiseActivation(.silu) else { continue }
-                nodes[g] = Node(name: nodes[g].name, layer: silu, inputs: [x])
+                guard let g = position[gate], let activation = nodes[g].layer as? PointwiseActivation,
+                      nodes[g].inputs == [x], readers[gate] == 1 else { continue }
+                let fused: PointwiseFunction
+                switch activation.function {
+                case .sigmoid: fused = .silu
+                case .hardSigmoid where activation.alpha == Float(1.0 / 6.0) && activation.beta == 0.5: fused = .hardSwish
+                default: continue
+                }
+                guard let layer = try? PointwiseActivation(fused) else { continue }
+                nodes[g] = Node(name: nodes[g].name, layer: layer, inputs: [x])
                 renamed[node.name] = nodes[g].name
                 removed.insert(i)
                 break

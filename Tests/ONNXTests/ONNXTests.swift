@@ -113,6 +113,32 @@ func randomInputs(_ shape: [Int], count: Int, seed: UInt64) -> Tensor {
             == ["Conv", "Mul", "Erf", "Add", "Mul", "Mul", "Flatten", "Gemm"])
         #expect(try onnxModel(try model(.geluTanh)).graph.node.map(\.opType).filter { $0 == "Tanh" }.count == 1)
     }
+
+    @Test func hardSigmoidTimesItsInputImportsAsHardSwish() throws {
+        let hardSwish = try model(.hardSwish)
+        var proto = try onnxModel(hardSwish)
+        // HardSwish as torch.onnx.export writes it below opset 14: Mul(x, HardSigmoid(x; α = 1/6, β = 1/2)).
+        let act = try #require(proto.graph.node.firstIndex { $0.opType == "HardSwish" })
+        let (x, out) = (proto.graph.node[act].input[0], proto.graph.node[act].output[0])
+        func decomposed(alpha: Float) -> [Onnx_NodeProto] {
+            [onnxNode("HardSigmoid", name: "act", inputs: [x], outputs: ["gate"],
+                      attributes: [.float("alpha", alpha), .float("beta", 0.5)]),
+             onnxNode("Mul", name: "act_mul", inputs: [x, "gate"], outputs: [out])]
+        }
+        proto.graph.node.replaceSubrange(act...act, with: decomposed(alpha: 1 / 6))
+        let inputs = randomInputs([1, 4, 4], count: 3, seed: 5)
+        let reference = hardSwish.graph.forward(inputs, mode: .inference).scalars
+        for _ in 0..<2 {
+            let back = try importONNX(try serializedONNX(proto), file: "hardswish.onnx")
+            #expect(back.graph.nodes.map(\.layer.kind) == ["conv2d", "hardswish", "flatten", "linear"])
+            #expect(back.graph.forward(inputs, mode: .inference).scalars == reference)
+            for i in proto.graph.node.indices where proto.graph.node[i].opType == "Mul" { proto.graph.node[i].input.reverse() }
+        }
+        // Another slope is a hard-sigmoid gate, kept as the two nodes.
+        proto.graph.node.replaceSubrange(act...(act + 1), with: decomposed(alpha: 0.2))
+        let kept = try importONNX(try serializedONNX(proto), file: "hardsigmoid.onnx")
+        #expect(kept.graph.nodes.map(\.layer.kind) == ["conv2d", "hardsigmoid", "mul", "flatten", "linear"])
+    }
 }
 
 /// A small hand-built ONNX model: input (N, 2, 3, 3) → `body` → output.
