@@ -23,4 +23,17 @@ static inline uint64_t ck_span_mask(int64_t lo, int64_t hi) {
     return (hi == 64 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1);
 }
 
+/* A fused activation on one value (CKernels.h, ck_fused_activation), in the operations every vector path repeats
+ * lane by lane: so a kernel that applies it in registers gives the bits of the activation's own kernel after it. */
+static inline float ck_activate(float v, const ck_fused_activation *act) {
+    if (act->kind == CK_ACTIVATION_HARDSWISH) {
+        float t = v + 3.0f;
+        t = t > 0.0f ? t : 0.0f;
+        t = t < 6.0f ? t : 6.0f;
+        return v * t / 6.0f;
+    }
+    float c = v > 0.0f ? v : 0.0f;
+    return c < act->cap ? c : act->cap;
+}
+
 #endif

@@ -16,6 +16,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The fused activation of a finished tile, in registers: the same operations as ck_activate (ck_features.h) on
+ * every lane — max_ps(a, b) and min_ps(a, b) return b where a is NaN, as `a > b ? a : b` and `a < b ? a : b` do. */
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 activate_avx512(__m512 v, const ck_fused_activation *act) {
+    if (act->kind == CK_ACTIVATION_HARDSWISH) {
+        __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, _mm512_set1_ps(3.0f)), _mm512_setzero_ps()),
+                                 _mm512_set1_ps(6.0f));
+        return _mm512_div_ps(_mm512_mul_ps(v, t), _mm512_set1_ps(6.0f));
+    }
+    return _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(act->cap));
+}
+
+__attribute__((target("avx2"), always_inline))
+static inline __m256 activate_avx2(__m256 v, const ck_fused_activation *act) {
+    if (act->kind == CK_ACTIVATION_HARDSWISH) {
+        __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, _mm256_set1_ps(3.0f)), _mm256_setzero_ps()),
+                                 _mm256_set1_ps(6.0f));
+        return _mm256_div_ps(_mm256_mul_ps(v, t), _mm256_set1_ps(6.0f));
+    }
+    return _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(act->cap));
+}
+
 #define MR 6
 #define NR 16
 #define KC 256
@@ -254,7 +276,7 @@ static void gather_avx512(const float *x, Shape s, const Pixels *p, int64_t pane
  * columns < cols. */
 __attribute__((target("avx2,fma")))
 static void tile_avx2(int64_t kcb, const float *a, const float *b, float *y, int64_t ldy, int64_t rows, int64_t cols,
-                      int first, const float *bias, const float *cap) {
+                      int first, const float *bias, const ck_fused_activation *act) {
     __m256 acc[MR][2];
     float edge[MR][NR];
     int full = rows == MR && cols == NR;
@@ -280,13 +302,11 @@ static void tile_avx2(int64_t kcb, const float *a, const float *b, float *y, int
             acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
         }
     }
-    if (cap) {
-        const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(*cap);
+    if (act)
         for (int i = 0; i < MR; i++) {
-            acc[i][0] = _mm256_min_ps(_mm256_max_ps(acc[i][0], zero), top);
-            acc[i][1] = _mm256_min_ps(_mm256_max_ps(acc[i][1], zero), top);
+            acc[i][0] = activate_avx2(acc[i][0], act);
+            acc[i][1] = activate_avx2(acc[i][1], act);
         }
-    }
     if (full) {
         for (int i = 0; i < MR; i++) {
             _mm256_storeu_ps(y + i * ldy, acc[i][0]);
@@ -310,7 +330,7 @@ static void tile_avx2(int64_t kcb, const float *a, const float *b, float *y, int
 __attribute__((target("avx512f,fma"), always_inline))
 static inline void tile_avx512(const int P, int64_t kcb, const float *a, const float *b, int64_t panelStride,
                                int64_t ldb, float *y, int64_t ldy, int64_t rows, int64_t cols, int first,
-                               const float *bias, const float *cap) {
+                               const float *bias, const ck_fused_activation *act) {
     __m512 acc[MR][4];
     __mmask16 mask[4];
     for (int q = 0; q < P; q++) {
@@ -332,11 +352,9 @@ static inline void tile_avx512(const int P, int64_t kcb, const float *a, const f
             for (int q = 0; q < P; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
         }
     }
-    if (cap) {
-        const __m512 zero = _mm512_setzero_ps(), top = _mm512_set1_ps(*cap);
+    if (act)
         for (int i = 0; i < MR; i++)
-            for (int q = 0; q < P; q++) acc[i][q] = _mm512_min_ps(_mm512_max_ps(acc[i][q], zero), top);
-    }
+            for (int q = 0; q < P; q++) acc[i][q] = activate_avx512(acc[i][q], act);
     for (int i = 0; i < MR; i++) {
         if (i >= rows) break;
         for (int q = 0; q < P; q++) _mm512_mask_storeu_ps(y + i * ldy + q * NR, mask[q], acc[i][q]);
@@ -347,7 +365,7 @@ static inline void tile_avx512(const int P, int64_t kcb, const float *a, const f
 __attribute__((target("avx512f,fma")))
 static void tiles_avx512(int P, const float *packed, int64_t m, int64_t r0, int64_t rEnd, int64_t k0, int64_t mp,
                          int64_t kcb, const float *b, int64_t panelStride, int64_t ldb, float *y, int64_t pixels,
-                         int64_t cols, const float *bias, const float *cap) {
+                         int64_t cols, const float *bias, const ck_fused_activation *act) {
     for (int64_t r = r0; r < rEnd; r += MR) {
         const float *a = packed + k0 * mp + r * kcb;
         float *out = y + r * pixels;
@@ -355,10 +373,10 @@ static void tiles_avx512(int P, const float *packed, int64_t m, int64_t r0, int6
         const float *rb = bias ? bias + r : NULL;
         int first = k0 == 0;
         switch (P) {
-        case 4: tile_avx512(4, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, cap); break;
-        case 3: tile_avx512(3, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, cap); break;
-        case 2: tile_avx512(2, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, cap); break;
-        default: tile_avx512(1, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, cap); break;
+        case 4: tile_avx512(4, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, act); break;
+        case 3: tile_avx512(3, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, act); break;
+        case 2: tile_avx512(2, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, act); break;
+        default: tile_avx512(1, kcb, a, b, panelStride, ldb, out, pixels, rows, cols, first, rb, act); break;
         }
     }
 }
@@ -368,7 +386,7 @@ static void tiles_avx512(int P, const float *packed, int64_t m, int64_t r0, int6
 __attribute__((target("avx512f,fma")))
 static void block_avx512(const float *packed, int64_t rowStart, int64_t rowEnd, int64_t mp, int64_t k0, int64_t kcb,
                          const float *b, int64_t panelStride, int64_t ldb, const float *bias, float *y,
-                         int64_t pixels, int64_t pb, int64_t np, const float *cap) {
+                         int64_t pixels, int64_t pb, int64_t np, const ck_fused_activation *act) {
     int64_t panels = (np + NR - 1) / NR;
     for (int64_t r0 = rowStart; r0 < rowEnd; r0 += MC) {
         int64_t rEnd = r0 + MC < rowEnd ? r0 + MC : rowEnd;
@@ -376,14 +394,14 @@ static void block_avx512(const float *packed, int64_t rowStart, int64_t rowEnd, 
             int P = panels - q < 4 ? (int)(panels - q) : 4;
             int64_t cols = np - q * NR < P * NR ? np - q * NR : P * NR;
             tiles_avx512(P, packed, rowEnd, r0, rEnd, k0, mp, kcb, b + q * panelStride, panelStride, ldb,
-                         y + pb + q * NR, pixels, cols, bias, cap);
+                         y + pb + q * NR, pixels, cols, bias, act);
         }
     }
 }
 
 #pragma clang fp contract(off)
 static void tile_portable(int64_t kcb, const float *a, const float *b, float *y, int64_t ldy, int64_t rows,
-                          int64_t cols, int first, const float *bias, const float *cap) {
+                          int64_t cols, int first, const float *bias, const ck_fused_activation *act) {
     float acc[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++)
@@ -393,20 +411,16 @@ static void tile_portable(int64_t kcb, const float *a, const float *b, float *y,
             float av = a[kk * MR + i];
             for (int j = 0; j < NR; j++) acc[i][j] = acc[i][j] + av * b[kk * NR + j];
         }
-    if (cap) {
+    if (act)
         for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++) {
-                float v = acc[i][j] > 0 ? acc[i][j] : 0;
-                acc[i][j] = v < *cap ? v : *cap;
-            }
-    }
+            for (int j = 0; j < NR; j++) acc[i][j] = ck_activate(acc[i][j], act);
     for (int64_t i = 0; i < rows; i++) memcpy(y + i * ldy, acc[i], (size_t)cols * sizeof(float));
 }
 
 int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float *x, int64_t channels,
                            int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
                            const float *bias, float *y, int64_t outHeight, int64_t outWidth, int64_t pixelStart,
-                           int64_t pixelEnd, int64_t rowStart, int64_t rowEnd, const float *cap) {
+                           int64_t pixelEnd, int64_t rowStart, int64_t rowEnd, const ck_fused_activation *act) {
     if (rowStart < 0 || rowEnd > m || rowStart % MR != 0) return 0;
     if (path == 2 ? !(ck_has(CK_FEATURE_AVX512F) && ck_has(CK_FEATURE_AVX2) && ck_has(CK_FEATURE_FMA))
         : path == 1 ? !(ck_has(CK_FEATURE_AVX2) && ck_has(CK_FEATURE_FMA)) : path != 0) return 0;
@@ -423,7 +437,7 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
             for (int64_t k0 = 0; k0 < depth; k0 += KC) {
                 int64_t kcb = depth - k0 < KC ? depth - k0 : KC;
                 block_avx512(packed, rowStart, rowEnd, mp, k0, kcb, x + k0 * pixels + pb, NR, pixels, bias, y, pixels,
-                             pb, np, k0 + kcb == depth ? cap : NULL);
+                             pb, np, k0 + kcb == depth ? act : NULL);
             }
             continue;
         }
@@ -435,7 +449,7 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
             else gather(x, s, p, panels, k0, kcb, panel);
             if (path == 2) {
                 block_avx512(packed, rowStart, rowEnd, mp, k0, kcb, panel, PANEL(kcb), NR, bias, y, pixels, pb, np,
-                             k0 + kcb == depth ? cap : NULL);
+                             k0 + kcb == depth ? act : NULL);
                 continue;
             }
             for (int64_t r0 = rowStart; r0 < rowEnd; r0 += MC) {
@@ -448,7 +462,7 @@ int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float
                         float *out = y + r * pixels + pb + q * NR;
                         int64_t rows = rowEnd - r < MR ? rowEnd - r : MR;
                         const float *rowBias = bias ? bias + r : NULL;
-                        const float *last = k0 + kcb == depth ? cap : NULL;
+                        const ck_fused_activation *last = k0 + kcb == depth ? act : NULL;
                         if (path == 1) tile_avx2(kcb, a, b, out, pixels, rows, cols, k0 == 0, rowBias, last);
                         else tile_portable(kcb, a, b, out, pixels, rows, cols, k0 == 0, rowBias, last);
                     }
@@ -473,7 +487,7 @@ void ck_conv2d_forward(const float *packed, int64_t m, const float *x, int64_t c
 int ck_conv2d_forward_rows(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
                            int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
                            int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd,
-                           int64_t rowStart, int64_t rowEnd, const float *cap) {
+                           int64_t rowStart, int64_t rowEnd, const ck_fused_activation *act) {
     return ck_conv2d_forward_with(ck_conv2d_path(), packed, m, x, channels, height, width, kernel, stride, pad, bias,
-                                  y, outHeight, outWidth, pixelStart, pixelEnd, rowStart, rowEnd, cap);
+                                  y, outHeight, outWidth, pixelStart, pixelEnd, rowStart, rowEnd, act);
 }

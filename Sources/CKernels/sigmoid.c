@@ -1,4 +1,4 @@
-// The logistic function and SiLU (x·σ(x)) of the float engine's inference, vectorized: libm's scalar `expf` costs
+// The logistic function, SiLU (x·σ(x)) and hard-swish of the float engine's inference, vectorized: libm's scalar `expf` costs
 // EfficientNet-style networks a third of their inference time. exp is evaluated as 2^n · p(r) with n = round(x / ln 2),
 // r = x − n·ln 2 in two parts (Cody–Waite) and p the degree-7 polynomial of Cephes' expf (within 2 ulp of exp);
 // n is rounded by adding and subtracting 1.5 · 2^23, so no rounding instruction is needed. Arguments are clamped to
@@ -41,24 +41,36 @@ static inline __attribute__((always_inline)) float exp_body(float input) {
                                                             int64_t count) { BODY }                         \
     static void name##_portable(const float *restrict x, float *restrict y, int64_t count) { BODY }
 
+/* Hard-swish, ck_activate's formula (ck_features.h), which the conv kernels repeat in registers. */
+#define HARDSWISH_BODY                                                                                   \
+    for (int64_t i = 0; i < count; i++) {                                                                \
+        float t = x[i] + 3.0f;                                                                           \
+        t = t > 0.0f ? t : 0.0f;                                                                         \
+        t = t < 6.0f ? t : 6.0f;                                                                         \
+        y[i] = x[i] * t / 6.0f;                                                                          \
+    }
+
 FORWARD(sigmoid, SIGMOID_BODY)
 FORWARD(silu, SILU_BODY)
+FORWARD(hardswish, HARDSWISH_BODY)
 
 int ck_activation_with(int path, int function, const float *x, float *y, int64_t count) {
     int available = path == CK_VECTOR_AVX512 ? ck_has(CK_AVX512BW)
                   : path == CK_VECTOR_AVX2   ? ck_has(CK_FEATURE_AVX2)
                                              : path == CK_VECTOR_PORTABLE;
-    if (!available || function < 0 || function > 1) return 0;
+    if (!available || function < 0 || function > 2) return 0;
 #define PICK(name, ...) (path == CK_VECTOR_AVX512 ? name##_avx512(__VA_ARGS__)                         \
                          : path == CK_VECTOR_AVX2 ? name##_avx2(__VA_ARGS__) : name##_portable(__VA_ARGS__))
     if (function == 0) PICK(sigmoid, x, y, count);
-    else PICK(silu, x, y, count);
+    else if (function == 1) PICK(silu, x, y, count);
+    else PICK(hardswish, x, y, count);
 #undef PICK
     return 1;
 }
 
 void ck_sigmoid(const float *x, float *y, int64_t count) { ck_activation_with(ck_vector_path(), 0, x, y, count); }
 void ck_silu(const float *x, float *y, int64_t count) { ck_activation_with(ck_vector_path(), 1, x, y, count); }
+void ck_hardswish(const float *x, float *y, int64_t count) { ck_activation_with(ck_vector_path(), 2, x, y, count); }
 
 /* The scalar exp of the kernels above, for tests and for callers that need the same bits one value at a time. */
 float ck_expf(float x) { return exp_body(x); }

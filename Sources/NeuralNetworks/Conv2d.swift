@@ -292,8 +292,9 @@ public final class Conv2d: ActivationFusing {
     /// by panel. A batch of one splits across threads when the product is worth the hand-off: its output pixels in
     /// whole panels of 16 when each part gets two panels or more, else its groups, else its output channels in whole
     /// panels of 6 (a 7×7 plane is four panels: split by pixels, each part's tile would be a quarter of the kernel's
-    /// widest). A larger batch splits its samples. Every output gets the bits of one unsplit call. A fused ReLU or
-    /// ReLU6 is clamped in the kernel's registers, any other fused activation applied to each piece while in cache.
+    /// widest). A larger batch splits its samples. Every output gets the bits of one unsplit call. A fused ReLU,
+    /// ReLU6 or hard-swish is applied in the kernel's registers, any other fused activation to each piece while in
+    /// cache.
     private func implicitGEMM(_ x: Tensor, fusing activation: FusedActivation?) -> Tensor {
         let n = x.shape[0], h = x.shape[2], w = x.shape[3]
         let g = geometry(height: h, width: w)
@@ -310,16 +311,23 @@ public final class Conv2d: ActivationFusing {
         if split == .rows { parts = max(1, min(parts, rowPanels)) }
         let biasValues = bias?.value ?? Tensor(zeros: [0])
         let (k, s, p) = (Int64(kernelSize), Int64(stride), Int64(padding))
-        // ReLU and ReLU6 are clamped in the kernel's registers; other activations go over each piece after it.
+        // ReLU, ReLU6 and hard-swish are applied in the kernel's registers; other activations go over each piece
+        // after it.
         var afterwards = activation
-        let cap = UnsafeMutablePointer<Float>.allocate(capacity: 1)
-        defer { cap.deallocate() }
-        cap.initialize(to: 0)
-        if case .clamp(let value) = activation {
-            cap.pointee = value
+        let fused = UnsafeMutablePointer<ck_fused_activation>.allocate(capacity: 1)
+        defer { fused.deallocate() }
+        fused.initialize(to: ck_fused_activation(kind: 0, cap: 0))
+        switch activation {
+        case .clamp(let cap)?:
+            fused.pointee = ck_fused_activation(kind: Int32(CK_ACTIVATION_CLAMP), cap: cap)
             afterwards = nil
+        case .pointwise(.hardSwish, _, _)?:
+            fused.pointee = ck_fused_activation(kind: Int32(CK_ACTIVATION_HARDSWISH), cap: 0)
+            afterwards = nil
+        default: break
         }
-        nonisolated(unsafe) let clamp: UnsafeMutablePointer<Float>? = afterwards == nil && activation != nil ? cap : nil
+        nonisolated(unsafe) let clamp: UnsafeMutablePointer<ck_fused_activation>? =
+            afterwards == nil && activation != nil ? fused : nil
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
                 weights.withUnsafeBufferPointer { pp in

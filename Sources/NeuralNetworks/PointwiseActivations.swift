@@ -170,7 +170,7 @@ public final class PointwiseActivation: Layer {
         case .sigmoid: ck_sigmoid(x, y, Int64(count))
         case .hardSigmoid: map { min(max(a * $0 + b, 0), 1) }
         case .silu: ck_silu(x, y, Int64(count))
-        case .hardSwish: map { $0 * min(max($0 + 3, 0), 6) / 6 }
+        case .hardSwish: ck_hardswish(x, y, Int64(count))
         case .leakyReLU: map { $0 > 0 ? $0 : a * $0 }
         case .gelu: map { 0.5 * $0 * (1 + Foundation.erf($0 * sqrtHalf)) }
         case .geluTanh: map { 0.5 * $0 * (1 + Foundation.tanh(sqrtTwoOverPi * ($0 + 0.044715 * $0 * $0 * $0))) }

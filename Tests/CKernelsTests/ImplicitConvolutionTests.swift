@@ -39,17 +39,17 @@ private func values(_ count: Int, seed: UInt64) -> [Float] {
 }
 
 private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Float]?,
-                 pixels: [Range<Int>], rows: [Range<Int>]? = nil, cap: Float? = nil) -> [Float]? {
-    let capValue = [cap ?? 0]
+                 pixels: [Range<Int>], rows: [Range<Int>]? = nil, activation: ck_fused_activation? = nil) -> [Float]? {
+    let fused = [activation ?? ck_fused_activation(kind: 0, cap: 0)]
     var y = [Float](repeating: .nan, count: c.outputs * c.outHeight * c.outWidth)
     for range in pixels {
         for band in rows ?? [0..<c.outputs] {
-            let done = y.withUnsafeMutableBufferPointer { py in capValue.withUnsafeBufferPointer { pcap in
+            let done = y.withUnsafeMutableBufferPointer { py in fused.withUnsafeBufferPointer { pact in
                 ck_conv2d_forward_with(path, packed, Int64(c.outputs), x, Int64(c.channels), Int64(c.height),
                                        Int64(c.width), Int64(c.kernel), Int64(c.stride), Int64(c.pad), bias,
                                        py.baseAddress!, Int64(c.outHeight), Int64(c.outWidth), Int64(range.lowerBound),
                                        Int64(range.upperBound), Int64(band.lowerBound), Int64(band.upperBound),
-                                       cap == nil ? nil : pcap.baseAddress)
+                                       activation == nil ? nil : pact.baseAddress)
             } }
             if done == 0 { return nil }
         }
@@ -115,8 +115,19 @@ private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Flo
             for cap in [Float(6), .infinity] {
                 var expected = y
                 ck_clamp(y, &expected, Int64(y.count), cap)
-                let clamped = run(c, path: path, x: x, packed: packed, bias: bias, pixels: pieces, rows: bands, cap: cap)!
+                let clamp = ck_fused_activation(kind: Int32(CK_ACTIVATION_CLAMP), cap: cap)
+                let clamped = run(c, path: path, x: x, packed: packed, bias: bias, pixels: pieces, rows: bands,
+                                  activation: clamp)!
                 #expect(clamped.map(\.bitPattern) == expected.map(\.bitPattern), "path \(path), \(c): clamp \(cap)")
+            }
+            // So is hard-swish in the tile ck_hardswish of the plain output.
+            do {
+                var expected = y
+                ck_hardswish(y, &expected, Int64(y.count))
+                let hardSwish = ck_fused_activation(kind: Int32(CK_ACTIVATION_HARDSWISH), cap: 0)
+                let activated = run(c, path: path, x: x, packed: packed, bias: bias, pixels: pieces, rows: bands,
+                                    activation: hardSwish)!
+                #expect(activated.map(\.bitPattern) == expected.map(\.bitPattern), "path \(path), \(c): hard-swish")
             }
         }
         #expect(ran >= 1)

@@ -9,6 +9,17 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
     (0..<count).map { _ in UInt8(g.nextInt(below: 256)) }
 }
 
+/// The requantization formula, written out: in float, the accumulator times the multiplier plus the offset scaled in
+/// double and rounded once, clamped to the bounds less the zero point, rounded half to even, plus the zero point.
+private func requantized(_ acc: Int32, offset: Double, multiplier: Float, _ zeroPoint: Int32, _ low: Int32,
+                         _ high: Int32) -> UInt8 {
+    let c = Float(offset * Double(multiplier))
+    let product: Float = Float(acc) * multiplier
+    let scaled: Float = product + c
+    let clamped = min(max(scaled, Float(low - zeroPoint)), Float(high - zeroPoint))
+    return UInt8(Int32(clamped.rounded(.toNearestOrEven)) + zeroPoint)
+}
+
 @Suite struct IntegerEngineKernelsTests {
     @Test(arguments: [(1, 1, 1), (3, 16, 16), (5, 37, 40), (2, 64, 64), (4, 10, 23)])
     func requantizationPathsAgreeWithTheFormula(rows: Int, columns: Int, lda: Int) {
@@ -29,10 +40,12 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
             var expected = [UInt8](repeating: 0, count: rows * columns)
             for i in 0..<rows {
                 for j in 0..<columns {
-                    let sum: Double = Double(acc[i * lda + j]) + offset[j]
-                    let scaled: Double = Double(multiplier[j]) * sum
-                    let q: Int64 = Int64(scaled.rounded(.toNearestOrEven)) + Int64(zeroPoint)
-                    expected[i * columns + j] = UInt8(min(max(q, Int64(low)), Int64(high)))
+                    expected[i * columns + j] = requantized(acc[i * lda + j], offset: offset[j],
+                                                            multiplier: multiplier[j], zeroPoint, low, high)
+                    // Within half a step (and a float rounding) of the exact value.
+                    let exact = Double(multiplier[j]) * (Double(acc[i * lda + j]) + offset[j])
+                    let exactCode = min(max(exact + Double(zeroPoint), Double(low)), Double(high))
+                    #expect(abs(Double(expected[i * columns + j]) - exactCode) <= 0.5 + 1e-4 * max(1, abs(exact)))
                 }
             }
             for vectorized in [Int32(CK_VECTOR_PORTABLE), Int32(CK_VECTOR_AVX512), Int32(CK_VECTOR_AVX2)] {
@@ -122,9 +135,8 @@ private func uint8s(_ count: Int, _ g: inout SeededGenerator) -> [UInt8] {
                     let v = y >= 0 && y < h && xx >= 0 && xx < w ? Int(x[(y * w + xx) * channels + c]) : Int(code)
                     sum += v * Int(weights[(ky * kernel + kx) * channels + c])
                 }}
-                let scaled = Double(multiplier[c]) * (Double(sum) + offset[c])
-                let q = Int64(scaled.rounded(.toNearestOrEven)) + Int64(zeroPoint)
-                expected.append(UInt8(min(max(q, Int64(low)), Int64(high))))
+                expected.append(requantized(Int32(sum), offset: offset[c], multiplier: multiplier[c], zeroPoint, low,
+                                            high))
             }}}
             for vectorized in [Int32(0), 1, 2] {
                 var out = [UInt8](repeating: 7, count: count * wo * channels)

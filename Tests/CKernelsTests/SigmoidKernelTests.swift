@@ -1,5 +1,5 @@
-// The vectorized exp, sigmoid and SiLU kernels: exp within 2 ulp of the exact value over its range and clamped (NaN
-// kept) outside it; sigmoid and SiLU against their formulas in double; every instruction path (AVX-512, AVX2,
+// The vectorized exp, sigmoid, SiLU and hard-swish kernels: exp within 2 ulp of the exact value over its range and
+// clamped (NaN kept) outside it; sigmoid, SiLU and hard-swish against their formulas in double; every instruction path (AVX-512, AVX2,
 // portable) bit-identical with the others and with the scalar `ck_expf` formula.
 import CKernels
 import Foundation
@@ -51,9 +51,21 @@ import Testing
         }
     }
 
+    @Test func hardSwishFollowsItsFormula() {
+        let x = inputs()
+        var out = [Float](repeating: 0, count: x.count)
+        #expect(ck_activation_with(Int32(CK_VECTOR_PORTABLE), 2, x, &out, Int64(x.count)) == 1)
+        for i in x.indices where x[i].isFinite {
+            let v = Double(x[i]), exact = v * min(max(v + 3, 0), 6) / 6
+            #expect(abs(Double(out[i]) - exact) <= 1e-6 * max(1, abs(exact)), "hardswish(\(x[i])): \(out[i]) against \(exact)")
+        }
+        let last = x.count - 1  // NaN in, NaN out; +∞ stays, −∞ gives −∞ · 0 = NaN as the formula does
+        #expect(out[last].isNaN && out[last - 1].isNaN && out[last - 2] == .infinity && out[last - 3] == 0 && out[last - 4] == 100)
+    }
+
     @Test func everyPathGivesTheSameBits() {
         let x = inputs()
-        for function in Int32(0)...1 {
+        for function in Int32(0)...2 {
             var reference = [Float](repeating: 0, count: x.count)
             #expect(ck_activation_with(Int32(CK_VECTOR_PORTABLE), function, x, &reference, Int64(x.count)) == 1)
             for path in [Int32(CK_VECTOR_AVX512), Int32(CK_VECTOR_AVX2)] {
@@ -63,6 +75,6 @@ import Testing
             }
         }
         var unused: Float = 0
-        #expect(ck_activation_with(Int32(CK_VECTOR_PORTABLE), 2, x, &unused, 0) == 0)
+        #expect(ck_activation_with(Int32(CK_VECTOR_PORTABLE), 3, x, &unused, 0) == 0)
     }
 }

@@ -2,7 +2,7 @@
 // an ungrouped k×k conv of one image with AVX2 and FMA on OpenBLAS) agrees with its training forward (im2col and
 // sgemm, the path backward is built on) within float rounding of the sums, for grouped, 1×1 (in place and strided),
 // k×k and strided convs, batches of one and three, with and without bias; and a fused activation is the layer then
-// the activation, bit for bit (ReLU and ReLU6 clamped in the kernel, others after it).
+// the activation, bit for bit (ReLU, ReLU6 and hard-swish applied in the kernel, others after it).
 import Testing
 @testable import NeuralNetworks
 import Tensors
@@ -38,8 +38,9 @@ import Tensors
         #expect(worst <= 1e-5, "largest difference \(worst) (relative to the sums' scale \(scale))")
         #expect(!inferred.scalars.contains { !$0.isFinite })
 
-        // ReLU6 and ReLU (clamped in the kernel's registers) and SiLU (applied after it).
-        for activation in [FusedActivation.clamp(cap: 6), .clamp(cap: .infinity), .pointwise(.silu, alpha: 0, beta: 0)] {
+        // ReLU6, ReLU and hard-swish (in the kernel's registers) and SiLU (applied after it).
+        for activation in [FusedActivation.clamp(cap: 6), .clamp(cap: .infinity), .pointwise(.hardSwish, alpha: 0, beta: 0),
+                           .pointwise(.silu, alpha: 0, beta: 0)] {
             let fused = conv.forward([x], fusing: activation)
             var separate = inferred
             separate.withUnsafeMutableBufferPointer { activation.apply($0.baseAddress!, count: $0.count) }

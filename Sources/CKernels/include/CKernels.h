@@ -70,8 +70,11 @@ void ck_sigmoid(const float *x, float *y, int64_t count);
 /// y = x · σ(x) (SiLU, swish) elementwise, computed as x / (1 + e^−x); `x` and `y` may be the same buffer.
 void ck_silu(const float *x, float *y, int64_t count);
 
-/// The kernels above on one `CK_VECTOR_*` path, for tests: `function` 0 sigmoid, 1 SiLU. Returns 0 when the CPU lacks
-/// the path or `function` is unknown.
+/// y = x · min(max(x + 3, 0), 6) / 6 (hard-swish) elementwise; `x` and `y` may be the same buffer.
+void ck_hardswish(const float *x, float *y, int64_t count);
+
+/// The kernels above on one `CK_VECTOR_*` path, for tests: `function` 0 sigmoid, 1 SiLU, 2 hard-swish. Returns 0 when
+/// the CPU lacks the path or `function` is unknown.
 int ck_activation_with(int path, int function, const float *x, float *y, int64_t count);
 
 /// e^x as the kernels above compute it: within 2 ulp of e^x for x in [−87.3, 88.3], clamped to that range outside it
@@ -94,21 +97,33 @@ void ck_conv2d_forward(const float *packed, int64_t m, const float *x, int64_t c
                        int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
                        int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd);
 
+/// The activations a kernel applies to its outputs in registers, before it stores them.
+enum { CK_ACTIVATION_CLAMP = 1, CK_ACTIVATION_HARDSWISH = 2 };
+
+/// A fused activation: `kind` CK_ACTIVATION_CLAMP is y = min(max(y, 0), cap) (ReLU with cap +∞, ReLU6 with 6), the
+/// bits of `ck_clamp`; CK_ACTIVATION_HARDSWISH is y = y · min(max(y + 3, 0), 6) / 6 (`cap` unused), the bits of
+/// `ck_hardswish`.
+typedef struct {
+    int32_t kind;
+    float cap;
+} ck_fused_activation;
+
 /// `ck_conv2d_forward` for the outputs [rowStart, rowEnd) only (rowStart a multiple of 6, rowEnd ≤ m), so that one
 /// image's product can be split by output channels as well as by pixels; each output gets the bits of the whole
-/// call. With `cap` not NULL each output is then clamped to [0, *cap] in registers (ReLU with +∞, ReLU6 with 6),
-/// the bits of `ck_clamp` after the call. Returns 0 (and writes nothing) when the rows are out of range.
+/// call. With `activation` not NULL each output is then activated in registers, with the bits of the activation's
+/// kernel after the call. Returns 0 (and writes nothing) when the rows are out of range.
 int ck_conv2d_forward_rows(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
                            int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
                            int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd,
-                           int64_t rowStart, int64_t rowEnd, const float *cap);
+                           int64_t rowStart, int64_t rowEnd, const ck_fused_activation *activation);
 
 /// `ck_conv2d_forward_rows` on one path (0 portable, 1 AVX2 + FMA, 2 AVX-512 tiles over the same gather), for
 /// tests; returns 0 when the CPU lacks it or the rows are out of range.
 int ck_conv2d_forward_with(int path, const float *packed, int64_t m, const float *x, int64_t channels,
                            int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
                            const float *bias, float *y, int64_t outHeight, int64_t outWidth, int64_t pixelStart,
-                           int64_t pixelEnd, int64_t rowStart, int64_t rowEnd, const float *cap);
+                           int64_t pixelEnd, int64_t rowStart, int64_t rowEnd,
+                           const ck_fused_activation *activation);
 
 /// Whether `ck_conv2d_forward` has its AVX2 + FMA path on this CPU.
 int ck_conv2d_has_fast_path(void);
@@ -164,9 +179,10 @@ void ck_gemm_u8s8_requantize(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
                              int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out, int64_t ldo);
 
 /// out[i·ldo + j] = clamp(rint(multiplier[j] · (acc[i·lda + j] + offset[j])) + zeroPoint, low, high) as uint8, for
-/// a (rows × columns) int32 matrix whose columns are output channels. The product is taken in double and rounded
-/// half to even; `low`/`high` (within 0…255) carry a fused ReLU (low = zeroPoint) or ReLU6. AVX-512 or AVX2 when the
-/// CPU has it; the same bytes on every path.
+/// a (rows × columns) int32 matrix whose columns are output channels. Computed in float as
+/// (float)acc · multiplier[j] + (float)(offset[j] · multiplier[j]) (the product in double, rounded once), clamped,
+/// rounded half to even; `low`/`high` (within 0…255) carry a fused ReLU (low = zeroPoint) or ReLU6. AVX-512 or AVX2
+/// when the CPU has it; the same bytes on every path.
 void ck_requantize_u8(const int32_t *acc, int64_t rows, int64_t columns, int64_t lda, const double *offset,
                       const float *multiplier, int32_t zeroPoint, int32_t low, int32_t high, uint8_t *out,
                       int64_t ldo);
