@@ -31,6 +31,8 @@ private let cases = [
     Case(channels: 3, outputs: 6, height: 30, width: 34, kernel: 5, stride: 3, pad: 2, bias: true),  // stride 3: a gather
     Case(channels: 2, outputs: 4, height: 40, width: 40, kernel: 4, stride: 4, pad: 0, bias: false), // stride 4
     Case(channels: 9, outputs: 64, height: 20, width: 21, kernel: 3, stride: 1, pad: 1, bias: true), // 420 pixels: > 1 block
+    Case(channels: 16, outputs: 16, height: 14, width: 14, kernel: 3, stride: 1, pad: 1, bias: true), // panels across rows
+    Case(channels: 3, outputs: 8, height: 5, width: 37, kernel: 3, stride: 1, pad: 1, bias: false),  // rows wider than a panel
 ]
 
 private func values(_ count: Int, seed: UInt64) -> [Float] {
