@@ -188,46 +188,94 @@ static float *aligned_buffer(float **slot, size_t floats) {
     return *slot;
 }
 
+/* The product of one KC-deep slice of op(A) (all m rows) with a packed block of op(B) (columns j0 + jStart ..<
+ * j0 + jEnd of C, jStart a multiple of NR), added to C. */
+static void multiply_block(int transA, int64_t m, const float *a, int64_t lda, float alpha, int64_t p0, int64_t kc,
+                           const float *pb, int64_t j0, int64_t jStart, int64_t jEnd, float *c, int64_t ldc,
+                           float *pa) {
+    void (*micro)(int64_t, const float *, const float *, float *, int64_t, int) =
+        ck_sgemm_uses_avx512() ? micro_avx512 : micro_portable;
+    float edge[MR * NR];
+    for (int64_t i0 = 0; i0 < m; i0 += MC) {
+        int64_t mc = m - i0 < MC ? m - i0 : MC;
+        pack_a(transA, a, lda, i0, mc, p0, kc, pa);
+        if (alpha != 1) for (int64_t q = 0; q < ((mc + MR - 1) / MR) * MR * kc; q++) pa[q] *= alpha;
+        for (int64_t jr = jStart; jr < jEnd; jr += NR) {
+            int64_t cols = jEnd - jr < NR ? jEnd - jr : NR;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+                int64_t rows = mc - ir < MR ? mc - ir : MR;
+                float *ct = c + (i0 + ir) * ldc + j0 + jr;
+                if (rows == MR && cols == NR) {
+                    micro(kc, pa + ir * kc, pb + jr * kc, ct, ldc, 1);
+                } else {
+                    micro(kc, pa + ir * kc, pb + jr * kc, edge, NR, 0);
+                    for (int64_t i = 0; i < rows; i++)
+                        for (int64_t j = 0; j < cols; j++) ct[i * ldc + j] += edge[i * NR + j];
+                }
+            }
+        }
+    }
+}
+
+static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
+    if (beta == 1) return;
+    for (int64_t i = 0; i < m; i++) {
+        float *row = c + i * ldc;
+        if (beta == 0) memset(row, 0, (size_t)n * sizeof(float));
+        else for (int64_t j = 0; j < n; j++) row[j] *= beta;
+    }
+}
+
 void ck_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     if (m <= 0 || n <= 0) return;
-    if (beta != 1) {
-        for (int64_t i = 0; i < m; i++) {
-            float *row = c + i * ldc;
-            if (beta == 0) memset(row, 0, (size_t)n * sizeof(float));
-            else for (int64_t j = 0; j < n; j++) row[j] *= beta;
-        }
-    }
+    scale_c(m, n, beta, c, ldc);
     if (k <= 0 || alpha == 0) return;
-    void (*micro)(int64_t, const float *, const float *, float *, int64_t, int) =
-        ck_sgemm_uses_avx512() ? micro_avx512 : micro_portable;
     float *pa = aligned_buffer(&packedA, (size_t)MC * KC);
     float *pb = aligned_buffer(&packedB, (size_t)NC * KC);
-    float edge[MR * NR];
     for (int64_t j0 = 0; j0 < n; j0 += NC) {
         int64_t nc = n - j0 < NC ? n - j0 : NC;
         for (int64_t p0 = 0; p0 < k; p0 += KC) {
             int64_t kc = k - p0 < KC ? k - p0 : KC;
             pack_b(transB, b, ldb, p0, kc, j0, nc, pb);
-            for (int64_t i0 = 0; i0 < m; i0 += MC) {
-                int64_t mc = m - i0 < MC ? m - i0 : MC;
-                pack_a(transA, a, lda, i0, mc, p0, kc, pa);
-                if (alpha != 1) for (int64_t q = 0; q < ((mc + MR - 1) / MR) * MR * kc; q++) pa[q] *= alpha;
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    int64_t cols = nc - jr < NR ? nc - jr : NR;
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        int64_t rows = mc - ir < MR ? mc - ir : MR;
-                        float *ct = c + (i0 + ir) * ldc + j0 + jr;
-                        if (rows == MR && cols == NR) {
-                            micro(kc, pa + ir * kc, pb + jr * kc, ct, ldc, 1);
-                        } else {
-                            micro(kc, pa + ir * kc, pb + jr * kc, edge, NR, 0);
-                            for (int64_t i = 0; i < rows; i++)
-                                for (int64_t j = 0; j < cols; j++) ct[i * ldc + j] += edge[i * NR + j];
-                        }
-                    }
-                }
-            }
+            multiply_block(transA, m, a, lda, alpha, p0, kc, pb, j0, 0, nc, c, ldc, pa);
         }
     }
+}
+
+/* A packed op(B) holds, for each NC-wide block of columns and in it each KC-deep slice, what ck_sgemm's pack_b
+ * writes for them (its columns padded to whole panels of NR), one after another in ck_sgemm's order. */
+int64_t ck_sgemm_packed_b_size(int64_t n, int64_t k) {
+    if (n <= 0 || k <= 0) return 0;
+    return (n + NR - 1) / NR * NR * k;
+}
+
+void ck_sgemm_pack_b(int transB, int64_t n, int64_t k, const float *b, int64_t ldb, float *packed) {
+    for (int64_t j0 = 0; j0 < n; j0 += NC) {
+        int64_t nc = n - j0 < NC ? n - j0 : NC, width = (nc + NR - 1) / NR * NR;
+        for (int64_t p0 = 0; p0 < k; p0 += KC) {
+            int64_t kc = k - p0 < KC ? k - p0 : KC;
+            pack_b(transB, b, ldb, p0, kc, j0, nc, packed);
+            packed += width * kc;
+        }
+    }
+}
+
+int ck_sgemm_packed(int transA, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                    float beta, float *c, int64_t ldc, int64_t columnStart, int64_t columnEnd) {
+    if (columnStart < 0 || columnEnd > n || columnStart > columnEnd || columnStart % NR != 0) return 0;
+    if (m <= 0 || columnStart == columnEnd) return 1;
+    scale_c(m, columnEnd - columnStart, beta, c + columnStart, ldc);
+    if (k <= 0) return 1;
+    float *pa = aligned_buffer(&packedA, (size_t)MC * KC);
+    for (int64_t j0 = 0; j0 < n; j0 += NC) {
+        int64_t nc = n - j0 < NC ? n - j0 : NC, width = (nc + NR - 1) / NR * NR;
+        int64_t from = columnStart - j0 > 0 ? columnStart - j0 : 0, to = columnEnd - j0 < nc ? columnEnd - j0 : nc;
+        for (int64_t p0 = 0; p0 < k; p0 += KC) {
+            int64_t kc = k - p0 < KC ? k - p0 : KC;
+            if (from < to) multiply_block(transA, m, a, lda, 1, p0, kc, packed, j0, from, to, c, ldc, pa);
+            packed += width * kc;
+        }
+    }
+    return 1;
 }

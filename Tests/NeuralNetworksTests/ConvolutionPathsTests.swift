@@ -47,4 +47,24 @@ import Tensors
             #expect(fused.scalars.map(\.bitPattern) == separate.scalars.map(\.bitPattern), "\(activation)")
         }
     }
+    /// A linear layer's inference on a batch (the builtin GEMM on weights packed once, where the CPU takes it) gives
+    /// the training forward's bits, and follows the weights when they change.
+    @Test func linearInferenceOnPackedWeightsMatchesTheTrainingForward() {
+        var g = SeededGenerator(seed: 11)
+        let layer = Linear(weight: random([1000, 576], &g), bias: random([1000], &g))
+        for n in [2, 8] {
+            let x = random([n, 576], &g)
+            let inferred = layer.forward([x], mode: .inference), trained = layer.forward([x], mode: .training)
+            #expect(inferred.scalars.map(\.bitPattern) == trained.scalars.map(\.bitPattern), "batch \(n)")
+            let fused = layer.forward([x], fusing: .clamp(cap: 6))
+            var separate = inferred
+            separate.withUnsafeMutableBufferPointer { FusedActivation.clamp(cap: 6).apply($0.baseAddress!, count: $0.count) }
+            #expect(fused.scalars.map(\.bitPattern) == separate.scalars.map(\.bitPattern), "batch \(n), fused")
+        }
+        let x = random([4, 576], &g)
+        _ = layer.forward([x], mode: .inference)
+        layer.weight.value = random([1000, 576], &g)
+        let after = layer.forward([x], mode: .inference), trained = layer.forward([x], mode: .training)
+        #expect(after.scalars.map(\.bitPattern) == trained.scalars.map(\.bitPattern), "after the weights changed")
+    }
 }

@@ -1,5 +1,7 @@
 // GEMM: the builtin packed kernel agrees with OpenBLAS for every transpose, edge sizes, alpha/beta and thread
-// splits, and its result does not depend on the thread count.
+// splits, and its result does not depend on the thread count; B packed once gives ck_sgemm's bits, over any band of
+// columns.
+import CKernels
 import Tensors
 import Testing
 
@@ -63,5 +65,36 @@ private func product(_ backend: GEMMBackend, threads: Int, _ ta: Bool, _ tb: Boo
             }
         }
         #expect(c == [3, 4, 6, 8])
+    }
+    /// `ck_sgemm_packed` on B packed once (either layout) gives `ck_sgemm`'s bits, for the whole product and for
+    /// bands of columns that start on a panel of 32 (beta applied to the band only); a band that does not is refused.
+    @Test func packedBGivesTheSameBits() {
+        for (m, n, k) in [(1, 1, 1), (8, 1000, 576), (3, 2100, 400), (15, 33, 7)] {
+            for transposeB in [true, false] {
+                let a = values(m * k, seed: 1), b = values(k * n, seed: 2), start = values(m * n, seed: 3)
+                var expected = start
+                ck_sgemm(0, transposeB ? 1 : 0, Int64(m), Int64(n), Int64(k), 1, a, Int64(k), b,
+                         Int64(transposeB ? k : n), 0.5, &expected, Int64(n))
+                var packed = [Float](repeating: .nan, count: Int(ck_sgemm_packed_b_size(Int64(n), Int64(k))))
+                ck_sgemm_pack_b(transposeB ? 1 : 0, Int64(n), Int64(k), b, Int64(transposeB ? k : n), &packed)
+                var whole = start
+                #expect(ck_sgemm_packed(0, Int64(m), Int64(n), Int64(k), a, Int64(k), packed, 0.5, &whole, Int64(n), 0,
+                                        Int64(n)) == 1)
+                #expect(whole.map(\.bitPattern) == expected.map(\.bitPattern), "\(m)×\(n)×\(k) transposeB \(transposeB)")
+                var banded = start
+                let cuts = [0, min(n, 32), min(n, 2048), n]
+                for (from, to) in zip(cuts, cuts.dropFirst()) where from < to {
+                    #expect(ck_sgemm_packed(0, Int64(m), Int64(n), Int64(k), a, Int64(k), packed, 0.5, &banded,
+                                            Int64(n), Int64(from), Int64(to)) == 1)
+                }
+                #expect(banded.map(\.bitPattern) == expected.map(\.bitPattern), "\(m)×\(n)×\(k): bands")
+                if n > 33 {
+                    var untouched = start
+                    #expect(ck_sgemm_packed(0, Int64(m), Int64(n), Int64(k), a, Int64(k), packed, 0.5, &untouched,
+                                            Int64(n), 1, Int64(n)) == 0)
+                    #expect(untouched == start)
+                }
+            }
+        }
     }
 }

@@ -40,6 +40,19 @@ void ck_maxpool2d_plane(const float *input, int32_t height, int32_t width, int32
 void ck_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/// Floats `ck_sgemm_pack_b` writes for an op(B) of k × n.
+int64_t ck_sgemm_packed_b_size(int64_t n, int64_t k);
+
+/// Packs op(B) (k × n; B stored n × k when `transB`) once, as `ck_sgemm` packs it on every call, for
+/// `ck_sgemm_packed` (a layer's weights, which do not change between calls).
+void ck_sgemm_pack_b(int transB, int64_t n, int64_t k, const float *b, int64_t ldb, float *packed);
+
+/// C[:, columnStart ..< columnEnd] = op(A) · B + beta · C over those columns, B packed by `ck_sgemm_pack_b`: the
+/// same bits as `ck_sgemm` with alpha 1. `columnStart` must be a multiple of 32 (the kernel's panel), so that threads
+/// can split the columns; returns 0 (writing nothing) for a range that is not.
+int ck_sgemm_packed(int transA, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                    float beta, float *c, int64_t ldc, int64_t columnStart, int64_t columnEnd);
+
 /// Whether `ck_sgemm` runs its AVX-512 micro-kernel on this CPU.
 int ck_sgemm_uses_avx512(void);
 
