@@ -2,11 +2,13 @@
 // EfficientNet-style networks a third of their inference time. exp is evaluated as 2^n · p(r) with n = round(x / ln 2),
 // r = x − n·ln 2 in two parts (Cody–Waite) and p the degree-7 polynomial of Cephes' expf (within 2 ulp of exp);
 // n is rounded by adding and subtracting 1.5 · 2^23, so no rounding instruction is needed. Arguments are clamped to
-// [−87.3, 88.3], where 2^n stays a normal float (NaN stays NaN): σ(−∞) is then 4.5e−39 instead of 0. Contraction
-// into FMA is off and each body is one scalar loop the compiler vectorizes, so the AVX-512, AVX2 and portable
-// builds give the same bits.
+// [−87.3, 88.3], where 2^n stays a normal float (NaN stays NaN): σ(−∞) is then 4.5e−39 instead of 0. The reduction
+// and the polynomial are written as fused multiply-adds (fmaf, one rounding each: the vector paths' FMA instructions,
+// and libm's fmaf on the portable path), every other operation explicit with contraction off, and each body is one
+// scalar loop the compiler vectorizes — so the AVX-512, AVX2 + FMA and portable builds give the same bits.
 #include "CKernels.h"
 #include "ck_features.h"
+#include <math.h>
 #include <string.h>
 
 #pragma clang fp contract(off)
@@ -16,16 +18,16 @@ static inline __attribute__((always_inline)) float exp_body(float input) {
     float x = input > -87.3f ? input : -87.3f;
     x = x < 88.3f ? x : 88.3f;
     const float shifter = 12582912.0f; /* 1.5 · 2^23: adding it rounds to an integer */
-    float n = (x * 1.44269504088896341f + shifter) - shifter;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
+    float n = fmaf(x, 1.44269504088896341f, shifter) - shifter;
+    float r = fmaf(n, -0.693359375f, x);
+    r = fmaf(n, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p, r * r, r) + 1.0f;
     uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -37,7 +39,7 @@ static inline __attribute__((always_inline)) float exp_body(float input) {
 #define FORWARD(name, BODY)                                                                              \
     __attribute__((target("avx512f"))) static void name##_avx512(const float *restrict x, float *restrict y, \
                                                                  int64_t count) { BODY }                    \
-    __attribute__((target("avx2"))) static void name##_avx2(const float *restrict x, float *restrict y,     \
+    __attribute__((target("avx2,fma"))) static void name##_avx2(const float *restrict x, float *restrict y, \
                                                             int64_t count) { BODY }                         \
     static void name##_portable(const float *restrict x, float *restrict y, int64_t count) { BODY }
 
@@ -56,7 +58,7 @@ FORWARD(hardswish, HARDSWISH_BODY)
 
 int ck_activation_with(int path, int function, const float *x, float *y, int64_t count) {
     int available = path == CK_VECTOR_AVX512 ? ck_has(CK_AVX512BW)
-                  : path == CK_VECTOR_AVX2   ? ck_has(CK_FEATURE_AVX2)
+                  : path == CK_VECTOR_AVX2   ? ck_has(CK_FEATURE_AVX2 | CK_FEATURE_FMA)
                                              : path == CK_VECTOR_PORTABLE;
     if (!available || function < 0 || function > 2) return 0;
 #define PICK(name, ...) (path == CK_VECTOR_AVX512 ? name##_avx512(__VA_ARGS__)                         \
@@ -68,9 +70,15 @@ int ck_activation_with(int path, int function, const float *x, float *y, int64_t
     return 1;
 }
 
-void ck_sigmoid(const float *x, float *y, int64_t count) { ck_activation_with(ck_vector_path(), 0, x, y, count); }
-void ck_silu(const float *x, float *y, int64_t count) { ck_activation_with(ck_vector_path(), 1, x, y, count); }
-void ck_hardswish(const float *x, float *y, int64_t count) { ck_activation_with(ck_vector_path(), 2, x, y, count); }
+/* The widest path this CPU has (AVX2 only with FMA). */
+static int best_path(void) {
+    int path = ck_vector_path();
+    return path == CK_VECTOR_AVX2 && !ck_has(CK_FEATURE_FMA) ? CK_VECTOR_PORTABLE : path;
+}
+
+void ck_sigmoid(const float *x, float *y, int64_t count) { ck_activation_with(best_path(), 0, x, y, count); }
+void ck_silu(const float *x, float *y, int64_t count) { ck_activation_with(best_path(), 1, x, y, count); }
+void ck_hardswish(const float *x, float *y, int64_t count) { ck_activation_with(best_path(), 2, x, y, count); }
 
 /* The scalar exp of the kernels above, for tests and for callers that need the same bits one value at a time. */
 float ck_expf(float x) { return exp_body(x); }
