@@ -101,4 +101,30 @@ import Tensors
         let plane = a.scalars[(1600 * 95)..<(1600 * 96)].reduce(Float(0), +) / 1600
         #expect(means[2][95] == plane.bitPattern)
     }
+    /// A batch whose activations pass the pass budget runs as several forward passes (4 MiB a sample here: two a
+    /// pass), each sample's output that of the pass it ran in, on one thread and split across two.
+    @Test func largeActivationsRunInPassesThatFitTheCache() throws {
+        var g = SeededGenerator(seed: 5)
+        var b = GraphBuilder(inputShape: [1, 128, 128])
+        try b.add("conv", Conv2d(weight: random([64, 1, 1, 1], &g), bias: random([64], &g), stride: 1, padding: 0))
+        try b.add("relu", ReLU())
+        try b.add("pool", GlobalAvgPool())
+        try b.add("fc", Linear(weight: random([3, 64], &g), bias: nil))
+        let graph = try b.build()
+        #expect(graph.samplesPerPass == 2)
+        let x = random([5, 1, 128, 128], &g)
+        var expected: [UInt32] = []
+        for start in stride(from: 0, to: 5, by: 2) {
+            let part = start..<min(5, start + 2)
+            expected += Parallel.withThreads(1) { graph.forward(x.slice(rows: part), mode: .inference) }.scalars
+                .map(\.bitPattern)
+        }
+        #expect(graph.infer(x, threads: 1).scalars.map(\.bitPattern) == expected)
+        // Two threads: chunks of 2 and 3 samples, the second in passes of 2 and 1.
+        var split: [UInt32] = []
+        for part in [0..<2, 2..<4, 4..<5] {
+            split += Parallel.withThreads(1) { graph.forward(x.slice(rows: part), mode: .inference) }.scalars.map(\.bitPattern)
+        }
+        #expect(graph.infer(x, threads: 2).scalars.map(\.bitPattern) == split)
+    }
 }
