@@ -204,48 +204,23 @@ static _Thread_local Copy *copyScratch = NULL;
 static _Thread_local int64_t copyCapacity = 0;
 
 static Copy *copies_for(Shape s, const Pixels *p, int64_t panels, int64_t *perTap) {
-    int64_t runs = 0;
-    for (int64_t q = 0; q < panels; q++) runs += p->count[q];
-    int64_t taps = s.kernel * s.kernel;
     /* A stride-1 conv that keeps the plane's size (2·pad = k − 1, so Wo = W): output pixel i = oy·W + ox reads tap
      * (ky, kx) at input i + (ky − pad)·W + (kx − pad), so a whole panel is one masked load from contiguous input, its
      * lanes in the padding (past a row's end or the plane's top and bottom) masked off: one copy a panel instead of
      * one a run along an output row (a 7-pixel row is three runs a panel). Reading those loads straight from the
      * tiles instead, with no gather, was slower: each row panel then re-reads the input from L2 (ResNet-18 2.6×). */
-    if (s.stride == 1 && 2 * s.pad == s.kernel - 1 && s.outWidth == s.width) {
-        if (panels * taps > copyCapacity) {
-            free(copyScratch);
-            copyCapacity = panels * taps;
-            copyScratch = malloc((size_t)copyCapacity * sizeof(Copy));
-            if (!copyScratch) abort();  /* out of memory for one block of scratch */
-        }
-        Copy *e = copyScratch;
-        for (int64_t ky = 0; ky < s.kernel; ky++) {
-            for (int64_t kx = 0; kx < s.kernel; kx++) {
-                for (int64_t q = 0; q < panels; q++) {
-                    Run first = p->runs[q][0];
-                    int32_t length = 0;
-                    for (int r = 0; r < p->count[q]; r++)
-                        if (p->runs[q][r].row >= 0) length += p->runs[q][r].length;
-                    uint32_t load = 0;
-                    int64_t oy = first.row, ox = first.column;
-                    for (int32_t j = 0; j < length; j++) {
-                        int64_t yy = oy + ky - s.pad, xx = ox + kx - s.pad;
-                        if (yy >= 0 && yy < s.height && xx >= 0 && xx < s.width) load |= 1u << j;
-                        if (++ox == s.outWidth) { ox = 0; oy++; }
-                    }
-                    int64_t source = length > 0 ? (first.row + ky - s.pad) * s.width + first.column + kx - s.pad : 0;
-                    /* all NR lanes stored: those past the block (and in the padding) as 0, as their runs were */
-                    *e++ = (Copy){(int32_t)q, 0, source, load, (uint16_t)ck_span_mask(0, length ? NR : 0)};
-                }
-            }
-        }
-        *perTap = panels;
-        return copyScratch;
+    int byPanel = s.stride == 1 && 2 * s.pad == s.kernel - 1 && s.outWidth == s.width;
+    int64_t runs = 0, length[NC / NR];  /* by panel: the panel's pixels in the block */
+    for (int64_t q = 0; q < panels; q++) {
+        runs += p->count[q];
+        length[q] = 0;
+        for (int r = 0; r < p->count[q]; r++)
+            if (p->runs[q][r].row >= 0) length[q] += p->runs[q][r].length;
     }
-    if (runs * taps > copyCapacity) {
+    int64_t each = byPanel ? panels : runs, taps = s.kernel * s.kernel;
+    if (each * taps > copyCapacity) {
         free(copyScratch);
-        copyCapacity = runs * taps;
+        copyCapacity = each * taps;
         copyScratch = malloc((size_t)copyCapacity * sizeof(Copy));
         if (!copyScratch) abort();  /* out of memory for one block of scratch */
     }
@@ -253,6 +228,20 @@ static Copy *copies_for(Shape s, const Pixels *p, int64_t panels, int64_t *perTa
     for (int64_t ky = 0; ky < s.kernel; ky++) {
         for (int64_t kx = 0; kx < s.kernel; kx++) {
             for (int64_t q = 0; q < panels; q++) {
+                if (byPanel) {
+                    Run first = p->runs[q][0];
+                    uint32_t load = 0;
+                    int64_t oy = first.row, ox = first.column;
+                    for (int64_t j = 0; j < length[q]; j++) {
+                        int64_t yy = oy + ky - s.pad, xx = ox + kx - s.pad;
+                        if (yy >= 0 && yy < s.height && xx >= 0 && xx < s.width) load |= 1u << j;
+                        if (++ox == s.outWidth) { ox = 0; oy++; }
+                    }
+                    int64_t source = length[q] ? (first.row + ky - s.pad) * s.width + first.column + kx - s.pad : 0;
+                    /* all NR lanes stored: those past the block (and in the padding) as 0, as their runs were */
+                    *e++ = (Copy){(int32_t)q, 0, source, load, (uint16_t)ck_span_mask(0, length[q] ? NR : 0)};
+                    continue;
+                }
                 for (int r = 0; r < p->count[q]; r++) {
                     Run run = p->runs[q][r];
                     int64_t yy = run.row * s.stride - s.pad + ky, xx = run.column * s.stride - s.pad + kx;
@@ -272,7 +261,7 @@ static Copy *copies_for(Shape s, const Pixels *p, int64_t panels, int64_t *perTa
             }
         }
     }
-    *perTap = runs;
+    *perTap = each;
     return copyScratch;
 }
 
