@@ -424,6 +424,178 @@ static void block_avx512(const float *packed, int64_t rowStart, int64_t rowEnd, 
     }
 }
 
+/* Channel tiles (AVX-512): the same product with output channels on the lanes instead of pixels, for planes whose
+ * pixels fill panels of 16 badly (a 7×7 plane is 49 of 64 lanes; its channels, a multiple of 16, fill every lane).
+ * The weights are packed by panels of 16 channels (depth rows of 16, CKernels.h); a tile of P panels (P ≤ 3) × R
+ * pixels (R ≤ 8) holds P · R accumulators, each row kk of the unfolded input adding P weight vectors times R
+ * broadcast pixels. Rows come in blocks of CKC; a block's partial sums wait in a scratch [pixel][channel], and the
+ * last block's tile is activated and transposed into y's rows. Each output's sum is the pixel tiles' chain of
+ * FMAs in the same order from the bias, so the two give the same bits. */
+#define CR 8
+#define CKC 256
+
+int64_t ck_conv2d_channel_packed_size(int64_t m, int64_t depth) { return (m + NR - 1) / NR * NR * depth; }
+
+void ck_conv2d_pack_channel_weights(const float *w, int64_t m, int64_t depth, float *packed) {
+    for (int64_t c0 = 0; c0 < m; c0 += NR)
+        for (int64_t kk = 0; kk < depth; kk++)
+            for (int64_t i = 0; i < NR; i++) *packed++ = c0 + i < m ? w[(c0 + i) * depth + kk] : 0.0f;
+}
+
+static _Thread_local float *partialScratch = NULL;
+static _Thread_local int64_t partialCapacity = 0;
+
+/* Eight pixels' vectors of 16 channels (a[r], lane i = channel i) into the rows of y: channel i's pixels 0 ..< R
+ * at y + i · ldy (only channels < channels). Three rounds of shuffles turn the 8 × 16 block into vectors that each
+ * hold two channels' 8 pixels. */
+__attribute__((target("avx512f"), always_inline))
+static inline void store_transposed(const __m512 a[CR], float *y, int64_t ldy, int R, int64_t channels) {
+    __m512 t[8], u[8];
+    for (int r = 0; r < 8; r += 2) {
+        t[r] = _mm512_unpacklo_ps(a[r], a[r + 1]);
+        t[r + 1] = _mm512_unpackhi_ps(a[r], a[r + 1]);
+    }
+    /* u[k] lane L: channel 4L + k, pixels 0..3; u[4 + k]: the same channel, pixels 4..7 */
+    for (int h = 0; h < 2; h++) {
+        __m512d lo0 = _mm512_castps_pd(t[4 * h]), hi0 = _mm512_castps_pd(t[4 * h + 1]);
+        __m512d lo1 = _mm512_castps_pd(t[4 * h + 2]), hi1 = _mm512_castps_pd(t[4 * h + 3]);
+        u[4 * h + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo0, lo1));
+        u[4 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo0, lo1));
+        u[4 * h + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi0, hi1));
+        u[4 * h + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi0, hi1));
+    }
+    const __m512i low = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i high = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    __mmask16 keep = (__mmask16)((1u << R) - 1);
+    for (int k = 0; k < 4; k++) {
+        /* v[0]: channels k (low half) and 4 + k; v[1]: channels 8 + k and 12 + k */
+        __m512 v[2] = {_mm512_permutex2var_ps(u[k], low, u[4 + k]), _mm512_permutex2var_ps(u[k], high, u[4 + k])};
+        for (int h = 0; h < 2; h++) {
+            int64_t c = 8 * h + k;
+            if (c < channels) _mm512_mask_storeu_ps(y + c * ldy, keep, v[h]);
+            if (c + 4 < channels) _mm512_mask_storeu_ps(y + (c + 4) * ldy, keep, _mm512_shuffle_f32x4(v[h], v[h], 0xEE));
+        }
+    }
+}
+
+/* One tile: P panels of channels from c0 (weights w, panel stride wstride) × R pixels (row kk of pixel j at
+ * b[kk · ldb + j]), over rows k0 ..< k0 + kcb; `partial` is the tile's first pixel's row of the scratch. */
+__attribute__((target("avx512f,fma"), always_inline))
+static inline void channel_tile(const int P, const int R, int64_t kcb, const float *w, int64_t wstride, const float *b,
+                                int64_t ldb, int first, int last, const float *bias, int64_t channels, float *partial,
+                                int64_t ldp, float *y, int64_t ldy, const ck_fused_activation *act,
+                                const float *ahead) {
+    __m512 acc[CR][3];
+    for (int q = 0; q < P; q++) {
+        int64_t left = channels - q * NR;
+        __mmask16 valid = (__mmask16)ck_span_mask(0, left);
+        __m512 start = bias ? _mm512_maskz_loadu_ps(valid, bias + q * NR) : _mm512_setzero_ps();
+        for (int r = 0; r < CR; r++)
+            acc[r][q] = r >= R ? _mm512_setzero_ps() : first ? start : _mm512_loadu_ps(partial + r * ldp + q * NR);
+    }
+    for (int64_t kk = 0; kk < kcb; kk++) {
+        __m512 wv[3];
+        for (int q = 0; q < P; q++) wv[q] = _mm512_loadu_ps(w + q * wstride + kk * NR);
+        if (ahead) _mm_prefetch((const char *)(ahead + kk * NR), _MM_HINT_T1);
+        for (int r = 0; r < R; r++) {
+            __m512 bv = _mm512_set1_ps(b[kk * ldb + r]);
+            for (int q = 0; q < P; q++) acc[r][q] = _mm512_fmadd_ps(wv[q], bv, acc[r][q]);
+        }
+    }
+    if (!last) {
+        for (int r = 0; r < R; r++)
+            for (int q = 0; q < P; q++) _mm512_storeu_ps(partial + r * ldp + q * NR, acc[r][q]);
+        return;
+    }
+    for (int q = 0; q < P; q++) {
+        __m512 column[CR];
+        for (int r = 0; r < CR; r++) column[r] = act ? activate_avx512(acc[r][q], act) : acc[r][q];
+        store_transposed(column, y + q * NR * ldy, ldy, R, channels - q * NR);
+    }
+}
+
+#define CHANNEL_TILE_R(P, R) \
+    channel_tile(P, R, kcb, w, wstride, b, ldb, first, last, tileBias, channels, partial, ldp, out, ldy, act, \
+                 ahead)
+#define CHANNEL_TILES(P)                                                                                            \
+    switch (R) {                                                                                                   \
+    case 8: CHANNEL_TILE_R(P, 8); break;                                                                           \
+    case 7: CHANNEL_TILE_R(P, 7); break;                                                                           \
+    case 6: CHANNEL_TILE_R(P, 6); break;                                                                           \
+    case 5: CHANNEL_TILE_R(P, 5); break;                                                                           \
+    case 4: CHANNEL_TILE_R(P, 4); break;                                                                           \
+    case 3: CHANNEL_TILE_R(P, 3); break;                                                                           \
+    case 2: CHANNEL_TILE_R(P, 2); break;                                                                           \
+    default: CHANNEL_TILE_R(P, 1); break;                                                                          \
+    }
+
+/* Channels rowStart ..< rowEnd (rowStart a multiple of 16) against the np pixels of one block over rows
+ * k0 ..< k0 + kcb; pixel j's row kk at b(j) + kk · ldb, where b(j) is `inPlace`'s x + j or the gathered panel's
+ * lane. Channel tiles outside, so each tile's weights stay in L1 across the block's pixels. */
+__attribute__((target("avx512f,fma")))
+static void channel_block(const float *packed, int64_t depth, int64_t rowStart, int64_t rowEnd, int64_t k0,
+                          int64_t kcb, const float *bx, int inPlace, int64_t ldx, const float *bias, float *scratch,
+                          int64_t ldp, float *y, int64_t ldy, int64_t np, const ck_fused_activation *lastAct) {
+    int first = k0 == 0, last = k0 + kcb == depth;
+    const ck_fused_activation *act = last ? lastAct : NULL;
+    int64_t wstride = depth * NR;
+    for (int64_t c0 = rowStart; c0 < rowEnd; c0 += 3 * NR) {
+        int64_t channels = rowEnd - c0;
+        int P = channels > 2 * NR ? 3 : channels > NR ? 2 : 1;
+        const float *w = packed + c0 / NR * wstride + k0 * NR;
+        const float *tileBias = bias ? bias + c0 : NULL;
+        for (int64_t g0 = 0; g0 < np; g0 += CR) {
+            int R = np - g0 < CR ? (int)(np - g0) : CR;
+            const float *b = inPlace ? bx + g0 : bx + g0 / NR * PANEL(kcb) + g0 % NR;
+            int64_t ldb = inPlace ? ldx : NR;
+            float *partial = scratch ? scratch + g0 * ldp + c0 : NULL, *out = y + c0 * ldy + g0;
+            /* the next tile's weights, one panel a pixel group, on their way to L2 while this tile works */
+            int64_t nextPanel = c0 / NR + P + g0 / CR;
+            const float *ahead = nextPanel * NR < rowEnd && g0 / CR < 3 ? packed + nextPanel * wstride + k0 * NR : NULL;
+            if (P == 3) { CHANNEL_TILES(3) } else if (P == 2) { CHANNEL_TILES(2) } else { CHANNEL_TILES(1) }
+        }
+    }
+}
+
+int ck_conv2d_channel_tiles(int64_t m, int64_t pixels) {
+    if (ck_conv2d_path() != 2 || m < NR) return 0;
+    /* the share of lanes the pixel tiles would use against the channel tiles' */
+    double pixelLanes = (double)pixels / (double)((pixels + NR - 1) / NR * NR);
+    double channelLanes = (double)m / (double)((m + NR - 1) / NR * NR);
+    return channelLanes > pixelLanes * 1.1;
+}
+
+int ck_conv2d_forward_channels(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
+                               int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
+                               int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd,
+                               int64_t rowStart, int64_t rowEnd, const ck_fused_activation *act) {
+    if (rowStart < 0 || rowEnd > m || rowStart % NR != 0 || pixelStart < 0 || pixelEnd > outHeight * outWidth) return 0;
+    if (!(ck_has(CK_FEATURE_AVX512F) && ck_has(CK_FEATURE_FMA))) return 0;
+    Shape s = {channels, height, width, kernel, stride, pad, outWidth};
+    int64_t depth = channels * kernel * kernel, pixels = outHeight * outWidth, ldp = (m + NR - 1) / NR * NR;
+    Pixels *p = scratch_pixels();
+    float *panel = scratch_panel();
+    if (!p || !panel) abort();  /* out of memory for one block of scratch */
+    if (depth > CKC && NC * ldp > partialCapacity) {
+        free(partialScratch);
+        partialCapacity = NC * ldp;
+        partialScratch = malloc((size_t)partialCapacity * sizeof(float));
+        if (!partialScratch) abort();
+    }
+    int inPlace = kernel == 1 && stride == 1 && pad == 0;
+    for (int64_t pb = pixelStart; pb < pixelEnd; pb += NC) {
+        int64_t np = pixelEnd - pb < NC ? pixelEnd - pb : NC;
+        if (!inPlace) locate(s, pb, np, p);
+        for (int64_t k0 = 0; k0 < depth; k0 += CKC) {
+            int64_t kcb = depth - k0 < CKC ? depth - k0 : CKC;
+            if (!inPlace) gather_avx512(x, s, p, (np + NR - 1) / NR, k0, kcb, panel);
+            channel_block(packed, depth, rowStart, rowEnd, k0, kcb, inPlace ? x + k0 * pixels + pb : panel, inPlace,
+                          pixels, bias, partialScratch, ldp, y + pb, pixels, np, act);
+        }
+    }
+    return 1;
+}
+
 #pragma clang fp contract(off)
 static void tile_portable(int64_t kcb, const float *a, const float *b, float *y, int64_t ldy, int64_t rows,
                           int64_t cols, int first, const float *bias, const ck_fused_activation *act) {

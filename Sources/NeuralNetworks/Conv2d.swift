@@ -265,33 +265,44 @@ public final class Conv2d: ActivationFusing {
     }
     static let convolutionChoice = ProcessInfo.processInfo.environment["SHRINK_CONV"]
 
-    /// The weights packed for `ck_conv2d_forward` (each group's block after the other) and the weight version they
-    /// were packed from; rebuilt when the weights change.
+    /// The weights packed for `ck_conv2d_forward` (each group's block after the other) or, for `channels`, for
+    /// `ck_conv2d_forward_channels`, and the weight version they were packed from; rebuilt when the weights change.
+    /// A layer keeps only the layouts its input sizes have asked for.
     private var packed: (version: Int, values: [Float])?
+    private var channelPacked: (version: Int, values: [Float])?
     private let packing = NSLock()
 
-    private func packedWeights(depth: Int) -> [Float] {
+    private func packedWeights(depth: Int, channels: Bool = false) -> [Float] {
         packing.lock()
         defer { packing.unlock() }
-        if let packed, packed.version == weight.version { return packed.values }
-        let og = outputChannels / groups, perGroup = Int(ck_conv2d_packed_size(Int64(og), Int64(depth)))
+        let cached = channels ? channelPacked : packed
+        if let cached, cached.version == weight.version { return cached.values }
+        let og = outputChannels / groups
+        let perGroup = Int(channels ? ck_conv2d_channel_packed_size(Int64(og), Int64(depth))
+                                    : ck_conv2d_packed_size(Int64(og), Int64(depth)))
         var values = [Float](repeating: 0, count: perGroup * groups)
         weight.value.withUnsafeBufferPointer { pw in
             values.withUnsafeMutableBufferPointer { pp in
                 for group in 0..<groups {
-                    ck_conv2d_pack_weights(pw.baseAddress! + group * og * depth, Int64(og), Int64(depth),
-                                           pp.baseAddress! + group * perGroup)
+                    let w = pw.baseAddress! + group * og * depth, out = pp.baseAddress! + group * perGroup
+                    if channels {
+                        ck_conv2d_pack_channel_weights(w, Int64(og), Int64(depth), out)
+                    } else {
+                        ck_conv2d_pack_weights(w, Int64(og), Int64(depth), out)
+                    }
                 }
             }
         }
-        packed = (weight.version, values)
+        if channels { channelPacked = (weight.version, values) } else { packed = (weight.version, values) }
         return values
     }
 
     /// Inference by implicit GEMM: per (sample, group), the packed weights times the unfolded input, gathered panel
-    /// by panel. A batch of one splits across threads when the product is worth the hand-off: its output pixels in
-    /// whole panels of 16 when each part gets two panels or more, else its groups, else its output channels in whole
-    /// panels of 6 (a 7×7 plane is four panels: split by pixels, each part's tile would be a quarter of the kernel's
+    /// by panel, with the pixels on the vector lanes or, on a small plane whose pixels fill them badly (7×7 is 49 of
+    /// 64 lanes), the output channels (`ck_conv2d_channel_tiles`). A batch of one splits across threads when the
+    /// product is worth the hand-off: its output pixels in whole panels of 16 when each part gets two panels or more,
+    /// else its groups, else its output channels in whole panels of the tiles (6 pixel-tile rows or 16 lanes of
+    /// channels; a 7×7 plane is four panels: split by pixels, each part's tile would be a quarter of the kernel's
     /// widest). A larger batch splits its samples. Every output gets the bits of one unsplit call. A fused ReLU,
     /// ReLU6 or hard-swish is applied in the kernel's registers, any other fused activation to each piece while in
     /// cache.
@@ -300,10 +311,14 @@ public final class Conv2d: ActivationFusing {
         let g = geometry(height: h, width: w)
         let og = outputChannels / groups, depth = g.columnRows, cols = g.columnCount
         let inPlane = g.channels * h * w
-        let weights = packedWeights(depth: depth)
-        let perGroup = Int(ck_conv2d_packed_size(Int64(og), Int64(depth)))
+        // Output channels on the vector lanes where they fill them better than the plane's pixels do (small planes).
+        let channelTiles = ck_conv2d_channel_tiles(Int64(og), Int64(cols)) != 0
+        let weights = packedWeights(depth: depth, channels: channelTiles)
+        let perGroup = Int(channelTiles ? ck_conv2d_channel_packed_size(Int64(og), Int64(depth))
+                                        : ck_conv2d_packed_size(Int64(og), Int64(depth)))
         var y = Tensor(uninitialized: [n, outputChannels, g.outputHeight, g.outputWidth])
-        let panels = (cols + 15) / 16, rowPanels = (og + 5) / 6
+        let rowPanel = channelTiles ? 16 : 6
+        let panels = (cols + 15) / 16, rowPanels = (og + rowPanel - 1) / rowPanel
         var parts = n == 1 && BLAS.threads > 1 && outputChannels * depth * cols >= GEMM.parallelThreshold
             ? 2 * BLAS.threads : 1
         enum Split { case pixels, groups, rows }
@@ -345,18 +360,19 @@ public final class Conv2d: ActivationFusing {
                                 case .groups:
                                     groupRange = groups * part / parts..<groups * (part + 1) / parts
                                 case .rows:
-                                    rowStart = rowPanels * part / parts * 6
-                                    rowEnd = min(og, rowPanels * (part + 1) / parts * 6)
+                                    rowStart = rowPanels * part / parts * rowPanel
+                                    rowEnd = min(og, rowPanels * (part + 1) / parts * rowPanel)
                                 }
                                 guard start < end, rowStart < rowEnd else { continue }
                                 for group in groupRange {
                                     let out = py.baseAddress! + (sample * outputChannels + group * og) * cols
-                                    ck_conv2d_forward_rows(pp.baseAddress! + group * perGroup, Int64(og),
-                                                           px.baseAddress! + (sample * groups + group) * inPlane,
-                                                           Int64(g.channels), Int64(h), Int64(w), k, s, p,
-                                                           pb.isEmpty ? nil : pb.baseAddress! + group * og, out,
-                                                           Int64(g.outputHeight), Int64(g.outputWidth), Int64(start),
-                                                           Int64(end), Int64(rowStart), Int64(rowEnd), clamp)
+                                    let forward = channelTiles ? ck_conv2d_forward_channels : ck_conv2d_forward_rows
+                                    _ = forward(pp.baseAddress! + group * perGroup, Int64(og),
+                                                px.baseAddress! + (sample * groups + group) * inPlane,
+                                                Int64(g.channels), Int64(h), Int64(w), k, s, p,
+                                                pb.isEmpty ? nil : pb.baseAddress! + group * og, out,
+                                                Int64(g.outputHeight), Int64(g.outputWidth), Int64(start), Int64(end),
+                                                Int64(rowStart), Int64(rowEnd), clamp)
                                     guard let activation = afterwards else { continue }
                                     if start == 0, end == cols {
                                         activation.apply(out + rowStart * cols, count: (rowEnd - rowStart) * cols)

@@ -2,7 +2,8 @@
 // (AVX-512, AVX2 + FMA and portable C), over kernel sizes, strides (1, 2 and the gathered 3 and 4), paddings,
 // channel counts that do not fill a register tile or that span several blocks of the unfolded input, 1×1 convs read
 // in place, and planes that are not square; a split of the output pixels (as threads split them) gives the same
-// bits as one call, and the AVX-512 path the same bits as the AVX2 one (the same chain of FMAs per output).
+// bits as one call, and the AVX-512 path the same bits as the AVX2 one (the same chain of FMAs per output). The
+// channel tiles (ck_conv2d_forward_channels: output channels on the lanes) give the pixel tiles' bits too.
 import CKernels
 import Tensors
 import Testing
@@ -35,6 +36,16 @@ private let cases = [
     Case(channels: 3, outputs: 8, height: 5, width: 37, kernel: 3, stride: 1, pad: 1, bias: false),  // rows wider than a panel
 ]
 
+/// Small planes the channel tiles are for: channel counts that fill 1, 2 or 3 panels of 16 or part of one, depths of
+/// several blocks of rows, pixel counts that leave a tail of fewer than 8.
+private let channelCases = cases + [
+    Case(channels: 400, outputs: 40, height: 7, width: 7, kernel: 1, stride: 1, pad: 0, bias: true),  // in place, 2 blocks
+    Case(channels: 64, outputs: 50, height: 7, width: 7, kernel: 3, stride: 1, pad: 1, bias: true),   // 576 rows: 3 blocks
+    Case(channels: 24, outputs: 96, height: 14, width: 14, kernel: 1, stride: 2, pad: 0, bias: false), // 2 tiles of 48
+    Case(channels: 16, outputs: 16, height: 5, width: 5, kernel: 3, stride: 2, pad: 1, bias: true),   // 9 pixels
+    Case(channels: 32, outputs: 33, height: 3, width: 3, kernel: 1, stride: 1, pad: 0, bias: true),   // a 1-channel panel
+]
+
 private func values(_ count: Int, seed: UInt64) -> [Float] {
     var g = SeededGenerator(seed: seed)
     return (0..<count).map { _ in g.nextUniform() * 2 - 1 }
@@ -59,7 +70,71 @@ private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Flo
     return y
 }
 
+private func runChannels(_ c: Case, x: [Float], packed: [Float], bias: [Float]?, pixels: [Range<Int>],
+                         rows: [Range<Int>], activation: ck_fused_activation? = nil) -> [Float]? {
+    let fused = [activation ?? ck_fused_activation(kind: 0, cap: 0)]
+    var y = [Float](repeating: .nan, count: c.outputs * c.outHeight * c.outWidth)
+    for range in pixels {
+        for band in rows {
+            let done = y.withUnsafeMutableBufferPointer { py in fused.withUnsafeBufferPointer { pact in
+                ck_conv2d_forward_channels(packed, Int64(c.outputs), x, Int64(c.channels), Int64(c.height),
+                                           Int64(c.width), Int64(c.kernel), Int64(c.stride), Int64(c.pad), bias,
+                                           py.baseAddress!, Int64(c.outHeight), Int64(c.outWidth),
+                                           Int64(range.lowerBound), Int64(range.upperBound), Int64(band.lowerBound),
+                                           Int64(band.upperBound), activation == nil ? nil : pact.baseAddress)
+            } }
+            if done == 0 { return nil }
+        }
+    }
+    return y
+}
+
 @Suite struct ImplicitConvolutionTests {
+    @Test(arguments: channelCases)
+    fileprivate func channelTilesGiveThePixelTilesBits(_ c: Case) throws {
+        let x = values(c.channels * c.height * c.width, seed: 1)
+        let w = values(c.outputs * c.depth, seed: 2)
+        let bias = c.bias ? values(c.outputs, seed: 3) : nil
+        var packed = [Float](repeating: 0, count: Int(ck_conv2d_packed_size(Int64(c.outputs), Int64(c.depth))))
+        ck_conv2d_pack_weights(w, Int64(c.outputs), Int64(c.depth), &packed)
+        var channelPacked = [Float](repeating: 0,
+                                    count: Int(ck_conv2d_channel_packed_size(Int64(c.outputs), Int64(c.depth))))
+        ck_conv2d_pack_channel_weights(w, Int64(c.outputs), Int64(c.depth), &channelPacked)
+        let pixels = c.outHeight * c.outWidth
+        let whole = [0..<c.outputs]
+        let wanted = UInt32(CK_FEATURE_AVX512F) | UInt32(CK_FEATURE_FMA)
+        guard ck_cpu_features() & wanted == wanted else {
+            #expect(runChannels(c, x: x, packed: channelPacked, bias: bias, pixels: [0..<pixels], rows: whole) == nil)
+            return
+        }
+        // The pixel tiles on the AVX2 path: the AVX-512 pixel tiles give its bits (the test above).
+        let activations: [ck_fused_activation?] = [nil, ck_fused_activation(kind: Int32(CK_ACTIVATION_CLAMP), cap: 6),
+                                                   ck_fused_activation(kind: Int32(CK_ACTIVATION_HARDSWISH), cap: 0)]
+        let cuts = [0, min(pixels, 5), min(pixels, 24), min(pixels, 29), pixels]
+        let pieces = zip(cuts, cuts.dropFirst()).map { $0..<$1 }.filter { !$0.isEmpty }
+        let rowCuts = [0, min(c.outputs, 16), min(c.outputs, 64), c.outputs]
+        let bands = zip(rowCuts, rowCuts.dropFirst()).map { $0..<$1 }.filter { !$0.isEmpty }
+        for activation in activations {
+            let expected = try #require(run(c, path: 1, x: x, packed: packed, bias: bias, pixels: [0..<pixels],
+                                            activation: activation))
+            for (split, (p, r)) in [("whole", ([0..<pixels], whole)), ("split", (pieces, bands))] {
+                let y = try #require(runChannels(c, x: x, packed: channelPacked, bias: bias, pixels: p, rows: r,
+                                                 activation: activation))
+                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern),
+                        "\(c), \(split), activation \(activation.map { "\($0.kind)" } ?? "none")")
+            }
+        }
+        // Rows that do not start a panel of 16, or run past the outputs, and pixels past the plane are refused.
+        for (start, end, pixelEnd) in [(1, c.outputs, pixels), (0, c.outputs + 1, pixels), (0, c.outputs, pixels + 1)] {
+            var y = [Float](repeating: 0, count: c.outputs * pixels)
+            #expect(ck_conv2d_forward_channels(channelPacked, Int64(c.outputs), x, Int64(c.channels), Int64(c.height),
+                                               Int64(c.width), Int64(c.kernel), Int64(c.stride), Int64(c.pad), bias,
+                                               &y, Int64(c.outHeight), Int64(c.outWidth), 0, Int64(pixelEnd),
+                                               Int64(start), Int64(end), nil) == 0)
+        }
+    }
+
+
     @Test(arguments: cases)
     fileprivate func everyPathFollowsTheDefinition(_ c: Case) {
         let x = values(c.channels * c.height * c.width, seed: 1)

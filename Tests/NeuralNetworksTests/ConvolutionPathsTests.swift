@@ -1,8 +1,9 @@
 // Conv2d's inference path (the implicit-GEMM kernel where the CPU takes it: every non-depthwise conv with AVX-512,
 // an ungrouped k×k conv of one image with AVX2 and FMA on OpenBLAS) agrees with its training forward (im2col and
 // sgemm, the path backward is built on) within float rounding of the sums, for grouped, 1×1 (in place and strided),
-// k×k and strided convs, batches of one and three, with and without bias; and a fused activation is the layer then
-// the activation, bit for bit (ReLU, ReLU6 and hard-swish applied in the kernel, others after it).
+// k×k and strided convs, small planes (whose output channels go on the vector lanes), batches of one and three,
+// with and without bias; and a fused activation is the layer then the activation, bit for bit (ReLU, ReLU6 and
+// hard-swish applied in the kernel, others after it).
 import Testing
 @testable import NeuralNetworks
 import Tensors
@@ -22,6 +23,8 @@ import Tensors
         (3, 16, 3, 2, 1, 1, 33, 31, 1, true),     // a stem
         (8, 13, 5, 1, 2, 1, 12, 40, 3, true),     // 5×5, rows wider than a tile
         (12, 12, 3, 1, 1, 4, 9, 9, 1, false),     // groups of three channels
+        (96, 48, 1, 1, 0, 1, 7, 7, 2, true),      // a 7×7 plane: output channels on the lanes (with AVX-512)
+        (64, 64, 3, 1, 1, 4, 7, 7, 1, true),      // grouped at 7×7, group width 16: channels on the lanes
     ])
     func inferenceAgreesWithTheTrainingForward(c: Int, o: Int, k: Int, stride: Int, pad: Int, groups: Int, h: Int,
                                                w: Int, n: Int, bias: Bool) {

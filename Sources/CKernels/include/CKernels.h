@@ -145,6 +145,26 @@ int ck_conv2d_has_fast_path(void);
 /// 64 pixels, the gather worked out once per tap, a 1×1 conv with stride 1 and no padding read in place).
 int ck_conv2d_path(void);
 
+/// Whether `ck_conv2d_forward_channels` (output channels on the vector lanes) beats the pixel tiles of
+/// `ck_conv2d_forward_rows` for m output channels over planes of `pixels` output pixels on this CPU: with AVX-512,
+/// when the channels fill 16-lane vectors clearly better than the pixels do (a 7×7 plane fills 49 of 64 lanes).
+int ck_conv2d_channel_tiles(int64_t m, int64_t pixels);
+
+/// Floats `ck_conv2d_pack_channel_weights` writes for an m × depth weight matrix (channels padded to panels of 16).
+int64_t ck_conv2d_channel_packed_size(int64_t m, int64_t depth);
+
+/// Packs a convolution's weights, m × depth row-major, for `ck_conv2d_forward_channels`: panels of 16 output
+/// channels, each depth rows of 16.
+void ck_conv2d_pack_channel_weights(const float *w, int64_t m, int64_t depth, float *packed);
+
+/// `ck_conv2d_forward_rows` with output channels on the lanes (AVX-512 tiles of up to 48 channels × 8 pixels, the
+/// tile transposed into y's rows when done) and the same bits; rowStart a multiple of 16. Returns 0 (and writes
+/// nothing) without AVX-512 or when the rows or pixels are out of range.
+int ck_conv2d_forward_channels(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
+                               int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
+                               int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd,
+                               int64_t rowStart, int64_t rowEnd, const ck_fused_activation *activation);
+
 /// Unfolds one image (C, H, W) into columns (C·k·k, Ho·Wo): row (c, ky, kx) holds x[c, oy·s − p + ky, ox·s − p + kx]
 /// for every output (oy, ox), 0 where that falls in the padding.
 void ck_im2col(const float *input, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
