@@ -478,13 +478,15 @@ static inline void store_transposed(const __m512 a[CR], float *y, int64_t ldy, i
     }
 }
 
-/* One tile: P panels of channels from c0 (weights w, panel stride wstride) × R pixels (row kk of pixel j at
- * b[kk · ldb + j]), over rows k0 ..< k0 + kcb; `partial` is the tile's first pixel's row of the scratch. */
+/* One tile: P panels of channels from c0 (weights w, panel stride wstride) × R pixels over rows k0 ..< k0 + kcb.
+ * Row kk of pixel r is row[r · S] with row = b + offs[kk] when D (the direct path: a padded copy of the input, the
+ * offsets of the taps in it) and b + kk · ldb otherwise (the input in place or a gathered panel). `partial` is the
+ * tile's first pixel's row of the scratch. */
 __attribute__((target("avx512f,fma"), always_inline))
-static inline void channel_tile(const int P, const int R, int64_t kcb, const float *w, int64_t wstride, const float *b,
-                                int64_t ldb, int first, int last, const float *bias, int64_t channels, float *partial,
-                                int64_t ldp, float *y, int64_t ldy, const ck_fused_activation *act,
-                                const float *ahead) {
+static inline void channel_tile(const int P, const int R, const int S, const int D, int64_t kcb, const float *w,
+                                int64_t wstride, const float *b, int64_t ldb, const int64_t *offs, int first, int last,
+                                const float *bias, int64_t channels, float *partial, int64_t ldp, float *y, int64_t ldy,
+                                const ck_fused_activation *act, const float *ahead) {
     __m512 acc[CR][3];
     for (int q = 0; q < P; q++) {
         int64_t left = channels - q * NR;
@@ -497,8 +499,9 @@ static inline void channel_tile(const int P, const int R, int64_t kcb, const flo
         __m512 wv[3];
         for (int q = 0; q < P; q++) wv[q] = _mm512_loadu_ps(w + q * wstride + kk * NR);
         if (ahead) _mm_prefetch((const char *)(ahead + kk * NR), _MM_HINT_T1);
+        const float *row = D ? b + offs[kk] : b + kk * ldb;
         for (int r = 0; r < R; r++) {
-            __m512 bv = _mm512_set1_ps(b[kk * ldb + r]);
+            __m512 bv = _mm512_set1_ps(row[r * S]);
             for (int q = 0; q < P; q++) acc[r][q] = _mm512_fmadd_ps(wv[q], bv, acc[r][q]);
         }
     }
@@ -514,20 +517,30 @@ static inline void channel_tile(const int P, const int R, int64_t kcb, const flo
     }
 }
 
-#define CHANNEL_TILE_R(P, R) \
-    channel_tile(P, R, kcb, w, wstride, b, ldb, first, last, tileBias, channels, partial, ldp, out, ldy, act, \
-                 ahead)
-#define CHANNEL_TILES(P)                                                                                            \
+#define CHANNEL_TILE_R(P, R, S, D)                                                                                 \
+    channel_tile(P, R, S, D, kcb, w, wstride, b, ldb, offs, first, last, tileBias, channels, partial, ldp, out,    \
+                 ldy, act, ahead)
+#define CHANNEL_TILES(P, S, D)                                                                                     \
     switch (R) {                                                                                                   \
-    case 8: CHANNEL_TILE_R(P, 8); break;                                                                           \
-    case 7: CHANNEL_TILE_R(P, 7); break;                                                                           \
-    case 6: CHANNEL_TILE_R(P, 6); break;                                                                           \
-    case 5: CHANNEL_TILE_R(P, 5); break;                                                                           \
-    case 4: CHANNEL_TILE_R(P, 4); break;                                                                           \
-    case 3: CHANNEL_TILE_R(P, 3); break;                                                                           \
-    case 2: CHANNEL_TILE_R(P, 2); break;                                                                           \
-    default: CHANNEL_TILE_R(P, 1); break;                                                                          \
+    case 8: CHANNEL_TILE_R(P, 8, S, D); break;                                                                     \
+    case 7: CHANNEL_TILE_R(P, 7, S, D); break;                                                                     \
+    case 6: CHANNEL_TILE_R(P, 6, S, D); break;                                                                     \
+    case 5: CHANNEL_TILE_R(P, 5, S, D); break;                                                                     \
+    case 4: CHANNEL_TILE_R(P, 4, S, D); break;                                                                     \
+    case 3: CHANNEL_TILE_R(P, 3, S, D); break;                                                                     \
+    case 2: CHANNEL_TILE_R(P, 2, S, D); break;                                                                     \
+    default: CHANNEL_TILE_R(P, 1, S, D); break;                                                                    \
     }
+#define CHANNEL_TILE_P(S, D)                                                                                       \
+    if (P == 3) { CHANNEL_TILES(3, S, D) } else if (P == 2) { CHANNEL_TILES(2, S, D) } else { CHANNEL_TILES(1, S, D) }
+
+/* The next tile's weights, one panel for each of the current tile's first pixel groups, on their way to L2 while
+ * this tile works (NULL past the rows or the panels). */
+static inline const float *ahead_of(const float *packed, int64_t c0, int P, int64_t group, int64_t rowEnd,
+                                    int64_t wstride, int64_t k0) {
+    int64_t next = c0 / NR + P + group;
+    return next * NR < rowEnd && group < 3 ? packed + next * wstride + k0 * NR : NULL;
+}
 
 /* Channels rowStart ..< rowEnd (rowStart a multiple of 16) against the np pixels of one block over rows
  * k0 ..< k0 + kcb; pixel j's row kk at b(j) + kk · ldb, where b(j) is `inPlace`'s x + j or the gathered panel's
@@ -539,6 +552,7 @@ static void channel_block(const float *packed, int64_t depth, int64_t rowStart, 
     int first = k0 == 0, last = k0 + kcb == depth;
     const ck_fused_activation *act = last ? lastAct : NULL;
     int64_t wstride = depth * NR;
+    const int64_t *offs = NULL;
     for (int64_t c0 = rowStart; c0 < rowEnd; c0 += 3 * NR) {
         int64_t channels = rowEnd - c0;
         int P = channels > 2 * NR ? 3 : channels > NR ? 2 : 1;
@@ -549,39 +563,139 @@ static void channel_block(const float *packed, int64_t depth, int64_t rowStart, 
             const float *b = inPlace ? bx + g0 : bx + g0 / NR * PANEL(kcb) + g0 % NR;
             int64_t ldb = inPlace ? ldx : NR;
             float *partial = scratch ? scratch + g0 * ldp + c0 : NULL, *out = y + c0 * ldy + g0;
-            /* the next tile's weights, one panel a pixel group, on their way to L2 while this tile works */
-            int64_t nextPanel = c0 / NR + P + g0 / CR;
-            const float *ahead = nextPanel * NR < rowEnd && g0 / CR < 3 ? packed + nextPanel * wstride + k0 * NR : NULL;
-            if (P == 3) { CHANNEL_TILES(3) } else if (P == 2) { CHANNEL_TILES(2) } else { CHANNEL_TILES(1) }
+            const float *ahead = ahead_of(packed, c0, P, g0 / CR, rowEnd, wstride, k0);
+            CHANNEL_TILE_P(1, 0)
         }
     }
 }
 
-int ck_conv2d_channel_tiles(int64_t m, int64_t pixels) {
+/* The direct path's block: pixels pb ..< pb + np of y's plane in runs of up to CR along an output row, each read
+ * from the padded copy of the input (rows from output row `firstRow`'s first tap row, `paddedWidth` wide) at the
+ * tap offsets offs[k0 ..< k0 + kcb]. */
+__attribute__((target("avx512f,fma")))
+static void channel_block_direct(const float *packed, int64_t depth, int64_t rowStart, int64_t rowEnd, int64_t k0,
+                                 int64_t kcb, const float *padded, const int64_t *tapOffsets, int64_t paddedWidth,
+                                 int64_t firstRow, int64_t stride, int64_t outWidth, const float *bias, float *scratch,
+                                 int64_t ldp, float *y, int64_t ldy, int64_t pb, int64_t np,
+                                 const ck_fused_activation *lastAct) {
+    int first = k0 == 0, last = k0 + kcb == depth;
+    const ck_fused_activation *act = last ? lastAct : NULL;
+    int64_t wstride = depth * NR, ldb = 0;
+    const int64_t *offs = tapOffsets + k0;
+    for (int64_t c0 = rowStart; c0 < rowEnd; c0 += 3 * NR) {
+        int64_t channels = rowEnd - c0;
+        int P = channels > 2 * NR ? 3 : channels > NR ? 2 : 1;
+        const float *w = packed + c0 / NR * wstride + k0 * NR;
+        const float *tileBias = bias ? bias + c0 : NULL;
+        int64_t group = 0;
+        for (int64_t p = pb; p < pb + np; group++) {
+            int64_t oy = p / outWidth, ox = p % outWidth, run = outWidth - ox;
+            if (run > pb + np - p) run = pb + np - p;
+            int R = run < CR ? (int)run : CR;
+            const float *b = padded + (oy - firstRow) * stride * paddedWidth + ox * stride;
+            float *partial = scratch ? scratch + (p - pb) * ldp + c0 : NULL, *out = y + c0 * ldy + p;
+            const float *ahead = ahead_of(packed, c0, P, group, rowEnd, wstride, k0);
+            if (stride == 1) { CHANNEL_TILE_P(1, 1) } else { CHANNEL_TILE_P(2, 1) }
+            p += R;
+        }
+    }
+}
+
+int ck_conv2d_channel_tiles(int64_t m, int64_t pixels, int64_t kernel, int64_t stride) {
     if (ck_conv2d_path() != 2 || m < NR) return 0;
-    /* the share of lanes the pixel tiles would use against the channel tiles' */
-    double pixelLanes = (double)pixels / (double)((pixels + NR - 1) / NR * NR);
     double channelLanes = (double)m / (double)((m + NR - 1) / NR * NR);
+    /* k×k, stride 1 or 2: the direct path reads its taps with no gather, 1.05–2× the pixel tiles (more for fewer
+     * channels a group) when the channels fill the lanes; 24 or 40 channels fill too few */
+    if (kernel > 1 && stride <= 2) return channelLanes >= 0.85;
+    /* 1×1: the share of lanes the pixel tiles would use against the channel tiles' */
+    double pixelLanes = (double)pixels / (double)((pixels + NR - 1) / NR * NR);
     return channelLanes > pixelLanes * 1.1;
 }
 
-int ck_conv2d_forward_channels(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
-                               int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
-                               int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd,
-                               int64_t rowStart, int64_t rowEnd, const ck_fused_activation *act) {
+static _Thread_local float *paddedScratch = NULL;
+static _Thread_local int64_t paddedCapacity = 0;
+static _Thread_local int64_t *offsetScratch = NULL;
+static _Thread_local int64_t offsetCapacity = 0;
+
+/* Floats of padded input one band of output rows copies (1 MiB): more rows make a band only when they fit. */
+#define PADDED_BUDGET (1 << 18)
+
+/* Grows a thread's scratch to `count` elements of `size` bytes (its contents are not kept). */
+static void *grown(void *scratch, int64_t *capacity, int64_t count, size_t size) {
+    if (count <= *capacity) return scratch;
+    free(scratch);
+    *capacity = count;
+    void *fresh = malloc((size_t)count * size);
+    if (!fresh) abort();  /* out of memory for one band of scratch: nothing sensible is left to do */
+    return fresh;
+}
+
+/* The direct path: bands of output rows, each copying the input rows its taps read into a zero-padded buffer
+ * (channel c's rows at c · rowsCap · pw), so that every tap of a run of pixels along an output row is a fixed offset
+ * from the run's first pixel, read straight from the copy: no gather. */
+static void channels_direct(const float *packed, int64_t m, const float *x, Shape s, int64_t height, const float *bias,
+                            float *y, int64_t pixels, int64_t pixelStart, int64_t pixelEnd, int64_t rowStart,
+                            int64_t rowEnd, int64_t ldp, const ck_fused_activation *act) {
+    int64_t k = s.kernel, depth = s.channels * k * k, pw = s.width + 2 * s.pad;
+    int64_t firstOut = pixelStart / s.outWidth, lastOut = (pixelEnd - 1) / s.outWidth;
+    int64_t bandRows = (PADDED_BUDGET / (s.channels * pw) - k) / s.stride + 1;
+    if (bandRows < 1) bandRows = 1;
+    if (bandRows > lastOut - firstOut + 1) bandRows = lastOut - firstOut + 1;
+    int64_t rowsCap = (bandRows - 1) * s.stride + k;
+    paddedScratch = grown(paddedScratch, &paddedCapacity, s.channels * rowsCap * pw, sizeof(float));
+    offsetScratch = grown(offsetScratch, &offsetCapacity, depth, sizeof(int64_t));
+    for (int64_t c = 0, kk = 0; c < s.channels; c++)
+        for (int64_t ky = 0; ky < k; ky++)
+            for (int64_t kx = 0; kx < k; kx++) offsetScratch[kk++] = c * rowsCap * pw + ky * pw + kx;
+    for (int64_t oyA = firstOut; oyA <= lastOut; oyA += bandRows) {
+        int64_t oyB = oyA + bandRows - 1 < lastOut ? oyA + bandRows - 1 : lastOut;
+        int64_t rows = (oyB - oyA) * s.stride + k;
+        for (int64_t c = 0; c < s.channels; c++) {
+            for (int64_t rr = 0; rr < rows; rr++) {
+                int64_t iy = oyA * s.stride - s.pad + rr;
+                float *dst = paddedScratch + (c * rowsCap + rr) * pw;
+                if (iy < 0 || iy >= height) {
+                    memset(dst, 0, (size_t)pw * sizeof(float));
+                    continue;
+                }
+                memset(dst, 0, (size_t)s.pad * sizeof(float));
+                memcpy(dst + s.pad, x + (c * height + iy) * s.width, (size_t)s.width * sizeof(float));
+                memset(dst + s.pad + s.width, 0, (size_t)s.pad * sizeof(float));
+            }
+        }
+        int64_t bs = oyA * s.outWidth > pixelStart ? oyA * s.outWidth : pixelStart;
+        int64_t be = (oyB + 1) * s.outWidth < pixelEnd ? (oyB + 1) * s.outWidth : pixelEnd;
+        for (int64_t pb = bs; pb < be; pb += NC) {
+            int64_t np = be - pb < NC ? be - pb : NC;
+            for (int64_t k0 = 0; k0 < depth; k0 += CKC) {
+                int64_t kcb = depth - k0 < CKC ? depth - k0 : CKC;
+                channel_block_direct(packed, depth, rowStart, rowEnd, k0, kcb, paddedScratch, offsetScratch, pw, oyA,
+                                     s.stride, s.outWidth, bias, partialScratch, ldp, y, pixels, pb, np, act);
+            }
+        }
+    }
+    (void)m;
+}
+
+int ck_conv2d_forward_channels_with(int direct, const float *packed, int64_t m, const float *x, int64_t channels,
+                                    int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
+                                    const float *bias, float *y, int64_t outHeight, int64_t outWidth,
+                                    int64_t pixelStart, int64_t pixelEnd, int64_t rowStart, int64_t rowEnd,
+                                    const ck_fused_activation *act) {
     if (rowStart < 0 || rowEnd > m || rowStart % NR != 0 || pixelStart < 0 || pixelEnd > outHeight * outWidth) return 0;
     if (!(ck_has(CK_FEATURE_AVX512F) && ck_has(CK_FEATURE_FMA))) return 0;
+    if (direct && stride > 2) return 0;
+    if (pixelStart >= pixelEnd || rowStart >= rowEnd) return 1;
     Shape s = {channels, height, width, kernel, stride, pad, outWidth};
     int64_t depth = channels * kernel * kernel, pixels = outHeight * outWidth, ldp = (m + NR - 1) / NR * NR;
+    if (depth > CKC) partialScratch = grown(partialScratch, &partialCapacity, NC * ldp, sizeof(float));
+    if (direct) {
+        channels_direct(packed, m, x, s, height, bias, y, pixels, pixelStart, pixelEnd, rowStart, rowEnd, ldp, act);
+        return 1;
+    }
     Pixels *p = scratch_pixels();
     float *panel = scratch_panel();
     if (!p || !panel) abort();  /* out of memory for one block of scratch */
-    if (depth > CKC && NC * ldp > partialCapacity) {
-        free(partialScratch);
-        partialCapacity = NC * ldp;
-        partialScratch = malloc((size_t)partialCapacity * sizeof(float));
-        if (!partialScratch) abort();
-    }
     int inPlace = kernel == 1 && stride == 1 && pad == 0;
     for (int64_t pb = pixelStart; pb < pixelEnd; pb += NC) {
         int64_t np = pixelEnd - pb < NC ? pixelEnd - pb : NC;
@@ -594,6 +708,15 @@ int ck_conv2d_forward_channels(const float *packed, int64_t m, const float *x, i
         }
     }
     return 1;
+}
+
+int ck_conv2d_forward_channels(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
+                               int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
+                               int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd,
+                               int64_t rowStart, int64_t rowEnd, const ck_fused_activation *act) {
+    int direct = kernel > 1 && stride <= 2;  /* a strided 1×1 conv reads too few of the rows it would copy */
+    return ck_conv2d_forward_channels_with(direct, packed, m, x, channels, height, width, kernel, stride, pad, bias, y,
+                                           outHeight, outWidth, pixelStart, pixelEnd, rowStart, rowEnd, act);
 }
 
 #pragma clang fp contract(off)

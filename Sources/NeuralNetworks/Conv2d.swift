@@ -298,8 +298,9 @@ public final class Conv2d: ActivationFusing {
     }
 
     /// Inference by implicit GEMM: per (sample, group), the packed weights times the unfolded input, gathered panel
-    /// by panel, with the pixels on the vector lanes or, on a small plane whose pixels fill them badly (7×7 is 49 of
-    /// 64 lanes), the output channels (`ck_conv2d_channel_tiles`). A batch of one splits across threads when the
+    /// by panel, with the pixels on the vector lanes or the output channels (`ck_conv2d_channel_tiles`: a k×k conv
+    /// whose group's channels fill 16-lane vectors, read straight from a padded copy of its input, or a 1×1 conv on a
+    /// small plane whose pixels fill the lanes badly, 7×7 being 49 of 64). A batch of one splits across threads when the
     /// product is worth the hand-off: its output pixels in whole panels of 16 when each part gets two panels or more,
     /// else its groups, else its output channels in whole panels of the tiles (6 pixel-tile rows or 16 lanes of
     /// channels; a 7×7 plane is four panels: split by pixels, each part's tile would be a quarter of the kernel's
@@ -311,8 +312,7 @@ public final class Conv2d: ActivationFusing {
         let g = geometry(height: h, width: w)
         let og = outputChannels / groups, depth = g.columnRows, cols = g.columnCount
         let inPlane = g.channels * h * w
-        // Output channels on the vector lanes where they fill them better than the plane's pixels do (small planes).
-        let channelTiles = ck_conv2d_channel_tiles(Int64(og), Int64(cols)) != 0
+        let channelTiles = ck_conv2d_channel_tiles(Int64(og), Int64(cols), Int64(kernelSize), Int64(stride)) != 0
         let weights = packedWeights(depth: depth, channels: channelTiles)
         let perGroup = Int(channelTiles ? ck_conv2d_channel_packed_size(Int64(og), Int64(depth))
                                         : ck_conv2d_packed_size(Int64(og), Int64(depth)))

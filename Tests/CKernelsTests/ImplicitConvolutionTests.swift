@@ -44,6 +44,9 @@ private let channelCases = cases + [
     Case(channels: 24, outputs: 96, height: 14, width: 14, kernel: 1, stride: 2, pad: 0, bias: false), // 2 tiles of 48
     Case(channels: 16, outputs: 16, height: 5, width: 5, kernel: 3, stride: 2, pad: 1, bias: true),   // 9 pixels
     Case(channels: 32, outputs: 33, height: 3, width: 3, kernel: 1, stride: 1, pad: 0, bias: true),   // a 1-channel panel
+    Case(channels: 64, outputs: 16, height: 80, width: 80, kernel: 3, stride: 1, pad: 1, bias: true), // direct: 2 bands
+    Case(channels: 48, outputs: 32, height: 100, width: 99, kernel: 3, stride: 2, pad: 1, bias: false), // bands, stride 2
+    Case(channels: 1, outputs: 32, height: 28, width: 28, kernel: 3, stride: 1, pad: 1, bias: true),  // fmnist-cnn's conv1
 ]
 
 private func values(_ count: Int, seed: UInt64) -> [Float] {
@@ -70,18 +73,23 @@ private func run(_ c: Case, path: Int32, x: [Float], packed: [Float], bias: [Flo
     return y
 }
 
-private func runChannels(_ c: Case, x: [Float], packed: [Float], bias: [Float]?, pixels: [Range<Int>],
-                         rows: [Range<Int>], activation: ck_fused_activation? = nil) -> [Float]? {
+/// `direct` nil: ck_conv2d_forward_channels' own choice; 0 or 1: ck_conv2d_forward_channels_with that way.
+private func runChannels(_ c: Case, direct: Int32? = nil, x: [Float], packed: [Float], bias: [Float]?,
+                         pixels: [Range<Int>], rows: [Range<Int>], activation: ck_fused_activation? = nil) -> [Float]? {
     let fused = [activation ?? ck_fused_activation(kind: 0, cap: 0)]
     var y = [Float](repeating: .nan, count: c.outputs * c.outHeight * c.outWidth)
     for range in pixels {
         for band in rows {
             let done = y.withUnsafeMutableBufferPointer { py in fused.withUnsafeBufferPointer { pact in
-                ck_conv2d_forward_channels(packed, Int64(c.outputs), x, Int64(c.channels), Int64(c.height),
-                                           Int64(c.width), Int64(c.kernel), Int64(c.stride), Int64(c.pad), bias,
-                                           py.baseAddress!, Int64(c.outHeight), Int64(c.outWidth),
-                                           Int64(range.lowerBound), Int64(range.upperBound), Int64(band.lowerBound),
-                                           Int64(band.upperBound), activation == nil ? nil : pact.baseAddress)
+                let forward = direct.map { way in { ck_conv2d_forward_channels_with(way, $0, $1, $2, $3, $4, $5, $6, $7,
+                                                                                    $8, $9, $10, $11, $12, $13, $14,
+                                                                                    $15, $16, $17) } }
+                    ?? ck_conv2d_forward_channels
+                return forward(packed, Int64(c.outputs), x, Int64(c.channels), Int64(c.height), Int64(c.width),
+                               Int64(c.kernel), Int64(c.stride), Int64(c.pad), bias, py.baseAddress!,
+                               Int64(c.outHeight), Int64(c.outWidth), Int64(range.lowerBound),
+                               Int64(range.upperBound), Int64(band.lowerBound), Int64(band.upperBound),
+                               activation == nil ? nil : pact.baseAddress)
             } }
             if done == 0 { return nil }
         }
@@ -117,13 +125,19 @@ private func runChannels(_ c: Case, x: [Float], packed: [Float], bias: [Float]?,
         for activation in activations {
             let expected = try #require(run(c, path: 1, x: x, packed: packed, bias: bias, pixels: [0..<pixels],
                                             activation: activation))
-            for (split, (p, r)) in [("whole", ([0..<pixels], whole)), ("split", (pieces, bands))] {
-                let y = try #require(runChannels(c, x: x, packed: channelPacked, bias: bias, pixels: p, rows: r,
-                                                 activation: activation))
-                #expect(y.map(\.bitPattern) == expected.map(\.bitPattern),
-                        "\(c), \(split), activation \(activation.map { "\($0.kind)" } ?? "none")")
+            // Each way of reading the taps (its own choice, gathered panels or the input in place, the padded copy),
+            // whole and split.
+            for direct in [nil, 0, 1] as [Int32?] where direct != 1 || c.stride <= 2 {
+                for (split, (p, r)) in [("whole", ([0..<pixels], whole)), ("split", (pieces, bands))] {
+                    let y = try #require(runChannels(c, direct: direct, x: x, packed: channelPacked, bias: bias,
+                                                     pixels: p, rows: r, activation: activation))
+                    #expect(y.map(\.bitPattern) == expected.map(\.bitPattern),
+                            "\(c), \(split), direct \(direct.map(String.init) ?? "auto"), activation \(activation.map { "\($0.kind)" } ?? "none")")
+                }
             }
         }
+        #expect(runChannels(c, direct: 1, x: x, packed: channelPacked, bias: bias, pixels: [0..<pixels], rows: whole)
+                    == nil || c.stride <= 2, "the padded copy refuses strides above 2")
         // Rows that do not start a panel of 16, or run past the outputs, and pixels past the plane are refused.
         for (start, end, pixelEnd) in [(1, c.outputs, pixels), (0, c.outputs + 1, pixels), (0, c.outputs, pixels + 1)] {
             var y = [Float](repeating: 0, count: c.outputs * pixels)

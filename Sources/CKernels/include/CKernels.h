@@ -146,9 +146,10 @@ int ck_conv2d_has_fast_path(void);
 int ck_conv2d_path(void);
 
 /// Whether `ck_conv2d_forward_channels` (output channels on the vector lanes) beats the pixel tiles of
-/// `ck_conv2d_forward_rows` for m output channels over planes of `pixels` output pixels on this CPU: with AVX-512,
-/// when the channels fill 16-lane vectors clearly better than the pixels do (a 7×7 plane fills 49 of 64 lanes).
-int ck_conv2d_channel_tiles(int64_t m, int64_t pixels);
+/// `ck_conv2d_forward_rows` for m output channels (of a group) over planes of `pixels` output pixels on this CPU,
+/// with AVX-512: a k×k conv with stride 1 or 2 whose channels fill 16-lane vectors (the direct path, no gather), a
+/// 1×1 conv when its channels fill the lanes clearly better than its pixels do (a 7×7 plane fills 49 of 64).
+int ck_conv2d_channel_tiles(int64_t m, int64_t pixels, int64_t kernel, int64_t stride);
 
 /// Floats `ck_conv2d_pack_channel_weights` writes for an m × depth weight matrix (channels padded to panels of 16).
 int64_t ck_conv2d_channel_packed_size(int64_t m, int64_t depth);
@@ -158,12 +159,23 @@ int64_t ck_conv2d_channel_packed_size(int64_t m, int64_t depth);
 void ck_conv2d_pack_channel_weights(const float *w, int64_t m, int64_t depth, float *packed);
 
 /// `ck_conv2d_forward_rows` with output channels on the lanes (AVX-512 tiles of up to 48 channels × 8 pixels, the
-/// tile transposed into y's rows when done) and the same bits; rowStart a multiple of 16. Returns 0 (and writes
-/// nothing) without AVX-512 or when the rows or pixels are out of range.
+/// tile transposed into y's rows when done) and the same bits; rowStart a multiple of 16. A 1×1 conv with stride 1
+/// and no padding reads its input in place; a k×k conv with stride 1 or 2 reads its taps straight from a
+/// zero-padded copy of the input rows; other convs from gathered panels. Returns 0 (and writes nothing) without
+/// AVX-512 or when the rows or pixels are out of range.
 int ck_conv2d_forward_channels(const float *packed, int64_t m, const float *x, int64_t channels, int64_t height,
                                int64_t width, int64_t kernel, int64_t stride, int64_t pad, const float *bias, float *y,
                                int64_t outHeight, int64_t outWidth, int64_t pixelStart, int64_t pixelEnd,
                                int64_t rowStart, int64_t rowEnd, const ck_fused_activation *activation);
+
+/// `ck_conv2d_forward_channels` reading the taps one way, for tests: `direct` 0 from gathered panels (or a 1×1
+/// conv's input in place), 1 straight from a zero-padded copy of the input rows (strides 1 and 2 only; returns 0 for
+/// others). Both give the same bits.
+int ck_conv2d_forward_channels_with(int direct, const float *packed, int64_t m, const float *x, int64_t channels,
+                                    int64_t height, int64_t width, int64_t kernel, int64_t stride, int64_t pad,
+                                    const float *bias, float *y, int64_t outHeight, int64_t outWidth,
+                                    int64_t pixelStart, int64_t pixelEnd, int64_t rowStart, int64_t rowEnd,
+                                    const ck_fused_activation *activation);
 
 /// Unfolds one image (C, H, W) into columns (C·k·k, Ho·Wo): row (c, ky, kx) holds x[c, oy·s − p + ky, ox·s − p + kx]
 /// for every output (oy, ox), 0 where that falls in the padding.
