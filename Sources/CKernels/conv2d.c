@@ -534,6 +534,13 @@ static inline void channel_tile(const int P, const int R, const int S, const int
 #define CHANNEL_TILE_P(S, D)                                                                                       \
     if (P == 3) { CHANNEL_TILES(3, S, D) } else if (P == 2) { CHANNEL_TILES(2, S, D) } else { CHANNEL_TILES(1, S, D) }
 
+/* Panels of 16 channels in the next tile, of `channels` left: 3, but 2 and 2 for the last 4 — a tile of one panel
+ * does 8 FMAs a row for 10 loads, and is slower than its share. */
+static inline int tile_panels(int64_t channels) {
+    int64_t panels = (channels + NR - 1) / NR;
+    return panels == 4 ? 2 : panels >= 3 ? 3 : (int)panels;
+}
+
 /* The next tile's weights, one panel for each of the current tile's first pixel groups, on their way to L2 while
  * this tile works (NULL past the rows or the panels). */
 static inline const float *ahead_of(const float *packed, int64_t c0, int P, int64_t group, int64_t rowEnd,
@@ -553,9 +560,9 @@ static void channel_block(const float *packed, int64_t depth, int64_t rowStart, 
     const ck_fused_activation *act = last ? lastAct : NULL;
     int64_t wstride = depth * NR;
     const int64_t *offs = NULL;
-    for (int64_t c0 = rowStart; c0 < rowEnd; c0 += 3 * NR) {
+    for (int64_t c0 = rowStart, P; c0 < rowEnd; c0 += P * NR) {
         int64_t channels = rowEnd - c0;
-        int P = channels > 2 * NR ? 3 : channels > NR ? 2 : 1;
+        P = tile_panels(channels);
         const float *w = packed + c0 / NR * wstride + k0 * NR;
         const float *tileBias = bias ? bias + c0 : NULL;
         for (int64_t g0 = 0; g0 < np; g0 += CR) {
@@ -582,9 +589,9 @@ static void channel_block_direct(const float *packed, int64_t depth, int64_t row
     const ck_fused_activation *act = last ? lastAct : NULL;
     int64_t wstride = depth * NR, ldb = 0;
     const int64_t *offs = tapOffsets + k0;
-    for (int64_t c0 = rowStart; c0 < rowEnd; c0 += 3 * NR) {
+    for (int64_t c0 = rowStart, P; c0 < rowEnd; c0 += P * NR) {
         int64_t channels = rowEnd - c0;
-        int P = channels > 2 * NR ? 3 : channels > NR ? 2 : 1;
+        P = tile_panels(channels);
         const float *w = packed + c0 / NR * wstride + k0 * NR;
         const float *tileBias = bias ? bias + c0 : NULL;
         int64_t group = 0;

@@ -1,7 +1,7 @@
 // Run-time CPU feature detection shared by every kernel (`__builtin_cpu_supports`, no compiler flags).
 #include "CKernels.h"
 
-uint32_t ck_cpu_features(void) {
+static uint32_t detect(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     uint32_t f = 0;
@@ -15,4 +15,14 @@ uint32_t ck_cpu_features(void) {
 #else
     return 0;
 #endif
+}
+
+/* Detected once: every kernel call asks, and the answer never changes. Racing first calls store the same value. */
+uint32_t ck_cpu_features(void) {
+    static _Atomic uint32_t known = 0;  /* the features with bit 31 set once detected */
+    uint32_t f = known;
+    if (f) return f & ~(1u << 31);
+    f = detect();
+    known = f | (1u << 31);
+    return f;
 }
