@@ -1,6 +1,7 @@
 // Pooling kernels: the inner loops the float engine runs per (sample, channel) plane. Windows that lie wholly
-// inside the plane (always, without padding) skip the bounds checks; 2×2 stride-2 windows have their own loop, and
-// on AVX-512 inference at stride 1 or 2 takes the columns whose windows lie inside the width 16 at a time. Inference
+// inside the plane (always, without padding) skip the bounds checks; 2×2 stride-2 windows have their own loop (on
+// AVX-512, inference a plane at a time, 16 outputs a step), and on AVX-512 inference at stride 1 or 2 takes the
+// columns whose windows lie inside the width 16 at a time. Inference
 // keeps the values training's argmax loop keeps.
 #include "CKernels.h"
 #include "ck_features.h"
@@ -23,8 +24,39 @@ static void maxpool_2x2_row_avx2(const float *restrict row0, const float *restri
 static void maxpool_2x2_row_portable(const float *restrict row0, const float *restrict row1, float *restrict out,
                                      int32_t outputWidth) { MAXPOOL_2X2_BODY }
 
+/* The same selects on AVX-512, a plane at a time: 16 outputs from two 32-float reads of each input row (masked at
+ * the row's end), the odd and even cells picked apart by permutes. */
+__attribute__((target("avx512f")))
+static void maxpool_2x2_plane_avx512(const float *input, int32_t width, float *output, int32_t outputHeight,
+                                     int32_t outputWidth) {
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int32_t oy = 0; oy < outputHeight; oy++) {
+        const float *row0 = input + (2 * oy) * width, *row1 = row0 + width;
+        float *out = output + oy * outputWidth;
+        for (int32_t ox = 0; ox < outputWidth; ox += 16) {
+            int32_t left = outputWidth - ox < 16 ? outputWidth - ox : 16;
+            uint32_t cells = left == 16 ? 0xFFFFFFFFu : (1u << (2 * left)) - 1;
+            __mmask16 lo = (__mmask16)cells, hi = (__mmask16)(cells >> 16);
+            __m512 a0 = _mm512_maskz_loadu_ps(lo, row0 + 2 * ox), a1 = _mm512_maskz_loadu_ps(hi, row0 + 2 * ox + 16);
+            __m512 b0 = _mm512_maskz_loadu_ps(lo, row1 + 2 * ox), b1 = _mm512_maskz_loadu_ps(hi, row1 + 2 * ox + 16);
+            __m512 ae = _mm512_permutex2var_ps(a0, evens, a1), ao = _mm512_permutex2var_ps(a0, odds, a1);
+            __m512 be = _mm512_permutex2var_ps(b0, evens, b1), bo = _mm512_permutex2var_ps(b0, odds, b1);
+            /* a = odd > even ? odd : even (ordered: a NaN odd cell loses, a NaN even one is kept), per row */
+            __m512 a = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ao, ae, _CMP_GT_OQ), ae, ao);
+            __m512 b = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(bo, be, _CMP_GT_OQ), be, bo);
+            __m512 best = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, a, _CMP_GT_OQ), a, b);
+            _mm512_mask_storeu_ps(out + ox, (__mmask16)((1u << left) - 1), best);
+        }
+    }
+}
+
 static void maxpool_2x2_stride2(const float *input, int32_t width, float *output, int32_t outputHeight,
                                 int32_t outputWidth, int32_t *argmax) {
+    if (!argmax && ck_has(CK_FEATURE_AVX512F)) {
+        maxpool_2x2_plane_avx512(input, width, output, outputHeight, outputWidth);
+        return;
+    }
     for (int32_t oy = 0; oy < outputHeight; oy++) {
         const float *row0 = input + (2 * oy) * width, *row1 = row0 + width;
         float *out = output + oy * outputWidth;
