@@ -637,6 +637,29 @@ static void *grown(void *scratch, int64_t *capacity, int64_t count, size_t size)
     return fresh;
 }
 
+/* Rows iy0 ..< iy0 + rows of every channel of x into the padded copy (channel c's rows at c · rowsCap · pw, pw =
+ * width + 2 · pad): zeros, then the row's pixels over them, 16 at a time — a layer's rows are a few dozen pixels, too
+ * short for calls to memset and memcpy to pay. */
+__attribute__((target("avx512f")))
+static void pad_rows(const float *x, Shape s, int64_t height, int64_t iy0, int64_t rows, int64_t rowsCap,
+                     float *padded) {
+    int64_t pw = s.width + 2 * s.pad;
+    for (int64_t c = 0; c < s.channels; c++) {
+        for (int64_t rr = 0; rr < rows; rr++) {
+            int64_t iy = iy0 + rr;
+            float *dst = padded + (c * rowsCap + rr) * pw;
+            for (int64_t t = 0; t < pw; t += 16)
+                _mm512_mask_storeu_ps(dst + t, (__mmask16)ck_span_mask(0, pw - t), _mm512_setzero_ps());
+            if (iy < 0 || iy >= height) continue;
+            const float *src = x + (c * height + iy) * s.width;
+            for (int64_t t = 0; t < s.width; t += 16) {
+                __mmask16 keep = (__mmask16)ck_span_mask(0, s.width - t);
+                _mm512_mask_storeu_ps(dst + s.pad + t, keep, _mm512_maskz_loadu_ps(keep, src + t));
+            }
+        }
+    }
+}
+
 /* The direct path: bands of output rows, each copying the input rows its taps read into a zero-padded buffer
  * (channel c's rows at c · rowsCap · pw), so that every tap of a run of pixels along an output row is a fixed offset
  * from the run's first pixel, read straight from the copy: no gather. */
@@ -657,19 +680,7 @@ static void channels_direct(const float *packed, int64_t m, const float *x, Shap
     for (int64_t oyA = firstOut; oyA <= lastOut; oyA += bandRows) {
         int64_t oyB = oyA + bandRows - 1 < lastOut ? oyA + bandRows - 1 : lastOut;
         int64_t rows = (oyB - oyA) * s.stride + k;
-        for (int64_t c = 0; c < s.channels; c++) {
-            for (int64_t rr = 0; rr < rows; rr++) {
-                int64_t iy = oyA * s.stride - s.pad + rr;
-                float *dst = paddedScratch + (c * rowsCap + rr) * pw;
-                if (iy < 0 || iy >= height) {
-                    memset(dst, 0, (size_t)pw * sizeof(float));
-                    continue;
-                }
-                memset(dst, 0, (size_t)s.pad * sizeof(float));
-                memcpy(dst + s.pad, x + (c * height + iy) * s.width, (size_t)s.width * sizeof(float));
-                memset(dst + s.pad + s.width, 0, (size_t)s.pad * sizeof(float));
-            }
-        }
+        pad_rows(x, s, height, oyA * s.stride - s.pad, rows, rowsCap, paddedScratch);
         int64_t bs = oyA * s.outWidth > pixelStart ? oyA * s.outWidth : pixelStart;
         int64_t be = (oyB + 1) * s.outWidth < pixelEnd ? (oyB + 1) * s.outWidth : pixelEnd;
         for (int64_t pb = bs; pb < be; pb += NC) {
