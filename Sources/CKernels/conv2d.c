@@ -498,7 +498,7 @@ static inline void channel_tile(const int P, const int R, const int S, const int
     for (int64_t kk = 0; kk < kcb; kk++) {
         __m512 wv[3];
         for (int q = 0; q < P; q++) wv[q] = _mm512_loadu_ps(w + q * wstride + kk * NR);
-        if (ahead) _mm_prefetch((const char *)(ahead + kk * NR), _MM_HINT_T1);
+        _mm_prefetch((const char *)(ahead + kk * NR), _MM_HINT_T1);
         const float *row = D ? b + offs[kk] : b + kk * ldb;
         for (int r = 0; r < R; r++) {
             __m512 bv = _mm512_set1_ps(row[r * S]);
@@ -542,11 +542,12 @@ static inline int tile_panels(int64_t channels) {
 }
 
 /* The next tile's weights, one panel for each of the current tile's first pixel groups, on their way to L2 while
- * this tile works (NULL past the rows or the panels). */
+ * this tile works. */
 static inline const float *ahead_of(const float *packed, int64_t c0, int P, int64_t group, int64_t rowEnd,
                                     int64_t wstride, int64_t k0) {
     int64_t next = c0 / NR + P + group;
-    return next * NR < rowEnd && group < 3 ? packed + next * wstride + k0 * NR : NULL;
+    /* with no next panel, the tile's own first panel: already in cache, and no test in the tile's loop */
+    return next * NR < rowEnd && group < 3 ? packed + next * wstride + k0 * NR : packed + c0 / NR * wstride + k0 * NR;
 }
 
 /* Channels rowStart ..< rowEnd (rowStart a multiple of 16) against the np pixels of one block over rows
