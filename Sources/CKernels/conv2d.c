@@ -9,7 +9,8 @@
 // loops in plain C (mul, then add). AVX-512 and AVX2 give the same bits; portable C differs in rounding (within the
 // tolerance of the tests against a sum in double). Each is deterministic: every output's sum runs over the same
 // rows in the same order whatever the pixel range a call is given, so splitting pixels across threads does not
-// change a bit.
+// change a bit. The channel tiles further down (ck_conv2d_forward_channels) compute the same sums with output
+// channels on the AVX-512 lanes, for small planes and for k×k convs read straight from a padded copy of the input.
 #include "CKernels.h"
 #include "ck_features.h"
 #include <immintrin.h>
@@ -425,8 +426,8 @@ static void block_avx512(const float *packed, int64_t rowStart, int64_t rowEnd, 
 }
 
 /* Channel tiles (AVX-512): the same product with output channels on the lanes instead of pixels, for planes whose
- * pixels fill panels of 16 badly (a 7×7 plane is 49 of 64 lanes; its channels, a multiple of 16, fill every lane).
- * The weights are packed by panels of 16 channels (depth rows of 16, CKernels.h); a tile of P panels (P ≤ 3) × R
+ * pixels fill panels of 16 badly (a 7×7 plane is 49 of 64 lanes; its channels, a multiple of 16, fill every lane)
+ * and for k×k convs, whose taps the direct path reads from a padded copy of the input with no gather. The weights are packed by panels of 16 channels (depth rows of 16, CKernels.h); a tile of P panels (P ≤ 3) × R
  * pixels (R ≤ 8) holds P · R accumulators, each row kk of the unfolded input adding P weight vectors times R
  * broadcast pixels. Rows come in blocks of CKC; a block's partial sums wait in a scratch [pixel][channel], and the
  * last block's tile is activated and transposed into y's rows. Each output's sum is the pixel tiles' chain of
