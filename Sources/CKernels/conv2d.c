@@ -665,7 +665,7 @@ static void pad_rows(const float *x, Shape s, int64_t height, int64_t iy0, int64
 /* The direct path: bands of output rows, each copying the input rows its taps read into a zero-padded buffer
  * (channel c's rows at c · rowsCap · pw), so that every tap of a run of pixels along an output row is a fixed offset
  * from the run's first pixel, read straight from the copy: no gather. */
-static void channels_direct(const float *packed, int64_t m, const float *x, Shape s, int64_t height, const float *bias,
+static void channels_direct(const float *packed, const float *x, Shape s, int64_t height, const float *bias,
                             float *y, int64_t pixels, int64_t pixelStart, int64_t pixelEnd, int64_t rowStart,
                             int64_t rowEnd, int64_t ldp, const ck_fused_activation *act) {
     int64_t k = s.kernel, depth = s.channels * k * k, pw = s.width + 2 * s.pad;
@@ -694,7 +694,6 @@ static void channels_direct(const float *packed, int64_t m, const float *x, Shap
             }
         }
     }
-    (void)m;
 }
 
 int ck_conv2d_forward_channels_with(int direct, const float *packed, int64_t m, const float *x, int64_t channels,
@@ -710,7 +709,7 @@ int ck_conv2d_forward_channels_with(int direct, const float *packed, int64_t m, 
     int64_t depth = channels * kernel * kernel, pixels = outHeight * outWidth, ldp = (m + NR - 1) / NR * NR;
     if (depth > CKC) partialScratch = grown(partialScratch, &partialCapacity, NC * ldp, sizeof(float));
     if (direct) {
-        channels_direct(packed, m, x, s, height, bias, y, pixels, pixelStart, pixelEnd, rowStart, rowEnd, ldp, act);
+        channels_direct(packed, x, s, height, bias, y, pixels, pixelStart, pixelEnd, rowStart, rowEnd, ldp, act);
         return 1;
     }
     Pixels *p = scratch_pixels();
