@@ -201,6 +201,16 @@ typedef struct {
     uint16_t keep;       /* the run's lanes */
 } Copy;
 
+/* Grows a thread's scratch to `count` elements of `size` bytes (its contents are not kept). */
+static void *grown(void *scratch, int64_t *capacity, int64_t count, size_t size) {
+    if (count <= *capacity) return scratch;
+    free(scratch);
+    *capacity = count;
+    void *fresh = malloc((size_t)count * size);
+    if (!fresh) abort();  /* out of memory for one block of scratch: nothing sensible is left to do */
+    return fresh;
+}
+
 static _Thread_local Copy *copyScratch = NULL;
 static _Thread_local int64_t copyCapacity = 0;
 
@@ -219,12 +229,7 @@ static Copy *copies_for(Shape s, const Pixels *p, int64_t panels, int64_t *perTa
             if (p->runs[q][r].row >= 0) length[q] += p->runs[q][r].length;
     }
     int64_t each = byPanel ? panels : runs, taps = s.kernel * s.kernel;
-    if (each * taps > copyCapacity) {
-        free(copyScratch);
-        copyCapacity = each * taps;
-        copyScratch = malloc((size_t)copyCapacity * sizeof(Copy));
-        if (!copyScratch) abort();  /* out of memory for one block of scratch */
-    }
+    copyScratch = grown(copyScratch, &copyCapacity, each * taps, sizeof(Copy));
     Copy *e = copyScratch;
     for (int64_t ky = 0; ky < s.kernel; ky++) {
         for (int64_t kx = 0; kx < s.kernel; kx++) {
@@ -629,21 +634,11 @@ static _Thread_local int64_t offsetCapacity = 0;
 /* Floats of padded input one band of output rows copies (1 MiB): more rows make a band only when they fit. */
 #define PADDED_BUDGET (1 << 18)
 
-/* Grows a thread's scratch to `count` elements of `size` bytes (its contents are not kept). */
-static void *grown(void *scratch, int64_t *capacity, int64_t count, size_t size) {
-    if (count <= *capacity) return scratch;
-    free(scratch);
-    *capacity = count;
-    void *fresh = malloc((size_t)count * size);
-    if (!fresh) abort();  /* out of memory for one band of scratch: nothing sensible is left to do */
-    return fresh;
-}
-
 /* Rows iy0 ..< iy0 + rows of every channel of x into the padded copy (channel c's rows at c · rowsCap · pw, pw =
  * width + 2 · pad): zeros, then the row's pixels over them, 16 at a time — a layer's rows are a few dozen pixels, too
  * short for calls to memset and memcpy to pay. */
 __attribute__((target("avx512f")))
-static void pad_rows(const float *x, Shape s, int64_t height, int64_t iy0, int64_t rows, int64_t rowsCap,
+static void pad_rows(const float *x, Shape s, int64_t iy0, int64_t rows, int64_t rowsCap,
                      float *padded) {
     int64_t pw = s.width + 2 * s.pad;
     for (int64_t c = 0; c < s.channels; c++) {
@@ -652,8 +647,8 @@ static void pad_rows(const float *x, Shape s, int64_t height, int64_t iy0, int64
             float *dst = padded + (c * rowsCap + rr) * pw;
             for (int64_t t = 0; t < pw; t += 16)
                 _mm512_mask_storeu_ps(dst + t, (__mmask16)ck_span_mask(0, pw - t), _mm512_setzero_ps());
-            if (iy < 0 || iy >= height) continue;
-            const float *src = x + (c * height + iy) * s.width;
+            if (iy < 0 || iy >= s.height) continue;
+            const float *src = x + (c * s.height + iy) * s.width;
             for (int64_t t = 0; t < s.width; t += 16) {
                 __mmask16 keep = (__mmask16)ck_span_mask(0, s.width - t);
                 _mm512_mask_storeu_ps(dst + s.pad + t, keep, _mm512_maskz_loadu_ps(keep, src + t));
@@ -665,7 +660,7 @@ static void pad_rows(const float *x, Shape s, int64_t height, int64_t iy0, int64
 /* The direct path: bands of output rows, each copying the input rows its taps read into a zero-padded buffer
  * (channel c's rows at c · rowsCap · pw), so that every tap of a run of pixels along an output row is a fixed offset
  * from the run's first pixel, read straight from the copy: no gather. */
-static void channels_direct(const float *packed, const float *x, Shape s, int64_t height, const float *bias,
+static void channels_direct(const float *packed, const float *x, Shape s, const float *bias,
                             float *y, int64_t pixels, int64_t pixelStart, int64_t pixelEnd, int64_t rowStart,
                             int64_t rowEnd, int64_t ldp, const ck_fused_activation *act) {
     int64_t k = s.kernel, depth = s.channels * k * k, pw = s.width + 2 * s.pad;
@@ -682,7 +677,7 @@ static void channels_direct(const float *packed, const float *x, Shape s, int64_
     for (int64_t oyA = firstOut; oyA <= lastOut; oyA += bandRows) {
         int64_t oyB = oyA + bandRows - 1 < lastOut ? oyA + bandRows - 1 : lastOut;
         int64_t rows = (oyB - oyA) * s.stride + k;
-        pad_rows(x, s, height, oyA * s.stride - s.pad, rows, rowsCap, paddedScratch);
+        pad_rows(x, s, oyA * s.stride - s.pad, rows, rowsCap, paddedScratch);
         int64_t bs = oyA * s.outWidth > pixelStart ? oyA * s.outWidth : pixelStart;
         int64_t be = (oyB + 1) * s.outWidth < pixelEnd ? (oyB + 1) * s.outWidth : pixelEnd;
         for (int64_t pb = bs; pb < be; pb += NC) {
@@ -709,7 +704,7 @@ int ck_conv2d_forward_channels_with(int direct, const float *packed, int64_t m, 
     int64_t depth = channels * kernel * kernel, pixels = outHeight * outWidth, ldp = (m + NR - 1) / NR * NR;
     if (depth > CKC) partialScratch = grown(partialScratch, &partialCapacity, NC * ldp, sizeof(float));
     if (direct) {
-        channels_direct(packed, x, s, height, bias, y, pixels, pixelStart, pixelEnd, rowStart, rowEnd, ldp, act);
+        channels_direct(packed, x, s, bias, y, pixels, pixelStart, pixelEnd, rowStart, rowEnd, ldp, act);
         return 1;
     }
     Pixels *p = scratch_pixels();
