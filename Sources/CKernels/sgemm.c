@@ -189,10 +189,11 @@ static float *aligned_buffer(float **slot, size_t floats) {
 }
 
 /* The product of one KC-deep slice of op(A) (all m rows) with a packed block of op(B) (columns j0 + jStart ..<
- * j0 + jEnd of C, jStart a multiple of NR), added to C. */
+ * j0 + jEnd of C, jStart a multiple of NR), added to C, or stored over it when `overwrite` (the first slice of a
+ * product with beta 0: no pass clearing C first, no reading it back). */
 static void multiply_block(int transA, int64_t m, const float *a, int64_t lda, float alpha, int64_t p0, int64_t kc,
                            const float *pb, int64_t j0, int64_t jStart, int64_t jEnd, float *c, int64_t ldc,
-                           float *pa) {
+                           float *pa, int overwrite) {
     void (*micro)(int64_t, const float *, const float *, float *, int64_t, int) =
         ck_sgemm_uses_avx512() ? micro_avx512 : micro_portable;
     float edge[MR * NR];
@@ -206,11 +207,13 @@ static void multiply_block(int transA, int64_t m, const float *a, int64_t lda, f
                 int64_t rows = mc - ir < MR ? mc - ir : MR;
                 float *ct = c + (i0 + ir) * ldc + j0 + jr;
                 if (rows == MR && cols == NR) {
-                    micro(kc, pa + ir * kc, pb + jr * kc, ct, ldc, 1);
+                    micro(kc, pa + ir * kc, pb + jr * kc, ct, ldc, !overwrite);
                 } else {
                     micro(kc, pa + ir * kc, pb + jr * kc, edge, NR, 0);
-                    for (int64_t i = 0; i < rows; i++)
-                        for (int64_t j = 0; j < cols; j++) ct[i * ldc + j] += edge[i * NR + j];
+                    for (int64_t i = 0; i < rows; i++) {
+                        if (overwrite) memcpy(ct + i * ldc, edge + i * NR, (size_t)cols * sizeof(float));
+                        else for (int64_t j = 0; j < cols; j++) ct[i * ldc + j] += edge[i * NR + j];
+                    }
                 }
             }
         }
@@ -229,7 +232,10 @@ static void scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) {
 void ck_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     if (m <= 0 || n <= 0) return;
-    scale_c(m, n, beta, c, ldc);
+    /* With beta 0 the first KC slice stores its sums over C (C = 0 + sum gives the same values, up to the sign of
+     * a zero sum) instead of C being cleared first. */
+    int overwrite = beta == 0 && k > 0 && alpha != 0;
+    if (!overwrite) scale_c(m, n, beta, c, ldc);
     if (k <= 0 || alpha == 0) return;
     float *pa = aligned_buffer(&packedA, (size_t)MC * KC);
     float *pb = aligned_buffer(&packedB, (size_t)NC * KC);
@@ -238,7 +244,7 @@ void ck_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alp
         for (int64_t p0 = 0; p0 < k; p0 += KC) {
             int64_t kc = k - p0 < KC ? k - p0 : KC;
             pack_b(transB, b, ldb, p0, kc, j0, nc, pb);
-            multiply_block(transA, m, a, lda, alpha, p0, kc, pb, j0, 0, nc, c, ldc, pa);
+            multiply_block(transA, m, a, lda, alpha, p0, kc, pb, j0, 0, nc, c, ldc, pa, overwrite && p0 == 0);
         }
     }
 }
@@ -265,7 +271,8 @@ int ck_sgemm_packed(int transA, int64_t m, int64_t n, int64_t k, const float *a,
                     float beta, float *c, int64_t ldc, int64_t columnStart, int64_t columnEnd) {
     if (columnStart < 0 || columnEnd > n || columnStart > columnEnd || columnStart % NR != 0) return 0;
     if (m <= 0 || columnStart == columnEnd) return 1;
-    scale_c(m, columnEnd - columnStart, beta, c + columnStart, ldc);
+    int overwrite = beta == 0 && k > 0;
+    if (!overwrite) scale_c(m, columnEnd - columnStart, beta, c + columnStart, ldc);
     if (k <= 0) return 1;
     float *pa = aligned_buffer(&packedA, (size_t)MC * KC);
     for (int64_t j0 = 0; j0 < n; j0 += NC) {
@@ -273,7 +280,8 @@ int ck_sgemm_packed(int transA, int64_t m, int64_t n, int64_t k, const float *a,
         int64_t from = columnStart - j0 > 0 ? columnStart - j0 : 0, to = columnEnd - j0 < nc ? columnEnd - j0 : nc;
         for (int64_t p0 = 0; p0 < k; p0 += KC) {
             int64_t kc = k - p0 < KC ? k - p0 : KC;
-            if (from < to) multiply_block(transA, m, a, lda, 1, p0, kc, packed, j0, from, to, c, ldc, pa);
+            if (from < to) multiply_block(transA, m, a, lda, 1, p0, kc, packed, j0, from, to, c, ldc, pa,
+                                          overwrite && p0 == 0);
             packed += width * kc;
         }
     }
