@@ -182,9 +182,17 @@ int ck_conv2d_forward_channels_with(int direct, const float *packed, int64_t m, 
 void ck_im2col(const float *input, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
                int64_t padding, float *columns);
 
-/// The adjoint of `ck_im2col`: adds every column entry into the image cell it came from (padding dropped).
+/// The adjoint of `ck_im2col`: adds every column entry into the image cell it came from (padding dropped), in the
+/// order of the rows (c, ky, kx), so every path gives the same sums.
 void ck_col2im(const float *columns, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
                int64_t padding, float *input);
+
+/// `ck_im2col` and `ck_col2im` on one `CK_VECTOR_*` path, for tests (return 0, writing nothing, when the CPU
+/// lacks it).
+int ck_im2col_with(int vectorized, const float *input, int64_t channels, int64_t height, int64_t width,
+                   int64_t kernel, int64_t stride, int64_t padding, float *columns);
+int ck_col2im_with(int vectorized, const float *columns, int64_t channels, int64_t height, int64_t width,
+                   int64_t kernel, int64_t stride, int64_t padding, float *input);
 
 /// The implementations of `ck_gemm_u8s8`.
 enum { CK_GEMM_U8S8_SCALAR = 0, CK_GEMM_U8S8_AVX2 = 1, CK_GEMM_U8S8_VNNI = 2 };
