@@ -24,7 +24,6 @@ public final class Conv2d: ActivationFusing {
     public var inputChannels: Int { weight.value.shape[1] * groups }
     public var kernelSize: Int { weight.value.shape[2] }
 
-    private var savedColumns: [Float] = []
     private var savedGeometry: ConvolutionGeometry?
     private var savedBatch = 0
 
@@ -112,27 +111,17 @@ public final class Conv2d: ActivationFusing {
         }
         let inPlane = g.channels * h * w
         var y = Tensor(uninitialized: [n, outputChannels, g.outputHeight, g.outputWidth])
-        let saving = mode == .training
-        let perSample = groups * kRows * cols
-        // Training keeps every sample's columns for backward; inference uses one sample's worth of scratch, local to
-        // the call so that concurrent inference on one layer is safe.
-        // Training reuses last step's column buffer when the size matches: a fresh 30 MB array a step costs the
-        // kernel a page-clearing pass.
-        var columns: [Float] = []
-        if saving && !isPointwise {
-            swap(&columns, &savedColumns)
-            if columns.count != n * perSample {
-                columns = [Float](unsafeUninitializedCapacity: n * perSample) { $1 = n * perSample }
-            }
+        // Samples are independent: split them across threads, each unfolding one (sample, group) at a time into its
+        // own scratch, local to the call so that concurrent inference on one layer is safe. Training keeps the input,
+        // not the columns: backward unfolds each sample again into a scratch that stays in cache, which is cheaper
+        // than writing every sample's columns (30 MB a batch for fmnist-cnn's conv2) out to memory and reading them
+        // back.
+        let perGroup = kRows * cols
+        let chunks = Parallel.chunkCount(count: n)
+        var columns = [Float](unsafeUninitializedCapacity: isPointwise ? 0 : perGroup * chunks) {
+            $1 = isPointwise ? 0 : perGroup * chunks
         }
         let biasValues = bias?.value.scalars
-        // Samples are independent: split them across threads, each with its own inference scratch.
-        let scratchPerChunk = saving ? 0 : perSample
-        if !saving && !isPointwise {
-            columns = [Float](unsafeUninitializedCapacity: perSample * Parallel.chunkCount(count: n)) {
-                $1 = perSample * Parallel.chunkCount(count: n)
-            }
-        }
         x.withUnsafeBufferPointer { px in
             weight.value.withUnsafeBufferPointer { pw in
                 y.withUnsafeMutableBufferPointer { py in
@@ -141,10 +130,9 @@ public final class Conv2d: ActivationFusing {
                         Parallel.forEachChunk(count: n) { chunk, samples in
                             for sample in samples {
                                 for group in 0..<groups {
-                                    let base = saving ? sample * perSample : chunk * scratchPerChunk
                                     forwardGroup(group, input: px.baseAddress! + (sample * groups + group) * inPlane,
                                                  output: py.baseAddress! + (sample * outputChannels + group * og) * cols,
-                                                 columns: isPointwise ? nil : pc.baseAddress! + base + group * kRows * cols,
+                                                 columns: isPointwise ? nil : pc.baseAddress! + chunk * perGroup,
                                                  geometry: g, weights: pw.baseAddress!, bias: biasValues,
                                                  activation: activation)
                                 }
@@ -154,15 +142,17 @@ public final class Conv2d: ActivationFusing {
                 }
             }
         }
-        if saving {
+        if mode == .training {
             savedGeometry = g
             savedBatch = n
-            if isPointwise { savedPointwiseInput = x } else { savedColumns = columns }
+            savedInput = x
         }
         return y
     }
 
-    private var savedPointwiseInput = Tensor(zeros: [0])
+    /// The input of the last training forward, which backward unfolds again (or, for a 1×1 or depthwise conv, reads
+    /// in place).
+    private var savedInput = Tensor(zeros: [0])
 
     /// Inference of one image on the im2col path with several threads, every part doing its whole share — bias,
     /// product and fused activation while the piece is in cache — instead of one thread filling and activating
@@ -438,7 +428,7 @@ public final class Conv2d: ActivationFusing {
         if mode == .training {
             savedGeometry = g
             savedBatch = n
-            savedPointwiseInput = x
+            savedInput = x
         }
         return y
     }
@@ -452,7 +442,7 @@ public final class Conv2d: ActivationFusing {
         let chunks = Parallel.chunkCount(count: n)
         let weightCount = weight.value.count
         var partial = [Float](repeating: 0, count: max(chunks - 1, 0) * weightCount)
-        savedPointwiseInput.withUnsafeBufferPointer { px in
+        savedInput.withUnsafeBufferPointer { px in
             dy.withUnsafeBufferPointer { pdy in
                 weight.value.withUnsafeBufferPointer { pw in
                     weight.gradient.withUnsafeMutableBufferPointer { pdw in
@@ -489,39 +479,67 @@ public final class Conv2d: ActivationFusing {
         }
         let dy = outputGradient  // (N, O, Ho, Wo)
         let n = savedBatch, og = outputChannels / groups, kRows = g.columnRows, cols = g.columnCount
-        let perSample = groups * kRows * cols
         let inPlane = g.channels * g.height * g.width
         let wantInput = needsInputGradient[0]
         var dx = wantInput ? Tensor(zeros: [n, inputChannels, g.height, g.width]) : Tensor(zeros: [0])
-        let source = isPointwise ? savedPointwiseInput.scalars : savedColumns
-        // Samples split across threads: each chunk adds its weight gradient into its own buffer (chunk 0 straight
-        // into the parameter's), summed afterwards in chunk order, so a thread count always gives the same bits.
+        // The weight gradient dW += dy · colᵀ is (og × kRows) per group; when kRows fills the GEMM's tiles worse
+        // than og does (fmnist-cnn's conv1: 32 × 9, each 32-column panel nine-wide), it is taken as its transpose,
+        // dWᵀ += col · dyᵀ, into a transposed buffer moved back at the end: every element is the same chain of
+        // multiply-adds over the same pixels, so the same bits either way.
+        let transposed = GEMM.tileFill(rows: kRows, columns: og) > GEMM.tileFill(rows: og, columns: kRows)
+        // Samples split across threads: each chunk adds its weight gradient into its own buffer (chunk 0 into the
+        // parameter's, or its transpose), summed afterwards in chunk order, so a thread count always gives the same
+        // bits. Each chunk unfolds one (sample, group) at a time into its own column scratch.
         let chunks = Parallel.chunkCount(count: n)
         let weightCount = weight.value.count
-        var partialWeightGradients = [Float](repeating: 0, count: (chunks - 1) * weightCount)
-        var dColumns = (wantInput && !isPointwise) ? [Float](repeating: 0, count: chunks * kRows * cols) : []
+        var partialWeightGradients = [Float](repeating: 0, count: (chunks - 1 + (transposed ? 1 : 0)) * weightCount)
+        if transposed {
+            weight.gradient.withUnsafeBufferPointer { pdw in
+                partialWeightGradients.withUnsafeMutableBufferPointer { ppart in
+                    for group in 0..<groups {
+                        transpose(pdw.baseAddress! + group * og * kRows, rows: og, columns: kRows,
+                                  into: ppart.baseAddress! + group * og * kRows)
+                    }
+                }
+            }
+        }
+        let scratch = isPointwise ? 0 : (wantInput ? 2 : 1) * kRows * cols
+        var columns = [Float](unsafeUninitializedCapacity: chunks * scratch) { $1 = chunks * scratch }
         dy.withUnsafeBufferPointer { pdy in
-            source.withUnsafeBufferPointer { pc in
+            savedInput.withUnsafeBufferPointer { px in
                 weight.value.withUnsafeBufferPointer { pw in
                     weight.gradient.withUnsafeMutableBufferPointer { pdw in
                         dx.withUnsafeMutableBufferPointer { pdx in
-                            dColumns.withUnsafeMutableBufferPointer { pdc in
+                            columns.withUnsafeMutableBufferPointer { pc in
                                 partialWeightGradients.withUnsafeMutableBufferPointer { ppart in
-                                    nonisolated(unsafe) let (pdy, pc, pw, pdw, pdx, pdc, ppart) =
-                                        (pdy, pc, pw, pdw, pdx, pdc, ppart)
+                                    nonisolated(unsafe) let (pdy, px, pw, pdw, pdx, pc, ppart) =
+                                        (pdy, px, pw, pdw, pdx, pc, ppart)
                                     Parallel.forEachChunk(count: n) { chunk, samples in
-                                        let dW = chunk == 0 ? pdw.baseAddress! : ppart.baseAddress! + (chunk - 1) * weightCount
-                                        let dCol = wantInput && !isPointwise ? pdc.baseAddress! + chunk * kRows * cols : nil
+                                        let own = transposed ? chunk : chunk - 1
+                                        let dW = own < 0 ? pdw.baseAddress! : ppart.baseAddress! + own * weightCount
+                                        let col = isPointwise ? nil : pc.baseAddress! + chunk * scratch
+                                        let dCol = wantInput ? col.map { $0 + kRows * cols } : nil
                                         for sample in samples {
                                             for group in 0..<groups {
                                                 let gradOut = pdy.baseAddress! + (sample * outputChannels + group * og) * cols
-                                                let col = isPointwise
-                                                    ? pc.baseAddress! + (sample * groups + group) * inPlane
-                                                    : pc.baseAddress! + sample * perSample + group * kRows * cols
+                                                let input = px.baseAddress! + (sample * groups + group) * inPlane
+                                                let unfolded: UnsafePointer<Float>
+                                                if let col {
+                                                    im2col(input, g, col)
+                                                    unfolded = UnsafePointer(col)
+                                                } else {
+                                                    unfolded = input
+                                                }
                                                 let wg = pw.baseAddress! + group * og * kRows
-                                                // y = W · col  ⇒  dW += dy · colᵀ
-                                                GEMM.sgemm(.none, .transposed, m: og, n: kRows, k: cols, a: gradOut, b: col,
-                                                           beta: 1, c: dW + group * og * kRows)
+                                                if transposed {
+                                                    // y = W · col  ⇒  dWᵀ += col · dyᵀ
+                                                    GEMM.sgemm(.none, .transposed, m: kRows, n: og, k: cols, a: unfolded,
+                                                               b: gradOut, beta: 1, c: dW + group * og * kRows)
+                                                } else {
+                                                    // y = W · col  ⇒  dW += dy · colᵀ
+                                                    GEMM.sgemm(.none, .transposed, m: og, n: kRows, k: cols, a: gradOut,
+                                                               b: unfolded, beta: 1, c: dW + group * og * kRows)
+                                                }
                                                 guard wantInput else { continue }
                                                 let dInput = pdx.baseAddress! + (sample * groups + group) * inPlane
                                                 if let dCol {
@@ -537,7 +555,22 @@ public final class Conv2d: ActivationFusing {
                                             }
                                         }
                                     }
-                                    addChunkGradients(ppart, into: pdw, chunks: chunks)
+                                    if transposed {
+                                        // Chunk 0's transposed sum replaces the gradient; the others are added after it.
+                                        for chunk in 0..<chunks {
+                                            for group in 0..<groups {
+                                                let part = ppart.baseAddress! + chunk * weightCount + group * og * kRows
+                                                let out = pdw.baseAddress! + group * og * kRows
+                                                if chunk == 0 {
+                                                    transpose(part, rows: kRows, columns: og, into: out)
+                                                } else {
+                                                    for i in 0..<og { for j in 0..<kRows { out[i * kRows + j] += part[j * og + i] } }
+                                                }
+                                            }
+                                        }
+                                    } else {
+                                        addChunkGradients(ppart, into: pdw, chunks: chunks)
+                                    }
                                 }
                             }
                         }
@@ -547,6 +580,11 @@ public final class Conv2d: ActivationFusing {
         }
         addBiasGradient(dy, columns: cols)
         return [wantInput ? dx : nil]
+    }
+
+    /// `out` (columns × rows) = the transpose of `source` (rows × columns).
+    private func transpose(_ source: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<rows { for j in 0..<columns { out[j * rows + i] = source[i * columns + j] } }
     }
 
     /// The weight gradient += the gradients chunks 1… left in `partials` (chunk 0 wrote straight into it), in chunk
@@ -559,18 +597,34 @@ public final class Conv2d: ActivationFusing {
         }
     }
 
-    /// bias gradient += the output gradient summed over samples and positions.
+    /// bias gradient += the output gradient summed over samples and positions: each channel's plane summed in order,
+    /// eight channels' sums interleaved so their chains of additions overlap (one channel at a time waits on each
+    /// addition's latency; the bits are the same).
     private func addBiasGradient(_ dy: Tensor, columns cols: Int) {
         guard let bias else { return }
-        let n = dy.shape[0]
+        let n = dy.shape[0], channels = outputChannels
         dy.withUnsafeBufferPointer { pdy in
             bias.gradient.withUnsafeMutableBufferPointer { pdb in
                 for sample in 0..<n {
-                    for o in 0..<outputChannels {
-                        let row = pdy.baseAddress! + (sample * outputChannels + o) * cols
+                    let planes = pdy.baseAddress! + sample * channels * cols
+                    var o = 0
+                    while o + 8 <= channels {
+                        let r = planes + o * cols
+                        var (t0, t1, t2, t3, t4, t5, t6, t7): (Float, Float, Float, Float, Float, Float, Float, Float)
+                            = (0, 0, 0, 0, 0, 0, 0, 0)
+                        for j in 0..<cols {
+                            t0 += r[j]; t1 += r[cols + j]; t2 += r[2 * cols + j]; t3 += r[3 * cols + j]
+                            t4 += r[4 * cols + j]; t5 += r[5 * cols + j]; t6 += r[6 * cols + j]; t7 += r[7 * cols + j]
+                        }
+                        pdb[o] += t0; pdb[o + 1] += t1; pdb[o + 2] += t2; pdb[o + 3] += t3
+                        pdb[o + 4] += t4; pdb[o + 5] += t5; pdb[o + 6] += t6; pdb[o + 7] += t7
+                        o += 8
+                    }
+                    for c in o..<channels {
+                        let row = planes + c * cols
                         var total: Float = 0
                         for j in 0..<cols { total += row[j] }
-                        pdb[o] += total
+                        pdb[c] += total
                     }
                 }
             }

@@ -29,6 +29,15 @@ public enum GEMM {
     /// Whether the builtin backend runs AVX-512 code on this CPU.
     public static var builtinUsesAVX512: Bool { ck_sgemm_uses_avx512() != 0 }
 
+    /// The share of the builtin kernel's 14 × 32 tiles a `rows` × `columns` product fills (1 for a product of whole
+    /// tiles); 1 whatever the shape on OpenBLAS, whose tiles are its own. A caller that may compute C or Cᵀ takes
+    /// the orientation that fills more.
+    public static func tileFill(rows: Int, columns: Int) -> Double {
+        guard backend == .builtin, rows > 0, columns > 0 else { return 1 }
+        let paddedRows = (rows + 13) / 14 * 14, paddedColumns = (columns + 31) / 32 * 32
+        return Double(rows * columns) / Double(paddedRows * paddedColumns)
+    }
+
     /// Products smaller than this many multiply-adds run on one thread.
     public static let parallelThreshold = 1 << 19
 
