@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The requantization in registers repeats ck_requantize_u8's separate multiply and add. */
+#pragma clang fp contract(off)
+
 #define MR 14
 #define NR 32
 
@@ -191,29 +194,83 @@ static void pack_b_quads(const int8_t *b, int64_t ldb, int64_t j0, int64_t cols,
 
 #define VNNI_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
 
-/* tile (MR × NR int32, row stride ldt) = Σ_q A · B-panel[q] over `quads` groups of 4 codes, where row r's q-th
- * group is the 4 bytes at row[r] + q·step: step 4 for rows read in place, MR·4 for a packed A panel. */
+/* The 28 accumulators of a 14 × 32 tile (named one by one so that they stay in zmm registers) = Σ_q A · B-panel[q]
+ * over `quads` groups of 4 codes, where row r's q-th group is the 4 bytes at row[r] + q·step: step 4 for rows read in
+ * place, MR·4 for a packed A panel. */
+#define VNNI_PRODUCT                                                                  \
+    VNNI_ROWS(VNNI_DECLARE)                                                           \
+    for (int64_t q = 0, offset = 0; q < quads; q++, offset += step) {                 \
+        __m512i b0 = _mm512_loadu_si512(pb), b1 = _mm512_loadu_si512(pb + 64), av;    \
+        VNNI_ROWS(VNNI_STEP)                                                          \
+        pb += NR * 4;                                                                 \
+    }
+#define VNNI_DECLARE(r) __m512i c##r##a = _mm512_setzero_si512(), c##r##b = _mm512_setzero_si512();
+#define VNNI_STEP(r)                                                  \
+    av = _mm512_set1_epi32(*(const int32_t *)(row[r] + offset));      \
+    c##r##a = _mm512_dpbusd_epi32(c##r##a, av, b0);                  \
+    c##r##b = _mm512_dpbusd_epi32(c##r##b, av, b1);
+
+/* tile (MR × NR int32, row stride ldt) = the product. */
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
 static void micro_vnni(int64_t quads, const uint8_t *const row[MR], int64_t step, const int8_t *pb, int32_t *tile,
                        int64_t ldt) {
-#define DECLARE(r) __m512i c##r##a = _mm512_setzero_si512(), c##r##b = _mm512_setzero_si512();
-    VNNI_ROWS(DECLARE)
-#undef DECLARE
-    for (int64_t q = 0, offset = 0; q < quads; q++, offset += step) {
-        __m512i b0 = _mm512_loadu_si512(pb), b1 = _mm512_loadu_si512(pb + 64), av;
-#define STEP(r)                                                           \
-        av = _mm512_set1_epi32(*(const int32_t *)(row[r] + offset));      \
-        c##r##a = _mm512_dpbusd_epi32(c##r##a, av, b0);                  \
-        c##r##b = _mm512_dpbusd_epi32(c##r##b, av, b1);
-        VNNI_ROWS(STEP)
-#undef STEP
-        pb += NR * 4;
-    }
+    VNNI_PRODUCT
 #define STORE(r)                                                       \
     _mm512_storeu_si512(tile + (r) * ldt, c##r##a);                   \
     _mm512_storeu_si512(tile + (r) * ldt + 16, c##r##b);
     VNNI_ROWS(STORE)
 #undef STORE
+}
+
+/* What requantizes a tile's 32 columns in registers: the multipliers and scaled offsets of the columns (zero past
+ * the last), the clamp bounds less the zero point, and the byte mask of the columns kept. */
+struct vnni_requantizer {
+    __m512 m0, m1, c0, c1, lo, hi;
+    __m512i zp;
+    __mmask64 keep;
+    int whole;
+};
+
+/* The product's rows 0 ..< rows requantized straight from the accumulators into `out` (row stride ldo): the
+ * operations of ck_requantize_u8's AVX-512 path, value for value (s = acc · m + c with no fused multiply-add,
+ * clamped, rounded half to even, plus the zero point), so the same bytes as the tile stored and requantized after,
+ * without the tile's round trip through memory. */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void micro_vnni_requantize(int64_t quads, const uint8_t *const row[MR], int64_t step, const int8_t *pb,
+                                  int64_t rows, const struct vnni_requantizer *rq, uint8_t *out, int64_t ldo) {
+    VNNI_PRODUCT
+    const __m512 m0 = rq->m0, m1 = rq->m1, c0 = rq->c0, c1 = rq->c1, lo = rq->lo, hi = rq->hi;
+    const __m512i zp = rq->zp;
+#define REQUANTIZE(r)                                                                                            \
+    if ((r) < rows) {                                                                                             \
+        __m512 s0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(c##r##a), m0), c0);                            \
+        __m512 s1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(c##r##b), m1), c1);                            \
+        s0 = _mm512_min_ps(_mm512_max_ps(s0, lo), hi);                                                            \
+        s1 = _mm512_min_ps(_mm512_max_ps(s1, lo), hi);                                                            \
+        __m128i q0 = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(s0), zp));                         \
+        __m128i q1 = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(s1), zp));                         \
+        __m512i bytes = _mm512_inserti32x4(_mm512_castsi128_si512(q0), q1, 1);                                   \
+        if (rq->whole) _mm256_storeu_si256((__m256i *)(out + (r) * ldo), _mm512_castsi512_si256(bytes));         \
+        else _mm512_mask_storeu_epi8(out + (r) * ldo, rq->keep, bytes);                                           \
+    }
+    VNNI_ROWS(REQUANTIZE)
+#undef REQUANTIZE
+}
+
+/* The requantizer of columns j ..< j + cols (cols ≤ NR), from the per-call scaled offsets `scaled`. */
+__attribute__((target("avx512f,avx512bw")))
+static void vnni_requantizer_for(const float *multiplier, const float *scaled, int64_t j, int64_t cols,
+                                 int32_t zeroPoint, int32_t low, int32_t high, struct vnni_requantizer *rq) {
+    __mmask16 k0 = (__mmask16)ck_span_mask(0, cols), k1 = (__mmask16)ck_span_mask(0, cols - 16);
+    rq->m0 = _mm512_maskz_loadu_ps(k0, multiplier + j);
+    rq->m1 = _mm512_maskz_loadu_ps(k1, multiplier + j + 16);
+    rq->c0 = _mm512_maskz_loadu_ps(k0, scaled + j);
+    rq->c1 = _mm512_maskz_loadu_ps(k1, scaled + j + 16);
+    rq->lo = _mm512_set1_ps((float)(low - zeroPoint));
+    rq->hi = _mm512_set1_ps((float)(high - zeroPoint));
+    rq->zp = _mm512_set1_epi32(zeroPoint);
+    rq->keep = (__mmask64)ck_span_mask(0, cols);
+    rq->whole = cols == NR;
 }
 
 /* The rows of a packed A panel (`pack_a_quads`), for `micro_vnni` with step MR·4. */
@@ -304,6 +361,13 @@ static void gemm_vnni_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
     int direct = 4 * quads <= lda;
     uint8_t *pa = direct ? NULL : aligned_alloc(64, (size_t)((quads * MR * 4 + 63) / 64 * 64));
     if (!direct && !pa) abort();  /* out of memory for one packed panel: nothing sensible is left to do */
+    /* Requantizing: each column's offset scaled once per call, as ck_requantize_u8 scales it. */
+    float *scaled = NULL;
+    if (sink->out) {
+        scaled = malloc((size_t)n * sizeof(float));
+        if (!scaled) abort();  /* out of memory for n floats: nothing sensible is left to do */
+        for (int64_t j = 0; j < n; j++) scaled[j] = (float)(sink->offset[j] * (double)sink->multiplier[j]);
+    }
     int32_t tile[MR * NR];
     for (int64_t ip = 0; ip < aPanels; ip++) {
         int64_t rows = m - ip * MR < MR ? m - ip * MR : MR;
@@ -318,7 +382,15 @@ static void gemm_vnni_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
         for (int64_t jp = 0; jp < bPanels; jp++) {
             int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
             const int8_t *panel = pb + jp * quads * NR * 4;
-            if (!sink->out && rows == MR && cols == NR) {  /* a whole tile of C: written in place */
+            if (sink->out) {  /* requantized in registers */
+                struct vnni_requantizer rq;
+                vnni_requantizer_for(sink->multiplier, scaled, jp * NR, cols, sink->zeroPoint, sink->low, sink->high,
+                                     &rq);
+                micro_vnni_requantize(quads, row, step, panel, rows, &rq, sink->out + ip * MR * sink->ldo + jp * NR,
+                                      sink->ldo);
+                continue;
+            }
+            if (rows == MR && cols == NR) {  /* a whole tile of C: written in place */
                 micro_vnni(quads, row, step, panel, sink->c + ip * MR * sink->ldc + jp * NR, sink->ldc);
                 continue;
             }
@@ -326,6 +398,7 @@ static void gemm_vnni_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
             sink_tile(sink, tile, NR, ip * MR, jp * NR, rows, cols);
         }
     }
+    free(scaled);
     free(pa);
 }
 

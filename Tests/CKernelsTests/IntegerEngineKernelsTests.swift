@@ -238,9 +238,12 @@ private func requantized(_ acc: Int32, offset: Double, multiplier: Float, _ zero
         }
     }
 
-    @Test(arguments: [(20, 40, 12, 12), (20, 40, 10, 10), (33, 70, 9, 12), (5, 33, 288, 288), (3, 8, 20, 20)])
-    func fusedRequantizationGivesTheBytesOfTheTwoSteps(m: Int, n: Int, k: Int, lda: Int) {
-        // lda = k with k % 4 ≠ 0 packs A; a padded lda lets the kernel read A in place; m < 4 takes the dot path.
+    @Test(arguments: [(20, 40, 12, 12, 255), (20, 40, 10, 10, 255), (33, 70, 9, 12, 180), (5, 33, 288, 288, 255),
+                      (3, 8, 20, 20, 255), (30, 16, 24, 24, 160), (15, 64, 32, 32, 255)])
+    func fusedRequantizationGivesTheBytesOfTheTwoSteps(m: Int, n: Int, k: Int, lda: Int, high: Int32) {
+        // lda = k with k % 4 ≠ 0 packs A; a padded lda lets the kernel read A in place; m < 4 takes the dot path;
+        // m ≥ 14 runs whole and partial 14-row panels, requantized in the VNNI kernel's registers, and n = 16 or 64
+        // half or whole 32-column panels; a high bound below 255 is a fused ReLU6's.
         var g = SeededGenerator(seed: UInt64(m + n + k + lda))
         let a = uint8s(m * lda, &g)
         let b = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: g.nextInt(below: 256)) }
@@ -249,18 +252,19 @@ private func requantized(_ acc: Int32, offset: Double, multiplier: Float, _ zero
         var accumulators = [Int32](repeating: 0, count: m * n)
         ck_gemm_u8s8(Int64(m), Int64(n), Int64(k), a, Int64(lda), b, Int64(k), &accumulators, Int64(n))
         var expected = [UInt8](repeating: 0, count: m * n)
-        ck_requantize_u8(accumulators, Int64(m), Int64(n), Int64(n), offset, multiplier, 100, 100, 255, &expected,
+        ck_requantize_u8(accumulators, Int64(m), Int64(n), Int64(n), offset, multiplier, 100, 100, high, &expected,
                          Int64(n))
         let weights = PackedInt8Weights(values: b, rows: n)
-        var fused = [UInt8](repeating: 0, count: m * (n + 1))
+        var fused = [UInt8](repeating: 0xAB, count: m * (n + 1))
         weights.values.withUnsafeBufferPointer { pb in
             weights.packed.withUnsafeBufferPointer { pp in
                 ck_gemm_u8s8_requantize(Int64(m), Int64(n), Int64(k), a, Int64(lda), pb.baseAddress!, Int64(k),
-                                        pp.isEmpty ? nil : pp.baseAddress!, offset, multiplier, 100, 100, 255, &fused,
+                                        pp.isEmpty ? nil : pp.baseAddress!, offset, multiplier, 100, 100, high, &fused,
                                         Int64(n + 1))
             }
         }
         #expect((0..<m).flatMap { i in fused[(i * (n + 1))..<(i * (n + 1) + n)] } == expected)
+        #expect((0..<m).allSatisfy { i in fused[i * (n + 1) + n] == 0xAB }, "wrote past a row's columns")
         #expect(Set(expected).count >= min(10, m * n / 3), "the test data should spread over many codes")
     }
 }
