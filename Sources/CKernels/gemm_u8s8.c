@@ -361,12 +361,18 @@ static void gemm_vnni_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
     int direct = 4 * quads <= lda;
     uint8_t *pa = direct ? NULL : aligned_alloc(64, (size_t)((quads * MR * 4 + 63) / 64 * 64));
     if (!direct && !pa) abort();  /* out of memory for one packed panel: nothing sensible is left to do */
-    /* Requantizing: each column's offset scaled once per call, as ck_requantize_u8 scales it. */
-    float *scaled = NULL;
+    /* Requantizing: each column's offset scaled as ck_requantize_u8 scales it, and each B panel's requantizer,
+     * once a call. */
+    struct vnni_requantizer *requantizers = NULL;
     if (sink->out) {
-        scaled = malloc((size_t)n * sizeof(float));
-        if (!scaled) abort();  /* out of memory for n floats: nothing sensible is left to do */
+        float *scaled = malloc((size_t)n * sizeof(float));
+        requantizers = aligned_alloc(64, (size_t)bPanels * sizeof(struct vnni_requantizer));
+        if (!scaled || !requantizers) abort();  /* out of memory for a few KB: nothing sensible is left to do */
         for (int64_t j = 0; j < n; j++) scaled[j] = (float)(sink->offset[j] * (double)sink->multiplier[j]);
+        for (int64_t jp = 0; jp < bPanels; jp++)
+            vnni_requantizer_for(sink->multiplier, scaled, jp * NR, n - jp * NR < NR ? n - jp * NR : NR,
+                                 sink->zeroPoint, sink->low, sink->high, requantizers + jp);
+        free(scaled);
     }
     int32_t tile[MR * NR];
     for (int64_t ip = 0; ip < aPanels; ip++) {
@@ -382,12 +388,9 @@ static void gemm_vnni_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
         for (int64_t jp = 0; jp < bPanels; jp++) {
             int64_t cols = n - jp * NR < NR ? n - jp * NR : NR;
             const int8_t *panel = pb + jp * quads * NR * 4;
-            if (sink->out) {  /* requantized in registers */
-                struct vnni_requantizer rq;
-                vnni_requantizer_for(sink->multiplier, scaled, jp * NR, cols, sink->zeroPoint, sink->low, sink->high,
-                                     &rq);
-                micro_vnni_requantize(quads, row, step, panel, rows, &rq, sink->out + ip * MR * sink->ldo + jp * NR,
-                                      sink->ldo);
+            if (requantizers) {  /* requantized in registers */
+                micro_vnni_requantize(quads, row, step, panel, rows, requantizers + jp,
+                                      sink->out + ip * MR * sink->ldo + jp * NR, sink->ldo);
                 continue;
             }
             if (rows == MR && cols == NR) {  /* a whole tile of C: written in place */
@@ -398,7 +401,7 @@ static void gemm_vnni_panels(int64_t m, int64_t n, int64_t k, const uint8_t *a, 
             sink_tile(sink, tile, NR, ip * MR, jp * NR, rows, cols);
         }
     }
-    free(scaled);
+    free(requantizers);
     free(pa);
 }
 

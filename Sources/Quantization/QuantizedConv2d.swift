@@ -137,12 +137,16 @@ public struct QuantizedConv2d: Sendable {
     /// Calls `body` on bands of `0..<count` across threads when `work` (multiply-adds) is worth the hand-off, else
     /// on the whole range: a band's results do not depend on the split.
     private func bands(count: Int, work: Int, _ body: (Range<Int>) -> Void) {
-        if work < 1 << 20 {
+        if work < QuantizedConv2d.bandThreshold {
             body(0..<count)
         } else {
             Parallel.forEachChunk(count: count) { body($1) }
         }
     }
+
+    /// The multiply-adds below which a call runs on one thread: 2¹⁸, a few microseconds of work, several times the
+    /// pooled workers' hand-off (2²⁰ left MobileNetV2's depthwise convs at 14×14 and 7×7 on one thread).
+    static let bandThreshold = 1 << 18
 
     /// The direct depthwise kernel, sample by sample, output rows split across threads.
     private func forwardDepthwise(_ x: [UInt8], _ d: DirectDepthwise, batch n: Int, height: Int,
