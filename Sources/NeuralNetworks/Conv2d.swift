@@ -253,6 +253,10 @@ public final class Conv2d: ActivationFusing {
             return batch == 1 && groups == 1 && kernelSize > 1 && GEMM.backend == .openBLAS
         }
     }
+    /// The multiply-adds from which the kernel splits a batch of one across threads: 2¹⁷, a quarter of the GEMM's
+    /// threshold, since the kernel's parts need no packing of their own (fmnist-cnn's conv1, 225,792 multiply-adds,
+    /// splits: 0.075 → 0.070 ms a batch-1 call at two threads).
+    static let splitThreshold = 1 << 17
     static let convolutionChoice = ProcessInfo.processInfo.environment["SHRINK_CONV"]
 
     /// The weights packed for `ck_conv2d_forward` (each group's block after the other) or, for `channels`, for
@@ -309,7 +313,7 @@ public final class Conv2d: ActivationFusing {
         var y = Tensor(uninitialized: [n, outputChannels, g.outputHeight, g.outputWidth])
         let rowPanel = channelTiles ? 16 : 6
         let panels = (cols + 15) / 16, rowPanels = (og + rowPanel - 1) / rowPanel
-        var parts = n == 1 && BLAS.threads > 1 && outputChannels * depth * cols >= GEMM.parallelThreshold
+        var parts = n == 1 && BLAS.threads > 1 && outputChannels * depth * cols >= Conv2d.splitThreshold
             ? 2 * BLAS.threads : 1
         enum Split { case pixels, groups, rows }
         let split: Split = panels >= 2 * parts ? .pixels : groups >= parts ? .groups : .rows
