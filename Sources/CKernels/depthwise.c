@@ -13,6 +13,7 @@
 // rows in place instead (forward_direct_avx512, below), with the same sums.
 #include "CKernels.h"
 #include "ck_features.h"
+#include "transpose16.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,9 @@ static inline int64_t tap_offset(int64_t kh, int64_t kw, int64_t stride, Phases 
  * stored straight into the output (STORE_OUTPUT): they are contiguous there, so one compress and one masked store
  * a run, with the run's lanes and its place in the output planned once per call (`lanes`). */
 #define RUNS 4
+#ifndef CK_DEPTHWISE_CHANNEL_PLANE
+#define CK_DEPTHWISE_CHANNEL_PLANE 196  /* output pixels: 14 × 14 */
+#endif
 #define FORWARD_BODY                                                                                              \
     int64_t taps = ks * ks;                                                                                       \
     for (int64_t t = 0; t < taps; t++) offsets[t] = tap_offset(t / ks, t % ks, stride, p);                        \
@@ -291,6 +295,97 @@ static void forward_direct_avx512(const float *x, int64_t outChannels, int64_t m
     free(masks);
 }
 
+/* AVX-512, small planes (the 14×14 and 7×7 layers of mobile networks, whose rows fill a third to a half of a
+ * 16-lane run) with one output per input channel: 16 channels on the lanes instead. A block of 16 channels is
+ * transposed into a zero-padded plane of 16-channel pixels (16 × 16 shuffle transposes), each output pixel is the
+ * bias then every tap's product added in (kh, kw) order — the padding's zeros included, as the phase planes add
+ * them — eight pixels at a time so their chains of adds overlap, and the outputs are transposed back into the
+ * channels' planes. The same operations per output as the phase planes, so the same bits. */
+#define CHANNEL_PIXELS 8
+
+/* 16 rows of up to 16 floats (row j at src + j·ld, `count` of them read) transposed into out[16]. */
+__attribute__((target("avx512f")))
+static inline void transpose_rows(const float *src, int64_t ld, int64_t count, __m512 out[16]) {
+    if (count >= 16) {
+        transpose16(src, ld, out);
+        return;
+    }
+    float rows[16 * 16];
+    __mmask16 keep = (__mmask16)ck_span_mask(0, count);
+    for (int j = 0; j < 16; j++) _mm512_storeu_ps(rows + 16 * j, _mm512_maskz_loadu_ps(keep, src + j * ld));
+    transpose16(rows, 16, out);
+}
+
+__attribute__((target("avx512f")))
+static void forward_channels_avx512(const float *x, int64_t channels, int64_t height, int64_t width, const float *k,
+                                    int64_t ks, int64_t stride, int64_t pad, const float *bias, float *y,
+                                    int64_t outHeight, int64_t outWidth) {
+    int64_t hp = height + 2 * pad, wp = width + 2 * pad, taps = ks * ks;
+    int64_t inPlane = height * width, outPlane = outHeight * outWidth;
+    float *padded = aligned_alloc(64, (size_t)(hp * wp * 16) * sizeof(float));
+    float *outputs = aligned_alloc(64, (size_t)((outPlane + 15) / 16 * 16 * 16) * sizeof(float));
+    float *weights = aligned_alloc(64, (size_t)(taps * 16) * sizeof(float));
+    int64_t *offsets = malloc((size_t)taps * sizeof(int64_t));
+    if (!padded || !outputs || !weights || !offsets) abort();  /* out of memory for a few KB of scratch */
+    for (int64_t t = 0; t < taps; t++) offsets[t] = ((t / ks) * wp + t % ks) * 16;
+    for (int64_t c0 = 0; c0 + 16 <= channels; c0 += 16) {
+        memset(padded, 0, (size_t)(hp * wp * 16) * sizeof(float));
+        for (int64_t q = 0; q < inPlane; q += 16) {
+            __m512 pixels[16];
+            int64_t count = inPlane - q < 16 ? inPlane - q : 16;
+            transpose_rows(x + c0 * inPlane + q, inPlane, count, pixels);
+            for (int64_t j = 0; j < count; j++) {
+                int64_t iy = (q + j) / width, ix = (q + j) % width;
+                _mm512_store_ps(padded + ((iy + pad) * wp + ix + pad) * 16, pixels[j]);
+            }
+        }
+        for (int64_t t = 0; t < taps; t++) {
+            __m512 w;
+            float lane[16];
+            for (int l = 0; l < 16; l++) lane[l] = k[(c0 + l) * taps + t];
+            w = _mm512_loadu_ps(lane);
+            _mm512_store_ps(weights + t * 16, w);
+        }
+        const __m512 b = bias ? _mm512_loadu_ps(bias + c0) : _mm512_setzero_ps();
+        for (int64_t p0 = 0; p0 < outPlane; p0 += CHANNEL_PIXELS) {
+            const float *at[CHANNEL_PIXELS];
+            __m512 acc[CHANNEL_PIXELS];
+            for (int u = 0; u < CHANNEL_PIXELS; u++) {
+                int64_t pixel = p0 + u < outPlane ? p0 + u : outPlane - 1;  /* past the end: recomputed, not kept */
+                at[u] = padded + ((pixel / outWidth) * stride * wp + (pixel % outWidth) * stride) * 16;
+                acc[u] = b;
+            }
+            for (int64_t t = 0; t < taps; t++) {
+                const __m512 w = _mm512_load_ps(weights + t * 16);
+                const int64_t offset = offsets[t];
+                for (int u = 0; u < CHANNEL_PIXELS; u++)
+                    acc[u] = _mm512_add_ps(acc[u], _mm512_mul_ps(w, _mm512_load_ps(at[u] + offset)));
+            }
+            for (int u = 0; u < CHANNEL_PIXELS && p0 + u < outPlane; u++)
+                _mm512_store_ps(outputs + (p0 + u) * 16, acc[u]);
+        }
+        for (int64_t q = 0; q < outPlane; q += 16) {
+            __m512 planes[16];
+            int64_t count = outPlane - q < 16 ? outPlane - q : 16;
+            transpose16(outputs + q * 16, 16, planes);  /* rows past the plane: scratch, their lanes not stored */
+            __mmask16 keep = (__mmask16)ck_span_mask(0, count);
+            for (int l = 0; l < 16; l++) _mm512_mask_storeu_ps(y + (c0 + l) * outPlane + q, keep, planes[l]);
+        }
+    }
+    free(offsets);
+    free(weights);
+    free(outputs);
+    free(padded);
+}
+
+/* Whether the channel-lane kernel takes a call: one output per input channel, at least one block of 16 channels,
+ * and a plane small enough that its rows fill the phase planes' runs badly. */
+static int takes_channel_lanes(int64_t outChannels, int64_t multiplier, int64_t height, int64_t width, int64_t pad,
+                               int64_t outHeight, int64_t outWidth) {
+    return multiplier == 1 && outChannels >= 16 && outHeight * outWidth <= CK_DEPTHWISE_CHANNEL_PLANE &&
+           (height + 2 * pad) * (width + 2 * pad) <= 4 * CK_DEPTHWISE_CHANNEL_PLANE;
+}
+
 static int path_available(int path) {
     return path == 0 || (path == 1 && ck_has(CK_FEATURE_AVX2)) || (path == 2 && ck_has(CK_FEATURE_AVX512F));
 }
@@ -299,6 +394,15 @@ int ck_depthwise_forward_with(int path, const float *x, int64_t outChannels, int
                               int64_t width, const float *k, int64_t ks, int64_t stride, int64_t pad, const float *bias,
                               float *y, int64_t outHeight, int64_t outWidth) {
     if (!path_available(path)) return 0;
+    if (path == 2 && takes_channel_lanes(outChannels, multiplier, height, width, pad, outHeight, outWidth)) {
+        int64_t whole = outChannels / 16 * 16;
+        forward_channels_avx512(x, whole, height, width, k, ks, stride, pad, bias, y, outHeight, outWidth);
+        if (whole == outChannels) return 1;
+        /* the last channels, fewer than 16: the phase planes */
+        return ck_depthwise_forward_with(2, x + whole * height * width, outChannels - whole, 1, height, width,
+                                         k + whole * ks * ks, ks, stride, pad, bias ? bias + whole : NULL,
+                                         y + whole * outHeight * outWidth, outHeight, outWidth);
+    }
     if (path == 2 && stride == 2 && ks == 3) {
         forward_direct_avx512(x, outChannels, multiplier, height, width, k, ks, stride, pad, bias, y, outHeight,
                               outWidth);
