@@ -339,13 +339,8 @@ static void forward_channels_avx512(const float *x, int64_t channels, int64_t he
                 _mm512_store_ps(padded + ((iy + pad) * wp + ix + pad) * 16, pixels[j]);
             }
         }
-        for (int64_t t = 0; t < taps; t++) {
-            __m512 w;
-            float lane[16];
-            for (int l = 0; l < 16; l++) lane[l] = k[(c0 + l) * taps + t];
-            w = _mm512_loadu_ps(lane);
-            _mm512_store_ps(weights + t * 16, w);
-        }
+        for (int64_t t = 0; t < taps; t++)
+            for (int l = 0; l < 16; l++) weights[t * 16 + l] = k[(c0 + l) * taps + t];
         const __m512 b = bias ? _mm512_loadu_ps(bias + c0) : _mm512_setzero_ps();
         for (int64_t p0 = 0; p0 < outPlane; p0 += CHANNEL_PIXELS) {
             const float *at[CHANNEL_PIXELS];

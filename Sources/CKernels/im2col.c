@@ -85,15 +85,6 @@ static inline void inside_columns(int64_t padding, int64_t kx, int64_t width, in
 
 __attribute__((target("avx512f"))) static void im2col_strided_avx512(IM2COL_PARAMETERS) { IM2COL_BODY }
 
-/* The lanes of the 16-pixel vector starting at output column ox that lie in [start, end). */
-static inline uint32_t lanes_between(int64_t ox, int64_t start, int64_t end) {
-    int64_t from = start - ox, to = end - ox;
-    if (from < 0) from = 0;
-    if (to > 16) to = 16;
-    if (to <= from) return 0;
-    return ((1u << to) - 1) & ~((1u << from) - 1);
-}
-
 /* One kernel tap's rows of the columns, stride 1: output row oy is input row oy − padding + ky shifted by
  * kx − padding, `vectors` vectors of 16 a row, read under `read` (lanes left or right of the input row read as zero;
  * masked-off lanes never touch memory) and stored whole, each running into the next row, which is stored after it,
@@ -145,8 +136,8 @@ __attribute__((target("avx512f"))) static void im2col_avx512(IM2COL_PARAMETERS) 
                 inside_columns(padding, kx, width, wo, &start, &end);
                 __mmask16 read[4], lanes[4];
                 for (int64_t v = 0; v < vectors; v++) {
-                    read[v] = (__mmask16)lanes_between(16 * v, start, end);
-                    lanes[v] = (__mmask16)lanes_between(16 * v, 0, wo);
+                    read[v] = (__mmask16)ck_span_mask(start - 16 * v, end - 16 * v);
+                    lanes[v] = (__mmask16)ck_span_mask(-16 * v, wo - 16 * v);
                 }
                 tap_rows(plane, height, width, ho, wo, vectors, ky - padding, kx - padding, read, lanes, out, last);
             }
@@ -178,12 +169,12 @@ __attribute__((target("avx512f"))) static void col2im_avx512(COL2IM_PARAMETERS) 
                 if (y < 0 || y >= height) continue;
                 float *dst = plane + y * width;
                 for (int64_t x = 0; x < width; x += 16) {
-                    __mmask16 lanes = (__mmask16)lanes_between(x, 0, width);
+                    __mmask16 lanes = (__mmask16)ck_span_mask(-x, width - x);
                     __m512 sum = _mm512_maskz_loadu_ps(lanes, dst + x);
                     for (int64_t kx = 0; kx < kernel; kx++) {
                         /* dst[x'] += col[kx][oy][x' + padding − kx] for ox = x' + padding − kx in [0, wo). */
                         int64_t shift = padding - kx;
-                        __mmask16 reach = (__mmask16)(lanes & lanes_between(x, -shift, wo - shift));
+                        __mmask16 reach = (__mmask16)(lanes & ck_span_mask(-shift - x, wo - shift - x));
                         const float *src = rows + kx * plane_columns + oy * wo + shift;
                         sum = _mm512_mask_add_ps(sum, reach, sum, _mm512_maskz_loadu_ps(reach, src + x));
                     }
@@ -225,16 +216,17 @@ int ck_col2im_with(int vectorized, const float *columns, int64_t channels, int64
     return 1;
 }
 
+/* The widest path this CPU takes: AVX-512 where the builtin sgemm runs it, else AVX2, else portable C. */
+static int best_path(void) {
+    return ck_sgemm_uses_avx512() ? CK_VECTOR_AVX512 : ck_has(CK_FEATURE_AVX2) ? CK_VECTOR_AVX2 : CK_VECTOR_PORTABLE;
+}
+
 void ck_im2col(const float *input, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
                int64_t padding, float *columns) {
-    if (ck_sgemm_uses_avx512()) im2col_avx512(input, channels, height, width, kernel, stride, padding, columns);
-    else if (ck_has(CK_FEATURE_AVX2)) im2col_avx2(input, channels, height, width, kernel, stride, padding, columns);
-    else im2col_portable(input, channels, height, width, kernel, stride, padding, columns);
+    ck_im2col_with(best_path(), input, channels, height, width, kernel, stride, padding, columns);
 }
 
 void ck_col2im(const float *columns, int64_t channels, int64_t height, int64_t width, int64_t kernel, int64_t stride,
                int64_t padding, float *input) {
-    if (ck_sgemm_uses_avx512()) col2im_avx512(columns, channels, height, width, kernel, stride, padding, input);
-    else if (ck_has(CK_FEATURE_AVX2)) col2im_avx2(columns, channels, height, width, kernel, stride, padding, input);
-    else col2im_portable(columns, channels, height, width, kernel, stride, padding, input);
+    ck_col2im_with(best_path(), columns, channels, height, width, kernel, stride, padding, input);
 }

@@ -218,18 +218,21 @@ public final class Conv2d: ActivationFusing {
                               columns: UnsafeMutablePointer<Float>?, geometry g: ConvolutionGeometry,
                               weights: UnsafePointer<Float>, bias: [Float]?, activation: FusedActivation?) {
         let og = outputChannels / groups, kRows = g.columnRows, cols = g.columnCount
-        let b: UnsafePointer<Float>
-        if let columns {
-            im2col(input, g, columns)
-            b = UnsafePointer(columns)
-        } else {
-            b = input
-        }
+        let b = unfold(input, g, into: columns)
         for o in 0..<og {
             (output + o * cols).update(repeating: bias?[group * og + o] ?? 0, count: cols)
         }
         GEMM.sgemm(.none, .none, m: og, n: cols, k: kRows, a: weights + group * og * kRows, b: b, beta: 1, c: output)
         activation?.apply(output, count: og * cols)
+    }
+
+    /// The GEMM's right-hand side for one (sample, group): `input` unfolded into `columns` by im2col, or, for a 1×1
+    /// conv (no `columns`), the input itself.
+    private func unfold(_ input: UnsafePointer<Float>, _ g: ConvolutionGeometry,
+                        into columns: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
+        guard let columns else { return input }
+        im2col(input, g, columns)
+        return UnsafePointer(columns)
     }
 
     /// Whether inference runs the implicit-GEMM kernel (`ck_conv2d_forward`); training, which keeps its columns for
@@ -527,13 +530,7 @@ public final class Conv2d: ActivationFusing {
                                             for group in 0..<groups {
                                                 let gradOut = pdy.baseAddress! + (sample * outputChannels + group * og) * cols
                                                 let input = px.baseAddress! + (sample * groups + group) * inPlane
-                                                let unfolded: UnsafePointer<Float>
-                                                if let col {
-                                                    im2col(input, g, col)
-                                                    unfolded = UnsafePointer(col)
-                                                } else {
-                                                    unfolded = input
-                                                }
+                                                let unfolded = unfold(input, g, into: col)
                                                 let wg = pw.baseAddress! + group * og * kRows
                                                 if transposed {
                                                     // y = W · col  ⇒  dWᵀ += col · dyᵀ
